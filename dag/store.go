@@ -1,0 +1,613 @@
+package dag
+
+import (
+	"container/list"
+	"context"
+	"crypto/rand"
+	"encoding/base32"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/ipfs/go-cid"
+	"github.com/ipfs/go-datastore"
+	mh "github.com/multiformats/go-multihash"
+)
+
+// Datastore key prefixes (see doc.go for the whole layout).
+const (
+	prefixBlocks    = "/blocks/"
+	prefixComplete  = "/complete/"
+	prefixNames     = "/names/"
+	prefixTypeNames = "/typenames/"
+	prefixHints     = "/hints/"
+	keyStoreID      = "/meta/storeid"
+)
+
+// mhKeyEncoding is how multihashes appear in keys: RFC 4648 base32,
+// upper case, no padding — the same keys boxo's blockstore uses.
+var mhKeyEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
+
+func mhKey(c cid.Cid) string { return mhKeyEncoding.EncodeToString(c.Hash()) }
+
+func blockKey(c cid.Cid) datastore.Key    { return datastore.RawKey(prefixBlocks + mhKey(c)) }
+func completeKey(c cid.Cid) datastore.Key { return datastore.RawKey(prefixComplete + mhKey(c)) }
+
+// Store keeps blocks, the closure invariant, the namespace and the store
+// identity in one go-datastore. It is safe for concurrent use, and several
+// Stores (in one process or several) may share one datastore.
+type Store struct {
+	ds    datastore.Batching
+	cache *blockCache
+
+	mu      sync.Mutex
+	storeID string
+}
+
+// NewStore returns a Store over ds. It writes nothing until used.
+func NewStore(ds datastore.Batching) *Store {
+	return &Store{ds: ds, cache: newBlockCache(cacheMaxBlocks, cacheMaxBytes)}
+}
+
+// Datastore returns the underlying datastore (node data, grants and the
+// audit log live there under their own prefixes).
+func (s *Store) Datastore() datastore.Batching { return s.ds }
+
+// verify checks that b may be stored: a supported CID, within the size
+// limit, hashing to its CID, and well-formed canonical DAG-CBOR. It returns
+// the block's links.
+func verify(b Block) ([]cid.Cid, error) {
+	if !supportedCID(b.CID) {
+		return nil, fmt.Errorf("block %s: %w", b.CID, ErrUnsupportedCID)
+	}
+	if len(b.Data) > MaxBlockSize {
+		return nil, fmt.Errorf("block %s is %d bytes, limit %d: %w", b.CID, len(b.Data), MaxBlockSize, ErrTooLarge)
+	}
+	sum, err := mh.Sum(b.Data, mh.SHA2_256, -1)
+	if err != nil {
+		return nil, fmt.Errorf("hashing block %s: %w", b.CID, err)
+	}
+	if string(sum) != string(b.CID.Hash()) {
+		return nil, &HashMismatchError{Want: b.CID, Got: cid.NewCidV1(cid.DagCBOR, sum)}
+	}
+	links, err := Links(b.Data)
+	if err != nil {
+		return nil, fmt.Errorf("block %s: %w", b.CID, err)
+	}
+	return links, nil
+}
+
+// Put stores a block after checking it: its CID must be CIDv1 dag-cbor
+// sha2-256 (ErrUnsupportedCID), its size within MaxBlockSize (ErrTooLarge),
+// its bytes must hash to the CID (*HashMismatchError), and it must be
+// canonical DAG-CBOR (*DecodeError). Put does not mark the block complete;
+// see MarkComplete and AddBlocks.
+func (s *Store) Put(ctx context.Context, b Block) error {
+	if _, err := verify(b); err != nil {
+		return err
+	}
+	have, err := s.ds.Has(ctx, blockKey(b.CID))
+	if err != nil {
+		return fmt.Errorf("checking block %s: %w", b.CID, err)
+	}
+	if have {
+		return nil
+	}
+	if err := s.ds.Put(ctx, blockKey(b.CID), b.Data); err != nil {
+		return fmt.Errorf("storing block %s: %w", b.CID, err)
+	}
+	return nil
+}
+
+// PutVerified checks that data is the block c and stores it (same checks
+// as Put). Use it for bytes received from the network.
+func (s *Store) PutVerified(ctx context.Context, c cid.Cid, data []byte) error {
+	return s.Put(ctx, Block{CID: c, Data: data})
+}
+
+// Get returns the bytes of block c, or an error matching ErrNotFound. The
+// caller must not modify the returned slice.
+func (s *Store) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
+	if !supportedCID(c) {
+		return nil, fmt.Errorf("block %s: %w", c, ErrNotFound)
+	}
+	data, err := s.ds.Get(ctx, blockKey(c))
+	if errors.Is(err, datastore.ErrNotFound) {
+		return nil, fmt.Errorf("block %s: %w", c, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading block %s: %w", c, err)
+	}
+	return data, nil
+}
+
+// Has reports whether block c is stored (complete or not).
+func (s *Store) Has(ctx context.Context, c cid.Cid) (bool, error) {
+	if !supportedCID(c) {
+		return false, nil
+	}
+	ok, err := s.ds.Has(ctx, blockKey(c))
+	if err != nil {
+		return false, fmt.Errorf("checking block %s: %w", c, err)
+	}
+	return ok, nil
+}
+
+// IsComplete reports whether c and its whole transitive closure are
+// stored, i.e. whether c was marked complete.
+func (s *Store) IsComplete(ctx context.Context, c cid.Cid) (bool, error) {
+	if !supportedCID(c) {
+		return false, nil
+	}
+	ok, err := s.ds.Has(ctx, completeKey(c))
+	if err != nil {
+		return false, fmt.Errorf("checking completeness of %s: %w", c, err)
+	}
+	return ok, nil
+}
+
+// MarkComplete marks a stored block complete after checking that every
+// block it links to is complete. If c itself is absent, or some links are
+// not complete, it fails with a *MissingError listing them.
+func (s *Store) MarkComplete(ctx context.Context, c cid.Cid) error {
+	done, err := s.IsComplete(ctx, c)
+	if err != nil || done {
+		return err
+	}
+	data, err := s.Get(ctx, c)
+	if errors.Is(err, ErrNotFound) {
+		return &MissingError{CIDs: []cid.Cid{c}}
+	}
+	if err != nil {
+		return err
+	}
+	links, err := Links(data)
+	if err != nil {
+		return fmt.Errorf("block %s: %w", c, err)
+	}
+	var missing []cid.Cid
+	for _, l := range links {
+		ok, err := s.IsComplete(ctx, l)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			missing = append(missing, l)
+		}
+	}
+	if len(missing) > 0 {
+		return &MissingError{CIDs: missing}
+	}
+	return s.putComplete(ctx, c)
+}
+
+func (s *Store) putComplete(ctx context.Context, c cid.Cid) error {
+	if err := s.ds.Put(ctx, completeKey(c), []byte{1}); err != nil {
+		return fmt.Errorf("marking %s complete: %w", c, err)
+	}
+	return nil
+}
+
+// AddBlocks stores blocks (typically a batch received from a peer) and
+// marks complete every one whose closure is now present, in dependency
+// order. It checks every block first (as Put does) and stores nothing if
+// any fails. Blocks whose closure is still missing something stay stored
+// but incomplete; it is not an error (see MissingFrom).
+func (s *Store) AddBlocks(ctx context.Context, blocks []Block) error {
+	type entry struct {
+		b       Block
+		links   []cid.Cid
+		pending int   // links not yet complete
+		users   []int // entries that link to this one
+		done    bool
+	}
+	index := make(map[cid.Cid]int, len(blocks))
+	entries := make([]*entry, 0, len(blocks))
+	for _, b := range blocks {
+		if _, dup := index[b.CID]; dup {
+			continue
+		}
+		links, err := verify(b)
+		if err != nil {
+			return err
+		}
+		index[b.CID] = len(entries)
+		entries = append(entries, &entry{b: b, links: links})
+	}
+
+	// Store the blocks (one batch), then the markers (one at a time, deps
+	// first, so a crash midway never leaves a marker without its closure).
+	batch, err := s.ds.Batch(ctx)
+	if err != nil {
+		return fmt.Errorf("adding blocks: %w", err)
+	}
+	for _, e := range entries {
+		have, err := s.ds.Has(ctx, blockKey(e.b.CID))
+		if err != nil {
+			return fmt.Errorf("checking block %s: %w", e.b.CID, err)
+		}
+		if !have {
+			if err := batch.Put(ctx, blockKey(e.b.CID), e.b.Data); err != nil {
+				return fmt.Errorf("storing block %s: %w", e.b.CID, err)
+			}
+		}
+		if e.done, err = s.IsComplete(ctx, e.b.CID); err != nil {
+			return err
+		}
+	}
+	if err := batch.Commit(ctx); err != nil {
+		return fmt.Errorf("adding blocks: %w", err)
+	}
+
+	// Kahn's algorithm over the links inside the batch; links outside it
+	// must already be complete.
+	var ready []int
+	for i, e := range entries {
+		if e.done {
+			continue
+		}
+		stuck := false
+		for _, l := range e.links {
+			if j, ok := index[l]; ok {
+				if !entries[j].done {
+					e.pending++
+					entries[j].users = append(entries[j].users, i)
+				}
+				continue
+			}
+			ok, err := s.IsComplete(ctx, l)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				stuck = true
+			}
+		}
+		if stuck {
+			e.pending = -1 // never becomes ready
+		} else if e.pending == 0 {
+			ready = append(ready, i)
+		}
+	}
+	for len(ready) > 0 {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		e := entries[ready[0]]
+		ready = ready[1:]
+		if err := s.putComplete(ctx, e.b.CID); err != nil {
+			return err
+		}
+		e.done = true
+		for _, u := range e.users {
+			ue := entries[u]
+			if ue.pending > 0 {
+				ue.pending--
+				if ue.pending == 0 {
+					ready = append(ready, u)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// MarkClosureComplete marks root complete if its whole closure is
+// stored, first marking (bottom up) every stored block under it that was
+// not yet complete. Use it after blocks arrived in several batches, where
+// AddBlocks could not see the whole picture. If blocks are absent it marks
+// what it can and fails with a *MissingError listing the absent blocks it
+// found.
+func (s *Store) MarkClosureComplete(ctx context.Context, root cid.Cid) error {
+	type frame struct {
+		c     cid.Cid
+		links []cid.Cid
+		next  int
+	}
+	complete := map[cid.Cid]bool{} // visited blocks: whether complete
+	var missing []cid.Cid
+	var stack []frame
+	push := func(c cid.Cid) error {
+		done, err := s.IsComplete(ctx, c)
+		if err != nil {
+			return err
+		}
+		complete[c] = done
+		if done {
+			return nil
+		}
+		data, err := s.Get(ctx, c)
+		if errors.Is(err, ErrNotFound) {
+			missing = append(missing, c)
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		links, err := Links(data)
+		if err != nil {
+			return fmt.Errorf("block %s: %w", c, err)
+		}
+		stack = append(stack, frame{c: c, links: links})
+		return nil
+	}
+	if err := push(root); err != nil {
+		return err
+	}
+	for len(stack) > 0 {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		top := &stack[len(stack)-1]
+		if top.next < len(top.links) {
+			l := top.links[top.next]
+			top.next++
+			if _, seen := complete[l]; !seen {
+				if err := push(l); err != nil {
+					return err
+				}
+			}
+			continue
+		}
+		all := true
+		for _, l := range top.links {
+			all = all && complete[l]
+		}
+		if all {
+			if err := s.putComplete(ctx, top.c); err != nil {
+				return err
+			}
+			complete[top.c] = true
+		}
+		stack = stack[:len(stack)-1]
+	}
+	if complete[root] {
+		return nil
+	}
+	sortCIDs(missing)
+	return &MissingError{CIDs: missing}
+}
+
+// ClosureOf returns root and every block it transitively links to, each
+// once, dependencies before the blocks that link to them (root last), in
+// an order that depends only on the blocks. If some blocks are not stored
+// it fails with a *MissingError listing the ones it could find out about.
+func (s *Store) ClosureOf(ctx context.Context, root cid.Cid) ([]cid.Cid, error) {
+	type frame struct {
+		c     cid.Cid
+		links []cid.Cid
+		next  int
+	}
+	visited := map[cid.Cid]bool{}
+	var order, missing []cid.Cid
+	var stack []frame
+	push := func(c cid.Cid) error {
+		visited[c] = true
+		data, err := s.Get(ctx, c)
+		if errors.Is(err, ErrNotFound) {
+			missing = append(missing, c)
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		links, err := Links(data)
+		if err != nil {
+			return fmt.Errorf("block %s: %w", c, err)
+		}
+		stack = append(stack, frame{c: c, links: links})
+		return nil
+	}
+	if err := push(root); err != nil {
+		return nil, err
+	}
+	for len(stack) > 0 {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		top := &stack[len(stack)-1]
+		if top.next < len(top.links) {
+			l := top.links[top.next]
+			top.next++
+			if !visited[l] {
+				if err := push(l); err != nil {
+					return nil, err
+				}
+			}
+			continue
+		}
+		order = append(order, top.c)
+		stack = stack[:len(stack)-1]
+	}
+	if len(missing) > 0 {
+		sortCIDs(missing)
+		return nil, &MissingError{CIDs: missing}
+	}
+	return order, nil
+}
+
+// MissingFrom returns those of cids that are not complete here, in their
+// first-seen order without duplicates: what a peer must send before the
+// closure invariant holds for all of them.
+func (s *Store) MissingFrom(ctx context.Context, cids []cid.Cid) ([]cid.Cid, error) {
+	var out []cid.Cid
+	seen := make(map[cid.Cid]bool, len(cids))
+	for _, c := range cids {
+		if seen[c] {
+			continue
+		}
+		seen[c] = true
+		ok, err := s.IsComplete(ctx, c)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			out = append(out, c)
+		}
+	}
+	return out, nil
+}
+
+// LoadTerm returns member r.Member of the definition block r.CID. Decoded
+// blocks are cached, so the returned Term is shared: callers must not
+// modify it. LoadTerm does not require the block to be complete.
+func (s *Store) LoadTerm(ctx context.Context, r DefRef) (Term, error) {
+	v, err := s.loadDecoded(ctx, r.CID, TermBlockKind)
+	if err != nil {
+		return nil, err
+	}
+	b := v.(*TermBlock)
+	if r.Member < 0 || r.Member >= len(b.Members) {
+		return nil, fmt.Errorf("definition %s: block has %d member(s): %w", r, len(b.Members), ErrNotFound)
+	}
+	return b.Members[r.Member], nil
+}
+
+// LoadType returns member r.Member of the type block r.CID (shared, like
+// LoadTerm's result).
+func (s *Store) LoadType(ctx context.Context, r DefRef) (*DataDecl, error) {
+	v, err := s.loadDecoded(ctx, r.CID, TypeBlockKind)
+	if err != nil {
+		return nil, err
+	}
+	b := v.(*TypeBlock)
+	if r.Member < 0 || r.Member >= len(b.Members) {
+		return nil, fmt.Errorf("type %s: block has %d member(s): %w", r, len(b.Members), ErrNotFound)
+	}
+	return b.Members[r.Member], nil
+}
+
+func (s *Store) loadDecoded(ctx context.Context, c cid.Cid, kind string) (any, error) {
+	if v, ok := s.cache.get(c); ok {
+		if kindOf(v) != kind {
+			return nil, fmt.Errorf("block %s is a %s block, not %s: %w", c, kindOf(v), kind, ErrMalformed)
+		}
+		return v, nil
+	}
+	data, err := s.Get(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	var v any
+	switch kind {
+	case TermBlockKind:
+		v, err = DecodeTermBlock(data)
+	case TypeBlockKind:
+		v, err = DecodeTypeBlock(data)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("block %s: %w", c, err)
+	}
+	s.cache.add(c, v, len(data))
+	return v, nil
+}
+
+func kindOf(v any) string {
+	switch v.(type) {
+	case *TermBlock:
+		return TermBlockKind
+	case *TypeBlock:
+		return TypeBlockKind
+	}
+	return "unknown"
+}
+
+// storeIDMu serialises StoreID creation for every Store in the process, so
+// two Stores over one fresh datastore agree on its ID.
+var storeIDMu sync.Mutex
+
+// StoreID returns the random identity of the underlying datastore, creating
+// it on first use. Stores over the same datastore return the same ID;
+// nodes compare IDs to learn that they share a store.
+//
+// Creation is atomic within a process. Two processes creating the ID of
+// one fresh shared database at the same instant may race (the datastore
+// has no compare-and-swap); the last write wins and the loser sees the
+// winner's ID after a restart.
+func (s *Store) StoreID(ctx context.Context) (string, error) {
+	s.mu.Lock()
+	id := s.storeID
+	s.mu.Unlock()
+	if id != "" {
+		return id, nil
+	}
+
+	storeIDMu.Lock()
+	defer storeIDMu.Unlock()
+	key := datastore.NewKey(keyStoreID)
+	v, err := s.ds.Get(ctx, key)
+	switch {
+	case err == nil:
+		id = string(v)
+	case errors.Is(err, datastore.ErrNotFound):
+		var raw [16]byte
+		if _, err := rand.Read(raw[:]); err != nil {
+			return "", fmt.Errorf("creating store ID: %w", err)
+		}
+		id = storeIDEncoding.EncodeToString(raw[:])
+		if err := s.ds.Put(ctx, key, []byte(id)); err != nil {
+			return "", fmt.Errorf("saving store ID: %w", err)
+		}
+		if err := s.ds.Sync(ctx, key); err != nil {
+			return "", fmt.Errorf("saving store ID: %w", err)
+		}
+	default:
+		return "", fmt.Errorf("reading store ID: %w", err)
+	}
+	s.mu.Lock()
+	s.storeID = id
+	s.mu.Unlock()
+	return id, nil
+}
+
+// storeIDEncoding: lower-case RFC 4648 base32 without padding (26
+// characters for 16 bytes), safe in keys, file names and URLs.
+var storeIDEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
+
+// blockCache is a small LRU of decoded blocks bounded by count and by
+// encoded size.
+type blockCache struct {
+	mu                 sync.Mutex
+	maxBlocks, maxSize int
+	size               int
+	order              *list.List // front = most recent; values are *cacheEntry
+	byCID              map[cid.Cid]*list.Element
+}
+
+type cacheEntry struct {
+	c    cid.Cid
+	v    any
+	size int
+}
+
+func newBlockCache(maxBlocks, maxSize int) *blockCache {
+	return &blockCache{maxBlocks: maxBlocks, maxSize: maxSize, order: list.New(), byCID: map[cid.Cid]*list.Element{}}
+}
+
+func (bc *blockCache) get(c cid.Cid) (any, bool) {
+	bc.mu.Lock()
+	defer bc.mu.Unlock()
+	el, ok := bc.byCID[c]
+	if !ok {
+		return nil, false
+	}
+	bc.order.MoveToFront(el)
+	return el.Value.(*cacheEntry).v, true
+}
+
+func (bc *blockCache) add(c cid.Cid, v any, size int) {
+	bc.mu.Lock()
+	defer bc.mu.Unlock()
+	if _, ok := bc.byCID[c]; ok || size > bc.maxSize {
+		return
+	}
+	bc.byCID[c] = bc.order.PushFront(&cacheEntry{c: c, v: v, size: size})
+	bc.size += size
+	for bc.order.Len() > bc.maxBlocks || bc.size > bc.maxSize {
+		el := bc.order.Back()
+		e := el.Value.(*cacheEntry)
+		bc.order.Remove(el)
+		delete(bc.byCID, e.c)
+		bc.size -= e.size
+	}
+}
