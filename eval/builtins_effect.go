@@ -1,0 +1,386 @@
+package eval
+
+import (
+	"sync"
+	"time"
+
+	"github.com/unode-dev/unode/dag"
+)
+
+// Effects: the seed's Remote API in direct style. Every one goes through
+// the thread's Host; with no Host they fail.
+
+func init() {
+	def0("here", "The node this code runs on", func(th *Thread) Value {
+		n, err := th.host("here").Here(th)
+		if err != nil {
+			th.failErr(err, "here")
+		}
+		return n
+	}).in("remote")
+	def2("at", "at node thunk: force thunk at node and wait for the result (a failure is an error)", func(th *Thread, node, thunk Value) Value {
+		f := th.spawn("at", node, thunk)
+		v, errv := th.await(f)
+		if errv != nil {
+			th.fail("at %s: %s", th.argNode("at", node).ID, Show(errv, th.Names))
+		}
+		return v
+	}).ho().in("remote")
+	def2("at'", "at' node thunk: start forcing thunk at node; returns a Future", func(th *Thread, node, thunk Value) Value {
+		return th.spawn("at'", node, thunk)
+	}).ho().in("remote")
+	def1("await", "Wait for a Future; a failure is an error", func(th *Thread, fv Value) Value {
+		v, errv := th.await(th.argFuture("await", fv))
+		if errv != nil {
+			th.fail("await: %s", Show(errv, th.Names))
+		}
+		return v
+	}).in("remote")
+	def1("await!", "Wait for a Future: Right value, or Left Err (Timeout, Msg text, ...)", func(th *Thread, fv Value) Value {
+		v, errv := th.await(th.argFuture("await!", fv))
+		if errv != nil {
+			return th.left(errv)
+		}
+		return th.right(v)
+	}).in("remote")
+	def2("timeout", "timeout ms future: a Future that fails with Timeout unless future completes within ms milliseconds", func(th *Thread, ms, fv Value) Value {
+		d := th.argInt("timeout", ms)
+		f := th.argFuture("timeout", fv)
+		if _, _, ok := f.Result(); ok {
+			return f
+		}
+		th.alloc(sizeFuture)
+		out := NewFuture()
+		go func() {
+			t := time.NewTimer(time.Duration(d) * time.Millisecond)
+			defer t.Stop()
+			select {
+			case <-f.done:
+				if f.err != nil {
+					out.FailWith(f.err)
+				} else {
+					out.Resolve(f.v)
+				}
+			case <-t.C:
+				out.FailWith(errTimeoutValue)
+			}
+		}()
+		return out
+	}).in("remote")
+	def2("fallback", "fallback nodes thunk: try each node in turn until one succeeds; returns a Future", func(th *Thread, nodes, thunk Value) Value {
+		ns := th.nodes("fallback", nodes)
+		var last Value = newData1(errMsgCtor, Text("fallback: no nodes"))
+		for _, n := range ns {
+			f := th.spawn("fallback", n, thunk)
+			_, errv := th.await(f)
+			if errv == nil {
+				return f
+			}
+			last = errv
+		}
+		th.alloc(sizeFuture)
+		out := NewFuture()
+		out.FailWith(last)
+		return out
+	}).ho().in("remote")
+	def2("race", "race nodes thunk: force thunk at every node; the Future of the first success", func(th *Thread, nodes, thunk Value) Value {
+		ns := th.nodes("race", nodes)
+		fs := make([]*Future, len(ns))
+		for i, n := range ns {
+			fs[i] = th.spawn("race", n, thunk)
+		}
+		th.alloc(sizeFuture)
+		out := NewFuture()
+		if len(fs) == 0 {
+			out.FailWith(newData1(errMsgCtor, Text("race: no nodes")))
+			return out
+		}
+		if allComplete(fs) {
+			// A local host completes futures at once: decide in list
+			// order, deterministically.
+			for _, f := range fs {
+				if f.err == nil {
+					out.Resolve(f.v)
+					return out
+				}
+			}
+			out.FailWith(fs[len(fs)-1].err)
+			return out
+		}
+		var mu sync.Mutex
+		left := len(fs)
+		for _, f := range fs {
+			go func() {
+				<-f.done
+				if f.err == nil {
+					out.Resolve(f.v)
+					return
+				}
+				mu.Lock()
+				left--
+				last := left == 0
+				mu.Unlock()
+				if last {
+					out.FailWith(f.err)
+				}
+			}()
+		}
+		return out
+	}).ho().in("remote")
+	def3("quorum", "quorum k nodes thunk: force thunk at every node; the Future of the first value k of them agree on", func(th *Thread, kv, nodes, thunk Value) Value {
+		k := th.argInt("quorum", kv)
+		ns := th.nodes("quorum", nodes)
+		fs := make([]*Future, len(ns))
+		for i, n := range ns {
+			fs[i] = th.spawn("quorum", n, thunk)
+		}
+		th.alloc(sizeFuture)
+		out := NewFuture()
+		if k < 1 || int(k) > len(fs) {
+			out.FailWith(newData1(errMsgCtor, Text("quorum: cannot reach agreement of "+Show(kv, nil)+" of "+Show(MakeInt(int64(len(fs))), nil)+" nodes")))
+			return out
+		}
+		results := make(chan *Future, len(fs))
+		if allComplete(fs) {
+			// Decide in list order, deterministically.
+			for _, f := range fs {
+				results <- f
+			}
+			quorumWait(out, int(k), len(fs), results)
+			return out
+		}
+		for _, f := range fs {
+			go func() {
+				<-f.done
+				results <- f
+			}()
+		}
+		go quorumWait(out, int(k), len(fs), results)
+		return out
+	}).ho().in("remote")
+
+	def0("channel", "A new channel listened to on this node", func(th *Thread) Value {
+		c, err := th.channelHost("channel").NewChannel(th)
+		if err != nil {
+			th.failErr(err, "channel")
+		}
+		th.alloc(sizeChannel)
+		return c
+	}).in("channel")
+	def3("send", "send node channel v: send v, unreliably; returns ()", func(th *Thread, node, ch, v Value) Value {
+		th.channelHost("send").Send(th, th.argNode("send", node), th.argChannel("send", ch), v, false)
+		return UnitValue
+	}).in("channel")
+	def3("deliver", "deliver node channel v: a Future that resolves to () once a listener took v, or fails", func(th *Thread, node, ch, v Value) Value {
+		th.alloc(sizeFuture)
+		return th.channelHost("deliver").Send(th, th.argNode("deliver", node), th.argChannel("deliver", ch), v, true)
+	}).in("channel")
+	def1("listen", "listen channel: a Future of the next message on the channel", func(th *Thread, ch Value) Value {
+		th.alloc(sizeFuture)
+		return th.channelHost("listen").Listen(th, th.argChannel("listen", ch))
+	}).in("channel")
+
+	def1("Cluster.named", "The cluster with this name", func(th *Thread, name Value) Value {
+		th.alloc(sizeNode)
+		return &Cluster{Name: th.argText("Cluster.named", name)}
+	}).in("cluster")
+	def1("provision", "provision cluster: a node of the cluster, chosen by load and ping time", func(th *Thread, c Value) Value {
+		cl, ok := c.(*Cluster)
+		if !ok {
+			th.fail("provision: expected a Cluster, got %s", describe(c))
+		}
+		n, err := th.clusterHost("provision").Provision(th, cl.Name)
+		if err != nil {
+			th.failErr(err, "provision %s", cl.Name)
+		}
+		return n
+	}).in("cluster")
+	def1("pingTime", "pingTime node: round trip time to the node in milliseconds", func(th *Thread, n Value) Value {
+		d, err := th.clusterHost("pingTime").PingTime(th, th.argNode("pingTime", n))
+		if err != nil {
+			th.failErr(err, "pingTime")
+		}
+		return MakeInt(d.Milliseconds())
+	}).in("cluster")
+	def1("load", "load node: the node's load (0.0 idle, 1.0 busy)", func(th *Thread, n Value) Value {
+		l, err := th.clusterHost("load").Load(th, th.argNode("load", n))
+		if err != nil {
+			th.failErr(err, "load")
+		}
+		return Float(l)
+	}).in("cluster")
+
+	def1("Data.get", "Data.get key: Some value stored under key on this node, or None", func(th *Thread, k Value) Value {
+		v, ok, err := th.dataHost("Data.get").DataGet(th, th.argText("Data.get", k))
+		if err != nil {
+			th.failErr(err, "Data.get")
+		}
+		if !ok {
+			return noneValue
+		}
+		return th.some(v)
+	}).in("data")
+	def2("Data.put", "Data.put key value: store value under key on this node", func(th *Thread, k, v Value) Value {
+		if err := th.dataHost("Data.put").DataPut(th, th.argText("Data.put", k), v); err != nil {
+			th.failErr(err, "Data.put")
+		}
+		return UnitValue
+	}).in("data")
+	def1("Data.list", "Data.list prefix: the keys with that prefix, sorted", func(th *Thread, p Value) Value {
+		keys, err := th.dataHost("Data.list").DataList(th, th.argText("Data.list", p))
+		if err != nil {
+			th.failErr(err, "Data.list")
+		}
+		l, out := th.makeList(len(keys))
+		for i, k := range keys {
+			out[i] = th.text(k)
+		}
+		return l
+	}).in("data")
+	def1("Data.delete", "Data.delete key: remove the key on this node", func(th *Thread, k Value) Value {
+		if err := th.dataHost("Data.delete").DataDelete(th, th.argText("Data.delete", k)); err != nil {
+			th.failErr(err, "Data.delete")
+		}
+		return UnitValue
+	}).in("data")
+
+	def1("share", "share v: a thunk that returns v", func(th *Thread, v Value) Value {
+		th.alloc(sizeClosure + sizeSlot)
+		return &Closure{fc: shareCode, env: []Value{v}}
+	})
+	def1("force", "force t = !t", func(th *Thread, t Value) Value {
+		return th.run(t, th.sp, 0, 1)
+	}).ho()
+}
+
+// shareCode is the body of share's thunks: '(x) with x captured.
+var shareCode = &funcCode{
+	arity: 0,
+	term:  &dag.Delay{Body: &dag.Var{Index: 0}},
+	caps:  []int{0},
+	body:  func(_ *Thread, fr *frame) Value { return fr.env[0] },
+}
+
+func allComplete(fs []*Future) bool {
+	for _, f := range fs {
+		if _, _, ok := f.Result(); !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// quorumWait resolves out with the first value k of the n results agree
+// on, or fails it once agreement is impossible.
+func quorumWait(out *Future, k, n int, results <-chan *Future) {
+	type group struct {
+		v Value
+		n int
+	}
+	var groups []group
+	var lastErr Value
+	for left := n; left > 0; left-- {
+		f := <-results
+		if f.err != nil {
+			lastErr = f.err
+		} else {
+			found := false
+			for i := range groups {
+				if eq, err := Equal(groups[i].v, f.v); err == nil && eq {
+					groups[i].n++
+					found = true
+					if groups[i].n >= k {
+						out.Resolve(groups[i].v)
+						return
+					}
+					break
+				}
+			}
+			if !found {
+				groups = append(groups, group{f.v, 1})
+				if k == 1 {
+					out.Resolve(f.v)
+					return
+				}
+			}
+		}
+		best := 0
+		for _, g := range groups {
+			best = max(best, g.n)
+		}
+		if best+left-1 < k {
+			break
+		}
+	}
+	msg := "quorum: no agreement"
+	if lastErr != nil {
+		msg += " (last failure: " + Show(lastErr, nil) + ")"
+	}
+	out.FailWith(newData1(errMsgCtor, Text(msg)))
+}
+
+func (th *Thread) host(name string) Host {
+	if th.Host == nil {
+		th.fail("%s: effects are not available (the thread has no Host)", name)
+	}
+	return th.Host
+}
+
+func (th *Thread) channelHost(name string) ChannelHost {
+	h, ok := th.host(name).(ChannelHost)
+	if !ok {
+		th.fail("%s: this host has no channels", name)
+	}
+	return h
+}
+
+func (th *Thread) dataHost(name string) DataHost {
+	h, ok := th.host(name).(DataHost)
+	if !ok {
+		th.fail("%s: this host has no node data", name)
+	}
+	return h
+}
+
+func (th *Thread) clusterHost(name string) ClusterHost {
+	h, ok := th.host(name).(ClusterHost)
+	if !ok {
+		th.fail("%s: this host has no clusters", name)
+	}
+	return h
+}
+
+func (th *Thread) spawn(name string, node, thunk Value) *Future {
+	n := th.argNode(name, node)
+	if c, ok := thunk.(*Closure); !ok || c.fc.arity != 0 {
+		th.fail("%s: expected a thunk ('expr), got %s", name, describe(thunk))
+	}
+	h := th.host(name)
+	th.alloc(sizeFuture)
+	return h.Spawn(th, n, thunk)
+}
+
+func (th *Thread) argFuture(name string, v Value) *Future {
+	f, ok := v.(*Future)
+	if !ok {
+		th.fail("%s: expected a Future, got %s", name, describe(v))
+	}
+	return f
+}
+
+func (th *Thread) argChannel(name string, v Value) *Channel {
+	c, ok := v.(*Channel)
+	if !ok {
+		th.fail("%s: expected a Channel, got %s", name, describe(v))
+	}
+	return c
+}
+
+func (th *Thread) nodes(name string, v Value) []*Node {
+	l := th.argList(name, v)
+	out := make([]*Node, l.n)
+	for i, e := range l.Elems() {
+		out[i] = th.argNode(name, e)
+	}
+	return out
+}

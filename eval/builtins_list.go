@@ -1,0 +1,489 @@
+package eval
+
+import (
+	"math/bits"
+	"slices"
+)
+
+// Lists. Functions come first and the list last, so that partial
+// application and |> read naturally: xs |> List.map f |> List.filter p.
+// Operations that may find nothing (head, last, at, find, maximum, ...)
+// return an Optional.
+
+// sortValues sorts by Compare, stably. Lists of only Ints or only Texts
+// take a faster unstable sort: equal Ints (or Texts) are identical, so
+// the result is the same.
+func (th *Thread) sortValues(vs []Value) {
+	ints := make([]int64, 0, len(vs))
+	for _, v := range vs {
+		x, ok := v.(Int)
+		if !ok {
+			break
+		}
+		ints = append(ints, int64(x))
+	}
+	if len(ints) == len(vs) {
+		slices.Sort(ints)
+		for i, x := range ints {
+			vs[i] = MakeInt(x)
+		}
+		return
+	}
+	texts := make([]string, 0, len(vs))
+	for _, v := range vs {
+		x, ok := v.(Text)
+		if !ok {
+			break
+		}
+		texts = append(texts, string(x))
+	}
+	if len(texts) == len(vs) {
+		slices.Sort(texts)
+		for i, x := range texts {
+			vs[i] = Text(x)
+		}
+		return
+	}
+	var work int64
+	slices.SortStableFunc(vs, func(a, b Value) int { return compareValues(a, b, 0, &work) })
+	th.charge(work / 8)
+}
+
+// sortDepth weighs callbacks made from inside the sort's recursion
+// (about 2 log2 n frames of a few hundred bytes; n < 2^40).
+const sortDepth = 64
+
+// sortCost is the fuel charged for sorting n elements: n log n.
+func sortCost(n int) int64 {
+	if n < 2 {
+		return 0
+	}
+	return int64(n) * int64(bits.Len(uint(n)))
+}
+
+func init() {
+	def1("List.length", "Number of elements", func(th *Thread, l Value) Value {
+		return MakeInt(int64(th.argList("List.length", l).n))
+	})
+	def1("List.isEmpty", "Whether the list is empty", func(th *Thread, l Value) Value {
+		return MakeBool(th.argList("List.isEmpty", l).n == 0)
+	})
+	def1("List.singleton", "[x]", func(th *Thread, x Value) Value {
+		l, out := th.makeList(1)
+		out[0] = x
+		return l
+	})
+	def2("List.cons", "List.cons x xs = x :: xs", func(th *Thread, x, l Value) Value {
+		return th.cons(x, th.argList("List.cons", l))
+	})
+	def2("List.snoc", "List.snoc xs x = xs ++ [x] (amortised constant time)", func(th *Thread, l, x Value) Value {
+		return th.snoc(th.argList("List.snoc", l), x)
+	})
+	def2("List.append", "List.append xs ys = xs ++ ys", func(th *Thread, a, b Value) Value {
+		return th.appendLists(th.argList("List.append", a), th.argList("List.append", b))
+	})
+	def1("List.head", "Some first element, or None", func(th *Thread, l Value) Value {
+		x := th.argList("List.head", l)
+		if x.n == 0 {
+			return noneValue
+		}
+		return th.some(x.At(0))
+	})
+	def1("List.tail", "Some list without its first element, or None", func(th *Thread, l Value) Value {
+		x := th.argList("List.tail", l)
+		if x.n == 0 {
+			return noneValue
+		}
+		return th.some(th.tail(x))
+	})
+	def1("List.last", "Some last element, or None", func(th *Thread, l Value) Value {
+		x := th.argList("List.last", l)
+		if x.n == 0 {
+			return noneValue
+		}
+		return th.some(x.last())
+	})
+	def1("List.init", "Some list without its last element, or None", func(th *Thread, l Value) Value {
+		x := th.argList("List.init", l)
+		if x.n == 0 {
+			return noneValue
+		}
+		th.alloc(sizeList)
+		return th.some(x.view(0, x.n-1))
+	})
+	def2("List.at", "List.at i xs: Some element i (from 0), or None", func(th *Thread, i, l Value) Value {
+		k := th.argInt("List.at", i)
+		x := th.argList("List.at", l)
+		if k < 0 || k >= int64(x.n) {
+			return noneValue
+		}
+		return th.some(x.At(int(k)))
+	})
+	def2("List.take", "List.take n xs: the first n elements", func(th *Thread, n, l Value) Value {
+		x := th.argList("List.take", l)
+		k := clamp(th.argInt("List.take", n), x.n)
+		if k == x.n {
+			return x
+		}
+		th.alloc(sizeList)
+		return x.view(0, k)
+	})
+	def2("List.drop", "List.drop n xs: all but the first n elements", func(th *Thread, n, l Value) Value {
+		x := th.argList("List.drop", l)
+		k := clamp(th.argInt("List.drop", n), x.n)
+		if k == 0 {
+			return x
+		}
+		th.alloc(sizeList)
+		return x.view(k, x.n)
+	})
+	def2("List.splitAt", "List.splitAt n xs = (List.take n xs, List.drop n xs)", func(th *Thread, n, l Value) Value {
+		x := th.argList("List.splitAt", l)
+		k := clamp(th.argInt("List.splitAt", n), x.n)
+		th.alloc(2 * sizeList)
+		return th.tuple2(x.view(0, k), x.view(k, x.n))
+	})
+	def1("List.reverse", "The elements in reverse order", func(th *Thread, l Value) Value {
+		xs := th.argList("List.reverse", l).Elems()
+		th.chargeLen(len(xs))
+		r, out := th.makeList(len(xs))
+		for i, x := range xs {
+			out[len(xs)-1-i] = x
+		}
+		return r
+	})
+	def2("List.range", "List.range a b = [a, a+1, ..., b-1] (empty if b <= a)", func(th *Thread, a, b Value) Value {
+		lo, hi := th.argInt("List.range", a), th.argInt("List.range", b)
+		if hi <= lo {
+			return emptyList
+		}
+		n := uint64(hi) - uint64(lo)
+		if n > maxListLen {
+			panic(&BudgetError{Which: BudgetMemory, Limit: th.maxMem})
+		}
+		th.checkCount(int64(n), sizeSlot)
+		th.chargeLen(int(n))
+		l, out := th.makeList(int(n))
+		for i := range out {
+			out[i] = MakeInt(lo + int64(i))
+		}
+		return l
+	})
+	def2("List.replicate", "List.replicate n x: n copies of x", func(th *Thread, n, x Value) Value {
+		k := th.argInt("List.replicate", n)
+		if k <= 0 {
+			return emptyList
+		}
+		th.checkCount(k, sizeSlot)
+		th.chargeLen(int(k))
+		l, out := th.makeList(int(k))
+		for i := range out {
+			out[i] = x
+		}
+		return l
+	})
+	def2("List.map", "List.map f xs: f applied to every element", func(th *Thread, f, l Value) Value {
+		xs := th.argList("List.map", l).Elems()
+		r, out := th.makeList(len(xs))
+		for i, x := range xs {
+			out[i] = th.call1(f, x)
+		}
+		return r
+	}).ho()
+	def1("List.indexed", "List.indexed xs: [(0, x0), (1, x1), ...]", func(th *Thread, l Value) Value {
+		xs := th.argList("List.indexed", l).Elems()
+		r, out := th.makeList(len(xs))
+		for i, x := range xs {
+			out[i] = th.tuple2(MakeInt(int64(i)), x)
+		}
+		return r
+	})
+	def2("List.filter", "List.filter p xs: the elements for which p is true", func(th *Thread, p, l Value) Value {
+		xs := th.argList("List.filter", l).Elems()
+		var out []Value
+		for _, x := range xs {
+			if th.truthy("List.filter", p, x) {
+				out = append(out, x)
+			}
+		}
+		return th.listOf(out)
+	}).ho()
+	def2("List.filterMap", "List.filterMap f xs: the payloads of the Somes f returns", func(th *Thread, f, l Value) Value {
+		xs := th.argList("List.filterMap", l).Elems()
+		var out []Value
+		for _, x := range xs {
+			if v, ok := th.argOptional("List.filterMap", th.call1(f, x)); ok {
+				out = append(out, v)
+			}
+		}
+		return th.listOf(out)
+	}).ho()
+	def2("List.partition", "List.partition p xs = (elements where p holds, the others)", func(th *Thread, p, l Value) Value {
+		xs := th.argList("List.partition", l).Elems()
+		var yes, no []Value
+		for _, x := range xs {
+			if th.truthy("List.partition", p, x) {
+				yes = append(yes, x)
+			} else {
+				no = append(no, x)
+			}
+		}
+		return th.tuple2(th.listOf(yes), th.listOf(no))
+	}).ho()
+	def3("List.foldl", "List.foldl f acc xs: f (... (f (f acc x0) x1) ...) xn", func(th *Thread, f, acc, l Value) Value {
+		for _, x := range th.argList("List.foldl", l).Elems() {
+			acc = th.call2(f, acc, x)
+		}
+		return acc
+	}).ho()
+	def3("List.foldr", "List.foldr f z xs: f x0 (f x1 (... (f xn z)))", func(th *Thread, f, acc, l Value) Value {
+		xs := th.argList("List.foldr", l).Elems()
+		for i := len(xs) - 1; i >= 0; i-- {
+			acc = th.call2(f, xs[i], acc)
+		}
+		return acc
+	}).ho()
+	def2("List.flatMap", "List.flatMap f xs: the concatenation of f applied to every element", func(th *Thread, f, l Value) Value {
+		var out []Value
+		for _, x := range th.argList("List.flatMap", l).Elems() {
+			ys := th.argList("List.flatMap (result)", th.call1(f, x)).Elems()
+			th.chargeLen(len(ys))
+			th.checkCount(int64(len(out)+len(ys)), sizeSlot)
+			out = append(out, ys...)
+		}
+		return th.listOf(out)
+	}).ho()
+	def1("List.concat", "Concatenate a list of lists", func(th *Thread, l Value) Value {
+		var out []Value
+		for _, x := range th.argList("List.concat", l).Elems() {
+			ys := th.argList("List.concat", x).Elems()
+			th.chargeLen(len(ys))
+			th.checkCount(int64(len(out)+len(ys)), sizeSlot)
+			out = append(out, ys...)
+		}
+		return th.listOf(out)
+	})
+	def2("List.any", "Whether p holds for some element", func(th *Thread, p, l Value) Value {
+		for _, x := range th.argList("List.any", l).Elems() {
+			if th.truthy("List.any", p, x) {
+				return True
+			}
+		}
+		return False
+	}).ho()
+	def2("List.all", "Whether p holds for every element", func(th *Thread, p, l Value) Value {
+		for _, x := range th.argList("List.all", l).Elems() {
+			if !th.truthy("List.all", p, x) {
+				return False
+			}
+		}
+		return True
+	}).ho()
+	def2("List.count", "How many elements p holds for", func(th *Thread, p, l Value) Value {
+		n := 0
+		for _, x := range th.argList("List.count", l).Elems() {
+			if th.truthy("List.count", p, x) {
+				n++
+			}
+		}
+		return MakeInt(int64(n))
+	}).ho()
+	def2("List.find", "Some first element p holds for, or None", func(th *Thread, p, l Value) Value {
+		for _, x := range th.argList("List.find", l).Elems() {
+			if th.truthy("List.find", p, x) {
+				return th.some(x)
+			}
+		}
+		return noneValue
+	}).ho()
+	def2("List.takeWhile", "The longest prefix p holds for", func(th *Thread, p, l Value) Value {
+		x := th.argList("List.takeWhile", l)
+		for i, e := range x.Elems() {
+			if !th.truthy("List.takeWhile", p, e) {
+				th.alloc(sizeList)
+				return x.view(0, i)
+			}
+		}
+		return x
+	}).ho()
+	def2("List.dropWhile", "The list without the longest prefix p holds for", func(th *Thread, p, l Value) Value {
+		x := th.argList("List.dropWhile", l)
+		for i, e := range x.Elems() {
+			if !th.truthy("List.dropWhile", p, e) {
+				th.alloc(sizeList)
+				return x.view(i, x.n)
+			}
+		}
+		return emptyList
+	}).ho()
+	def2("List.contains", "List.contains x xs: whether x is an element (by ==)", func(th *Thread, v, l Value) Value {
+		xs := th.argList("List.contains", l).Elems()
+		th.chargeLen(len(xs))
+		for _, x := range xs {
+			if th.compare(v, x) == 0 {
+				return True
+			}
+		}
+		return False
+	})
+	def2("List.indexOf", "List.indexOf x xs: Some index of the first element == x, or None", func(th *Thread, v, l Value) Value {
+		xs := th.argList("List.indexOf", l).Elems()
+		th.chargeLen(len(xs))
+		for i, x := range xs {
+			if th.compare(v, x) == 0 {
+				return th.some(MakeInt(int64(i)))
+			}
+		}
+		return noneValue
+	})
+	def2("List.zip", "Pairs of corresponding elements, as long as the shorter list", func(th *Thread, a, b Value) Value {
+		xs, ys := th.argList("List.zip", a).Elems(), th.argList("List.zip", b).Elems()
+		n := min(len(xs), len(ys))
+		l, out := th.makeList(n)
+		for i := range out {
+			out[i] = th.tuple2(xs[i], ys[i])
+		}
+		return l
+	})
+	def3("List.zipWith", "List.zipWith f xs ys: f applied to corresponding elements", func(th *Thread, f, a, b Value) Value {
+		xs, ys := th.argList("List.zipWith", a).Elems(), th.argList("List.zipWith", b).Elems()
+		n := min(len(xs), len(ys))
+		l, out := th.makeList(n)
+		for i := range out {
+			out[i] = th.call2(f, xs[i], ys[i])
+		}
+		return l
+	}).ho()
+	def1("List.unzip", "A list of pairs as a pair of lists", func(th *Thread, l Value) Value {
+		ps := th.argList("List.unzip", l).Elems()
+		a, xs := th.makeList(len(ps))
+		b, ys := th.makeList(len(ps))
+		for i, p := range ps {
+			e := th.argTuple("List.unzip", p, 2)
+			xs[i], ys[i] = e[0], e[1]
+		}
+		return th.tuple2(a, b)
+	})
+	def2("List.intersperse", "List.intersperse sep xs: sep between every two elements", func(th *Thread, sep, l Value) Value {
+		xs := th.argList("List.intersperse", l).Elems()
+		if len(xs) < 2 {
+			return l
+		}
+		r, out := th.makeList(2*len(xs) - 1)
+		for i, x := range xs {
+			if i > 0 {
+				out[2*i-1] = sep
+			}
+			out[2*i] = x
+		}
+		return r
+	})
+	def1("List.sum", "Sum of Ints (checked) or of Floats; 0 for []", func(th *Thread, l Value) Value {
+		xs := th.argList("List.sum", l).Elems()
+		th.chargeLen(len(xs))
+		if len(xs) == 0 {
+			return MakeInt(0)
+		}
+		acc := xs[0]
+		for _, x := range xs[1:] {
+			acc = opAdd(th, acc, x)
+		}
+		return acc
+	})
+	def1("List.product", "Product of Ints (checked) or of Floats; 1 for []", func(th *Thread, l Value) Value {
+		xs := th.argList("List.product", l).Elems()
+		th.chargeLen(len(xs))
+		if len(xs) == 0 {
+			return MakeInt(1)
+		}
+		acc := xs[0]
+		for _, x := range xs[1:] {
+			acc = opMul(th, acc, x)
+		}
+		return acc
+	})
+	def1("List.maximum", "Some largest element, or None", func(th *Thread, l Value) Value {
+		xs := th.argList("List.maximum", l).Elems()
+		if len(xs) == 0 {
+			return noneValue
+		}
+		th.chargeLen(len(xs))
+		m := xs[0]
+		for _, x := range xs[1:] {
+			if th.compare(x, m) > 0 {
+				m = x
+			}
+		}
+		return th.some(m)
+	})
+	def1("List.minimum", "Some smallest element, or None", func(th *Thread, l Value) Value {
+		xs := th.argList("List.minimum", l).Elems()
+		if len(xs) == 0 {
+			return noneValue
+		}
+		th.chargeLen(len(xs))
+		m := xs[0]
+		for _, x := range xs[1:] {
+			if th.compare(x, m) < 0 {
+				m = x
+			}
+		}
+		return th.some(m)
+	})
+	def1("List.sort", "Sort by the total order of values (stable)", func(th *Thread, l Value) Value {
+		xs := th.argList("List.sort", l).Elems()
+		th.charge(sortCost(len(xs)))
+		r, out := th.makeList(len(xs))
+		copy(out, xs)
+		th.sortValues(out)
+		return r
+	})
+	def2("List.sortBy", "List.sortBy cmp xs: stable sort where cmp a b is negative, 0 or positive", func(th *Thread, f, l Value) Value {
+		xs := th.argList("List.sortBy", l).Elems()
+		th.charge(sortCost(len(xs)))
+		r, out := th.makeList(len(xs))
+		copy(out, xs)
+		slices.SortStableFunc(out, func(a, b Value) int {
+			c := th.argInt("List.sortBy (comparison result)", th.call2(f, a, b))
+			switch {
+			case c < 0:
+				return -1
+			case c > 0:
+				return 1
+			}
+			return 0
+		})
+		return r
+	}).ho().deep(sortDepth)
+	def2("List.sortOn", "List.sortOn key xs: stable sort by key x", func(th *Thread, f, l Value) Value {
+		xs := th.argList("List.sortOn", l).Elems()
+		th.charge(sortCost(len(xs)))
+		type kv struct{ k, v Value }
+		ps := make([]kv, len(xs))
+		th.checkCount(int64(len(xs)), 2*sizeSlot)
+		for i, x := range xs {
+			ps[i] = kv{th.call1(f, x), x}
+		}
+		var work int64
+		slices.SortStableFunc(ps, func(a, b kv) int { return compareValues(a.k, b.k, 0, &work) })
+		th.charge(work / 8)
+		r, out := th.makeList(len(xs))
+		for i, p := range ps {
+			out[i] = p.v
+		}
+		return r
+	}).ho()
+	def1("List.dedup", "Remove duplicates, keeping first occurrences in order", func(th *Thread, l Value) Value {
+		xs := th.argList("List.dedup", l).Elems()
+		th.charge(sortCost(len(xs)))
+		var seen *mapNode
+		var out []Value
+		for _, x := range xs {
+			if _, ok := th.mapLookup(seen, x); !ok {
+				seen = th.mapInsert(seen, x, UnitValue, nil, false)
+				out = append(out, x)
+			}
+		}
+		return th.listOf(out)
+	})
+}

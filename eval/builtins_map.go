@@ -1,0 +1,293 @@
+package eval
+
+import "slices"
+
+// Maps are ordered by Compare on keys; keys may be any comparable value.
+// Functions come first and the map last. Map.union is left-biased.
+
+func init() {
+	def0("Map.empty", "The empty map", func(*Thread) Value { return emptyMap })
+	def2("Map.singleton", "Map.singleton k v", func(th *Thread, k, v Value) Value {
+		return th.newMap(th.mapInsert(nil, k, v, nil, false))
+	})
+	def1("Map.fromList", "A map from a list of (key, value) pairs; the last value for a key wins", func(th *Thread, l Value) Value {
+		ps := th.argList("Map.fromList", l).Elems()
+		th.charge(sortCost(len(ps)))
+		th.checkCount(int64(len(ps)), 2*sizeSlot)
+		type kv struct{ k, v Value }
+		es := make([]kv, len(ps))
+		for i, p := range ps {
+			e := th.argTuple("Map.fromList", p, 2)
+			es[i] = kv{e[0], e[1]}
+		}
+		var work int64
+		slices.SortStableFunc(es, func(a, b kv) int { return compareValues(a.k, b.k, 0, &work) })
+		th.charge(work / 8)
+		keys := make([]Value, 0, len(es))
+		vals := make([]Value, 0, len(es))
+		for i, e := range es {
+			if i+1 < len(es) && th.compare(e.k, es[i+1].k) == 0 {
+				continue // a later pair has the same key
+			}
+			keys = append(keys, e.k)
+			vals = append(vals, e.v)
+		}
+		return th.mapFromSorted(keys, vals)
+	})
+	def1("Map.toList", "The (key, value) pairs in key order", func(th *Thread, m Value) Value {
+		x := th.argMap("Map.toList", m)
+		l, out := th.makeList(x.Len())
+		i := 0
+		x.root.each(func(k, v Value) bool {
+			out[i] = th.tuple2(k, v)
+			i++
+			return true
+		})
+		return l
+	})
+	def1("Map.keys", "The keys in order", func(th *Thread, m Value) Value {
+		x := th.argMap("Map.keys", m)
+		l, out := th.makeList(x.Len())
+		i := 0
+		x.root.each(func(k, _ Value) bool {
+			out[i] = k
+			i++
+			return true
+		})
+		return l
+	})
+	def1("Map.values", "The values in key order", func(th *Thread, m Value) Value {
+		x := th.argMap("Map.values", m)
+		l, out := th.makeList(x.Len())
+		i := 0
+		x.root.each(func(_, v Value) bool {
+			out[i] = v
+			i++
+			return true
+		})
+		return l
+	})
+	def1("Map.size", "Number of entries", func(th *Thread, m Value) Value {
+		return MakeInt(int64(th.argMap("Map.size", m).Len()))
+	})
+	def1("Map.isEmpty", "Whether the map has no entries", func(th *Thread, m Value) Value {
+		return MakeBool(th.argMap("Map.isEmpty", m).Len() == 0)
+	})
+	def3("Map.insert", "Map.insert k v m: m with k set to v", func(th *Thread, k, v, m Value) Value {
+		x := th.argMap("Map.insert", m)
+		th.charge(int64(bitsLen(x.Len())))
+		return th.newMap(th.mapInsert(x.root, k, v, nil, false))
+	})
+	def4("Map.insertWith", "Map.insertWith f k v m: like insert, but an existing value old becomes f old v", func(th *Thread, f, k, v, m Value) Value {
+		x := th.argMap("Map.insertWith", m)
+		th.charge(int64(bitsLen(x.Len())))
+		// Call f before walking the tree, so the callback does not run
+		// under the tree recursion's Go frames.
+		if old, ok := th.mapLookup(x.root, k); ok {
+			v = th.call2(f, old, v)
+		}
+		return th.newMap(th.mapInsert(x.root, k, v, nil, false))
+	}).ho()
+	def3("Map.adjust", "Map.adjust f k m: m with the value at k (if any) replaced by f of it", func(th *Thread, f, k, m Value) Value {
+		x := th.argMap("Map.adjust", m)
+		th.charge(int64(bitsLen(x.Len())))
+		old, ok := th.mapLookup(x.root, k)
+		if !ok {
+			return x
+		}
+		return th.newMap(th.mapInsert(x.root, k, th.call1(f, old), nil, false))
+	}).ho()
+	def2("Map.lookup", "Map.lookup k m: Some value, or None", func(th *Thread, k, m Value) Value {
+		x := th.argMap("Map.lookup", m)
+		th.charge(int64(bitsLen(x.Len())))
+		if v, ok := th.mapLookup(x.root, k); ok {
+			return th.some(v)
+		}
+		return noneValue
+	})
+	def3("Map.findWithDefault", "Map.findWithDefault d k m: the value at k, or d", func(th *Thread, d, k, m Value) Value {
+		x := th.argMap("Map.findWithDefault", m)
+		th.charge(int64(bitsLen(x.Len())))
+		if v, ok := th.mapLookup(x.root, k); ok {
+			return v
+		}
+		return d
+	})
+	def2("Map.member", "Map.member k m: whether k has a value", func(th *Thread, k, m Value) Value {
+		x := th.argMap("Map.member", m)
+		th.charge(int64(bitsLen(x.Len())))
+		_, ok := th.mapLookup(x.root, k)
+		return MakeBool(ok)
+	})
+	def2("Map.delete", "Map.delete k m: m without k", func(th *Thread, k, m Value) Value {
+		x := th.argMap("Map.delete", m)
+		th.charge(int64(bitsLen(x.Len())))
+		r := th.mapDelete(x.root, k)
+		if r == x.root {
+			return x
+		}
+		return th.newMap(r)
+	})
+	def2("Map.union", "Map.union a b: all entries of both; a's value wins for a key in both", func(th *Thread, a, b Value) Value {
+		x, y := th.argMap("Map.union", a), th.argMap("Map.union", b)
+		if x.Len() >= y.Len() {
+			t := x.root
+			th.charge(int64(y.Len() * bitsLen(x.Len()+y.Len())))
+			y.root.each(func(k, v Value) bool {
+				t = th.mapInsert(t, k, v, nil, true)
+				return true
+			})
+			return th.newMap(t)
+		}
+		t := y.root
+		th.charge(int64(x.Len() * bitsLen(x.Len()+y.Len())))
+		x.root.each(func(k, v Value) bool {
+			t = th.mapInsert(t, k, v, nil, false)
+			return true
+		})
+		return th.newMap(t)
+	})
+	def3("Map.foldl", "Map.foldl f acc m: f (... (f acc k0 v0) ...) kn vn, in key order", func(th *Thread, f, acc, m Value) Value {
+		th.argMap("Map.foldl", m).root.each(func(k, v Value) bool {
+			acc = th.call3(f, acc, k, v)
+			return true
+		})
+		return acc
+	}).ho()
+	def3("Map.foldr", "Map.foldr f z m: f k0 v0 (... (f kn vn z)), in key order", func(th *Thread, f, acc, m Value) Value {
+		keys, vals := th.argMap("Map.foldr", m).Entries()
+		for i := len(keys) - 1; i >= 0; i-- {
+			acc = th.call3(f, keys[i], vals[i], acc)
+		}
+		return acc
+	}).ho()
+	def2("Map.map", "Map.map f m: f applied to every value", func(th *Thread, f, m Value) Value {
+		keys, vals := th.argMap("Map.map", m).Entries()
+		for i, v := range vals {
+			vals[i] = th.call1(f, v)
+		}
+		return th.mapFromSorted(keys, vals)
+	}).ho()
+	def2("Map.mapWithKey", "Map.mapWithKey f m: every value v at k becomes f k v", func(th *Thread, f, m Value) Value {
+		keys, vals := th.argMap("Map.mapWithKey", m).Entries()
+		for i, v := range vals {
+			vals[i] = th.call2(f, keys[i], v)
+		}
+		return th.mapFromSorted(keys, vals)
+	}).ho()
+	def2("Map.filter", "Map.filter p m: the entries whose value p holds for", func(th *Thread, p, m Value) Value {
+		keys, vals := th.argMap("Map.filter", m).Entries()
+		var ks, vs []Value
+		for i, v := range vals {
+			if th.truthy("Map.filter", p, v) {
+				ks, vs = append(ks, keys[i]), append(vs, v)
+			}
+		}
+		return th.mapFromSorted(ks, vs)
+	}).ho()
+	def2("Map.filterWithKey", "Map.filterWithKey p m: the entries for which p k v holds", func(th *Thread, p, m Value) Value {
+		keys, vals := th.argMap("Map.filterWithKey", m).Entries()
+		var ks, vs []Value
+		for i, v := range vals {
+			if th.argBool("Map.filterWithKey (predicate result)", th.call2(p, keys[i], v)) {
+				ks, vs = append(ks, keys[i]), append(vs, v)
+			}
+		}
+		return th.mapFromSorted(ks, vs)
+	}).ho()
+
+	// Optional
+	def2("Optional.map", "Optional.map f o: Some (f x) for Some x, None for None", func(th *Thread, f, o Value) Value {
+		if x, ok := th.argOptional("Optional.map", o); ok {
+			return th.some(th.call1(f, x))
+		}
+		return noneValue
+	}).ho()
+	def2("Optional.flatMap", "Optional.flatMap f o: f x for Some x, None for None", func(th *Thread, f, o Value) Value {
+		if x, ok := th.argOptional("Optional.flatMap", o); ok {
+			r := th.call1(f, x)
+			th.argOptional("Optional.flatMap (result)", r)
+			return r
+		}
+		return noneValue
+	}).ho()
+	def2("Optional.withDefault", "Optional.withDefault d o: x for Some x, d for None", func(th *Thread, d, o Value) Value {
+		if x, ok := th.argOptional("Optional.withDefault", o); ok {
+			return x
+		}
+		return d
+	})
+	def2("Optional.orElse", "Optional.orElse b a: a if it is Some, else b", func(th *Thread, b, a Value) Value {
+		if _, ok := th.argOptional("Optional.orElse", a); ok {
+			return a
+		}
+		th.argOptional("Optional.orElse", b)
+		return b
+	})
+	def1("Optional.isSome", "Whether it is Some", func(th *Thread, o Value) Value {
+		_, ok := th.argOptional("Optional.isSome", o)
+		return MakeBool(ok)
+	})
+	def1("Optional.isNone", "Whether it is None", func(th *Thread, o Value) Value {
+		_, ok := th.argOptional("Optional.isNone", o)
+		return MakeBool(!ok)
+	})
+	def1("Optional.toList", "[x] for Some x, [] for None", func(th *Thread, o Value) Value {
+		if x, ok := th.argOptional("Optional.toList", o); ok {
+			l, out := th.makeList(1)
+			out[0] = x
+			return l
+		}
+		return emptyList
+	})
+
+	// Either
+	def2("Either.map", "Either.map f e: Right (f x) for Right x; a Left is unchanged", func(th *Thread, f, e Value) Value {
+		if x, right := th.argEither("Either.map", e); right {
+			return th.right(th.call1(f, x))
+		}
+		return e
+	}).ho()
+	def2("Either.mapLeft", "Either.mapLeft f e: Left (f x) for Left x; a Right is unchanged", func(th *Thread, f, e Value) Value {
+		if x, right := th.argEither("Either.mapLeft", e); !right {
+			return th.left(th.call1(f, x))
+		}
+		return e
+	}).ho()
+	def2("Either.flatMap", "Either.flatMap f e: f x for Right x; a Left is unchanged", func(th *Thread, f, e Value) Value {
+		if x, right := th.argEither("Either.flatMap", e); right {
+			return th.call1(f, x)
+		}
+		return e
+	}).ho()
+	def3("Either.fold", "Either.fold f g e: f x for Left x, g y for Right y", func(th *Thread, f, g, e Value) Value {
+		if x, right := th.argEither("Either.fold", e); right {
+			return th.call1(g, x)
+		} else {
+			return th.call1(f, x)
+		}
+	}).ho()
+	def1("Either.isLeft", "Whether it is Left", func(th *Thread, e Value) Value {
+		_, right := th.argEither("Either.isLeft", e)
+		return MakeBool(!right)
+	})
+	def1("Either.isRight", "Whether it is Right", func(th *Thread, e Value) Value {
+		_, right := th.argEither("Either.isRight", e)
+		return MakeBool(right)
+	})
+	def2("Either.withDefault", "Either.withDefault d e: y for Right y, d for a Left", func(th *Thread, d, e Value) Value {
+		if x, right := th.argEither("Either.withDefault", e); right {
+			return x
+		}
+		return d
+	})
+}
+
+func bitsLen(n int) int {
+	b := 1
+	for n > 1 {
+		n >>= 1
+		b++
+	}
+	return b
+}

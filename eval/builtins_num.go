@@ -1,0 +1,187 @@
+package eval
+
+import (
+	"math"
+	"strconv"
+	"strings"
+)
+
+func init() {
+	// Int
+	def2("Int.add", "Checked addition", func(th *Thread, a, b Value) Value {
+		return addInt(th, th.argInt("Int.add", a), th.argInt("Int.add", b))
+	})
+	def2("Int.sub", "Checked subtraction", func(th *Thread, a, b Value) Value {
+		return subInt(th, th.argInt("Int.sub", a), th.argInt("Int.sub", b))
+	})
+	def2("Int.mul", "Checked multiplication", func(th *Thread, a, b Value) Value {
+		return mulInt(th, th.argInt("Int.mul", a), th.argInt("Int.mul", b))
+	})
+	def2("Int.div", "Division truncated toward zero; division by zero is an error", func(th *Thread, a, b Value) Value {
+		return divInt(th, th.argInt("Int.div", a), th.argInt("Int.div", b))
+	})
+	def2("Int.mod", "Remainder of Int.div (sign of the dividend)", func(th *Thread, a, b Value) Value {
+		return modInt(th, th.argInt("Int.mod", a), th.argInt("Int.mod", b))
+	})
+	def1("Int.negate", "Checked negation", func(th *Thread, a Value) Value {
+		return negInt(th, th.argInt("Int.negate", a))
+	})
+	def1("Int.abs", "Absolute value (Int.abs Int.minValue is an error)", func(th *Thread, a Value) Value {
+		x := th.argInt("Int.abs", a)
+		if x < 0 {
+			return negInt(th, x)
+		}
+		return a
+	})
+	def1("Int.signum", "-1, 0 or 1", func(th *Thread, a Value) Value {
+		x := th.argInt("Int.signum", a)
+		switch {
+		case x < 0:
+			return MakeInt(-1)
+		case x > 0:
+			return MakeInt(1)
+		}
+		return MakeInt(0)
+	})
+	def2("Int.min", "The smaller of two Ints", func(th *Thread, a, b Value) Value {
+		return MakeInt(min(th.argInt("Int.min", a), th.argInt("Int.min", b)))
+	})
+	def2("Int.max", "The larger of two Ints", func(th *Thread, a, b Value) Value {
+		return MakeInt(max(th.argInt("Int.max", a), th.argInt("Int.max", b)))
+	})
+	def2("Int.pow", "Int.pow base exponent (exponent >= 0; overflow is an error)", func(th *Thread, a, b Value) Value {
+		x, n := th.argInt("Int.pow", a), th.argInt("Int.pow", b)
+		if n < 0 {
+			th.fail("Int.pow: negative exponent %d", n)
+		}
+		r := int64(1)
+		for n > 0 {
+			th.step()
+			if n&1 == 1 {
+				r = int64(mulInt(th, r, x).(Int))
+			}
+			n >>= 1
+			if n > 0 {
+				x = int64(mulInt(th, x, x).(Int))
+			}
+		}
+		return MakeInt(r)
+	})
+	def2("Int.gcd", "Greatest common divisor (non-negative)", func(th *Thread, a, b Value) Value {
+		x, y := th.argInt("Int.gcd", a), th.argInt("Int.gcd", b)
+		for y != 0 {
+			th.step()
+			x, y = y, x%y
+		}
+		if x < 0 {
+			return negInt(th, x)
+		}
+		return MakeInt(x)
+	})
+	def1("Int.isEven", "Whether the Int is even", func(th *Thread, a Value) Value {
+		return MakeBool(th.argInt("Int.isEven", a)%2 == 0)
+	})
+	def1("Int.isOdd", "Whether the Int is odd", func(th *Thread, a Value) Value {
+		return MakeBool(th.argInt("Int.isOdd", a)%2 != 0)
+	})
+	def1("Int.toText", "Decimal text", func(th *Thread, a Value) Value {
+		return th.text(strconv.FormatInt(th.argInt("Int.toText", a), 10))
+	})
+	def1("Int.fromText", "Parse decimal text (optional sign): Some n or None", func(th *Thread, a Value) Value {
+		s := th.argText("Int.fromText", a)
+		th.charge(int64(len(s)) / 8)
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return noneValue
+		}
+		return th.some(MakeInt(n))
+	})
+	def1("Int.toFloat", "The nearest Float", func(th *Thread, a Value) Value {
+		return Float(float64(th.argInt("Int.toFloat", a)))
+	})
+	def2("Int.compare", "-1, 0 or 1 as a < b, a == b, a > b", func(th *Thread, a, b Value) Value {
+		x, y := th.argInt("Int.compare", a), th.argInt("Int.compare", b)
+		switch {
+		case x < y:
+			return MakeInt(-1)
+		case x > y:
+			return MakeInt(1)
+		}
+		return MakeInt(0)
+	})
+	def0("Int.maxValue", "The largest Int, 2^63 - 1", func(*Thread) Value { return MakeInt(math.MaxInt64) })
+	def0("Int.minValue", "The smallest Int, -2^63", func(*Thread) Value { return MakeInt(math.MinInt64) })
+
+	// Float
+	f2 := func(name, doc string, op func(x, y float64) float64) {
+		def2(name, doc, func(th *Thread, a, b Value) Value {
+			return Float(op(th.argFloat(name, a), th.argFloat(name, b)))
+		})
+	}
+	f1 := func(name, doc string, op func(x float64) float64) {
+		def1(name, doc, func(th *Thread, a Value) Value {
+			return Float(op(th.argFloat(name, a)))
+		})
+	}
+	f2("Float.add", "IEEE addition", func(x, y float64) float64 { return x + y })
+	f2("Float.sub", "IEEE subtraction", func(x, y float64) float64 { return x - y })
+	f2("Float.mul", "IEEE multiplication", func(x, y float64) float64 { return x * y })
+	f2("Float.div", "IEEE division (x / 0.0 is an infinity or NaN)", func(x, y float64) float64 { return x / y })
+	f2("Float.min", "The smaller (NaN if either is NaN)", math.Min)
+	f2("Float.max", "The larger (NaN if either is NaN)", math.Max)
+	f2("Float.pow", "Float.pow base exponent (portable, bit-identical on every platform)", detPow)
+	f1("Float.negate", "Negation", func(x float64) float64 { return -x })
+	f1("Float.abs", "Absolute value", math.Abs)
+	f1("Float.sqrt", "Square root (correctly rounded)", math.Sqrt)
+	f1("Float.exp", "e^x (portable, bit-identical on every platform)", detExp)
+	f1("Float.log", "Natural logarithm (portable, bit-identical on every platform)", detLog)
+	f1("Float.floor", "Largest integral Float <= x", math.Floor)
+	f1("Float.ceil", "Smallest integral Float >= x", math.Ceil)
+	f1("Float.round", "Nearest integral Float, halves away from zero", math.Round)
+	f1("Float.truncate", "Integral part, toward zero", math.Trunc)
+	def1("Float.isNaN", "Whether x is NaN", func(th *Thread, a Value) Value {
+		return MakeBool(math.IsNaN(th.argFloat("Float.isNaN", a)))
+	})
+	def1("Float.isInfinite", "Whether x is an infinity", func(th *Thread, a Value) Value {
+		return MakeBool(math.IsInf(th.argFloat("Float.isInfinite", a), 0))
+	})
+	def1("Float.toInt", "Truncate toward zero; NaN, infinities and out-of-range values are errors", func(th *Thread, a Value) Value {
+		x := math.Trunc(th.argFloat("Float.toInt", a))
+		if math.IsNaN(x) || x < -(1<<63) || x >= 1<<63 {
+			th.fail("Float.toInt: %s is out of the Int range", FormatFloat(x))
+		}
+		return MakeInt(int64(x))
+	})
+	def1("Float.fromInt", "The nearest Float", func(th *Thread, a Value) Value {
+		return Float(float64(th.argInt("Float.fromInt", a)))
+	})
+	def1("Float.toText", "Shortest text that reads back as the same Float (13.0, 0.1, 1.0e16, NaN)", func(th *Thread, a Value) Value {
+		return th.text(FormatFloat(th.argFloat("Float.toText", a)))
+	})
+	def1("Float.fromText", "Parse a decimal Float (also NaN, Infinity, -Infinity): Some x or None", func(th *Thread, a Value) Value {
+		s := th.argText("Float.fromText", a)
+		th.charge(int64(len(s)) / 8)
+		switch s {
+		case "NaN":
+			return th.some(Float(math.NaN()))
+		case "Infinity":
+			return th.some(Float(math.Inf(1)))
+		case "-Infinity":
+			return th.some(Float(math.Inf(-1)))
+		}
+		if strings.ContainsAny(s, "xXpP_") || strings.EqualFold(strings.TrimLeft(s, "+-"), "inf") ||
+			strings.EqualFold(strings.TrimLeft(s, "+-"), "infinity") || strings.EqualFold(s, "nan") {
+			return noneValue
+		}
+		x, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			return noneValue
+		}
+		return th.some(Float(x))
+	})
+	def2("Float.compare", "-1, 0 or 1 in the total order (NaN above everything)", func(th *Thread, a, b Value) Value {
+		return MakeInt(int64(compareFloat(th.argFloat("Float.compare", a), th.argFloat("Float.compare", b))))
+	})
+	def0("Float.pi", "π", func(*Thread) Value { return Float(math.Pi) })
+	def0("Float.e", "e", func(*Thread) Value { return Float(math.E) })
+}

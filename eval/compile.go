@@ -1,0 +1,910 @@
+package eval
+
+import (
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+
+	"github.com/unode-dev/unode/dag"
+)
+
+// Terms are compiled once into trees of Go closures. A function's locals
+// (parameters, let and pattern variables) live in slots of a window of
+// the thread's value stack: the binder at de Bruijn index i is slot
+// nbind-1-i, where nbind counts the binders in scope inside the function.
+// A lambda captures only the outer variables its body uses, copied into
+// the closure's env in increasing de Bruijn order (flat closures). A
+// recursive local function (LetRec) finds itself at env[0].
+//
+// Code in tail position does not call: it leaves the callee and the
+// arguments on the thread and returns nil, and Thread.run loops. Any
+// other code returns a non-nil Value.
+
+// code evaluates one term in a frame.
+type code func(th *Thread, fr *frame) Value
+
+// funcCode is a compiled function body.
+type funcCode struct {
+	arity  int
+	nslots int
+	body   code
+	// term is the source *dag.Lam or *dag.Delay (nil for the body of a
+	// top-level value or an evaluated expression).
+	term dag.Term
+	// caps[k] is the outer de Bruijn index (seen from where the lambda
+	// appears) of env[k].
+	caps []int
+	// rec: env[0] is the closure itself (a LetRec function using its
+	// own name).
+	rec bool
+	// owner is the definition this code is part of (nil for expressions
+	// and decoded closures).
+	owner *dag.DefRef
+	// isDef: the code is a top-level function definition itself; it is
+	// sent as a reference (dag.VDef), not as code.
+	isDef bool
+	// name names frames without an owner in backtraces (builtins).
+	name string
+
+	wireOnce sync.Once
+	wire     dag.Term
+	wireErr  error
+}
+
+// defCode is the compiled form of a top-level definition, shared by all
+// threads of the process (a DefRef names the same term everywhere).
+type defCode struct {
+	ref  dag.DefRef
+	mu   sync.Mutex
+	body atomic.Pointer[defBody]
+}
+
+type defBody struct {
+	fn    *Closure  // the definition is a function: its closure
+	thunk *funcCode // otherwise: code for its value, memoized per thread
+}
+
+var defs sync.Map // dag.DefRef -> *defCode
+
+func defFor(ref dag.DefRef) *defCode {
+	if d, ok := defs.Load(ref); ok {
+		return d.(*defCode)
+	}
+	d, _ := defs.LoadOrStore(ref, &defCode{ref: ref})
+	return d.(*defCode)
+}
+
+func (th *Thread) defBody(dc *defCode) *defBody {
+	if b := dc.body.Load(); b != nil {
+		return b
+	}
+	return th.loadDef(dc)
+}
+
+func (th *Thread) loadDef(dc *defCode) *defBody {
+	dc.mu.Lock()
+	defer dc.mu.Unlock()
+	if b := dc.body.Load(); b != nil {
+		return b
+	}
+	if th.Loader == nil {
+		th.fail("cannot load %s: no Loader", dc.ref)
+	}
+	t, err := th.Loader.LoadTerm(th.Context(), dc.ref)
+	if err != nil {
+		th.failErr(err, "loading %s", dc.ref)
+	}
+	b, err := compileDef(dc.ref, t)
+	if err != nil {
+		panic(err)
+	}
+	dc.body.Store(b)
+	return b
+}
+
+type inProgressValue struct{ Unit }
+
+var inProgress Value = &inProgressValue{}
+
+// defValue is the value of a top-level definition: the shared closure of a
+// function, or the memoized value of anything else.
+func (th *Thread) defValue(dc *defCode) Value {
+	b := th.defBody(dc)
+	if b.fn != nil {
+		return b.fn
+	}
+	if v, ok := th.globals[dc]; ok {
+		if v == inProgress {
+			th.fail("the value of %s depends on itself", th.refName(dc.ref))
+		}
+		return v
+	}
+	return th.evalGlobal(dc, b)
+}
+
+func (th *Thread) evalGlobal(dc *defCode, b *defBody) Value {
+	if th.globals == nil {
+		th.globals = make(map[*defCode]Value)
+	}
+	th.globals[dc] = inProgress
+	defer func() {
+		if th.globals[dc] == inProgress {
+			delete(th.globals, dc)
+		}
+	}()
+	v := th.run(&Closure{fc: b.thunk}, th.sp, 0, 1)
+	th.globals[dc] = v
+	return v
+}
+
+func (th *Thread) refName(ref dag.DefRef) string {
+	if dn, ok := th.Names.(DefNamer); ok {
+		if n := dn.DefName(ref); n != "" {
+			return n
+		}
+	}
+	return ref.String()
+}
+
+// compiler holds what is common to one definition's compilation.
+type compiler struct {
+	owner *dag.DefRef
+}
+
+// scope is a function being compiled.
+type scope struct {
+	c     *compiler
+	fc    *funcCode
+	nbind int
+	capOf map[int]int // outer de Bruijn index -> env index
+}
+
+func malformed(format string, args ...any) {
+	panic(&MalformedError{Msg: fmt.Sprintf(format, args...)})
+}
+
+func catchMalformed(err *error) {
+	if r := recover(); r != nil {
+		e, ok := r.(*MalformedError)
+		if !ok {
+			panic(r)
+		}
+		*err = e
+	}
+}
+
+// compileTop compiles a closed expression as a thunk.
+func compileTop(t dag.Term) (fc *funcCode, err error) {
+	defer catchMalformed(&err)
+	if t == nil {
+		malformed("nil term")
+	}
+	if fv := freeVars(t, 0); len(fv) > 0 {
+		malformed("expression has a free variable (index %d)", fv[0])
+	}
+	c := &compiler{}
+	return c.function(0, t, nil, nil, false), nil
+}
+
+// compileDef compiles a top-level definition.
+func compileDef(ref dag.DefRef, t dag.Term) (b *defBody, err error) {
+	defer catchMalformed(&err)
+	if t == nil {
+		malformed("nil term in %s", ref)
+	}
+	if fv := freeVars(t, 0); len(fv) > 0 {
+		malformed("definition %s has a free variable (index %d)", ref, fv[0])
+	}
+	c := &compiler{owner: &ref}
+	if lam, ok := t.(*dag.Lam); ok {
+		checkArity(lam)
+		fc := c.function(lam.Arity, lam.Body, lam, nil, false)
+		fc.isDef = true
+		return &defBody{fn: &Closure{fc: fc}}, nil
+	}
+	return &defBody{thunk: c.function(0, t, nil, nil, false)}, nil
+}
+
+func checkArity(l *dag.Lam) {
+	if l.Arity < 1 || l.Arity > maxArity {
+		malformed("lambda of arity %d", l.Arity)
+	}
+}
+
+// function compiles a function body. caps are the outer indices its env
+// holds; rec means env[0] is the function itself.
+func (c *compiler) function(arity int, body, term dag.Term, caps []int, rec bool) *funcCode {
+	fc := &funcCode{arity: arity, nslots: arity, term: term, caps: caps, rec: rec, owner: c.owner}
+	s := &scope{c: c, fc: fc, nbind: arity, capOf: make(map[int]int, len(caps))}
+	for k, j := range caps {
+		s.capOf[j] = k
+	}
+	fc.body = s.expr(body, true, 0)
+	return fc
+}
+
+func (s *scope) bind(n int) {
+	s.nbind += n
+	if s.nbind > s.fc.nslots {
+		s.fc.nslots = s.nbind
+	}
+}
+
+func (s *scope) unbind(n int) { s.nbind -= n }
+
+// locate returns the location of de Bruijn index i: a slot (>= 0) or an
+// env index k encoded as -(k+1).
+func (s *scope) locate(i int) int {
+	if i < s.nbind {
+		return s.nbind - 1 - i
+	}
+	k, ok := s.capOf[i-s.nbind]
+	if !ok {
+		malformed("unbound variable (index %d)", i)
+	}
+	return -(k + 1)
+}
+
+func constCode(v Value) code {
+	return func(*Thread, *frame) Value { return v }
+}
+
+// expr compiles t. tail says whether t is in tail position; nest is the
+// number of Go calls between the function's body and t, used to weigh
+// calls made from t (see Thread.MaxDepth).
+func (s *scope) expr(t dag.Term, tail bool, nest int) code {
+	switch t := t.(type) {
+	case *dag.Var:
+		loc := s.locate(t.Index)
+		if loc >= 0 {
+			return func(_ *Thread, fr *frame) Value { return fr.slots[loc] }
+		}
+		k := -loc - 1
+		return func(_ *Thread, fr *frame) Value { return fr.env[k] }
+	case *dag.Ref:
+		dc := defFor(t.Def)
+		return func(th *Thread, _ *frame) Value { return th.defValue(dc) }
+	case *dag.Self:
+		dc := s.selfDef(t)
+		return func(th *Thread, _ *frame) Value { return th.defValue(dc) }
+	case *dag.Builtin:
+		desc := lookupBuiltin(t.Name)
+		if desc.arity == 0 {
+			f := desc.fn
+			return func(th *Thread, _ *frame) Value {
+				th.step()
+				return f(th, nil)
+			}
+		}
+		return constCode(desc.value)
+	case *dag.Ctor:
+		d := s.ctor(t)
+		if d.arity == 0 {
+			return constCode(d.nullary)
+		}
+		return constCode(d.fn)
+	case *dag.Int:
+		return constCode(MakeInt(t.V))
+	case *dag.Float:
+		return constCode(Float(t.V))
+	case *dag.Text:
+		return constCode(Text(t.V))
+	case *dag.Bool:
+		return constCode(MakeBool(t.V))
+	case *dag.Bytes:
+		return constCode(Bytes(t.V))
+	case *dag.Unit:
+		return constCode(UnitValue)
+	case *dag.Lam:
+		checkArity(t)
+		return s.lambda(t.Arity, t.Body, t, false)
+	case *dag.Delay:
+		return s.lambda(0, t.Body, t, false)
+	case *dag.App:
+		return s.app(t, tail, nest)
+	case *dag.Let:
+		// A chain of lets runs in one Go frame: let a = 1; b = 2 in e
+		// is Let(1, Let(2, e)).
+		type binding struct {
+			slot int
+			val  code
+		}
+		var bs []binding
+		var next dag.Term = t
+		for {
+			l, ok := next.(*dag.Let)
+			if !ok {
+				break
+			}
+			bs = append(bs, binding{slot: s.nbind, val: s.expr(l.Value, false, nest+1)})
+			s.bind(1)
+			next = l.Body
+		}
+		body := s.expr(next, tail, nest+1)
+		s.unbind(len(bs))
+		if len(bs) == 1 {
+			slot, val := bs[0].slot, bs[0].val
+			return func(th *Thread, fr *frame) Value {
+				fr.slots[slot] = val(th, fr)
+				return body(th, fr)
+			}
+		}
+		return func(th *Thread, fr *frame) Value {
+			for _, b := range bs {
+				fr.slots[b.slot] = b.val(th, fr)
+			}
+			return body(th, fr)
+		}
+	case *dag.LetRec:
+		lam, ok := t.Value.(*dag.Lam)
+		if !ok {
+			malformed("letrec value is not a lambda")
+		}
+		checkArity(lam)
+		slot := s.nbind
+		s.bind(1)
+		mk := s.lambda(lam.Arity, lam.Body, lam, true)
+		body := s.expr(t.Body, tail, nest+1)
+		s.unbind(1)
+		return func(th *Thread, fr *frame) Value {
+			fr.slots[slot] = mk(th, fr)
+			return body(th, fr)
+		}
+	case *dag.If:
+		cond := s.cond(t.Cond, nest+1)
+		then := s.expr(t.Then, tail, nest+1)
+		els := s.expr(t.Else, tail, nest+1)
+		return func(th *Thread, fr *frame) Value {
+			if cond(th, fr) {
+				return then(th, fr)
+			}
+			return els(th, fr)
+		}
+	case *dag.Match:
+		return s.match(t, tail, nest)
+	case *dag.Tuple:
+		if len(t.Elems) < 2 {
+			malformed("tuple of %d elements", len(t.Elems))
+		}
+		elems := s.exprs(t.Elems, nest+1)
+		if len(elems) == 2 {
+			a, b := elems[0], elems[1]
+			return func(th *Thread, fr *frame) Value {
+				x := a(th, fr)
+				y := b(th, fr)
+				th.alloc(sizeTuple + 2*sizeSlot)
+				return newTuple2(x, y)
+			}
+		}
+		return func(th *Thread, fr *frame) Value {
+			th.alloc(sizeTuple + int64(len(elems))*sizeSlot)
+			vs := make([]Value, len(elems))
+			for i, e := range elems {
+				vs[i] = e(th, fr)
+			}
+			return &Tuple{Elems: vs}
+		}
+	case *dag.List:
+		if len(t.Elems) == 0 {
+			return constCode(emptyList)
+		}
+		elems := s.exprs(t.Elems, nest+1)
+		return func(th *Thread, fr *frame) Value {
+			l, vs := th.makeList(len(elems))
+			for i, e := range elems {
+				vs[i] = e(th, fr)
+			}
+			return l
+		}
+	case *dag.Force:
+		x := s.expr(t.X, false, nest+1)
+		if tail {
+			return func(th *Thread, fr *frame) Value {
+				th.tcFn = x(th, fr)
+				th.tcBase, th.tcN = th.sp, 0
+				return nil
+			}
+		}
+		w := 1 + nest
+		return func(th *Thread, fr *frame) Value {
+			return th.run(x(th, fr), th.sp, 0, w)
+		}
+	case nil:
+		malformed("nil term")
+	}
+	malformed("unknown term %T", t)
+	return nil
+}
+
+func (s *scope) exprs(ts []dag.Term, nest int) []code {
+	cs := make([]code, len(ts))
+	for i, t := range ts {
+		cs[i] = s.expr(t, false, nest)
+	}
+	return cs
+}
+
+func (s *scope) selfDef(t *dag.Self) *defCode {
+	if s.c.owner == nil {
+		malformed("self reference outside a definition block")
+	}
+	return defFor(dag.DefRef{CID: s.c.owner.CID, Member: t.Member})
+}
+
+func (s *scope) ctor(t *dag.Ctor) *ctorDesc {
+	if t.Arity < 0 || t.Arity > maxArity || t.Index < 0 {
+		malformed("constructor with arity %d, index %d", t.Arity, t.Index)
+	}
+	return internCtor(t.Type, t.Index, t.Arity)
+}
+
+// lambda compiles a closure-creating expression.
+func (s *scope) lambda(arity int, body, term dag.Term, rec bool) code {
+	caps := freeVars(body, arity)
+	rec = rec && len(caps) > 0 && caps[0] == 0
+	srcs := make([]int, len(caps))
+	for k, j := range caps {
+		if rec && k == 0 {
+			continue
+		}
+		srcs[k] = s.locate(j)
+	}
+	fc := s.c.function(arity, body, term, caps, rec)
+	n := len(caps)
+	switch {
+	case n == 0:
+		return constCode(&Closure{fc: fc})
+	case n == 1 && rec:
+		cl := &Closure{fc: fc, env: make([]Value, 1)}
+		cl.env[0] = cl
+		return constCode(cl)
+	}
+	size := sizeClosure + int64(n)*sizeSlot
+	return func(th *Thread, fr *frame) Value {
+		th.alloc(size)
+		env := make([]Value, n)
+		cl := &Closure{fc: fc, env: env}
+		for k, src := range srcs {
+			if src >= 0 {
+				env[k] = fr.slots[src]
+			} else {
+				env[k] = fr.env[-src-1]
+			}
+		}
+		if rec {
+			env[0] = cl
+		}
+		return cl
+	}
+}
+
+// app compiles an application, with fast paths for builtins and
+// constructors given all their arguments and for calls of definitions.
+func (s *scope) app(t *dag.App, tail bool, nest int) code {
+	n := len(t.Args)
+	if n == 0 {
+		malformed("application without arguments")
+	}
+	switch f := t.Fn.(type) {
+	case *dag.Builtin:
+		desc := lookupBuiltin(f.Name)
+		if desc.arity == n {
+			return s.builtinCall(desc, t.Args, nest)
+		}
+	case *dag.Ctor:
+		d := s.ctor(f)
+		if d.arity == n {
+			args := s.exprs(t.Args, nest+1)
+			if n == 1 {
+				a := args[0]
+				return func(th *Thread, fr *frame) Value {
+					x := a(th, fr)
+					th.alloc(sizeData + sizeSlot)
+					return newData1(d, x)
+				}
+			}
+			if n == 2 {
+				a, b := args[0], args[1]
+				return func(th *Thread, fr *frame) Value {
+					x := a(th, fr)
+					y := b(th, fr)
+					th.alloc(sizeData + 2*sizeSlot)
+					return newData2(d, x, y)
+				}
+			}
+			return func(th *Thread, fr *frame) Value {
+				th.alloc(sizeData + int64(n)*sizeSlot)
+				vs := make([]Value, n)
+				for i, a := range args {
+					vs[i] = a(th, fr)
+				}
+				return &Data{ctor: d, Fields: vs}
+			}
+		}
+	case *dag.Ref, *dag.Self:
+		var dc *defCode
+		if r, ok := f.(*dag.Ref); ok {
+			dc = defFor(r.Def)
+		} else {
+			dc = s.selfDef(f.(*dag.Self))
+		}
+		args := s.exprs(t.Args, nest+1)
+		return s.callCode(func(th *Thread, _ *frame) Value { return th.defValue(dc) }, args, tail, nest)
+	}
+	fn := s.expr(t.Fn, false, nest+1)
+	return s.callCode(fn, s.exprs(t.Args, nest+1), tail, nest)
+}
+
+// callCode applies the value of fn to args: a tail call or a nested one.
+func (s *scope) callCode(fn code, args []code, tail bool, nest int) code {
+	n := len(args)
+	if tail {
+		if n == 1 {
+			a := args[0]
+			return func(th *Thread, fr *frame) Value {
+				f := fn(th, fr)
+				base := th.sp
+				th.push(a(th, fr))
+				th.tcFn, th.tcBase, th.tcN = f, base, 1
+				return nil
+			}
+		}
+		return func(th *Thread, fr *frame) Value {
+			f := fn(th, fr)
+			base := th.sp
+			for _, a := range args {
+				th.push(a(th, fr))
+			}
+			th.tcFn, th.tcBase, th.tcN = f, base, n
+			return nil
+		}
+	}
+	w := 1 + nest
+	switch n {
+	case 1:
+		a := args[0]
+		return func(th *Thread, fr *frame) Value {
+			f := fn(th, fr)
+			base := th.sp
+			th.push(a(th, fr))
+			return th.run(f, base, 1, w)
+		}
+	case 2:
+		a, b := args[0], args[1]
+		return func(th *Thread, fr *frame) Value {
+			f := fn(th, fr)
+			base := th.sp
+			th.push(a(th, fr))
+			th.push(b(th, fr))
+			return th.run(f, base, 2, w)
+		}
+	}
+	return func(th *Thread, fr *frame) Value {
+		f := fn(th, fr)
+		base := th.sp
+		for _, a := range args {
+			th.push(a(th, fr))
+		}
+		return th.run(f, base, n, w)
+	}
+}
+
+// builtinCall compiles a builtin given exactly its arity.
+func (s *scope) builtinCall(desc *builtinDesc, ts []dag.Term, nest int) code {
+	if c := s.opCode(desc.name, ts, nest); c != nil {
+		return c
+	}
+	args := s.exprs(ts, nest+1)
+	// Builtins that call back into the language run those calls from
+	// this nesting; weigh them like a call.
+	w := 0
+	if desc.higherOrder {
+		w = nest + desc.extraDepth
+	}
+	switch {
+	case len(args) == 1 && desc.f1 != nil:
+		f, a := desc.f1, args[0]
+		return func(th *Thread, fr *frame) Value {
+			x := a(th, fr)
+			th.step()
+			if w == 0 {
+				return f(th, x)
+			}
+			th.depth += w
+			v := f(th, x)
+			th.depth -= w
+			return v
+		}
+	case len(args) == 2 && desc.f2 != nil:
+		f, a, b := desc.f2, args[0], args[1]
+		return func(th *Thread, fr *frame) Value {
+			x := a(th, fr)
+			y := b(th, fr)
+			th.step()
+			if w == 0 {
+				return f(th, x, y)
+			}
+			th.depth += w
+			v := f(th, x, y)
+			th.depth -= w
+			return v
+		}
+	}
+	f, n := desc.fn, len(args)
+	return func(th *Thread, fr *frame) Value {
+		base := th.sp
+		for _, a := range args {
+			th.push(a(th, fr))
+		}
+		th.step()
+		th.depth += w
+		v := f(th, th.stack[base:base+n])
+		th.depth -= w
+		th.sp = base
+		return v
+	}
+}
+
+// cond compiles an if condition to a Go bool.
+func (s *scope) cond(t dag.Term, nest int) func(*Thread, *frame) bool {
+	if c := s.condOp(t, nest); c != nil {
+		return c
+	}
+	c := s.expr(t, false, nest)
+	return func(th *Thread, fr *frame) bool {
+		v := c(th, fr)
+		b, ok := v.(Bool)
+		if !ok {
+			th.fail("if condition is %s, not a Bool", describe(v))
+		}
+		return bool(b)
+	}
+}
+
+type armCode struct {
+	pat  patCode
+	body code
+}
+
+func (s *scope) match(t *dag.Match, tail bool, nest int) code {
+	scrut := s.expr(t.Scrutinee, false, nest+1)
+	arms := make([]armCode, len(t.Arms))
+	for i, a := range t.Arms {
+		next := s.nbind
+		pat := s.pattern(a.Pat, &next)
+		nv := next - s.nbind
+		s.bind(nv)
+		arms[i] = armCode{pat: pat, body: s.expr(a.Body, tail, nest+1)}
+		s.unbind(nv)
+	}
+	return func(th *Thread, fr *frame) Value {
+		v := scrut(th, fr)
+		for i := range arms {
+			th.step()
+			if arms[i].pat(th, v, fr.slots) {
+				return arms[i].body(th, fr)
+			}
+		}
+		th.fail("no pattern matched %s", showBrief(v, th.Names))
+		return nil
+	}
+}
+
+// patCode tests v against a pattern, binding variables into slots.
+type patCode func(th *Thread, v Value, slots []Value) bool
+
+func (s *scope) pattern(p dag.Pattern, next *int) patCode {
+	switch p := p.(type) {
+	case *dag.PVar:
+		slot := *next
+		*next++
+		return func(_ *Thread, v Value, slots []Value) bool {
+			slots[slot] = v
+			return true
+		}
+	case *dag.PWild:
+		return func(*Thread, Value, []Value) bool { return true }
+	case *dag.PLit:
+		return litPattern(p.Lit)
+	case *dag.PCtor:
+		if p.Index < 0 {
+			malformed("constructor pattern with index %d", p.Index)
+		}
+		d := internCtor(p.Type, p.Index, len(p.Args))
+		subs := s.patterns(p.Args, next)
+		n := len(subs)
+		return func(th *Thread, v Value, slots []Value) bool {
+			x, ok := v.(*Data)
+			if !ok || x.ctor != d || len(x.Fields) != n {
+				return false
+			}
+			for i, sub := range subs {
+				if !sub(th, x.Fields[i], slots) {
+					return false
+				}
+			}
+			return true
+		}
+	case *dag.PTuple:
+		subs := s.patterns(p.Elems, next)
+		n := len(subs)
+		return func(th *Thread, v Value, slots []Value) bool {
+			x, ok := v.(*Tuple)
+			if !ok || len(x.Elems) != n {
+				return false
+			}
+			for i, sub := range subs {
+				if !sub(th, x.Elems[i], slots) {
+					return false
+				}
+			}
+			return true
+		}
+	case *dag.PList:
+		subs := s.patterns(p.Elems, next)
+		n := len(subs)
+		return func(th *Thread, v Value, slots []Value) bool {
+			x, ok := v.(*List)
+			if !ok || x.n != n {
+				return false
+			}
+			for i, sub := range subs {
+				if !sub(th, x.At(i), slots) {
+					return false
+				}
+			}
+			return true
+		}
+	case *dag.PCons:
+		head := s.pattern(p.Head, next)
+		_, wild := p.Tail.(*dag.PWild)
+		tail := s.pattern(p.Tail, next)
+		return func(th *Thread, v Value, slots []Value) bool {
+			x, ok := v.(*List)
+			if !ok || x.n == 0 || !head(th, x.At(0), slots) {
+				return false
+			}
+			return wild || tail(th, th.tail(x), slots)
+		}
+	case nil:
+		malformed("nil pattern")
+	}
+	malformed("unknown pattern %T", p)
+	return nil
+}
+
+func (s *scope) patterns(ps []dag.Pattern, next *int) []patCode {
+	out := make([]patCode, len(ps))
+	for i, p := range ps {
+		out[i] = s.pattern(p, next)
+	}
+	return out
+}
+
+func litPattern(lit dag.Term) patCode {
+	switch l := lit.(type) {
+	case *dag.Int:
+		want := Int(l.V)
+		return func(_ *Thread, v Value, _ []Value) bool {
+			x, ok := v.(Int)
+			return ok && x == want
+		}
+	case *dag.Float:
+		want := float64(l.V)
+		return func(_ *Thread, v Value, _ []Value) bool {
+			x, ok := v.(Float)
+			return ok && compareFloat(float64(x), want) == 0
+		}
+	case *dag.Text:
+		want := Text(l.V)
+		return func(_ *Thread, v Value, _ []Value) bool {
+			x, ok := v.(Text)
+			return ok && x == want
+		}
+	case *dag.Bool:
+		want := Bool(l.V)
+		return func(_ *Thread, v Value, _ []Value) bool {
+			x, ok := v.(Bool)
+			return ok && x == want
+		}
+	case *dag.Bytes:
+		want := Bytes(l.V)
+		return func(_ *Thread, v Value, _ []Value) bool {
+			x, ok := v.(Bytes)
+			return ok && x == want
+		}
+	case *dag.Unit:
+		return func(_ *Thread, v Value, _ []Value) bool {
+			_, ok := v.(Unit)
+			return ok
+		}
+	}
+	malformed("literal pattern of %T", lit)
+	return nil
+}
+
+// freeVars returns, sorted, the de Bruijn indices free in t when t sits
+// under depth binders, relative to the outside of those binders.
+func freeVars(t dag.Term, depth int) []int {
+	set := map[int]bool{}
+	collectFree(t, depth, set)
+	out := make([]int, 0, len(set))
+	for j := range set {
+		out = append(out, j)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func collectFree(t dag.Term, d int, set map[int]bool) {
+	switch t := t.(type) {
+	case *dag.Var:
+		if t.Index >= d {
+			set[t.Index-d] = true
+		}
+	case *dag.Lam:
+		collectFree(t.Body, d+t.Arity, set)
+	case *dag.Delay:
+		collectFree(t.Body, d, set)
+	case *dag.App:
+		collectFree(t.Fn, d, set)
+		for _, a := range t.Args {
+			collectFree(a, d, set)
+		}
+	case *dag.Let:
+		collectFree(t.Value, d, set)
+		collectFree(t.Body, d+1, set)
+	case *dag.LetRec:
+		collectFree(t.Value, d+1, set)
+		collectFree(t.Body, d+1, set)
+	case *dag.If:
+		collectFree(t.Cond, d, set)
+		collectFree(t.Then, d, set)
+		collectFree(t.Else, d, set)
+	case *dag.Match:
+		collectFree(t.Scrutinee, d, set)
+		for _, a := range t.Arms {
+			collectFree(a.Body, d+patVars(a.Pat), set)
+		}
+	case *dag.Tuple:
+		for _, e := range t.Elems {
+			collectFree(e, d, set)
+		}
+	case *dag.List:
+		for _, e := range t.Elems {
+			collectFree(e, d, set)
+		}
+	case *dag.Force:
+		collectFree(t.X, d, set)
+	}
+}
+
+// patVars counts the variables a pattern binds.
+func patVars(p dag.Pattern) int {
+	switch p := p.(type) {
+	case *dag.PVar:
+		return 1
+	case *dag.PCtor:
+		n := 0
+		for _, a := range p.Args {
+			n += patVars(a)
+		}
+		return n
+	case *dag.PTuple:
+		n := 0
+		for _, a := range p.Elems {
+			n += patVars(a)
+		}
+		return n
+	case *dag.PList:
+		n := 0
+		for _, a := range p.Elems {
+			n += patVars(a)
+		}
+		return n
+	case *dag.PCons:
+		return patVars(p.Head) + patVars(p.Tail)
+	}
+	return 0
+}

@@ -1,0 +1,118 @@
+// Package eval is the unode interpreter: runtime values, the evaluator,
+// the standard library of builtins, evaluation budgets, value printing
+// and the conversion of values to and from their wire form.
+//
+// # Values
+//
+// Runtime values are represented by the Value interface. The concrete
+// types are:
+//
+//	Int        -- 64-bit integer; arithmetic is checked (overflow is an error)
+//	Float      -- IEEE 754 double
+//	Text       -- UTF-8 text; positions and lengths count code points
+//	Bool       -- true, false
+//	Bytes      -- immutable byte string
+//	Unit       -- ()
+//	*Tuple     -- (a, b, ...), two or more elements
+//	*List      -- list with O(1) length/index/tail and amortised O(1) cons and snoc
+//	*Map       -- persistent map ordered by Compare (a weight-balanced tree)
+//	*Data      -- a constructor applied to all its fields (Optional, Either,
+//	              Err and user data types)
+//	*Closure   -- a function or thunk (arity 0) written in the language
+//	*Builtin   -- a primitive function, not yet applied
+//	*CtorFn    -- a constructor of arity >= 1 used as a function
+//	*Partial   -- a function applied to fewer arguments than its arity
+//	*DefFn     -- a top-level function received by reference, not yet loaded
+//	*Node      -- a node (libp2p peer ID)
+//	*Channel   -- a logical channel (random ID + listening node)
+//	*Cluster   -- a named group of nodes
+//	*Future    -- the pending result of a remote evaluation
+//
+// Values are immutable and may be shared between goroutines. Compare is
+// a total order on every value except functions and futures; Map and
+// List.sort use it, and == compares with it.
+//
+// # Evaluation
+//
+// A Thread evaluates a dag.Term (Thread.Eval) or applies a function value
+// (Thread.Call). Definitions the term refers to are loaded through the
+// thread's Loader (a *dag.Store satisfies it) and compiled once per
+// process into trees of Go closures, keyed by their DefRef: the same
+// reference names the same code everywhere, so the cache is shared by all
+// threads. Function definitions are shared closures; other top-level
+// definitions are evaluated on first use on each thread and memoized
+// there.
+//
+// Evaluation is strict; application is curried in meaning (f a b is
+// (f a) b) and run uncurried: a closure, builtin or constructor given
+// fewer arguments than its arity becomes a *Partial, and one given more
+// applies its result to the rest. A call in tail position does not grow
+// the Go stack or the depth count, so loops written as tail recursion run
+// in constant space. 'e builds a thunk (a closure of arity 0) and !t forces
+// one; forcing anything else, or applying a thunk to arguments, is an
+// error.
+//
+// # Budgets
+//
+// Every evaluation runs under the thread's budgets (zero fields take the
+// defaults in limits.go):
+//
+//   - Fuel: one step per application, per match arm tried and per
+//     builtin call, plus work-proportional charges in builtins (sorting n
+//     elements costs n log n, text and list operations their length / 8).
+//   - MaxMemory: bytes allocated, estimated at each allocation of a list,
+//     text, bytes, tuple, constructor, closure, partial application or map
+//     node (scalars are free). The count only grows, so it is
+//     deterministic.
+//   - MaxDepth: non-tail call nesting, weighted by the expression nesting
+//     of the call site so that it bounds the Go stack.
+//   - Wall time: the context's deadline, checked every 1024 steps and
+//     while waiting on effects.
+//   - MaxResultBytes: the estimated size of each value Eval or Call returns.
+//
+// Exhausting a budget returns a *BudgetError naming it ("fuel", "memory",
+// "depth", "time", "result"), never a crash: deep recursion stops at
+// MaxDepth long before the Go stack limit, and nested values are walked
+// in loops or with bounded recursion. Thread.Cancel stops an evaluation
+// from another goroutine with a *CanceledError. Errors raised by the
+// program itself (match failure, overflow, division by zero, type
+// mismatches, a failed remote evaluation awaited with await) are
+// *RuntimeError values carrying a backtrace of definitions.
+//
+// # Determinism
+//
+// The same definition applied to the same arguments gives the same
+// result, and spends the same fuel and memory, on every node: there is no
+// clock, randomness or hash order in pure code; maps iterate in key
+// order; Float printing is the shortest round-trip form; Float.exp, log
+// and pow use portable implementations instead of Go's assembly ones.
+// Effects (here, at, channels, node data) are the only source of
+// variation, and they go through the Host.
+//
+// # Effects and hosts
+//
+// The effect builtins (here, at, at', await, await!, timeout, fallback,
+// race, quorum, channel, send, deliver, listen, provision, pingTime, load,
+// Data.*) call the thread's Host; the p2p package implements it over the
+// network, and LocalHost implements it for a single node in memory, where
+// at runs the thunk on the calling thread. A thread without a Host fails
+// on any effect, which makes it a sandbox for pure code.
+//
+// # Builtin names
+//
+// IsBuiltin and BuiltinCtor tell the compiler (dag.CompileOptions) which
+// names are builtins and builtin constructors: Optional (None, Some),
+// Either (Left, Right) and Err (Timeout, Msg, Err.Denied,
+// Err.BudgetExceeded, Err.Missing — the last three are produced by hosts
+// for failed remote evaluations). Builtins lists every builtin with its
+// arity, capability group and a one-line description.
+//
+// # Printing and the wire
+//
+// Show prints a value in source syntax (constructor names from a Namer,
+// falling back to hash references); ToJSON gives a JSON-ready form.
+// ToWire and FromWire convert to and from dag.Value: a closure travels as
+// its code, a *dag.Lam whose free variables are renumbered to a compact
+// environment holding only what the body uses, plus that environment; a
+// top-level function travels as its DefRef.
+package eval

@@ -1,0 +1,24 @@
+package eval_test
+
+import (
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/unode-dev/unode/eval"
+)
+
+// TestLanguageDocListsEveryBuiltin keeps docs/language.md in step with the
+// builtin table: a builtin added without documentation fails here.
+func TestLanguageDocListsEveryBuiltin(t *testing.T) {
+	data, err := os.ReadFile("../docs/language.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(data)
+	for _, b := range eval.Builtins() {
+		if !strings.Contains(doc, "`"+b.Name+"`") {
+			t.Errorf("docs/language.md does not document builtin %s", b.Name)
+		}
+	}
+}

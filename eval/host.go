@@ -1,0 +1,296 @@
+package eval
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Host performs the effects of the language for a Thread: remote
+// evaluation (here, at, at', fallback, race, quorum go through Spawn), and
+// through optional interfaces, channels (ChannelHost), node data
+// (DataHost) and clusters (ClusterHost). The p2p package implements it
+// over libp2p; LocalHost implements it in memory for one node. A Host
+// enforces its own policy: a method that refuses an effect returns an
+// error wrapping ErrDenied.
+//
+// Host methods are called on the thread's goroutine during evaluation;
+// they may block (the builtins that wait select on the context and
+// Cancel themselves) and may evaluate code on the same thread with
+// Thread.Force.
+type Host interface {
+	// Here is the node the thread runs on.
+	Here(th *Thread) (*Node, error)
+	// Spawn starts forcing thunk (a closure of no arguments) at node
+	// and returns the future of its result. A failure to reach the node
+	// or a failed evaluation fails the future, not the call. The future
+	// must complete eventually (hosts put deadlines on remote calls):
+	// race and quorum wait for it in goroutines.
+	Spawn(th *Thread, node *Node, thunk Value) *Future
+}
+
+// ChannelHost is implemented by hosts that support channels.
+type ChannelHost interface {
+	NewChannel(th *Thread) (*Channel, error)
+	// Send sends v to whoever listens on ch at node. Without ack it is
+	// fire-and-forget (the result is nil); with ack the future resolves
+	// to () once a listener took the message and fails otherwise.
+	Send(th *Thread, node *Node, ch *Channel, v Value, ack bool) *Future
+	// Listen returns a future of the next message on ch (which must be
+	// a channel of this node).
+	Listen(th *Thread, ch *Channel) *Future
+}
+
+// DataHost is implemented by hosts that keep node-local data.
+type DataHost interface {
+	DataGet(th *Thread, key string) (Value, bool, error)
+	DataPut(th *Thread, key string, v Value) error
+	// DataList returns the keys with the prefix, sorted.
+	DataList(th *Thread, prefix string) ([]string, error)
+	DataDelete(th *Thread, key string) error
+}
+
+// ClusterHost is implemented by hosts that know about clusters.
+type ClusterHost interface {
+	// Provision picks a member of the named cluster.
+	Provision(th *Thread, cluster string) (*Node, error)
+	PingTime(th *Thread, node *Node) (time.Duration, error)
+	// Load is the node's load, 0 (idle) to 1 (busy) or more.
+	Load(th *Thread, node *Node) (float64, error)
+}
+
+// ErrMissing is what a Host wraps when a remote evaluation lacked a
+// block; it reaches await! as Err.Missing.
+var ErrMissing = errors.New("missing")
+
+// Future is the result of an evaluation that may not have finished: a
+// value or an Err value, set once.
+type Future struct {
+	done chan struct{}
+	once sync.Once
+	v    Value
+	err  Value // an Err constructor value when failed
+}
+
+func (*Future) Type() string     { return "Future" }
+func (f *Future) String() string { return "<future>" }
+
+// NewFuture returns a pending future.
+func NewFuture() *Future { return &Future{done: make(chan struct{})} }
+
+// Resolve completes the future with a value. Later completions are
+// ignored.
+func (f *Future) Resolve(v Value) {
+	f.once.Do(func() {
+		f.v = v
+		close(f.done)
+	})
+}
+
+// FailWith fails the future with an Err value.
+func (f *Future) FailWith(errv Value) {
+	f.once.Do(func() {
+		f.err = errv
+		close(f.done)
+	})
+}
+
+// Fail fails the future with ErrValue(err).
+func (f *Future) Fail(err error) { f.FailWith(ErrValue(err)) }
+
+// Done is closed when the future completes.
+func (f *Future) Done() <-chan struct{} { return f.done }
+
+// Result returns the value or the Err value of a completed future; ok is
+// false while it is pending.
+func (f *Future) Result() (v, errv Value, ok bool) {
+	select {
+	case <-f.done:
+		return f.v, f.err, true
+	default:
+		return nil, nil, false
+	}
+}
+
+// ErrValue converts a Go error to the language's Err type: Timeout for
+// ErrTimeout, Err.Denied for ErrDenied, Err.BudgetExceeded for a
+// *BudgetError, Err.Missing for ErrMissing, and Msg otherwise.
+func ErrValue(err error) Value {
+	var be *BudgetError
+	var re *RuntimeError
+	switch {
+	case errors.Is(err, ErrTimeout):
+		return errTimeoutValue
+	case errors.Is(err, ErrDenied):
+		return newData1(errDeniedCtor, Text(err.Error()))
+	case errors.As(err, &be):
+		return newData1(errBudgetCtor, Text(be.Which))
+	case errors.Is(err, ErrMissing):
+		return newData1(errMissingCtor, Text(err.Error()))
+	case errors.As(err, &re):
+		return newData1(errMsgCtor, Text(re.Msg))
+	}
+	return newData1(errMsgCtor, Text(err.Error()))
+}
+
+// Force forces a thunk on this thread for a Host (for example for `at
+// here t`). A runtime error in the thunk is returned; running out of
+// budget or being canceled unwinds the whole evaluation as usual. Force
+// must only be called from within an evaluation on th.
+func (th *Thread) Force(thunk Value) (Value, error) {
+	if th.running == 0 {
+		return nil, errors.New("Thread.Force called outside an evaluation")
+	}
+	return th.callCatch(thunk)
+}
+
+// await waits for f, honouring the context and Cancel.
+func (th *Thread) await(f *Future) (v, errv Value) {
+	if v, errv, ok := f.Result(); ok {
+		return v, errv
+	}
+	select {
+	case <-f.done:
+	case <-th.ctxDone:
+		panic(th.ctxError())
+	case <-th.canceledChan():
+		th.check()
+	}
+	return f.v, f.err
+}
+
+// LocalHost is a Host for a single node with no network: `here` is its
+// node, a thunk sent to it runs at once on the calling thread (so its
+// futures are already complete when returned, and results are
+// deterministic), channels and node data live in memory, and every
+// cluster is this node alone. Awaiting a listen that no send answers
+// blocks until the context's deadline or Thread.Cancel. It is safe for
+// concurrent use.
+type LocalHost struct {
+	node *Node
+
+	mu        sync.Mutex
+	data      map[string]Value
+	listeners map[string][]*Future
+	nextChan  uint64
+}
+
+// NewLocalHost returns a LocalHost whose node has the given ID.
+func NewLocalHost(id string) *LocalHost {
+	return &LocalHost{
+		node:      &Node{ID: id},
+		data:      map[string]Value{},
+		listeners: map[string][]*Future{},
+	}
+}
+
+var (
+	_ Host        = (*LocalHost)(nil)
+	_ ChannelHost = (*LocalHost)(nil)
+	_ DataHost    = (*LocalHost)(nil)
+	_ ClusterHost = (*LocalHost)(nil)
+)
+
+func (h *LocalHost) Here(*Thread) (*Node, error) { return h.node, nil }
+
+func (h *LocalHost) Spawn(th *Thread, node *Node, thunk Value) *Future {
+	f := NewFuture()
+	if node.ID != h.node.ID {
+		f.Fail(fmt.Errorf("node %s is unreachable (local host %s has no network)", node.ID, h.node.ID))
+		return f
+	}
+	v, err := th.Force(thunk)
+	if err != nil {
+		f.Fail(err)
+	} else {
+		f.Resolve(v)
+	}
+	return f
+}
+
+func (h *LocalHost) NewChannel(*Thread) (*Channel, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.nextChan++
+	id := binary.BigEndian.AppendUint64(nil, h.nextChan)
+	return &Channel{ID: id, Node: h.node.ID}, nil
+}
+
+func (h *LocalHost) Send(_ *Thread, node *Node, ch *Channel, v Value, ack bool) *Future {
+	var f *Future
+	if ack {
+		f = NewFuture()
+	}
+	h.mu.Lock()
+	var ls []*Future
+	if node.ID == h.node.ID && ch.Node == h.node.ID {
+		ls = h.listeners[string(ch.ID)]
+		delete(h.listeners, string(ch.ID))
+	}
+	h.mu.Unlock()
+	for _, l := range ls {
+		l.Resolve(v)
+	}
+	if f != nil {
+		if len(ls) > 0 {
+			f.Resolve(UnitValue)
+		} else {
+			f.Fail(errors.New("no listener on the channel"))
+		}
+	}
+	return f
+}
+
+func (h *LocalHost) Listen(_ *Thread, ch *Channel) *Future {
+	f := NewFuture()
+	if ch.Node != h.node.ID {
+		f.Fail(fmt.Errorf("cannot listen on a channel of node %s", ch.Node))
+		return f
+	}
+	h.mu.Lock()
+	h.listeners[string(ch.ID)] = append(h.listeners[string(ch.ID)], f)
+	h.mu.Unlock()
+	return f
+}
+
+func (h *LocalHost) DataGet(_ *Thread, key string) (Value, bool, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	v, ok := h.data[key]
+	return v, ok, nil
+}
+
+func (h *LocalHost) DataPut(_ *Thread, key string, v Value) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.data[key] = v
+	return nil
+}
+
+func (h *LocalHost) DataList(_ *Thread, prefix string) ([]string, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var keys []string
+	for k := range h.data {
+		if strings.HasPrefix(k, prefix) {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	return keys, nil
+}
+
+func (h *LocalHost) DataDelete(_ *Thread, key string) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	delete(h.data, key)
+	return nil
+}
+
+func (h *LocalHost) Provision(*Thread, string) (*Node, error)       { return h.node, nil }
+func (h *LocalHost) PingTime(*Thread, *Node) (time.Duration, error) { return 0, nil }
+func (h *LocalHost) Load(*Thread, *Node) (float64, error)           { return 0, nil }

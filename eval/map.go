@@ -1,0 +1,244 @@
+package eval
+
+import "fmt"
+
+// Map is an immutable map ordered by Compare on keys: a weight-balanced
+// binary tree (Adams; the parameters of Haskell's Data.Map). Insert,
+// delete and lookup are O(log n) and share all untouched nodes with the
+// original. Iteration is in key order, so no hash or insertion order can
+// leak into a program.
+type Map struct{ root *mapNode }
+
+type mapNode struct {
+	k, v Value
+	l, r *mapNode
+	size int
+}
+
+func (*Map) Type() string     { return "Map" }
+func (m *Map) String() string { return Show(m, nil) }
+
+// Len is the number of entries.
+func (m *Map) Len() int { return m.root.len() }
+
+var emptyMap = &Map{}
+
+func (t *mapNode) len() int {
+	if t == nil {
+		return 0
+	}
+	return t.size
+}
+
+const (
+	mapDelta = 3
+	mapRatio = 2
+)
+
+func (th *Thread) mapBin(k, v Value, l, r *mapNode) *mapNode {
+	th.alloc(sizeMapNode)
+	return &mapNode{k: k, v: v, l: l, r: r, size: l.len() + r.len() + 1}
+}
+
+func (th *Thread) mapBalance(k, v Value, l, r *mapNode) *mapNode {
+	sl, sr := l.len(), r.len()
+	switch {
+	case sl+sr <= 1:
+	case sr > mapDelta*sl:
+		if r.l.len() < mapRatio*r.r.len() {
+			return th.mapBin(r.k, r.v, th.mapBin(k, v, l, r.l), r.r)
+		}
+		rl := r.l
+		return th.mapBin(rl.k, rl.v, th.mapBin(k, v, l, rl.l), th.mapBin(r.k, r.v, rl.r, r.r))
+	case sl > mapDelta*sr:
+		if l.r.len() < mapRatio*l.l.len() {
+			return th.mapBin(l.k, l.v, l.l, th.mapBin(k, v, l.r, r))
+		}
+		lr := l.r
+		return th.mapBin(lr.k, lr.v, th.mapBin(l.k, l.v, l.l, lr.l), th.mapBin(k, v, lr.r, r))
+	}
+	return th.mapBin(k, v, l, r)
+}
+
+// lookup returns the value for k.
+func (th *Thread) mapLookup(t *mapNode, k Value) (Value, bool) {
+	for t != nil {
+		c := th.compare(k, t.k)
+		switch {
+		case c < 0:
+			t = t.l
+		case c > 0:
+			t = t.r
+		default:
+			return t.v, true
+		}
+	}
+	return nil, false
+}
+
+// mapInsert inserts or replaces k. With combine != nil and k present, the
+// new value is combine(old) instead (combine must not call back into the
+// language: it would run under the recursion's Go frames); with keep set,
+// an existing entry is left alone.
+func (th *Thread) mapInsert(t *mapNode, k, v Value, combine func(old Value) Value, keep bool) *mapNode {
+	if t == nil {
+		return th.mapBin(k, v, nil, nil)
+	}
+	c := th.compare(k, t.k)
+	switch {
+	case c < 0:
+		return th.mapBalance(t.k, t.v, th.mapInsert(t.l, k, v, combine, keep), t.r)
+	case c > 0:
+		return th.mapBalance(t.k, t.v, t.l, th.mapInsert(t.r, k, v, combine, keep))
+	}
+	if keep {
+		return t
+	}
+	if combine != nil {
+		v = combine(t.v)
+	}
+	th.alloc(sizeMapNode)
+	return &mapNode{k: t.k, v: v, l: t.l, r: t.r, size: t.size}
+}
+
+func (th *Thread) mapDelete(t *mapNode, k Value) *mapNode {
+	if t == nil {
+		return nil
+	}
+	c := th.compare(k, t.k)
+	switch {
+	case c < 0:
+		l := th.mapDelete(t.l, k)
+		if l == t.l {
+			return t
+		}
+		return th.mapBalance(t.k, t.v, l, t.r)
+	case c > 0:
+		r := th.mapDelete(t.r, k)
+		if r == t.r {
+			return t
+		}
+		return th.mapBalance(t.k, t.v, t.l, r)
+	}
+	return th.mapGlue(t.l, t.r)
+}
+
+func (th *Thread) mapGlue(l, r *mapNode) *mapNode {
+	switch {
+	case l == nil:
+		return r
+	case r == nil:
+		return l
+	case l.size > r.size:
+		k, v, l2 := th.mapDeleteMax(l)
+		return th.mapBalance(k, v, l2, r)
+	default:
+		k, v, r2 := th.mapDeleteMin(r)
+		return th.mapBalance(k, v, l, r2)
+	}
+}
+
+func (th *Thread) mapDeleteMin(t *mapNode) (Value, Value, *mapNode) {
+	if t.l == nil {
+		return t.k, t.v, t.r
+	}
+	k, v, l := th.mapDeleteMin(t.l)
+	return k, v, th.mapBalance(t.k, t.v, l, t.r)
+}
+
+func (th *Thread) mapDeleteMax(t *mapNode) (Value, Value, *mapNode) {
+	if t.r == nil {
+		return t.k, t.v, t.l
+	}
+	k, v, r := th.mapDeleteMax(t.r)
+	return k, v, th.mapBalance(t.k, t.v, t.l, r)
+}
+
+// mapBuild builds a perfectly balanced tree from entries sorted by key
+// with no duplicates.
+func (th *Thread) mapBuild(keys, vals []Value) *mapNode {
+	if len(keys) == 0 {
+		return nil
+	}
+	m := len(keys) / 2
+	return th.mapBin(keys[m], vals[m], th.mapBuild(keys[:m], vals[:m]), th.mapBuild(keys[m+1:], vals[m+1:]))
+}
+
+// each calls f on every entry in key order until f returns false.
+func (t *mapNode) each(f func(k, v Value) bool) bool {
+	for t != nil {
+		if !t.l.each(f) || !f(t.k, t.v) {
+			return false
+		}
+		t = t.r
+	}
+	return true
+}
+
+// Entries returns the keys and values in key order.
+func (m *Map) Entries() (keys, vals []Value) {
+	n := m.Len()
+	keys, vals = make([]Value, 0, n), make([]Value, 0, n)
+	m.root.each(func(k, v Value) bool {
+		keys = append(keys, k)
+		vals = append(vals, v)
+		return true
+	})
+	return keys, vals
+}
+
+// mapFromSorted builds a map from entries already sorted by key, without
+// duplicate keys.
+func (th *Thread) mapFromSorted(keys, vals []Value) *Map {
+	if len(keys) == 0 {
+		return emptyMap
+	}
+	th.alloc(sizeMap)
+	return &Map{root: th.mapBuild(keys, vals)}
+}
+
+func (th *Thread) newMap(root *mapNode) *Map {
+	if root == nil {
+		return emptyMap
+	}
+	th.alloc(sizeMap)
+	return &Map{root: root}
+}
+
+// NewMap builds a map from keys and values (for Go callers); for a key
+// given twice the later value wins. It fails if a key is not comparable.
+func NewMap(keys, vals []Value) (m *Map, err error) {
+	if len(keys) != len(vals) {
+		return nil, fmt.Errorf("NewMap: %d keys, %d values", len(keys), len(vals))
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			e, ok := r.(error)
+			if !ok {
+				panic(r)
+			}
+			m, err = nil, e
+		}
+	}()
+	th := scratchThread()
+	var root *mapNode
+	for i, k := range keys {
+		root = th.mapInsert(root, k, vals[i], nil, false)
+	}
+	return th.newMap(root), nil
+}
+
+// Lookup returns the value for key k.
+func (m *Map) Lookup(k Value) (v Value, ok bool, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			e, isErr := r.(error)
+			if !isErr {
+				panic(r)
+			}
+			err = e
+		}
+	}()
+	v, ok = scratchThread().mapLookup(m.root, k)
+	return v, ok, nil
+}

@@ -1,0 +1,369 @@
+package eval
+
+import (
+	"encoding/hex"
+	"math"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+)
+
+// Show prints v in source syntax: 55, -2, 13.0, 0.1, "x\n", true, (),
+// 0xs0aff, (1, "a"), [1, 2, 3], Map.fromList [(1, "a")], Map.empty,
+// Some (Just 1), None. Constructor names come from names (nil is
+// allowed); builtin types name their own constructors, and an unnamed
+// constructor prints as its hash reference #<type cid>#<index> (or
+// #<cid>#<member>#<index> for a member of a cycle of types). Values that
+// have no source form print in angle brackets: <function>, <future>,
+// <node 12D3Koo...>, <channel 0a1b...>, <cluster "name">. Show never
+// fails: structures nested deeper than the interpreter's limit print as
+// "...".
+func Show(v Value, names Namer) string {
+	p := printer{names: names, limit: -1}
+	p.value(v, false, 0)
+	return p.b.String()
+}
+
+// showBrief is Show cut to a length suitable for an error message.
+func showBrief(v Value, names Namer) string {
+	p := printer{names: names, limit: 200}
+	p.value(v, false, 0)
+	if p.cut {
+		return p.b.String() + "..."
+	}
+	return p.b.String()
+}
+
+type printer struct {
+	b     strings.Builder
+	names Namer
+	limit int // bytes; -1 for none
+	cut   bool
+}
+
+func (p *printer) full() bool {
+	if p.limit >= 0 && p.b.Len() >= p.limit {
+		p.cut = true
+	}
+	return p.cut
+}
+
+func (p *printer) s(s string) { p.b.WriteString(s) }
+
+func (p *printer) value(v Value, arg bool, depth int) {
+	if p.full() {
+		return
+	}
+	if depth > maxValueDepth {
+		p.s("...")
+		return
+	}
+	switch x := v.(type) {
+	case Int:
+		if arg && x < 0 {
+			p.s("(" + strconv.FormatInt(int64(x), 10) + ")")
+			return
+		}
+		p.s(strconv.FormatInt(int64(x), 10))
+	case Float:
+		s := FormatFloat(float64(x))
+		if arg && s[0] == '-' {
+			s = "(" + s + ")"
+		}
+		p.s(s)
+	case Bool:
+		if x {
+			p.s("true")
+		} else {
+			p.s("false")
+		}
+	case Unit:
+		p.s("()")
+	case Text:
+		p.s(QuoteText(string(x)))
+	case Bytes:
+		p.s("0xs")
+		p.s(hex.EncodeToString([]byte(x)))
+	case *Tuple:
+		p.s("(")
+		p.seq(x.Elems, depth)
+		p.s(")")
+	case *List:
+		p.s("[")
+		p.seq(x.Elems(), depth)
+		p.s("]")
+	case *Map:
+		if x.Len() == 0 {
+			p.s("Map.empty")
+			return
+		}
+		if arg {
+			p.s("(")
+		}
+		p.s("Map.fromList [")
+		first := true
+		x.root.each(func(k, v Value) bool {
+			if !first {
+				p.s(", ")
+			}
+			first = false
+			p.s("(")
+			p.value(k, false, depth+1)
+			p.s(", ")
+			p.value(v, false, depth+1)
+			p.s(")")
+			return !p.full()
+		})
+		p.s("]")
+		if arg {
+			p.s(")")
+		}
+	case *Data:
+		p.data(x, arg, depth)
+	case *Closure, *Builtin, *CtorFn, *Partial, *DefFn:
+		p.s("<function>")
+	case *Future:
+		p.s("<future>")
+	case *Node:
+		p.s("<node " + x.ID + ">")
+	case *Channel:
+		p.s("<channel " + hex.EncodeToString(x.ID) + ">")
+	case *Cluster:
+		p.s("<cluster " + QuoteText(x.Name) + ">")
+	case nil:
+		p.s("<nil>")
+	default:
+		p.s("<" + v.Type() + ">")
+	}
+}
+
+func (p *printer) seq(vs []Value, depth int) {
+	for i, e := range vs {
+		if i > 0 {
+			p.s(", ")
+		}
+		if p.full() {
+			return
+		}
+		p.value(e, false, depth+1)
+	}
+}
+
+// data prints a constructor application, looping down the last field so
+// that long right-nested values print in constant Go stack.
+func (p *printer) data(d *Data, arg bool, depth int) {
+	closes := 0
+	for !p.full() {
+		name := ctorName(d.ctor, p.names)
+		n := len(d.Fields)
+		if n == 0 {
+			p.s(name)
+			break
+		}
+		if arg {
+			p.s("(")
+			closes++
+		}
+		p.s(name)
+		for _, f := range d.Fields[:n-1] {
+			p.s(" ")
+			p.value(f, true, depth+1)
+		}
+		p.s(" ")
+		last, ok := d.Fields[n-1].(*Data)
+		if !ok {
+			p.value(d.Fields[n-1], true, depth+1)
+			break
+		}
+		d, arg = last, true
+	}
+	p.s(strings.Repeat(")", closes))
+}
+
+func ctorName(c *ctorDesc, names Namer) string {
+	if c.name != "" {
+		return c.name
+	}
+	if names != nil {
+		if n := names.CtorName(c.typ, c.index); n != "" {
+			return n
+		}
+	}
+	return c.typ.String() + "#" + strconv.Itoa(c.index)
+}
+
+// FormatFloat prints a Float the way Show does: the shortest decimal that
+// reads back as the same float, always with a point or an exponent so it
+// stays a Float (13.0, 0.1, 1.0e16, 2.5e-7), and NaN, Infinity, -Infinity.
+func FormatFloat(f float64) string {
+	switch {
+	case math.IsNaN(f):
+		return "NaN"
+	case math.IsInf(f, 1):
+		return "Infinity"
+	case math.IsInf(f, -1):
+		return "-Infinity"
+	}
+	if a := math.Abs(f); a == 0 || (a >= 1e-4 && a < 1e16) {
+		s := strconv.FormatFloat(f, 'f', -1, 64)
+		if !strings.Contains(s, ".") {
+			s += ".0"
+		}
+		return s
+	}
+	s := strconv.FormatFloat(f, 'e', -1, 64)
+	mant, exp, _ := strings.Cut(s, "e")
+	if !strings.Contains(mant, ".") {
+		mant += ".0"
+	}
+	sign := ""
+	if exp[0] == '-' {
+		sign = "-"
+	}
+	exp = strings.TrimLeft(exp[1:], "0")
+	return mant + "e" + sign + exp
+}
+
+// QuoteText quotes s as a Text literal with the language's escapes.
+func QuoteText(s string) string {
+	var b strings.Builder
+	b.Grow(len(s) + 2)
+	b.WriteByte('"')
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		i += size
+		switch {
+		case r == '"':
+			b.WriteString(`\"`)
+		case r == '\\':
+			b.WriteString(`\\`)
+		case r == '\n':
+			b.WriteString(`\n`)
+		case r == '\t':
+			b.WriteString(`\t`)
+		case r == '\r':
+			b.WriteString(`\r`)
+		case r == 0:
+			b.WriteString(`\0`)
+		case r < 0x20 || r == 0x7f || (r == utf8.RuneError && size == 1):
+			b.WriteString(`\u{` + strconv.FormatInt(int64(r), 16) + `}`)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	b.WriteByte('"')
+	return b.String()
+}
+
+// ToJSON converts v to a value encoding/json can marshal: Int to int64,
+// Float to float64 (NaN and infinities as the strings Show prints), Text
+// to string, Bool to bool, Unit to nil, Bytes to {"bytes": "<hex>"},
+// tuples and lists to arrays, a Map to an array of [key, value] pairs in
+// key order, a constructor to {"ctor": name, "fields": [...]} ("fields"
+// omitted when empty), a node to {"node": id}, and other values to the
+// string Show prints. Names may be nil.
+func ToJSON(v Value, names Namer) any {
+	return toJSON(v, names, 0)
+}
+
+func toJSON(v Value, names Namer, depth int) any {
+	if depth > maxValueDepth {
+		return "..."
+	}
+	list := func(vs []Value) []any {
+		out := make([]any, len(vs))
+		for i, e := range vs {
+			out[i] = toJSON(e, names, depth+1)
+		}
+		return out
+	}
+	switch x := v.(type) {
+	case Int:
+		return int64(x)
+	case Float:
+		if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
+			return FormatFloat(float64(x))
+		}
+		return float64(x)
+	case Text:
+		return string(x)
+	case Bool:
+		return bool(x)
+	case Unit:
+		return nil
+	case Bytes:
+		return map[string]any{"bytes": hex.EncodeToString([]byte(x))}
+	case *Tuple:
+		return list(x.Elems)
+	case *List:
+		return list(x.Elems())
+	case *Map:
+		out := make([]any, 0, x.Len())
+		x.root.each(func(k, v Value) bool {
+			out = append(out, []any{toJSON(k, names, depth+1), toJSON(v, names, depth+1)})
+			return true
+		})
+		return out
+	case *Data:
+		m := map[string]any{"ctor": ctorName(x.ctor, names)}
+		if len(x.Fields) > 0 {
+			m["fields"] = list(x.Fields)
+		}
+		return m
+	case *Node:
+		return map[string]any{"node": x.ID}
+	}
+	return Show(v, names)
+}
+
+// valueSize estimates the bytes v occupies, as the memory budget counts
+// them, stopping early once the estimate passes limit. Shared
+// substructure is counted each time it is reached, which is what it
+// costs to send or print.
+func valueSize(v Value, limit int64) int64 {
+	var size int64
+	stack := []Value{v}
+	for len(stack) > 0 && size <= limit {
+		v := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		size += sizeSlot
+		switch x := v.(type) {
+		case Text:
+			size += int64(len(x))
+		case Bytes:
+			size += int64(len(x))
+		case *Tuple:
+			size += sizeTuple
+			stack = append(stack, x.Elems...)
+		case *List:
+			size += sizeList + sizeListBuf
+			stack = append(stack, x.Elems()...)
+		case *Data:
+			size += sizeData
+			stack = append(stack, x.Fields...)
+		case *Map:
+			size += sizeMap
+			x.root.each(func(k, v Value) bool {
+				size += sizeMapNode
+				stack = append(stack, k, v)
+				return size <= limit
+			})
+		case *Closure:
+			size += sizeClosure
+			env := x.env
+			if x.fc.rec {
+				env = env[1:] // env[0] is the closure itself
+			}
+			stack = append(stack, env...)
+		case *Partial:
+			size += sizePartial
+			stack = append(stack, x.Fn)
+			stack = append(stack, x.Args...)
+		case *Node:
+			size += sizeNode + int64(len(x.ID))
+		case *Channel:
+			size += sizeChannel + int64(len(x.ID))
+		}
+	}
+	return size
+}

@@ -1,0 +1,623 @@
+package eval
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+
+	"github.com/unode-dev/unode/dag"
+)
+
+// Loader gives the interpreter the definitions a program refers to.
+// *dag.Store satisfies it.
+type Loader interface {
+	LoadTerm(ctx context.Context, ref dag.DefRef) (dag.Term, error)
+}
+
+// Namer names constructors for Show. CtorName returns "" when it does not
+// know the constructor.
+type Namer interface {
+	CtorName(typ dag.TypeRef, index int) string
+}
+
+// DefNamer is an optional interface of a Thread's Names: it names
+// definitions in error backtraces. DefName returns "" when unnamed.
+type DefNamer interface {
+	DefName(ref dag.DefRef) string
+}
+
+// A Thread evaluates terms under a budget. Set the exported fields before
+// the first Eval or Call; a zero budget field means the default in
+// limits.go. Budgets are cumulative over all evaluations on the thread
+// (Steps and MemoryUsed report what was spent), except MaxResultBytes,
+// which applies to each result. A Thread is used by one goroutine at a
+// time, except for Cancel, which any goroutine may call.
+type Thread struct {
+	// Name identifies the thread in logs.
+	Name string
+	// Loader resolves references to other definitions.
+	Loader Loader
+	// Host performs effects (here, at, await, channels, node data). With
+	// no Host, effects fail with a runtime error.
+	Host Host
+	// Names names constructors and (if it is a DefNamer) definitions in
+	// error messages.
+	Names Namer
+
+	// Fuel is the maximum number of evaluation steps: one per
+	// application, one per match arm tried, and more for builtins in
+	// proportion to their work.
+	Fuel int64
+	// MaxMemory is the maximum number of bytes allocated (an estimate
+	// counted at each allocation of a list, text, bytes, tuple,
+	// constructor, closure, partial application or map node; never
+	// reduced by garbage collection, so the count is deterministic).
+	MaxMemory int64
+	// MaxDepth bounds non-tail call nesting. A call counts 1 plus the
+	// nesting of the expression it sits in, so that depth bounds the Go
+	// stack actually used (see limits.go).
+	MaxDepth int
+	// MaxResultBytes bounds the estimated size of each value returned by
+	// Eval or Call.
+	MaxResultBytes int64
+
+	ctx     context.Context
+	ctxDone <-chan struct{}
+	running int
+
+	steps, checkAt, maxSteps int64
+	mem, maxMem              int64
+	depth, maxDepth          int
+	maxDepthSeen             int
+
+	stack []Value
+	sp    int
+	// frames[fp] is the innermost active call.
+	frames []frame
+	fp     int
+
+	// A pending tail call: code in tail position leaves the callee and
+	// its arguments (at stack[tcBase:tcBase+tcN]) here and returns nil.
+	tcFn   Value
+	tcBase int
+	tcN    int
+
+	globals map[*defCode]Value
+
+	cancelReason atomic.Pointer[string]
+	cancelOnce   sync.Once
+	cancelCh     chan struct{}
+	cancelMu     sync.Mutex
+}
+
+// frame is one active call: its local slots (a window of the value
+// stack), its closure's captured values, and its code.
+type frame struct {
+	slots []Value
+	env   []Value
+	fc    *funcCode
+}
+
+// Steps reports the fuel spent so far.
+func (th *Thread) Steps() int64 { return th.steps }
+
+// MemoryUsed reports the bytes charged so far.
+func (th *Thread) MemoryUsed() int64 { return th.mem }
+
+// MaxDepthSeen reports the deepest call nesting reached so far.
+func (th *Thread) MaxDepthSeen() int { return th.maxDepthSeen }
+
+// Context returns the context of the evaluation in progress (for Hosts).
+func (th *Thread) Context() context.Context {
+	if th.ctx == nil {
+		return context.Background()
+	}
+	return th.ctx
+}
+
+// Cancel stops the evaluation in progress at its next check (within a
+// few thousand steps, or at once if it is waiting on an effect) with a
+// *CanceledError. Cancellation is permanent: later evaluations on the
+// thread fail at once. It is safe to call from any goroutine, more than
+// once; the first reason is kept.
+func (th *Thread) Cancel(reason string) {
+	th.cancelReason.CompareAndSwap(nil, &reason)
+	th.canceledChan()
+	th.cancelOnce.Do(func() { close(th.cancelCh) })
+}
+
+// canceledChan is closed by Cancel; blocking effects select on it.
+func (th *Thread) canceledChan() <-chan struct{} {
+	th.cancelMu.Lock()
+	defer th.cancelMu.Unlock()
+	if th.cancelCh == nil {
+		th.cancelCh = make(chan struct{})
+	}
+	return th.cancelCh
+}
+
+// Eval evaluates a closed term (no free local variables, no Self).
+func (th *Thread) Eval(ctx context.Context, t dag.Term) (Value, error) {
+	fc, err := compileTop(t)
+	if err != nil {
+		return nil, err
+	}
+	return th.exec(ctx, func() Value {
+		return th.run(&Closure{fc: fc}, th.sp, 0, 1)
+	})
+}
+
+// Call applies fn to args. It may also be called re-entrantly by a Host
+// or other Go code running inside an evaluation on this thread; a
+// re-entrant call shares the thread's budgets and returns runtime errors
+// as errors instead of unwinding the outer evaluation.
+func (th *Thread) Call(ctx context.Context, fn Value, args ...Value) (Value, error) {
+	return th.exec(ctx, func() Value {
+		base := th.sp
+		for _, a := range args {
+			th.push(a)
+		}
+		return th.run(fn, base, len(args), 1)
+	})
+}
+
+func (th *Thread) exec(ctx context.Context, f func() Value) (v Value, err error) {
+	outer := th.running == 0
+	if outer {
+		th.start(ctx)
+	}
+	sp, fp, depth := th.sp, th.fp, th.depth
+	th.running++
+	defer func() {
+		th.running--
+		if r := recover(); r != nil {
+			err = th.recovered(r)
+			v = nil
+		}
+		// Discard anything a failed or finished evaluation left behind.
+		th.sp, th.fp, th.depth, th.tcFn = sp, fp, depth, nil
+		if outer {
+			th.ctx, th.ctxDone = nil, nil
+			// Drop references to dead values; give a stack grown by deep
+			// recursion back to the garbage collector.
+			if len(th.stack) > maxIdleStack {
+				th.stack, th.frames = nil, nil
+			} else {
+				clear(th.stack)
+				clear(th.frames)
+			}
+		}
+	}()
+	v = f()
+	if outer {
+		if size := valueSize(v, th.MaxResultBytesOrDefault()); size > th.MaxResultBytesOrDefault() {
+			return nil, &BudgetError{Which: BudgetResult, Limit: th.MaxResultBytesOrDefault()}
+		}
+	}
+	return v, nil
+}
+
+// MaxResultBytesOrDefault is MaxResultBytes, or the default when zero.
+func (th *Thread) MaxResultBytesOrDefault() int64 {
+	if th.MaxResultBytes > 0 {
+		return th.MaxResultBytes
+	}
+	return DefaultMaxResultBytes
+}
+
+func (th *Thread) start(ctx context.Context) {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	th.ctx = ctx
+	th.ctxDone = ctx.Done()
+	th.maxSteps = th.Fuel
+	if th.maxSteps <= 0 {
+		th.maxSteps = DefaultFuel
+	}
+	th.maxMem = th.MaxMemory
+	if th.maxMem <= 0 {
+		th.maxMem = DefaultMaxMemory
+	}
+	th.maxDepth = th.MaxDepth
+	if th.maxDepth <= 0 {
+		th.maxDepth = DefaultMaxDepth
+	}
+	th.checkAt = th.steps // check at once: the thread may be canceled already
+	if th.stack == nil {
+		th.stack = make([]Value, 1024)
+		th.frames = make([]frame, 64)
+	}
+}
+
+// recovered turns a panic value into the error to return.
+func (th *Thread) recovered(r any) error {
+	switch e := r.(type) {
+	case *RuntimeError:
+		if e.Stack == nil {
+			e.Stack = th.backtrace()
+		}
+		return e
+	case *BudgetError, *CanceledError, *MalformedError:
+		return e.(error)
+	case runtime.Error:
+		// A Go runtime failure inside a builtin is a bug in the
+		// interpreter; report it rather than take the node down.
+		return &RuntimeError{Msg: "internal error: " + e.Error(), Stack: th.backtrace()}
+	case error:
+		return &RuntimeError{Msg: e.Error(), Stack: th.backtrace(), Err: e}
+	}
+	return &RuntimeError{Msg: fmt.Sprint("internal error: ", r), Stack: th.backtrace()}
+}
+
+const maxBacktrace = 50
+
+// backtrace names the active calls, innermost first, collapsing runs of
+// the same definition.
+func (th *Thread) backtrace() []string {
+	out := []string{}
+	last, count := "", 0
+	flush := func() {
+		if count == 0 {
+			return
+		}
+		if count > 1 {
+			last += " (" + strconv.Itoa(count) + " calls)"
+		}
+		out = append(out, last)
+	}
+	for i := th.fp; i >= 1 && i < len(th.frames) && len(out) < maxBacktrace; i-- {
+		name := th.defName(th.frames[i].fc)
+		if name == last {
+			count++
+			continue
+		}
+		flush()
+		last, count = name, 1
+	}
+	flush()
+	return out
+}
+
+func (th *Thread) defName(fc *funcCode) string {
+	if fc == nil {
+		return "<expr>"
+	}
+	if fc.owner == nil {
+		if fc.name != "" {
+			return fc.name
+		}
+		return "<expr>"
+	}
+	if dn, ok := th.Names.(DefNamer); ok {
+		if n := dn.DefName(*fc.owner); n != "" {
+			return n
+		}
+	}
+	return fc.owner.String()
+}
+
+// currentDef names the innermost active definition.
+func (th *Thread) currentDef() string {
+	if th.fp >= 1 && th.fp < len(th.frames) {
+		return th.defName(th.frames[th.fp].fc)
+	}
+	return "<expr>"
+}
+
+// fail raises a runtime error.
+func (th *Thread) fail(format string, args ...any) {
+	panic(&RuntimeError{Msg: fmt.Sprintf(format, args...), Stack: th.backtrace()})
+}
+
+// failErr raises a runtime error with a cause.
+func (th *Thread) failErr(err error, format string, args ...any) {
+	panic(&RuntimeError{Msg: fmt.Sprintf(format, args...) + ": " + err.Error(), Stack: th.backtrace(), Err: err})
+}
+
+// step charges one unit of fuel.
+func (th *Thread) step() {
+	th.steps++
+	if th.steps >= th.checkAt {
+		th.check()
+	}
+}
+
+// charge charges n units of fuel.
+func (th *Thread) charge(n int64) {
+	th.steps += n
+	if th.steps >= th.checkAt {
+		th.check()
+	}
+}
+
+// check runs every checkInterval steps: fuel, cancellation, deadline.
+func (th *Thread) check() {
+	if th.steps > th.maxSteps {
+		panic(&BudgetError{Which: BudgetFuel, Limit: th.maxSteps})
+	}
+	if r := th.cancelReason.Load(); r != nil {
+		panic(&CanceledError{Reason: *r})
+	}
+	if th.ctxDone != nil {
+		select {
+		case <-th.ctxDone:
+			panic(th.ctxError())
+		default:
+		}
+	}
+	th.checkAt = min(th.steps+checkInterval, th.maxSteps+1)
+}
+
+func (th *Thread) ctxError() error {
+	err := th.ctx.Err()
+	if errors.Is(err, context.DeadlineExceeded) {
+		return &BudgetError{Which: BudgetTime}
+	}
+	return &CanceledError{Reason: err.Error(), Err: err}
+}
+
+// alloc charges n bytes of memory.
+func (th *Thread) alloc(n int64) {
+	th.mem += n
+	if th.mem > th.maxMem {
+		panic(&BudgetError{Which: BudgetMemory, Limit: th.maxMem})
+	}
+}
+
+// checkAlloc fails if n more bytes would exceed the memory budget,
+// without charging them (for overflow-safe checks before big
+// allocations).
+func (th *Thread) checkAlloc(n int64) {
+	if n < 0 || n > th.maxMem-th.mem {
+		panic(&BudgetError{Which: BudgetMemory, Limit: th.maxMem})
+	}
+}
+
+// checkCount fails if count items of size bytes cannot fit the memory
+// budget; it is safe against overflow for any count.
+func (th *Thread) checkCount(count int64, size int64) {
+	if count < 0 || (count > 0 && count > (th.maxMem-th.mem)/size) {
+		panic(&BudgetError{Which: BudgetMemory, Limit: th.maxMem})
+	}
+}
+
+func (th *Thread) push(v Value) {
+	if th.sp >= len(th.stack) {
+		th.growStack(th.sp + 1)
+	}
+	th.stack[th.sp] = v
+	th.sp++
+}
+
+// growStack moves the value stack to a bigger array. Active frames keep
+// slices of the old array for their own slots, which only they use; all
+// other stack accesses go through th.stack.
+func (th *Thread) growStack(need int) {
+	n := max(2*len(th.stack), need+256)
+	s := make([]Value, n)
+	copy(s, th.stack[:th.sp])
+	th.stack = s
+}
+
+func (th *Thread) growFrames() {
+	f := make([]frame, 2*len(th.frames)+16)
+	copy(f, th.frames)
+	th.frames = f
+}
+
+// run applies fn to the n arguments at stack[base:base+n] and returns the
+// result, running tail calls in a loop. weight is the call's depth cost.
+func (th *Thread) run(fn Value, base, n, weight int) Value {
+	th.depth += weight
+	if th.depth > th.maxDepth {
+		panic(&BudgetError{Which: BudgetDepth, Limit: int64(th.maxDepth)})
+	}
+	if th.depth > th.maxDepthSeen {
+		th.maxDepthSeen = th.depth
+	}
+	th.fp++
+	if th.fp >= len(th.frames) {
+		th.growFrames()
+	}
+	for {
+		th.steps++
+		if th.steps >= th.checkAt {
+			th.check()
+		}
+		if c, ok := fn.(*Closure); ok && c.fc.arity == n {
+			fc := c.fc
+			top := base + fc.nslots
+			if top > len(th.stack) {
+				th.growStack(top)
+			}
+			fr := &th.frames[th.fp]
+			fr.slots = th.stack[base:top:top]
+			fr.env = c.env
+			fr.fc = fc
+			th.sp = top
+			if v := fc.body(th, fr); v != nil {
+				th.sp = base
+				th.fp--
+				th.depth -= weight
+				return v
+			}
+			fn, n = th.tcFn, th.tcN
+			th.tcFn = nil
+			copy(th.stack[base:base+n], th.stack[th.tcBase:th.tcBase+n])
+			continue
+		}
+		if v := th.applyOther(&fn, base, &n); v != nil {
+			th.sp = base
+			th.fp--
+			th.depth -= weight
+			return v
+		}
+	}
+}
+
+// applyOther handles every application but a closure given exactly its
+// arity. It returns the result, or nil after rewriting fn and n (and the
+// arguments at base) for another round of run's loop.
+func (th *Thread) applyOther(fn *Value, base int, n *int) Value {
+	args := th.stack[base : base+*n]
+	switch f := (*fn).(type) {
+	case *Closure:
+		a := f.fc.arity
+		switch {
+		case *n == 0:
+			th.fail("cannot force a function of arity %d (apply it instead)", a)
+		case a == 0:
+			th.fail("cannot apply a thunk to arguments (force it with ! first)")
+		case *n < a:
+			return th.partial(f, args)
+		}
+		return th.overApply(fn, base, n, a)
+	case *Builtin:
+		a := f.desc.arity
+		switch {
+		case *n == a:
+			th.sp = base + a
+			th.frames[th.fp].fc = f.desc.frame
+			if f.desc.extraDepth == 0 {
+				return f.desc.fn(th, args)
+			}
+			th.depth += f.desc.extraDepth
+			v := f.desc.fn(th, args)
+			th.depth -= f.desc.extraDepth
+			return v
+		case *n == 0:
+			th.fail("cannot force the function %s (apply it instead)", f.desc.name)
+		case *n < a:
+			return th.partial(f, args)
+		}
+		return th.overApply(fn, base, n, a)
+	case *CtorFn:
+		a := f.ctor.arity
+		switch {
+		case *n == a:
+			return th.newData(f.ctor, args)
+		case *n == 0:
+			th.fail("cannot force a constructor function (apply it instead)")
+		case *n < a:
+			return th.partial(f, args)
+		}
+		return th.overApply(fn, base, n, a)
+	case *Partial:
+		if *n == 0 {
+			th.fail("cannot force a partially applied function (apply it instead)")
+		}
+		k := len(f.Args)
+		if base+k+*n > len(th.stack) {
+			th.growStack(base + k + *n)
+		}
+		copy(th.stack[base+k:], th.stack[base:base+*n])
+		copy(th.stack[base:], f.Args)
+		*n += k
+		th.sp = base + *n
+		*fn = f.Fn
+		return nil
+	case *DefFn:
+		*fn = th.defValue(f.dc)
+		return nil
+	case nil:
+		panic(&RuntimeError{Msg: "internal error: nil function value"})
+	}
+	if *n == 0 {
+		th.fail("cannot force %s (only thunks can be forced)", describe(*fn))
+	}
+	th.fail("cannot apply %s to arguments", describe(*fn))
+	return nil
+}
+
+// overApply applies *fn to its first a arguments, then leaves the result
+// and the remaining arguments for run's loop.
+func (th *Thread) overApply(fn *Value, base int, n *int, a int) Value {
+	extra := append([]Value(nil), th.stack[base+a:base+*n]...)
+	th.sp = base + a
+	r := th.run(*fn, base, a, 1)
+	if base+len(extra) > len(th.stack) {
+		th.growStack(base + len(extra))
+	}
+	copy(th.stack[base:], extra)
+	th.sp = base + len(extra)
+	*fn, *n = r, len(extra)
+	return nil
+}
+
+func (th *Thread) partial(fn Value, args []Value) Value {
+	th.alloc(sizePartial + int64(len(args))*sizeSlot)
+	return &Partial{Fn: fn, Args: append([]Value(nil), args...)}
+}
+
+func (th *Thread) newData(c *ctorDesc, fields []Value) Value {
+	switch len(fields) {
+	case 0:
+		return c.nullary
+	case 1:
+		th.alloc(sizeData + sizeSlot)
+		return newData1(c, fields[0])
+	case 2:
+		th.alloc(sizeData + 2*sizeSlot)
+		return newData2(c, fields[0], fields[1])
+	}
+	th.alloc(sizeData + int64(len(fields))*sizeSlot)
+	return &Data{ctor: c, Fields: append([]Value(nil), fields...)}
+}
+
+// call applies fn to args from Go code (builtins): a non-tail call.
+func (th *Thread) call(fn Value, args ...Value) Value {
+	base := th.sp
+	for _, a := range args {
+		th.push(a)
+	}
+	return th.run(fn, base, len(args), 1)
+}
+
+func (th *Thread) call1(fn, a Value) Value {
+	base := th.sp
+	th.push(a)
+	return th.run(fn, base, 1, 1)
+}
+
+func (th *Thread) call2(fn, a, b Value) Value {
+	base := th.sp
+	th.push(a)
+	th.push(b)
+	return th.run(fn, base, 2, 1)
+}
+
+func (th *Thread) call3(fn, a, b, c Value) Value {
+	base := th.sp
+	th.push(a)
+	th.push(b)
+	th.push(c)
+	return th.run(fn, base, 3, 1)
+}
+
+// callCatch forces thunk like a nested Call: runtime errors come back as
+// errors; budget exhaustion and cancellation keep unwinding.
+func (th *Thread) callCatch(fn Value, args ...Value) (v Value, err error) {
+	sp, fp, depth := th.sp, th.fp, th.depth
+	defer func() {
+		if r := recover(); r != nil {
+			switch e := r.(type) {
+			case *RuntimeError:
+				if e.Stack == nil {
+					e.Stack = th.backtrace()
+				}
+				err = e
+			case *MalformedError:
+				err = e
+			default:
+				panic(r)
+			}
+			th.sp, th.fp, th.depth, th.tcFn = sp, fp, depth, nil
+		}
+	}()
+	return th.call(fn, args...), nil
+}
