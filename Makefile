@@ -1,0 +1,34 @@
+# `make test` is the test command README.md gives and CI runs.
+FUZZTIME ?= 20s
+# package:FuzzTarget pairs run for FUZZTIME each by `make fuzz`.
+FUZZ_TARGETS = \
+	./eval/syntax:FuzzParseFile \
+	./eval/syntax:FuzzParseExpr \
+	./dag:FuzzDecodeTermBlock \
+	./dag:FuzzDecodeTypeBlock \
+	./dag:FuzzDecodeValue \
+	./dag:FuzzLinks
+
+.PHONY: test check unit fuzz build bench
+
+test: check unit fuzz
+
+build:
+	go build -o bin/unode ./cmd/unode
+
+check:
+	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	go vet ./...
+
+unit:
+	go test -count=1 ./...
+
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; fn=$${t##*:}; \
+		echo "fuzz $$pkg $$fn for $(FUZZTIME)"; \
+		go test $$pkg -run='^$$' -fuzz="^$$fn\$$" -fuzztime=$(FUZZTIME); \
+	done
+
+bench:
+	go test -run='^$$' -bench=. -benchtime=3x ./eval ./dag

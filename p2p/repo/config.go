@@ -1,0 +1,64 @@
+package repo
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+)
+
+// Config is the content of config.json. Every key is documented in
+// docs/config.md.
+type Config struct {
+	Datastore DatastoreConfig `json:"datastore"`
+	Addresses AddressesConfig `json:"addresses"`
+	Eval      EvalConfig      `json:"eval"`
+}
+
+// DatastoreConfig selects the datastore.
+type DatastoreConfig struct {
+	// Type is "pebble" (embedded, the default).
+	Type string `json:"type"`
+	// Path is the pebble directory, relative to the repo unless absolute.
+	Path string `json:"path,omitempty"`
+}
+
+// AddressesConfig holds the libp2p listen addresses.
+type AddressesConfig struct {
+	Listen []string `json:"listen"`
+}
+
+// EvalConfig holds the default budgets of local evaluations (`unode eval`,
+// `unode run`); flags override them.
+type EvalConfig struct {
+	Fuel    int64  `json:"fuel"`
+	Timeout string `json:"timeout"`
+}
+
+// DefaultConfig is what `unode init` writes.
+func DefaultConfig() *Config {
+	return &Config{
+		Datastore: DatastoreConfig{Type: "pebble", Path: "datastore"},
+		Addresses: AddressesConfig{Listen: []string{
+			"/ip4/0.0.0.0/tcp/4100",
+			"/ip4/0.0.0.0/udp/4100/quic-v1",
+		}},
+		Eval: EvalConfig{Fuel: 1_000_000_000, Timeout: "60s"},
+	}
+}
+
+// LoadConfig reads a config file; unknown keys are an error so that typos
+// do not go unnoticed.
+func LoadConfig(path string) (*Config, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading config: %w", err)
+	}
+	defer f.Close()
+	cfg := DefaultConfig()
+	dec := json.NewDecoder(f)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(cfg); err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	return cfg, nil
+}
