@@ -7,7 +7,9 @@ FUZZ_TARGETS = \
 	./dag:FuzzDecodeTermBlock \
 	./dag:FuzzDecodeTypeBlock \
 	./dag:FuzzDecodeValue \
-	./dag:FuzzLinks
+	./dag:FuzzLinks \
+	./eval:FuzzWire \
+	./eval:FuzzEval
 
 .PHONY: test check unit fuzz build bench
 
