@@ -96,6 +96,29 @@ func canonicalOrder(n int, render func(perm []int) string, refine func(labels []
 	return best
 }
 
+// orderComponent chooses the canonical order of the n members of one
+// strongly connected component. key(i, self) renders member i with each
+// reference to member m rendered as self(m). It returns order
+// (order[new] = old) and its inverse.
+func orderComponent(n int, key func(i int, self func(int) string) string) (order, inv []int) {
+	order = canonicalOrder(n, func(perm []int) string {
+		inv := invert(perm)
+		var b strings.Builder
+		for _, p := range perm {
+			b.WriteString(key(p, func(m int) string { return strconv.Itoa(inv[m]) }))
+			b.WriteByte(';')
+		}
+		return b.String()
+	}, func(labels []string) []string {
+		out := make([]string, n)
+		for i := range out {
+			out[i] = hashKey(key(i, func(m int) string { return labels[m] }))
+		}
+		return out
+	})
+	return order, invert(order)
+}
+
 // permute calls f with every permutation of xs (Heap's algorithm).
 func permute(xs []int, f func([]int)) {
 	a := append([]int(nil), xs...)

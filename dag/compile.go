@@ -3,7 +3,6 @@ package dag
 import (
 	"fmt"
 	"sort"
-	"strings"
 
 	"github.com/ipfs/go-cid"
 
@@ -260,23 +259,9 @@ func (c *compiler) compileTypes() error {
 		if len(errs) > 0 {
 			continue
 		}
-		order := canonicalOrder(len(comp), func(perm []int) string {
-			// perm[newIndex] = provisional index
-			inv := invert(perm)
-			var b strings.Builder
-			for _, p := range perm {
-				b.WriteString(keyDataDecl(decls[p], func(m int) string { return fmt.Sprint(inv[m]) }))
-				b.WriteByte(';')
-			}
-			return b.String()
-		}, func(labels []string) []string {
-			out := make([]string, len(comp))
-			for i := range comp {
-				out[i] = hashKey(keyDataDecl(decls[i], func(m int) string { return labels[m] }))
-			}
-			return out
+		order, inv := orderComponent(len(comp), func(i int, self func(int) string) string {
+			return keyDataDecl(decls[i], self)
 		})
-		inv := invert(order)
 		block := &TypeBlock{}
 		for _, p := range order {
 			block.Members = append(block.Members, renumberTypeSelf(decls[p], inv))
@@ -443,22 +428,9 @@ func (c *compiler) compileDefs() error {
 				return r.errs
 			}
 		}
-		order := canonicalOrder(len(comp), func(perm []int) string {
-			inv := invert(perm)
-			var b strings.Builder
-			for _, p := range perm {
-				b.WriteString(keyTerm(terms[p], func(m int) string { return fmt.Sprint(inv[m]) }))
-				b.WriteByte(';')
-			}
-			return b.String()
-		}, func(labels []string) []string {
-			out := make([]string, len(comp))
-			for i := range comp {
-				out[i] = hashKey(keyTerm(terms[i], func(m int) string { return labels[m] }))
-			}
-			return out
+		order, inv := orderComponent(len(comp), func(i int, self func(int) string) string {
+			return keyTerm(terms[i], self)
 		})
-		inv := invert(order)
 		block := &TermBlock{}
 		for _, p := range order {
 			block.Members = append(block.Members, renumberSelf(terms[p], inv))
