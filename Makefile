@@ -8,8 +8,14 @@ FUZZ_TARGETS = \
 	./dag:FuzzDecodeTypeBlock \
 	./dag:FuzzDecodeValue \
 	./dag:FuzzLinks \
+	./dag:FuzzValueLinks \
 	./eval:FuzzWire \
-	./eval:FuzzEval
+	./eval:FuzzEval \
+	./p2p:FuzzDecodeEvalRequest \
+	./p2p:FuzzDecodeEvalReply \
+	./p2p:FuzzDecodeBlocksMessage \
+	./p2p:FuzzDecodeStatusMessage \
+	./p2p:FuzzServeEval
 
 .PHONY: test check unit fuzz build bench
 

@@ -293,8 +293,10 @@ func TestDecompileRoundTrip(t *testing.T) {
 			case dag.KindTerm:
 				block := e.Ref.Def.CID
 				n := dag.Naming{
-					Def:  func(r dag.DefRef) string { return nameOf[dag.NameRef{Kind: dag.KindTerm, Def: r}] },
-					Self: func(m int) string { return nameOf[dag.NameRef{Kind: dag.KindTerm, Def: dag.DefRef{CID: block, Member: m}}] },
+					Def: func(r dag.DefRef) string { return nameOf[dag.NameRef{Kind: dag.KindTerm, Def: r}] },
+					Self: func(m int) string {
+						return nameOf[dag.NameRef{Kind: dag.KindTerm, Def: dag.DefRef{CID: block, Member: m}}]
+					},
 					Ctor: ctorName,
 				}
 				out.WriteString(syntax.FormatDecl(dag.DecompileDef(e.Name, terms[e.Ref.Def], hints[e.Ref.Def], n)) + "\n\n")
@@ -307,7 +309,9 @@ func TestDecompileRoundTrip(t *testing.T) {
 				block := e.Ref.Def.CID
 				n := dag.Naming{
 					Type: func(r dag.DefRef) string { return nameOf[dag.NameRef{Kind: dag.KindType, Def: r}] },
-					Self: func(m int) string { return nameOf[dag.NameRef{Kind: dag.KindType, Def: dag.DefRef{CID: block, Member: m}}] },
+					Self: func(m int) string {
+						return nameOf[dag.NameRef{Kind: dag.KindType, Def: dag.DefRef{CID: block, Member: m}}]
+					},
 				}
 				out.WriteString(syntax.FormatDecl(dag.DecompileType(e.Name, dd, cn, n)) + "\n\n")
 			}
