@@ -1,6 +1,7 @@
 package eval
 
 import (
+	"strings"
 	"sync"
 	"time"
 
@@ -17,6 +18,21 @@ func init() {
 			th.failErr(err, "here")
 		}
 		return n
+	}).in("remote")
+	def1("Node.fromText", "Node.fromText text: Some node named by a peer ID (or an address ending in /p2p/<peer id>), or None", func(th *Thread, t Value) Value {
+		s := th.argText("Node.fromText", t)
+		var n *Node
+		ok := false
+		if p, isParser := th.Host.(NodeParser); isParser {
+			n, ok = p.ParseNode(s)
+		} else if s != "" && !strings.ContainsAny(s, " \t\r\n") {
+			n, ok = &Node{ID: s}, true
+		}
+		if !ok {
+			return noneValue
+		}
+		th.alloc(sizeNode + int64(len(n.ID)))
+		return th.some(n)
 	}).in("remote")
 	def2("at", "at node thunk: force thunk at node and wait for the result (a failure is an error)", func(th *Thread, node, thunk Value) Value {
 		f := th.spawn("at", node, thunk)
@@ -114,6 +130,7 @@ func init() {
 				<-f.done
 				if f.err == nil {
 					out.Resolve(f.v)
+					cancelAll(fs) // the losers stop, on their nodes too
 					return
 				}
 				mu.Lock()
@@ -155,7 +172,10 @@ func init() {
 				results <- f
 			}()
 		}
-		go quorumWait(out, int(k), len(fs), results)
+		go func() {
+			quorumWait(out, int(k), len(fs), results)
+			cancelAll(fs) // decided: the nodes still working stop
+		}()
 		return out
 	}).ho().in("remote")
 
@@ -259,6 +279,13 @@ var shareCode = &funcCode{
 	term:  &dag.Delay{Body: &dag.Var{Index: 0}},
 	caps:  []int{0},
 	body:  func(_ *Thread, fr *frame) Value { return fr.env[0] },
+}
+
+// cancelAll cancels the futures still pending.
+func cancelAll(fs []*Future) {
+	for _, f := range fs {
+		f.Cancel()
+	}
 }
 
 func allComplete(fs []*Future) bool {

@@ -74,6 +74,9 @@ type Future struct {
 	once sync.Once
 	v    Value
 	err  Value // an Err constructor value when failed
+
+	cancelMu sync.Mutex
+	onCancel func()
 }
 
 func (*Future) Type() string     { return "Future" }
@@ -101,6 +104,42 @@ func (f *Future) FailWith(errv Value) {
 
 // Fail fails the future with ErrValue(err).
 func (f *Future) Fail(err error) { f.FailWith(ErrValue(err)) }
+
+// OnCancel sets the function that stops the work behind a pending
+// future; a Host sets it before returning the future from Spawn (the p2p
+// host resets the stream of the remote evaluation). It runs at most once,
+// on the first Cancel of a pending future.
+func (f *Future) OnCancel(fn func()) {
+	f.cancelMu.Lock()
+	f.onCancel = fn
+	f.cancelMu.Unlock()
+}
+
+// Cancel fails a pending future with Msg "canceled" and stops the work
+// behind it (see OnCancel). It does nothing to a completed future. race
+// cancels the losers once one node has answered, and quorum the nodes
+// still working once it has decided.
+func (f *Future) Cancel() {
+	if _, _, ok := f.Result(); ok {
+		return
+	}
+	f.FailWith(newData1(errMsgCtor, Text("canceled")))
+	f.cancelMu.Lock()
+	fn := f.onCancel
+	f.onCancel = nil
+	f.cancelMu.Unlock()
+	if fn != nil {
+		fn()
+	}
+}
+
+// NodeParser is implemented by hosts that know what names a node:
+// Node.fromText uses it. ParseNode returns false when text names no
+// node. Without it, any non-empty text without white space is taken as
+// a node ID.
+type NodeParser interface {
+	ParseNode(text string) (*Node, bool)
+}
 
 // Done is closed when the future completes.
 func (f *Future) Done() <-chan struct{} { return f.done }

@@ -229,8 +229,11 @@ func (th *Thread) start(ctx context.Context) {
 	}
 	th.checkAt = th.steps // check at once: the thread may be canceled already
 	if th.stack == nil {
-		th.stack = make([]Value, 1024)
-		th.frames = make([]frame, 64)
+		// Small at first: most evaluations (remote calls of small
+		// thunks above all) never need more, and the stacks grow by
+		// doubling when one does.
+		th.stack = make([]Value, 128)
+		th.frames = make([]frame, 16)
 	}
 }
 
