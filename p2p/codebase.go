@@ -341,6 +341,9 @@ func (c *Codebase) EvalSource(ctx context.Context, filename, src string, b Budge
 
 // EvalTerm evaluates a resolved term under a budget.
 func (c *Codebase) EvalTerm(ctx context.Context, t dag.Term, b Budget) (*EvalResult, error) {
+	// Remote calls the evaluation started (at', race losers) end with it.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	if b.Timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, b.Timeout)

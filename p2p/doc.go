@@ -6,4 +6,36 @@
 // evaluate expressions under a budget. Everything a CLI command or an
 // embedding Go program does locally goes through it, so the daemon's API
 // and the direct path share one implementation.
+//
+// Node (New) is a libp2p host whose peer ID is the node's identity, with a
+// Codebase whose effect host reaches the network: `at n t` in a program
+// sends the thunk t to node n over /unode/eval/1.0.0 and completes a
+// future with the result; EvalAt and RunAt do the same from Go. The
+// protocols, their messages, limits and error codes are specified in
+// docs/protocol.md; the files follow it:
+//
+//	messages.go   wire messages: strict CBOR encode/decode and validation
+//	frames.go     varint-length framing with caps and memory reservation
+//	evalproto.go  /unode/eval/1.0.0, caller (callThunk) and callee (serveEval)
+//	sync.go       the sync algorithm: planDeps, neededOf, result blocks
+//	status.go     /unode/status/1.0.0 (StoreID, load, version)
+//	peers.go      what the node knows per peer: StoreID, load, blocks held
+//	nethost.go    the eval.Host of a node's evaluations
+//	remote.go     EvalAt, RunAt, budgets on the wire, SyncStats
+//	errors.go     CallError and the wire error codes
+//	limits.go     every bound, with its reason
+//
+// Invariants. A block is stored only after its bytes hash to its CID, and
+// marked complete only when its whole closure is (dag's closure
+// invariant), so "the callee has X complete" means it has everything X
+// needs: one question per block decides a sync, whatever the DAG's depth.
+// Nodes that share a datastore share a StoreID and never sync. Every
+// stream has a deadline and a resource-manager service, every message a
+// size cap checked before its body is read, and every failure that
+// crosses the wire is typed (CallError, matching eval's sentinels so that
+// await! sees the right Err). A foreign evaluation runs under this node's
+// budget caps (WithForeignBudget), on a thread whose host is the node's
+// own, so it may call `at` in turn; a caller that goes away (its context
+// is canceled, race picked another node, its node closed) resets the
+// stream and the evaluation is canceled.
 package p2p

@@ -1,0 +1,214 @@
+package p2p
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/ipfs/go-cid"
+
+	"github.com/unode-dev/unode/dag"
+	"github.com/unode-dev/unode/eval"
+)
+
+// ErrorCode classifies the failure of a remote call. Every error that
+// crosses the wire carries one.
+type ErrorCode string
+
+const (
+	// CodeTimeout: the evaluation or the exchange ran past its deadline.
+	CodeTimeout ErrorCode = "timeout"
+	// CodeDenied: the callee refused the work (policy, overload).
+	CodeDenied ErrorCode = "denied"
+	// CodeBudget: the evaluation exhausted a budget (Which names it).
+	CodeBudget ErrorCode = "budget"
+	// CodeMissing: a block (CID) needed for the evaluation is missing.
+	CodeMissing ErrorCode = "missing"
+	// CodeMsg: any other failure, described by Msg (a runtime error in
+	// the program, an unreachable peer, a lost connection).
+	CodeMsg ErrorCode = "msg"
+	// CodeInvalid: a peer broke the protocol (malformed, oversized or
+	// truncated message, a block that does not match its CID).
+	CodeInvalid ErrorCode = "invalid"
+)
+
+// ErrRemote matches every *CallError.
+var ErrRemote = errors.New("remote call failed")
+
+// CallError is the failure of a remote call, whether the callee reported
+// it or the caller detected it. It matches eval's sentinels, so the
+// evaluator turns it into the right Err constructor for await!:
+// CodeTimeout is eval.ErrTimeout (Timeout), CodeDenied eval.ErrDenied
+// (Err.Denied), CodeBudget unwraps to an *eval.BudgetError
+// (Err.BudgetExceeded which), CodeMissing is eval.ErrMissing and
+// dag.ErrMissing (Err.Missing), the rest are Msg.
+type CallError struct {
+	// Peer is the callee (empty when the failure is local, before any
+	// peer was involved).
+	Peer  string
+	Code  ErrorCode
+	Which string  // the budget, for CodeBudget
+	CID   cid.Cid // the block, for CodeMissing and some CodeInvalid
+	Msg   string
+}
+
+func (e *CallError) Error() string {
+	var b strings.Builder
+	if e.Peer != "" {
+		b.WriteString("at ")
+		b.WriteString(shortPeer(e.Peer))
+		b.WriteString(": ")
+	}
+	switch e.Code {
+	case CodeTimeout:
+		b.WriteString("timeout")
+	case CodeDenied:
+		b.WriteString("denied")
+	case CodeBudget:
+		fmt.Fprintf(&b, "%s budget exhausted", e.Which)
+	case CodeMissing:
+		b.WriteString("missing block")
+		if e.CID.Defined() {
+			b.WriteString(" ")
+			b.WriteString(e.CID.String())
+		}
+	case CodeInvalid:
+		b.WriteString("protocol violation")
+	}
+	if e.Msg != "" {
+		if e.Code != CodeMsg {
+			b.WriteString(": ")
+		}
+		b.WriteString(e.Msg)
+	}
+	return b.String()
+}
+
+// Is matches ErrRemote and the eval (and dag) sentinel of the code.
+func (e *CallError) Is(target error) bool {
+	switch target {
+	case ErrRemote:
+		return true
+	case eval.ErrTimeout:
+		return e.Code == CodeTimeout
+	case eval.ErrDenied:
+		return e.Code == CodeDenied
+	case eval.ErrMissing, dag.ErrMissing:
+		return e.Code == CodeMissing
+	case ErrMalformedMessage:
+		return e.Code == CodeInvalid
+	}
+	return false
+}
+
+// Unwrap gives a budget failure as an *eval.BudgetError.
+func (e *CallError) Unwrap() error {
+	if e.Code == CodeBudget {
+		return &eval.BudgetError{Which: e.Which}
+	}
+	return nil
+}
+
+func shortPeer(id string) string {
+	if len(id) > 16 {
+		return id[:4] + "…" + id[len(id)-8:]
+	}
+	return id
+}
+
+// wire is the error as sent.
+func (e *CallError) wire() *WireError {
+	w := &WireError{Code: string(e.Code), Which: e.Which, Msg: truncateText(e.Msg, MaxErrorTextLen)}
+	if e.CID.Defined() {
+		w.CID = e.CID.Bytes()
+	}
+	return w
+}
+
+// callErrorFromWire is the error a callee reported.
+func callErrorFromWire(p string, w *WireError) *CallError {
+	e := &CallError{Peer: p, Code: ErrorCode(w.Code), Which: w.Which, Msg: w.Msg}
+	if len(w.CID) > 0 {
+		e.CID, _ = cid.Cast(w.CID) // validated by the decoder
+	}
+	return e
+}
+
+func truncateText(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	s = s[:n]
+	for len(s) > 0 && !utf8.ValidString(s) {
+		s = s[:len(s)-1]
+	}
+	return s + "…"
+}
+
+// evalFailure classifies an error of a foreign evaluation (or of its
+// preparation) on the callee for the wire.
+func evalFailure(err error) *CallError {
+	var ce *CallError
+	var be *eval.BudgetError
+	var me *dag.MissingError
+	var re *eval.RuntimeError
+	switch {
+	case errors.As(err, &ce):
+		c := *ce
+		c.Peer = ""
+		return &c
+	case errors.As(err, &be):
+		return &CallError{Code: CodeBudget, Which: be.Which, Msg: be.Error()}
+	case errors.As(err, &me):
+		e := &CallError{Code: CodeMissing}
+		if len(me.CIDs) > 0 {
+			e.CID = me.CIDs[0]
+		}
+		if len(me.CIDs) > 1 {
+			e.Msg = fmt.Sprintf("and %d more", len(me.CIDs)-1)
+		}
+		return e
+	case errors.Is(err, eval.ErrDenied):
+		return &CallError{Code: CodeDenied, Msg: err.Error()}
+	case errors.Is(err, eval.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
+		return &CallError{Code: CodeTimeout, Msg: err.Error()}
+	case errors.As(err, &re):
+		return &CallError{Code: CodeMsg, Msg: re.Backtrace()}
+	}
+	return &CallError{Code: CodeMsg, Msg: err.Error()}
+}
+
+// invalid reports a protocol violation by the peer.
+func invalid(format string, args ...any) *CallError {
+	return &CallError{Code: CodeInvalid, Msg: fmt.Sprintf(format, args...)}
+}
+
+// streamFailure classifies an I/O error on a stream for the caller.
+func streamFailure(ctx context.Context, p string, doing string, err error) error {
+	if ctx.Err() != nil {
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return &CallError{Peer: p, Code: CodeTimeout, Msg: doing + ": deadline exceeded"}
+		}
+		return fmt.Errorf("at %s: %s: %w", shortPeer(p), doing, context.Cause(ctx))
+	}
+	if errors.Is(err, os.ErrDeadlineExceeded) || isTimeout(err) {
+		return &CallError{Peer: p, Code: CodeTimeout, Msg: doing + ": deadline exceeded"}
+	}
+	var me *MessageError
+	if errors.As(err, &me) {
+		return &CallError{Peer: p, Code: CodeInvalid, Msg: doing + ": " + me.Msg}
+	}
+	var tl *FrameTooLargeError
+	if errors.As(err, &tl) {
+		return &CallError{Peer: p, Code: CodeInvalid, Msg: doing + ": " + tl.Error()}
+	}
+	return &CallError{Peer: p, Code: CodeMsg, Msg: doing + ": " + err.Error()}
+}
+
+func isTimeout(err error) bool {
+	var t interface{ Timeout() bool }
+	return errors.As(err, &t) && t.Timeout()
+}

@@ -1,0 +1,534 @@
+package p2p
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/peerstore"
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/unode-dev/unode/dag"
+	"github.com/unode-dev/unode/eval"
+)
+
+// /unode/eval/1.0.0 (docs/protocol.md, "Remote evaluation"):
+//
+//	caller                                   callee
+//	EvalRequest{thunk, store, budget, deps} ->
+//	                                         <- EvalReply{Need{bits}}     (only if it lacks blocks)
+//	BlocksMessage{blocks} ...               ->
+//	                                         <- EvalReply{Result | Error}
+//
+// The caller keeps its write side open until the reply: the callee
+// watches the stream while it evaluates, and a reset (the caller's
+// context was canceled, or its node went away) cancels the evaluation.
+
+// ---- caller ----
+
+// callThunk evaluates a thunk (in wire form) at p, retrying once with a
+// full dependency list if the callee turned out to lack a block this
+// node's record said it had.
+func (n *Node) callThunk(ctx context.Context, p peer.ID, addrs []ma.Multiaddr, thunk dag.Value, b Budget) (*callResult, error) {
+	data, err := dag.EncodeValue(thunk)
+	if err != nil {
+		return nil, &CallError{Peer: p.String(), Code: CodeMsg, Msg: "encoding the thunk: " + err.Error()}
+	}
+	roots := dag.ValueLinks(thunk)
+	if len(addrs) > 0 {
+		n.host.Peerstore().AddAddrs(p, addrs, peerstore.TempAddrTTL)
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, DefaultCallTimeout)
+		defer cancel()
+	}
+	rec := n.peers.get(p)
+	var st SyncStats
+	var wire wireCount
+	for attempt := 0; ; attempt++ {
+		res, usedRecord, err := n.callOnce(ctx, p, rec, data, roots, b, &st, &wire, attempt > 0)
+		if err == nil {
+			res.sync = st
+			res.wire = wire
+			n.synced.add(st)
+			return res, nil
+		}
+		var ce *CallError
+		if attempt == 0 && usedRecord && errors.As(err, &ce) && ce.Code == CodeMissing && ce.Peer != "" {
+			// The record was stale (the peer lost blocks, or its store
+			// was replaced): forget it and list everything.
+			rec.forget()
+			st.RoundTrips++
+			continue
+		}
+		n.synced.add(st)
+		return &callResult{sync: st}, err
+	}
+}
+
+// callOnce runs one eval exchange. usedRecord reports whether the
+// dependency list left out blocks on the strength of the per-peer record.
+func (n *Node) callOnce(ctx context.Context, p peer.ID, rec *peerRecord, thunk []byte, roots []cid.Cid, b Budget, st *SyncStats, wire *wireCount, fullList bool) (res *callResult, usedRecord bool, err error) {
+	ps := p.String()
+	var deps []cid.Cid
+	if rec.store() != n.storeID {
+		known := func(c cid.Cid) bool {
+			if rec.has(c) {
+				usedRecord = true
+				return true
+			}
+			return false
+		}
+		if fullList {
+			known = nil
+		}
+		deps, err = planDeps(ctx, n.store, roots, known)
+		if err != nil {
+			return nil, false, localFailure(err)
+		}
+		// The thunk names its roots already: the list holds the rest.
+		deps = slices.DeleteFunc(deps, func(c cid.Cid) bool {
+			_, isRoot := slices.BinarySearchFunc(roots, c, compareCIDs)
+			return isRoot
+		})
+		if len(deps)+len(roots) > MaxSyncBlocks {
+			return nil, false, &CallError{Code: CodeMsg, Msg: fmt.Sprintf("the thunk depends on %d blocks the peer may lack (limit %d)", len(deps)+len(roots), MaxSyncBlocks)}
+		}
+	}
+	// The callee answers about the listed blocks, then the roots.
+	entries := append(slices.Clip(deps), roots...)
+	digests, err := digestsOf(deps)
+	if err != nil {
+		return nil, false, localFailure(err)
+	}
+	req, err := EncodeEvalRequest(&EvalRequest{Thunk: thunk, Store: n.storeID, Budget: b.wire(ctx), Deps: digests})
+	if err != nil {
+		return nil, false, localFailure(err)
+	}
+	if len(req) > MaxRequestSize {
+		return nil, false, &CallError{Code: CodeMsg, Msg: fmt.Sprintf("request of %d bytes exceeds the limit of %d", len(req), MaxRequestSize)}
+	}
+
+	s, err := n.host.NewStream(ctx, p, ProtocolEval)
+	if err != nil {
+		return nil, usedRecord, streamFailure(ctx, ps, "opening a stream", err)
+	}
+	stop := context.AfterFunc(ctx, func() { s.Reset() })
+	defer stop()
+	fail := func(doing string, err error) (*callResult, bool, error) {
+		s.Reset()
+		return nil, usedRecord, streamFailure(ctx, ps, doing, err)
+	}
+	if err := s.Scope().SetService(ServiceEval); err != nil {
+		return fail("attaching the eval service", err)
+	}
+	if d, ok := ctx.Deadline(); ok {
+		s.SetDeadline(d)
+	}
+	fc := newFrameConn(s, s.Scope())
+	defer func() {
+		wire.out += fc.written
+		wire.in += fc.read
+	}()
+	if err := fc.writeFrame(req); err != nil {
+		return fail("sending the request", err)
+	}
+	asked := false
+	for {
+		msg, release, err := fc.readFrame(MaxReplySize)
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				err = errors.New("the peer closed the stream without a reply")
+			}
+			return fail("reading the reply", err)
+		}
+		reply, err := DecodeEvalReply(msg)
+		release()
+		if err != nil {
+			return fail("reading the reply", err)
+		}
+		switch {
+		case reply.Need != nil:
+			if asked {
+				return fail("reading the reply", badMessage("a second need reply"))
+			}
+			asked = true
+			idx, err := bitsSet(reply.Need.Bits, len(entries))
+			if err != nil {
+				return fail("reading the need reply", err)
+			}
+			st.RoundTrips++
+			before := fc.written
+			err = n.sendBlocks(ctx, fc, entries, idx, st)
+			wire.blocks += fc.written - before
+			if err != nil {
+				var ce *CallError
+				if errors.As(err, &ce) {
+					s.Reset()
+					return nil, usedRecord, err
+				}
+				return fail("sending blocks", err)
+			}
+		case reply.Error != nil:
+			s.Close()
+			return nil, usedRecord, callErrorFromWire(ps, reply.Error)
+		default:
+			r := reply.Result
+			s.Close()
+			rec.setStatus(r.Store, -1)
+			w, err := dag.DecodeValue(r.Value)
+			if err != nil {
+				return nil, usedRecord, resultFailure(ps, err)
+			}
+			if r.Store != n.storeID {
+				if err := acceptResultBlocks(ctx, n.store, dag.ValueLinks(w), r.Blocks); err != nil {
+					return nil, usedRecord, resultFailure(ps, err)
+				}
+			}
+			rec.learn(roots...)
+			rec.learn(deps...)
+			v, err := eval.FromWire(w)
+			if err != nil {
+				return nil, usedRecord, resultFailure(ps, err)
+			}
+			return &callResult{value: v, stats: Stats{Fuel: r.Fuel, Memory: r.Memory}}, usedRecord, nil
+		}
+	}
+}
+
+// sendBlocks sends deps[i] for each i in idx, in batches.
+func (n *Node) sendBlocks(ctx context.Context, fc *frameConn, deps []cid.Cid, idx []int, st *SyncStats) error {
+	var batch [][]byte
+	size := 0
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		err := fc.writeMessage(&BlocksMessage{Blocks: batch})
+		batch, size = nil, 0
+		return err
+	}
+	for _, i := range idx {
+		data, err := n.store.Get(ctx, deps[i])
+		if err != nil {
+			return localFailure(err)
+		}
+		const overhead = 9 // a byte string header, at most
+		if len(batch) > 0 && size+len(data)+overhead > blocksBatchTarget {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+		batch = append(batch, data)
+		size += len(data) + overhead
+		st.Blocks++
+		st.Bytes += int64(len(data))
+	}
+	return flush()
+}
+
+// localFailure classifies a failure to prepare a call on this node.
+func localFailure(err error) error {
+	var me *dag.MissingError
+	if errors.As(err, &me) && len(me.CIDs) > 0 {
+		return &CallError{Code: CodeMissing, CID: me.CIDs[0], Msg: "not in this node's store"}
+	}
+	return err
+}
+
+// resultFailure classifies a bad result.
+func resultFailure(p string, err error) error {
+	var ce *CallError
+	if errors.As(err, &ce) {
+		c := *ce
+		c.Peer = p
+		return &c
+	}
+	var me *dag.MissingError
+	if errors.As(err, &me) && len(me.CIDs) > 0 {
+		return &CallError{Peer: p, Code: CodeMissing, CID: me.CIDs[0], Msg: "the result refers to a block the callee did not send"}
+	}
+	return &CallError{Peer: p, Code: CodeInvalid, Msg: "bad result: " + err.Error()}
+}
+
+// ---- callee ----
+
+func (n *Node) handleEval(s network.Stream) {
+	if !n.track() {
+		s.Reset()
+		return
+	}
+	defer n.wg.Done()
+	remote := s.Conn().RemotePeer()
+	if err := s.Scope().SetService(ServiceEval); err != nil {
+		n.log.Debug("eval: cannot attach service", "peer", remote.String(), "err", err)
+		s.Reset()
+		return
+	}
+	s.SetDeadline(time.Now().Add(RequestReadTimeout))
+	fc := newFrameConn(s, s.Scope())
+	hooks := serveHooks{
+		evaluating: func(deadline time.Time, cancel context.CancelFunc) (stop func()) {
+			// Nothing more is due from the caller: a read that returns
+			// is a reset (or a protocol violation) and stops the work.
+			// A clean EOF is a caller that half-closed and still waits;
+			// the deadline is the evaluation's own business. Watching
+			// starts only once the evaluation has run for watchDelay:
+			// most finish sooner, and need no watcher goroutine.
+			t := time.AfterFunc(watchDelay, func() {
+				s.SetReadDeadline(deadline)
+				if _, err := fc.r.ReadByte(); !errors.Is(err, io.EOF) && !isTimeout(err) {
+					cancel()
+				}
+			})
+			return func() { t.Stop() }
+		},
+		replying: func() { s.SetWriteDeadline(time.Now().Add(ReplyWriteTimeout)) },
+	}
+	var replied bool
+	var err error
+	n.onWorker(func() { replied, err = n.serveEval(n.ctx, remote, fc, hooks) })
+	if err != nil {
+		var ce *CallError
+		level := slog.LevelInfo
+		if errors.As(err, &ce) && ce.Code == CodeInvalid {
+			level = slog.LevelWarn
+		}
+		n.log.Log(context.Background(), level, "eval: request failed", "peer", remote.String(), "err", err)
+	}
+	if replied {
+		s.Close()
+	} else {
+		s.Reset()
+	}
+}
+
+// serveHooks connect serveEval to the stream; nil members do nothing.
+type serveHooks struct {
+	// evaluating is called when all input is in and the evaluation
+	// starts; cancel stops it. The returned stop is called when the
+	// evaluation has ended.
+	evaluating func(deadline time.Time, cancel context.CancelFunc) (stop func())
+	// replying is called before the final reply is written.
+	replying func()
+}
+
+// serveEval runs the callee's side of one exchange over fc: read and
+// check the request, sync what is missing, evaluate under the granted
+// budget and reply. It returns whether a final reply (result or typed
+// error) was written, and the error reported, if any.
+func (n *Node) serveEval(ctx context.Context, remote peer.ID, fc *frameConn, hooks serveHooks) (replied bool, _ error) {
+	fail := func(e *CallError) (bool, error) {
+		if hooks.replying != nil {
+			hooks.replying()
+		}
+		werr := fc.writeMessage(&EvalReply{Error: e.wire()})
+		return werr == nil, e
+	}
+	msg, release, err := fc.readFrame(MaxRequestSize)
+	if err != nil {
+		if ce := readFailure(err); ce != nil {
+			return fail(ce)
+		}
+		return false, err
+	}
+	defer release()
+	req, err := DecodeEvalRequest(msg)
+	if err != nil {
+		return fail(invalid("%v", err))
+	}
+
+	// Decode the thunk first: no sync work for a request that cannot run.
+	w, err := dag.DecodeValue(req.Thunk)
+	if err != nil {
+		return fail(invalid("thunk: %v", err))
+	}
+	tv, err := eval.FromWire(w)
+	if err != nil {
+		return fail(invalid("thunk: %v", err))
+	}
+	if c, ok := tv.(*eval.Closure); !ok || c.Arity() != 0 {
+		return fail(invalid("the value to evaluate is not a thunk"))
+	}
+	roots := dag.ValueLinks(w)
+
+	g := n.grant(req.Budget)
+	ctx, cancel := context.WithTimeout(ctx, g.Timeout)
+	defer cancel()
+
+	same := req.Store != "" && req.Store == n.storeID
+	deps := req.DepCIDs()
+	if !same && len(deps)+len(roots) > 0 {
+		if len(deps)+len(roots) > MaxSyncBlocks {
+			return fail(invalid("%d dependencies (limit %d)", len(deps)+len(roots), MaxSyncBlocks))
+		}
+		if e := n.receiveBlocks(ctx, fc, append(slices.Clip(deps), roots...)); e != nil {
+			return fail(e)
+		}
+	}
+	if err := ensureComplete(ctx, n.store, roots); err != nil {
+		return fail(evalFailure(err))
+	}
+
+	// Wait for a slot among the foreign evaluations.
+	select {
+	case n.slots <- struct{}{}:
+	case <-ctx.Done():
+		return fail(&CallError{Code: CodeTimeout, Msg: "no evaluation slot free before the deadline"})
+	}
+	defer func() { <-n.slots }()
+	if hooks.evaluating != nil {
+		d, _ := ctx.Deadline()
+		stop := hooks.evaluating(d, cancel)
+		defer stop()
+	}
+	if h := n.evalHook.Load(); h != nil {
+		(*h)()
+	}
+	c := &n.counters
+	c.started.Add(1)
+	c.running.Add(1)
+	th := &eval.Thread{
+		Name:   "foreign:" + remote.String(),
+		Loader: n.store,
+		Host:   n.net,
+		// No Names: messages sent back name definitions by hash, not by
+		// this node's local names.
+		Fuel:           g.Fuel,
+		MaxMemory:      g.MaxMemory,
+		MaxDepth:       g.MaxDepth,
+		MaxResultBytes: g.MaxResultBytes,
+	}
+	v, err := th.Call(ctx, tv)
+	c.running.Add(-1)
+	if err != nil {
+		if errors.Is(err, eval.ErrCanceled) {
+			c.canceled.Add(1)
+			return false, fmt.Errorf("evaluation canceled: %w", err)
+		}
+		c.failed.Add(1)
+		return fail(evalFailure(err))
+	}
+	rw, err := eval.ToWire(v)
+	if err != nil {
+		c.failed.Add(1)
+		return fail(&CallError{Code: CodeMsg, Msg: "the result cannot be sent: " + err.Error()})
+	}
+	enc, err := dag.EncodeValue(rw)
+	if err != nil {
+		c.failed.Add(1)
+		if errors.Is(err, dag.ErrTooLarge) {
+			return fail(&CallError{Code: CodeBudget, Which: eval.BudgetResult, Msg: err.Error()})
+		}
+		return fail(&CallError{Code: CodeMsg, Msg: "the result cannot be sent: " + err.Error()})
+	}
+	var blocks [][]byte
+	if !same {
+		blocks, err = resultBlocks(ctx, n.store, dag.ValueLinks(rw), roots, deps, MaxReplySize-len(enc)-4096)
+		if err != nil {
+			c.failed.Add(1)
+			return fail(evalFailure(err))
+		}
+	}
+	c.succeeded.Add(1)
+	if hooks.replying != nil {
+		hooks.replying()
+	}
+	res := &ResultReply{Value: enc, Blocks: blocks, Store: n.storeID, Fuel: th.Steps(), Memory: th.MemoryUsed()}
+	if err := fc.writeMessage(&EvalReply{Result: res}); err != nil {
+		return false, fmt.Errorf("writing the result: %w", err)
+	}
+	return true, nil
+}
+
+// receiveBlocks asks for the entries (the request's list, then the
+// thunk's roots) this node lacks and stores them as they arrive, checking
+// each against its CID.
+func (n *Node) receiveBlocks(ctx context.Context, fc *frameConn, deps []cid.Cid) *CallError {
+	idx, err := neededOf(ctx, n.store, deps)
+	if err != nil {
+		return evalFailure(err)
+	}
+	if len(idx) == 0 {
+		return nil
+	}
+	if err := fc.writeMessage(&EvalReply{Need: &NeedReply{Bits: bitmapFor(len(deps), idx)}}); err != nil {
+		return &CallError{Code: CodeMsg, Msg: "sending the need reply: " + err.Error()}
+	}
+	got, total := 0, 0
+	for got < len(idx) {
+		msg, release, err := fc.readFrame(MaxBlocksMessageSize)
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				// The caller ended its side without sending them all: it
+				// does not have the block either.
+				return &CallError{Code: CodeMissing, CID: deps[idx[got]], Msg: "the caller did not send it"}
+			}
+			if ce := readFailure(err); ce != nil {
+				return ce
+			}
+			return &CallError{Code: CodeMsg, Msg: "reading blocks: " + err.Error()}
+		}
+		bm, err := DecodeBlocksMessage(msg)
+		if err != nil {
+			release()
+			return invalid("%v", err)
+		}
+		if got+len(bm.Blocks) > len(idx) {
+			release()
+			return invalid("%d blocks sent, %d asked for", got+len(bm.Blocks), len(idx))
+		}
+		batch := make([]dag.Block, len(bm.Blocks))
+		for j, data := range bm.Blocks {
+			batch[j] = dag.Block{CID: deps[idx[got+j]], Data: data}
+			total += len(data)
+		}
+		if total > MaxSyncBytes {
+			release()
+			return invalid("more than %d bytes of blocks", MaxSyncBytes)
+		}
+		err = n.store.AddBlocks(ctx, batch)
+		release()
+		if err != nil {
+			var hm *dag.HashMismatchError
+			switch {
+			case errors.As(err, &hm):
+				return &CallError{Code: CodeInvalid, CID: hm.Want, Msg: "the block sent does not match its CID (its bytes hash to " + hm.Got.String() + ")"}
+			case errors.Is(err, dag.ErrMalformed), errors.Is(err, dag.ErrTooLarge), errors.Is(err, dag.ErrUnsupportedCID):
+				return invalid("%v", err)
+			}
+			return evalFailure(err)
+		}
+		got += len(bm.Blocks)
+	}
+	return nil
+}
+
+// readFailure turns a read error into the error to report to the peer,
+// or nil when the peer is gone and nothing can be reported.
+func readFailure(err error) *CallError {
+	var tl *FrameTooLargeError
+	var ce *CallError
+	var me *MessageError
+	switch {
+	case errors.As(err, &tl):
+		return invalid("%v", tl)
+	case errors.As(err, &ce):
+		return ce
+	case errors.As(err, &me):
+		return invalid("%v", me)
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return invalid("truncated message (the stream ended inside it)")
+	case isTimeout(err):
+		return &CallError{Code: CodeTimeout, Msg: "the request did not arrive in time"}
+	}
+	return nil
+}

@@ -1,0 +1,126 @@
+package p2p
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/libp2p/go-libp2p/core/network"
+)
+
+// Framing: every message is an unsigned varint (LEB128, as in
+// multiformats/go-varint and msgio) giving the length of the CBOR bytes
+// that follow. The reader learns the length before allocating, so it
+// checks it against the message's cap and reserves the memory with the
+// stream's resource scope first.
+
+// FrameTooLargeError reports a length prefix above the cap for the
+// message expected at that point.
+type FrameTooLargeError struct {
+	Size, Limit uint64
+}
+
+func (e *FrameTooLargeError) Error() string {
+	return fmt.Sprintf("message of %d bytes exceeds the limit of %d", e.Size, e.Limit)
+}
+
+// memScope is the part of a libp2p resource scope the framing uses.
+type memScope interface {
+	ReserveMemory(size int, prio uint8) error
+	ReleaseMemory(size int)
+}
+
+// frameConn reads and writes frames on a stream.
+type frameConn struct {
+	r     *bufio.Reader
+	w     io.Writer
+	scope memScope // nil: no accounting
+	// read and written count every byte, prefixes included.
+	read, written int64
+}
+
+// frameReadBuffer is small: it only has to hold length prefixes and small
+// messages; bigger bodies are read straight into their own buffer.
+const frameReadBuffer = 256
+
+func newFrameConn(rw io.ReadWriter, scope memScope) *frameConn {
+	return &frameConn{r: bufio.NewReaderSize(rw, frameReadBuffer), w: rw, scope: scope}
+}
+
+// readFrame reads one message of at most limit bytes. The returned
+// release function gives the memory back to the scope; call it once the
+// bytes are no longer needed. A stream that ends before the first byte
+// returns io.EOF; one that ends inside a frame io.ErrUnexpectedEOF.
+func (c *frameConn) readFrame(limit int) ([]byte, func(), error) {
+	start := c.read
+	n, err := binary.ReadUvarint(byteCounter{c})
+	if err != nil {
+		if errors.Is(err, io.EOF) && c.read > start {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, func() {}, err
+	}
+	if n > uint64(limit) {
+		return nil, func() {}, &FrameTooLargeError{Size: n, Limit: uint64(limit)}
+	}
+	if n == 0 {
+		return nil, func() {}, badMessage("empty message")
+	}
+	release := func() {}
+	if c.scope != nil {
+		if err := c.scope.ReserveMemory(int(n), network.ReservationPriorityHigh); err != nil {
+			return nil, release, &CallError{Code: CodeDenied, Msg: fmt.Sprintf("cannot reserve %d bytes for a message: %v", n, err)}
+		}
+		var once bool
+		release = func() {
+			if !once {
+				once = true
+				c.scope.ReleaseMemory(int(n))
+			}
+		}
+	}
+	buf := make([]byte, n)
+	k, err := io.ReadFull(c.r, buf)
+	c.read += int64(k)
+	if err != nil {
+		release()
+		if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, func() {}, err
+	}
+	return buf, release, nil
+}
+
+// byteCounter counts the prefix bytes read.
+type byteCounter struct{ c *frameConn }
+
+func (b byteCounter) ReadByte() (byte, error) {
+	x, err := b.c.r.ReadByte()
+	if err == nil {
+		b.c.read++
+	}
+	return x, err
+}
+
+// writeFrame writes one message in a single Write, so that it leaves in
+// as few transport frames as possible.
+func (c *frameConn) writeFrame(msg []byte) error {
+	buf := make([]byte, 0, binary.MaxVarintLen64+len(msg))
+	buf = binary.AppendUvarint(buf, uint64(len(msg)))
+	buf = append(buf, msg...)
+	n, err := c.w.Write(buf)
+	c.written += int64(n)
+	return err
+}
+
+// writeMessage encodes and writes a message.
+func (c *frameConn) writeMessage(v any) error {
+	data, err := encodeMessage(v)
+	if err != nil {
+		return err
+	}
+	return c.writeFrame(data)
+}

@@ -1,0 +1,379 @@
+package p2p
+
+import (
+	"errors"
+	"fmt"
+	"math/bits"
+
+	"github.com/fxamacker/cbor/v2"
+	"github.com/ipfs/go-cid"
+	mh "github.com/multiformats/go-multihash"
+
+	"github.com/unode-dev/unode/dag"
+)
+
+// Wire messages of the eval and status protocols. Each is a CBOR map with
+// small integer keys, sent as one varint-length-prefixed frame (see
+// frames.go and docs/protocol.md). Decoders are strict (no duplicate or
+// unknown keys, no indefinite lengths, no tags, bounded nesting and
+// sizes) and check every field's range, so a handler never acts on a
+// message it has not fully validated.
+
+// EvalRequest opens an eval stream (caller to callee).
+type EvalRequest struct {
+	// Thunk is dag.EncodeValue of the closure of no arguments to force.
+	Thunk []byte `cbor:"1,keyasint"`
+	// Store is the caller's StoreID; a callee with the same StoreID
+	// shares the caller's blocks and skips sync.
+	Store string `cbor:"2,keyasint,omitempty"`
+	// Budget is what the caller asks for; the callee grants at most its
+	// own caps. Absent or zero fields ask for the callee's default.
+	Budget *WireBudget `cbor:"3,keyasint,omitempty"`
+	// Deps lists, dependencies first, the blocks of the thunk's closure
+	// that the caller does not know the callee to hold: the
+	// concatenated sha2-256 digests of their CIDs (all CIDv1 dag-cbor).
+	Deps []byte `cbor:"4,keyasint,omitempty"`
+}
+
+// WireBudget is a requested evaluation budget.
+type WireBudget struct {
+	Fuel      int64 `cbor:"1,keyasint,omitempty"`
+	Memory    int64 `cbor:"2,keyasint,omitempty"`
+	Depth     int64 `cbor:"3,keyasint,omitempty"`
+	Result    int64 `cbor:"4,keyasint,omitempty"`
+	TimeoutMs int64 `cbor:"5,keyasint,omitempty"`
+}
+
+// EvalReply is a callee's message: exactly one of Need, Result, Error.
+type EvalReply struct {
+	Need   *NeedReply   `cbor:"1,keyasint,omitempty"`
+	Result *ResultReply `cbor:"2,keyasint,omitempty"`
+	Error  *WireError   `cbor:"3,keyasint,omitempty"`
+}
+
+// NeedReply asks for blocks: bit i (byte i/8, mask 1<<(i%8)) set means
+// the callee lacks entry i of the request's Deps. The caller answers
+// with BlocksMessages holding exactly those blocks, in Deps order.
+type NeedReply struct {
+	Bits []byte `cbor:"1,keyasint"`
+}
+
+// ResultReply carries the evaluated value.
+type ResultReply struct {
+	// Value is dag.EncodeValue of the result.
+	Value []byte `cbor:"1,keyasint"`
+	// Blocks are blocks the value refers to that the caller may lack,
+	// dependencies first.
+	Blocks [][]byte `cbor:"2,keyasint,omitempty"`
+	// Store is the callee's StoreID.
+	Store string `cbor:"3,keyasint,omitempty"`
+	// Fuel and Memory are what the evaluation used.
+	Fuel   int64 `cbor:"4,keyasint,omitempty"`
+	Memory int64 `cbor:"5,keyasint,omitempty"`
+}
+
+// WireError is a typed failure (see ErrorCode).
+type WireError struct {
+	Code  string `cbor:"1,keyasint"`
+	Which string `cbor:"2,keyasint,omitempty"` // the budget, for "budget"
+	CID   []byte `cbor:"3,keyasint,omitempty"` // binary CID, for "missing" and "invalid"
+	Msg   string `cbor:"4,keyasint,omitempty"`
+}
+
+// BlocksMessage is one batch of blocks (caller to callee, after a Need).
+type BlocksMessage struct {
+	Blocks [][]byte `cbor:"1,keyasint"`
+}
+
+// StatusMessage is what each side of a status exchange tells the other.
+type StatusMessage struct {
+	// Version is the unode protocol version (ProtocolVersion).
+	Version int `cbor:"1,keyasint"`
+	// Store is the sender's StoreID.
+	Store string `cbor:"2,keyasint"`
+	// Load is the sender's load in thousandths: foreign evaluations
+	// running, relative to what it admits at once.
+	Load int64 `cbor:"3,keyasint,omitempty"`
+}
+
+var (
+	msgEncMode = mustMsgEncMode()
+	msgDecMode = mustMsgDecMode()
+)
+
+func mustMsgEncMode() cbor.EncMode {
+	em, err := cbor.CoreDetEncOptions().EncMode()
+	if err != nil {
+		panic("p2p: cbor encode options: " + err.Error())
+	}
+	return em
+}
+
+func mustMsgDecMode() cbor.DecMode {
+	dm, err := cbor.DecOptions{
+		DupMapKey:         cbor.DupMapKeyEnforcedAPF,
+		IndefLength:       cbor.IndefLengthForbidden,
+		TagsMd:            cbor.TagsForbidden,
+		MaxNestedLevels:   8, // messages nest at most 3 deep
+		MaxArrayElements:  MaxSyncBlocks,
+		MaxMapPairs:       16,
+		IntDec:            cbor.IntDecConvertNone,
+		ExtraReturnErrors: cbor.ExtraDecErrorUnknownField,
+		UTF8:              cbor.UTF8RejectInvalid,
+		NaN:               cbor.NaNDecodeForbidden,
+		Inf:               cbor.InfDecodeForbidden,
+		BignumTag:         cbor.BignumTagForbidden,
+	}.DecMode()
+	if err != nil {
+		panic("p2p: cbor decode options: " + err.Error())
+	}
+	return dm
+}
+
+// ErrMalformedMessage matches every *MessageError.
+var ErrMalformedMessage = errors.New("malformed message")
+
+// MessageError reports a wire message that failed to decode or
+// validate.
+type MessageError struct {
+	Msg string
+	Err error
+}
+
+func (e *MessageError) Error() string { return "p2p: malformed message: " + e.Msg }
+
+// Is makes every MessageError match ErrMalformedMessage.
+func (e *MessageError) Is(target error) bool { return target == ErrMalformedMessage }
+
+func (e *MessageError) Unwrap() error { return e.Err }
+
+func badMessage(format string, args ...any) *MessageError {
+	return &MessageError{Msg: fmt.Sprintf(format, args...)}
+}
+
+func encodeMessage(v any) ([]byte, error) {
+	data, err := msgEncMode.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("p2p: encoding %T: %w", v, err)
+	}
+	return data, nil
+}
+
+func decodeMessage(data []byte, limit int, v any, what string) error {
+	if len(data) > limit {
+		return badMessage("%s of %d bytes exceeds the limit of %d", what, len(data), limit)
+	}
+	if err := msgDecMode.Unmarshal(data, v); err != nil {
+		return &MessageError{Msg: what + ": " + err.Error(), Err: err}
+	}
+	return nil
+}
+
+// EncodeEvalRequest encodes a request.
+func EncodeEvalRequest(r *EvalRequest) ([]byte, error) { return encodeMessage(r) }
+
+// DecodeEvalRequest decodes and validates a request.
+func DecodeEvalRequest(data []byte) (*EvalRequest, error) {
+	r := &EvalRequest{}
+	if err := decodeMessage(data, MaxRequestSize, r, "eval request"); err != nil {
+		return nil, err
+	}
+	if len(r.Thunk) == 0 || len(r.Thunk) > dag.MaxValueSize {
+		return nil, badMessage("eval request: thunk of %d bytes (want 1 to %d)", len(r.Thunk), dag.MaxValueSize)
+	}
+	if len(r.Store) > MaxStoreIDLen {
+		return nil, badMessage("eval request: store ID of %d bytes", len(r.Store))
+	}
+	if len(r.Deps)%digestLen != 0 || len(r.Deps)/digestLen > MaxSyncBlocks {
+		return nil, badMessage("eval request: dependency list of %d bytes (want a multiple of %d, at most %d entries)", len(r.Deps), digestLen, MaxSyncBlocks)
+	}
+	if b := r.Budget; b != nil && (b.Fuel < 0 || b.Memory < 0 || b.Depth < 0 || b.Result < 0 || b.TimeoutMs < 0) {
+		return nil, badMessage("eval request: negative budget")
+	}
+	return r, nil
+}
+
+// DepCIDs returns the dependency list as CIDs.
+func (r *EvalRequest) DepCIDs() []cid.Cid {
+	out := make([]cid.Cid, 0, len(r.Deps)/digestLen)
+	for i := 0; i+digestLen <= len(r.Deps); i += digestLen {
+		out = append(out, cidOfDigest(r.Deps[i:i+digestLen]))
+	}
+	return out
+}
+
+// digestsOf concatenates the sha2-256 digests of cids, which must all be
+// CIDv1 dag-cbor sha2-256 (the only kind the store holds).
+func digestsOf(cids []cid.Cid) ([]byte, error) {
+	out := make([]byte, 0, len(cids)*digestLen)
+	for _, c := range cids {
+		d, err := mh.Decode(c.Hash())
+		if err != nil || d.Code != mh.SHA2_256 || len(d.Digest) != digestLen || c.Prefix().Codec != cid.DagCBOR || c.Version() != 1 {
+			return nil, fmt.Errorf("block %s: %w", c, dag.ErrUnsupportedCID)
+		}
+		out = append(out, d.Digest...)
+	}
+	return out, nil
+}
+
+func cidOfDigest(d []byte) cid.Cid {
+	h, err := mh.Encode(d, mh.SHA2_256)
+	if err != nil {
+		panic(err) // a 32-byte digest always encodes
+	}
+	return cid.NewCidV1(cid.DagCBOR, h)
+}
+
+// EncodeEvalReply encodes a reply.
+func EncodeEvalReply(r *EvalReply) ([]byte, error) { return encodeMessage(r) }
+
+// DecodeEvalReply decodes and validates a reply.
+func DecodeEvalReply(data []byte) (*EvalReply, error) {
+	r := &EvalReply{}
+	if err := decodeMessage(data, MaxReplySize, r, "eval reply"); err != nil {
+		return nil, err
+	}
+	n := 0
+	for _, set := range []bool{r.Need != nil, r.Result != nil, r.Error != nil} {
+		if set {
+			n++
+		}
+	}
+	if n != 1 {
+		return nil, badMessage("eval reply with %d of need, result, error (want exactly one)", n)
+	}
+	switch {
+	case r.Need != nil:
+		if len(r.Need.Bits) == 0 || len(r.Need.Bits) > (MaxSyncBlocks+7)/8 {
+			return nil, badMessage("need reply: bitmap of %d bytes", len(r.Need.Bits))
+		}
+		if popCount(r.Need.Bits) == 0 {
+			return nil, badMessage("need reply asks for nothing")
+		}
+	case r.Result != nil:
+		res := r.Result
+		if len(res.Value) == 0 || len(res.Value) > dag.MaxValueSize {
+			return nil, badMessage("result reply: value of %d bytes", len(res.Value))
+		}
+		if err := checkBlockSizes(res.Blocks, "result reply"); err != nil {
+			return nil, err
+		}
+		if len(res.Store) > MaxStoreIDLen {
+			return nil, badMessage("result reply: store ID of %d bytes", len(res.Store))
+		}
+		if res.Fuel < 0 || res.Memory < 0 {
+			return nil, badMessage("result reply: negative usage")
+		}
+	case r.Error != nil:
+		if err := r.Error.validate(); err != nil {
+			return nil, err
+		}
+	}
+	return r, nil
+}
+
+func (e *WireError) validate() error {
+	switch ErrorCode(e.Code) {
+	case CodeTimeout, CodeDenied, CodeBudget, CodeMissing, CodeMsg, CodeInvalid:
+	default:
+		return badMessage("error with unknown code %q", e.Code)
+	}
+	if len(e.Which) > 64 || len(e.Msg) > MaxErrorTextLen {
+		return badMessage("error text too long")
+	}
+	if len(e.CID) > 0 {
+		if len(e.CID) > 128 {
+			return badMessage("error CID of %d bytes", len(e.CID))
+		}
+		if _, err := cid.Cast(e.CID); err != nil {
+			return badMessage("error CID: %v", err)
+		}
+	}
+	return nil
+}
+
+func checkBlockSizes(blocks [][]byte, what string) error {
+	if len(blocks) > MaxSyncBlocks {
+		return badMessage("%s: %d blocks", what, len(blocks))
+	}
+	for _, b := range blocks {
+		if len(b) == 0 || len(b) > dag.MaxBlockSize {
+			return badMessage("%s: block of %d bytes (want 1 to %d)", what, len(b), dag.MaxBlockSize)
+		}
+	}
+	return nil
+}
+
+// EncodeBlocksMessage encodes a batch of blocks.
+func EncodeBlocksMessage(m *BlocksMessage) ([]byte, error) { return encodeMessage(m) }
+
+// DecodeBlocksMessage decodes and validates a batch of blocks.
+func DecodeBlocksMessage(data []byte) (*BlocksMessage, error) {
+	m := &BlocksMessage{}
+	if err := decodeMessage(data, MaxBlocksMessageSize, m, "blocks message"); err != nil {
+		return nil, err
+	}
+	if len(m.Blocks) == 0 {
+		return nil, badMessage("blocks message without blocks")
+	}
+	if err := checkBlockSizes(m.Blocks, "blocks message"); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// EncodeStatusMessage encodes a status message.
+func EncodeStatusMessage(m *StatusMessage) ([]byte, error) { return encodeMessage(m) }
+
+// DecodeStatusMessage decodes and validates a status message.
+func DecodeStatusMessage(data []byte) (*StatusMessage, error) {
+	m := &StatusMessage{}
+	if err := decodeMessage(data, MaxStatusSize, m, "status message"); err != nil {
+		return nil, err
+	}
+	if m.Version < 1 {
+		return nil, badMessage("status: version %d", m.Version)
+	}
+	if m.Store == "" || len(m.Store) > MaxStoreIDLen {
+		return nil, badMessage("status: store ID of %d bytes", len(m.Store))
+	}
+	if m.Load < 0 {
+		return nil, badMessage("status: negative load")
+	}
+	return m, nil
+}
+
+func popCount(b []byte) int {
+	n := 0
+	for _, x := range b {
+		n += bits.OnesCount8(x)
+	}
+	return n
+}
+
+// bitmapFor returns the bitmap of length n with the given bits set.
+func bitmapFor(n int, set []int) []byte {
+	b := make([]byte, (n+7)/8)
+	for _, i := range set {
+		b[i/8] |= 1 << (i % 8)
+	}
+	return b
+}
+
+// bitsSet returns the indices of the set bits of a bitmap over n entries,
+// or an error if its length is wrong or a bit past n is set.
+func bitsSet(b []byte, n int) ([]int, error) {
+	if len(b) != (n+7)/8 {
+		return nil, badMessage("need bitmap of %d bytes for %d entries", len(b), n)
+	}
+	var out []int
+	for i := range len(b) * 8 {
+		if b[i/8]&(1<<(i%8)) != 0 {
+			if i >= n {
+				return nil, badMessage("need bitmap sets bit %d of %d entries", i, n)
+			}
+			out = append(out, i)
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,172 @@
+package p2p
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/unode-dev/unode/eval"
+)
+
+// netHost is the node's eval.Host: `here` is the node, a thunk sent to
+// the node itself runs at once on the calling thread (as with
+// eval.LocalHost), and a thunk sent to another peer runs there through
+// /unode/eval/1.0.0 on a goroutine that completes the future. Channels,
+// node data and clusters are still the in-memory ones of eval.LocalHost
+// (later issues put them on the network).
+type netHost struct {
+	*eval.LocalHost
+	n    *Node
+	self *eval.Node
+	// acc, when set, sums the sync figures of the calls made through
+	// this host (one host per evaluation that reports them).
+	acc *syncAccumulator
+}
+
+var (
+	_ eval.Host        = (*netHost)(nil)
+	_ eval.NodeParser  = (*netHost)(nil)
+	_ eval.ChannelHost = (*netHost)(nil)
+	_ eval.DataHost    = (*netHost)(nil)
+	_ eval.ClusterHost = (*netHost)(nil)
+)
+
+func newNetHost(n *Node, acc *syncAccumulator) *netHost {
+	id := n.id.String()
+	h := &netHost{n: n, self: &eval.Node{ID: id}, acc: acc}
+	if n.net != nil {
+		h.LocalHost = n.net.LocalHost // one node, one set of channels and data
+	} else {
+		h.LocalHost = eval.NewLocalHost(id)
+	}
+	return h
+}
+
+func (h *netHost) Here(*eval.Thread) (*eval.Node, error) { return h.self, nil }
+
+func (h *netHost) Spawn(th *eval.Thread, node *eval.Node, thunk eval.Value) *eval.Future {
+	f := eval.NewFuture()
+	pid, addrs, err := parseNode(node)
+	if err != nil {
+		f.Fail(err)
+		return f
+	}
+	if pid == h.n.id {
+		v, err := th.Force(thunk)
+		if err != nil {
+			f.Fail(err)
+		} else {
+			f.Resolve(v)
+		}
+		return f
+	}
+	w, err := eval.ToWire(thunk)
+	if err != nil {
+		f.Fail(fmt.Errorf("at %s: %w", shortPeer(node.ID), err))
+		return f
+	}
+	if !h.n.track() {
+		f.Fail(fmt.Errorf("at %s: this node is closed", shortPeer(node.ID)))
+		return f
+	}
+	ctx, cancel := context.WithCancel(th.Context())
+	stop := context.AfterFunc(h.n.ctx, cancel)
+	f.OnCancel(cancel) // race losers: the stream is reset, the callee stops
+	b := Budget{Fuel: th.Fuel, MaxMemory: th.MaxMemory, MaxDepth: th.MaxDepth, MaxResultBytes: th.MaxResultBytes}
+	go func() {
+		defer h.n.wg.Done()
+		defer stop()
+		defer cancel()
+		res, err := h.n.callThunk(ctx, pid, addrs, w, b)
+		if res != nil && h.acc != nil {
+			h.acc.add(res.sync)
+		}
+		if err != nil {
+			f.Fail(err)
+			return
+		}
+		f.Resolve(res.value)
+	}()
+	return f
+}
+
+// Load is the node's own load, or the last load a peer stated.
+func (h *netHost) Load(_ *eval.Thread, node *eval.Node) (float64, error) {
+	pid, _, err := parseNode(node)
+	if err != nil {
+		return 0, err
+	}
+	if pid == h.n.id {
+		return float64(h.n.loadPermille()) / 1000, nil
+	}
+	if r, ok := h.n.peers.lookup(pid); ok {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		return float64(r.load) / 1000, nil
+	}
+	return 0, nil
+}
+
+// parseNode reads a Node value: a peer ID, with optional multiaddr hints
+// (with or without a /p2p/ suffix).
+func parseNode(node *eval.Node) (peer.ID, []ma.Multiaddr, error) {
+	id, addrs, err := parseTarget(node.ID)
+	if err != nil {
+		return "", nil, err
+	}
+	for _, a := range node.Addrs {
+		m, err := ma.NewMultiaddr(a)
+		if err != nil {
+			return "", nil, fmt.Errorf("node address %q: %w", a, err)
+		}
+		t, p := peer.SplitAddr(m)
+		if p != "" && p != id {
+			return "", nil, fmt.Errorf("node address %q is for another peer", a)
+		}
+		if t != nil {
+			addrs = append(addrs, t)
+		}
+	}
+	return id, addrs, nil
+}
+
+// parseTarget reads a peer ID or a multiaddr ending in /p2p/<id>.
+func parseTarget(s string) (peer.ID, []ma.Multiaddr, error) {
+	s = strings.TrimSpace(s)
+	if strings.HasPrefix(s, "/") {
+		m, err := ma.NewMultiaddr(s)
+		if err != nil {
+			return "", nil, fmt.Errorf("node %q: %w", s, err)
+		}
+		t, id := peer.SplitAddr(m)
+		if id == "" {
+			return "", nil, fmt.Errorf("node %q: the address must end in /p2p/<peer id>", s)
+		}
+		if t == nil {
+			return id, nil, nil
+		}
+		return id, []ma.Multiaddr{t}, nil
+	}
+	id, err := peer.Decode(s)
+	if err != nil {
+		return "", nil, fmt.Errorf("node %q is not a peer ID: %w", s, err)
+	}
+	return id, nil, nil
+}
+
+// ParseNode names a node by peer ID or by a multiaddr ending in
+// /p2p/<id> (for Node.fromText); the address becomes a dialing hint.
+func (h *netHost) ParseNode(text string) (*eval.Node, bool) {
+	id, addrs, err := parseTarget(text)
+	if err != nil {
+		return nil, false
+	}
+	n := &eval.Node{ID: id.String()}
+	for _, a := range addrs {
+		n.Addrs = append(n.Addrs, a.String())
+	}
+	return n, true
+}

@@ -1,0 +1,386 @@
+package p2p
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/ipfs/go-datastore"
+	dssync "github.com/ipfs/go-datastore/sync"
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/unode-dev/unode/dag"
+	"github.com/unode-dev/unode/eval"
+)
+
+// Protocol IDs and resource-manager service names.
+const (
+	ProtocolEval   protocol.ID = "/unode/eval/1.0.0"
+	ProtocolStatus protocol.ID = "/unode/status/1.0.0"
+	// ProtocolVersion is the version a node states in status messages.
+	ProtocolVersion = 1
+
+	ServiceEval   = "unode.eval"
+	ServiceStatus = "unode.status"
+)
+
+// Node is a unode node: a libp2p host whose peer ID is the node's
+// identity, a Codebase over the node's datastore, and the protocols that
+// let other nodes evaluate code here and this node evaluate code there.
+// Its Codebase evaluates with a network host, so `at` in a program
+// reaches other nodes.
+type Node struct {
+	host    host.Host
+	id      peer.ID
+	cb      *Codebase
+	store   *dag.Store
+	storeID string
+	log     *slog.Logger
+	peers   *peerBook
+	net     *netHost // the effect host of the node's own evaluations
+	caps    Budget   // budget caps for foreign evaluations
+
+	ctx    context.Context // canceled by Close
+	cancel context.CancelFunc
+
+	mu     sync.Mutex // guards closed and the WaitGroup's Add
+	closed bool
+	wg     sync.WaitGroup // handlers and outgoing calls in flight
+
+	slots chan struct{} // one per running foreign evaluation
+	jobs  chan func()   // to idle workers (workers.go)
+
+	counters foreignCounters
+	synced   syncAccumulator // every outgoing call's sync figures
+
+	// evalHook, when set (by tests), runs just before each foreign
+	// evaluation starts.
+	evalHook atomic.Pointer[func()]
+}
+
+type config struct {
+	key    crypto.PrivKey
+	ds     datastore.Batching
+	listen []string
+	log    *slog.Logger
+	caps   Budget
+}
+
+// Option configures New.
+type Option func(*config) error
+
+// WithIdentity sets the node's key; its peer ID is the node's identity.
+// The default is a fresh Ed25519 key.
+func WithIdentity(key crypto.PrivKey) Option {
+	return func(c *config) error {
+		if key == nil {
+			return errors.New("WithIdentity: nil key")
+		}
+		c.key = key
+		return nil
+	}
+}
+
+// WithDatastore sets the datastore holding blocks, names and the StoreID.
+// The default is a fresh in-memory datastore. Several nodes may share one
+// datastore value: they then share a StoreID and never sync blocks.
+func WithDatastore(ds datastore.Batching) Option {
+	return func(c *config) error {
+		if ds == nil {
+			return errors.New("WithDatastore: nil datastore")
+		}
+		c.ds = ds
+		return nil
+	}
+}
+
+// WithListenAddrs sets the multiaddrs to listen on. The default is
+// "/ip4/127.0.0.1/tcp/0": loopback, a free port.
+func WithListenAddrs(addrs ...string) Option {
+	return func(c *config) error {
+		c.listen = append([]string(nil), addrs...)
+		return nil
+	}
+}
+
+// WithLogger sets where the node logs (refused requests, protocol
+// violations). The default discards.
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) error {
+		c.log = l
+		return nil
+	}
+}
+
+// WithForeignBudget sets the most this node grants one evaluation that
+// another node asks for; zero fields keep the defaults in limits.go.
+func WithForeignBudget(b Budget) Option {
+	return func(c *config) error {
+		if b.Fuel < 0 || b.MaxMemory < 0 || b.MaxDepth < 0 || b.MaxResultBytes < 0 || b.Timeout < 0 {
+			return errors.New("WithForeignBudget: negative budget")
+		}
+		c.caps = b
+		return nil
+	}
+}
+
+// New starts a node. ctx bounds the start only; the node runs until
+// Close.
+func New(ctx context.Context, opts ...Option) (*Node, error) {
+	cfg := config{listen: []string{"/ip4/127.0.0.1/tcp/0"}}
+	for _, o := range opts {
+		if err := o(&cfg); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.key == nil {
+		k, _, err := crypto.GenerateEd25519Key(rand.Reader)
+		if err != nil {
+			return nil, fmt.Errorf("generating a node key: %w", err)
+		}
+		cfg.key = k
+	}
+	if cfg.ds == nil {
+		cfg.ds = dssync.MutexWrap(datastore.NewMapDatastore())
+	}
+	if cfg.log == nil {
+		cfg.log = slog.New(slog.DiscardHandler)
+	}
+	// Depth is capped at the evaluator's default, which keeps the Go
+	// stack far from its limit: a foreign caller may ask for less, never
+	// more.
+	caps := Budget{Fuel: MaxForeignFuel, MaxMemory: MaxForeignMemory, MaxDepth: eval.DefaultMaxDepth, MaxResultBytes: MaxForeignResult, Timeout: MaxForeignTime}
+	if cfg.caps.Fuel > 0 {
+		caps.Fuel = cfg.caps.Fuel
+	}
+	if cfg.caps.MaxMemory > 0 {
+		caps.MaxMemory = cfg.caps.MaxMemory
+	}
+	if cfg.caps.MaxDepth > 0 {
+		caps.MaxDepth = min(cfg.caps.MaxDepth, eval.DefaultMaxDepth)
+	}
+	if cfg.caps.MaxResultBytes > 0 {
+		caps.MaxResultBytes = min(cfg.caps.MaxResultBytes, MaxForeignResult)
+	}
+	if cfg.caps.Timeout > 0 {
+		caps.Timeout = cfg.caps.Timeout
+	}
+
+	cb := NewCodebase(cfg.ds)
+	storeID, err := cb.Store().StoreID(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rm, err := newResourceManager()
+	if err != nil {
+		return nil, err
+	}
+	h, err := libp2p.New(
+		libp2p.Identity(cfg.key),
+		libp2p.ListenAddrStrings(cfg.listen...),
+		libp2p.ResourceManager(rm),
+		libp2p.DisableMetrics(),
+	)
+	if err != nil {
+		rm.Close()
+		return nil, fmt.Errorf("starting the libp2p host: %w", err)
+	}
+	nctx, cancel := context.WithCancel(context.Background())
+	n := &Node{
+		host:    h,
+		id:      h.ID(),
+		cb:      cb,
+		store:   cb.Store(),
+		storeID: storeID,
+		log:     cfg.log.With("node", h.ID().String()),
+		peers:   newPeerBook(MaxPeerRecords),
+		caps:    caps,
+		ctx:     nctx,
+		cancel:  cancel,
+		slots:   make(chan struct{}, MaxConcurrentForeign),
+		jobs:    make(chan func()),
+	}
+	n.net = newNetHost(n, nil)
+	cb.SetHost(n.net)
+	h.SetStreamHandler(ProtocolEval, n.handleEval)
+	h.SetStreamHandler(ProtocolStatus, n.handleStatus)
+	return n, nil
+}
+
+// newResourceManager is libp2p's default resource manager with room for
+// the eval protocol: many concurrent evaluations on one connection, and
+// sync messages of a few MB.
+func newResourceManager() (network.ResourceManager, error) {
+	limits := rcmgr.DefaultLimits
+	libp2p.SetDefaultServiceLimits(&limits)
+	limits.AddServiceLimit(ServiceEval,
+		rcmgr.BaseLimit{StreamsInbound: 2048, StreamsOutbound: 4096, Streams: 4096, Memory: 512 << 20},
+		rcmgr.BaseLimitIncrease{})
+	limits.AddServicePeerLimit(ServiceEval,
+		rcmgr.BaseLimit{StreamsInbound: 512, StreamsOutbound: 512, Streams: 1024, Memory: 128 << 20},
+		rcmgr.BaseLimitIncrease{})
+	for _, p := range []protocol.ID{ProtocolEval} {
+		limits.AddProtocolLimit(p,
+			rcmgr.BaseLimit{StreamsInbound: 2048, StreamsOutbound: 4096, Streams: 4096, Memory: 512 << 20},
+			rcmgr.BaseLimitIncrease{})
+		limits.AddProtocolPeerLimit(p,
+			rcmgr.BaseLimit{StreamsInbound: 512, StreamsOutbound: 512, Streams: 1024, Memory: 128 << 20},
+			rcmgr.BaseLimitIncrease{})
+	}
+	// No Prometheus metrics: unode exports none, and the resource
+	// manager's metrics reporter formats a timestamp on every scope
+	// event, which is a measurable part of a small remote call.
+	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(limits.AutoScale()), rcmgr.WithMetricsDisabled())
+	if err != nil {
+		return nil, fmt.Errorf("creating the resource manager: %w", err)
+	}
+	return rm, nil
+}
+
+// ID is the node's peer ID.
+func (n *Node) ID() peer.ID { return n.id }
+
+// Addrs returns the node's addresses, each ending in /p2p/<id> so it can
+// be dialed as given.
+func (n *Node) Addrs() []ma.Multiaddr {
+	out, err := peer.AddrInfoToP2pAddrs(&peer.AddrInfo{ID: n.id, Addrs: n.host.Addrs()})
+	if err != nil {
+		return nil
+	}
+	return out
+}
+
+// StoreID is the identity of the node's datastore.
+func (n *Node) StoreID() string { return n.storeID }
+
+// Codebase is the node's code and evaluator.
+func (n *Node) Codebase() *Codebase { return n.cb }
+
+// Host is the node's libp2p host.
+func (n *Node) Host() host.Host { return n.host }
+
+// Connect dials a peer given a multiaddr ending in /p2p/<id> and
+// exchanges status with it (so that later calls know whether it shares
+// this node's store).
+func (n *Node) Connect(ctx context.Context, addr string) (peer.AddrInfo, error) {
+	m, err := ma.NewMultiaddr(addr)
+	if err != nil {
+		return peer.AddrInfo{}, fmt.Errorf("parsing %q: %w", addr, err)
+	}
+	info, err := peer.AddrInfoFromP2pAddr(m)
+	if err != nil {
+		return peer.AddrInfo{}, fmt.Errorf("%q: %w (the address must end in /p2p/<peer id>)", addr, err)
+	}
+	if info.ID == n.id {
+		return peer.AddrInfo{}, errors.New("cannot connect to this node itself")
+	}
+	if err := n.host.Connect(ctx, *info); err != nil {
+		return peer.AddrInfo{}, fmt.Errorf("connecting to %s: %w", info.ID, err)
+	}
+	if _, err := n.Status(ctx, info.ID); err != nil {
+		n.log.Debug("status exchange failed", "peer", info.ID.String(), "err", err)
+	}
+	return *info, nil
+}
+
+// PeerInfo describes a connected peer.
+type PeerInfo struct {
+	ID    string   `json:"id"`
+	Addrs []string `json:"addrs"`
+}
+
+// Peers lists the connected peers with the addresses of the connections,
+// sorted by ID.
+func (n *Node) Peers() []PeerInfo {
+	var out []PeerInfo
+	for _, p := range n.host.Network().Peers() {
+		info := PeerInfo{ID: p.String(), Addrs: []string{}}
+		for _, c := range n.host.Network().ConnsToPeer(p) {
+			a := c.RemoteMultiaddr().String()
+			if !slices.Contains(info.Addrs, a) {
+				info.Addrs = append(info.Addrs, a)
+			}
+		}
+		out = append(out, info)
+	}
+	slices.SortFunc(out, func(a, b PeerInfo) int { return strings.Compare(a.ID, b.ID) })
+	return out
+}
+
+// Close stops the node: foreign evaluations and outgoing calls are
+// canceled, connections closed, and Close waits for the handlers to
+// finish. The datastore stays open (it belongs to the caller).
+func (n *Node) Close() error {
+	n.mu.Lock()
+	if n.closed {
+		n.mu.Unlock()
+		return nil
+	}
+	n.closed = true
+	n.mu.Unlock()
+	n.cancel()
+	n.host.RemoveStreamHandler(ProtocolEval)
+	n.host.RemoveStreamHandler(ProtocolStatus)
+	err := n.host.Close()
+	n.wg.Wait()
+	return err
+}
+
+// track registers work that Close must wait for; false once closed.
+func (n *Node) track() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closed {
+		return false
+	}
+	n.wg.Add(1)
+	return true
+}
+
+// ForeignStats counts the evaluations other nodes asked this node for.
+type ForeignStats struct {
+	Started   int64 `json:"started"`
+	Succeeded int64 `json:"succeeded"`
+	Failed    int64 `json:"failed"`
+	// Canceled counts evaluations stopped because the caller went away
+	// or canceled (a reset stream), or the node closed.
+	Canceled int64 `json:"canceled"`
+	Running  int64 `json:"running"`
+}
+
+type foreignCounters struct {
+	started, succeeded, failed, canceled, running atomic.Int64
+}
+
+// ForeignStats reports the foreign evaluations so far.
+func (n *Node) ForeignStats() ForeignStats {
+	c := &n.counters
+	return ForeignStats{
+		Started:   c.started.Load(),
+		Succeeded: c.succeeded.Load(),
+		Failed:    c.failed.Load(),
+		Canceled:  c.canceled.Load(),
+		Running:   c.running.Load(),
+	}
+}
+
+// SyncTotals sums the sync figures of every remote call this node made.
+func (n *Node) SyncTotals() SyncStats { return n.synced.total() }
+
+// loadPermille is the node's load in thousandths.
+func (n *Node) loadPermille() int64 {
+	return n.counters.running.Load() * 1000 / MaxConcurrentForeign
+}

@@ -1,0 +1,140 @@
+package p2p
+
+import (
+	"container/list"
+	"sync"
+
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// peerBook keeps, for the peers this node talks to, what it learned about
+// them: their StoreID and load (from status and replies) and the blocks
+// they are known to hold complete. It forgets the least recently used
+// peers beyond MaxPeerRecords.
+type peerBook struct {
+	mu    sync.Mutex
+	max   int
+	order *list.List // front = most recent; values are *peerRecord
+	byID  map[peer.ID]*list.Element
+}
+
+// peerRecord is what the node knows about one peer. Its fields are
+// guarded by mu.
+type peerRecord struct {
+	id peer.ID
+
+	mu      sync.Mutex
+	storeID string
+	load    int64 // thousandths
+	known   *cidSet
+}
+
+func newPeerBook(max int) *peerBook {
+	return &peerBook{max: max, order: list.New(), byID: map[peer.ID]*list.Element{}}
+}
+
+// get returns the record of p, creating it.
+func (b *peerBook) get(p peer.ID) *peerRecord {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if el, ok := b.byID[p]; ok {
+		b.order.MoveToFront(el)
+		return el.Value.(*peerRecord)
+	}
+	r := &peerRecord{id: p, known: newCIDSet(MaxKnownPerPeer)}
+	b.byID[p] = b.order.PushFront(r)
+	for b.order.Len() > b.max {
+		el := b.order.Back()
+		b.order.Remove(el)
+		delete(b.byID, el.Value.(*peerRecord).id)
+	}
+	return r
+}
+
+// lookup returns the record of p if there is one.
+func (b *peerBook) lookup(p peer.ID) (*peerRecord, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	el, ok := b.byID[p]
+	if !ok {
+		return nil, false
+	}
+	return el.Value.(*peerRecord), true
+}
+
+func (r *peerRecord) store() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.storeID
+}
+
+func (r *peerRecord) setStatus(store string, load int64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if store != "" {
+		r.storeID = store
+	}
+	if load >= 0 {
+		r.load = load
+	}
+}
+
+// has reports whether the peer is known to hold c complete.
+func (r *peerRecord) has(c cid.Cid) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.known.has(c)
+}
+
+// learn records that the peer holds cs complete.
+func (r *peerRecord) learn(cs ...cid.Cid) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, c := range cs {
+		r.known.add(c)
+	}
+}
+
+// forget drops everything recorded about the peer's blocks (after it
+// turned out not to hold one it was recorded as holding).
+func (r *peerRecord) forget() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.known = newCIDSet(r.known.max)
+}
+
+// cidSet is a set of CIDs bounded by count, evicting the least recently
+// added or confirmed. It is not safe for concurrent use.
+type cidSet struct {
+	max   int
+	order *list.List // front = most recent; values are cid.Cid
+	index map[cid.Cid]*list.Element
+}
+
+func newCIDSet(max int) *cidSet {
+	return &cidSet{max: max, order: list.New(), index: map[cid.Cid]*list.Element{}}
+}
+
+func (s *cidSet) has(c cid.Cid) bool {
+	el, ok := s.index[c]
+	if ok {
+		s.order.MoveToFront(el)
+	}
+	return ok
+}
+
+func (s *cidSet) add(c cid.Cid) {
+	if el, ok := s.index[c]; ok {
+		s.order.MoveToFront(el)
+		return
+	}
+	s.index[c] = s.order.PushFront(c)
+	for s.order.Len() > s.max {
+		el := s.order.Back()
+		s.order.Remove(el)
+		delete(s.index, el.Value.(cid.Cid))
+	}
+}
+
+func (s *cidSet) len() int { return s.order.Len() }

@@ -1,0 +1,103 @@
+package p2p
+
+import (
+	"context"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// /unode/status/1.0.0: the opener sends its StatusMessage, the other side
+// answers with its own, and both remember what they learned (above all
+// the StoreID, which tells a caller to skip sync with a peer that shares
+// its store).
+
+// PeerStatus is what a peer said about itself.
+type PeerStatus struct {
+	ID      string  `json:"id"`
+	Store   string  `json:"store"`
+	Load    float64 `json:"load"`
+	Version int     `json:"version"`
+}
+
+func (n *Node) statusMessage() *StatusMessage {
+	return &StatusMessage{Version: ProtocolVersion, Store: n.storeID, Load: n.loadPermille()}
+}
+
+// Status exchanges status with a peer and caches its StoreID and load.
+func (n *Node) Status(ctx context.Context, p peer.ID) (*PeerStatus, error) {
+	ctx, cancel := context.WithTimeout(ctx, StatusTimeout)
+	defer cancel()
+	s, err := n.host.NewStream(ctx, p, ProtocolStatus)
+	if err != nil {
+		return nil, streamFailure(ctx, p.String(), "opening a status stream", err)
+	}
+	stop := context.AfterFunc(ctx, func() { s.Reset() })
+	defer stop()
+	if err := s.Scope().SetService(ServiceStatus); err != nil {
+		s.Reset()
+		return nil, streamFailure(ctx, p.String(), "attaching the status service", err)
+	}
+	deadline, _ := ctx.Deadline()
+	s.SetDeadline(deadline)
+	fc := newFrameConn(s, s.Scope())
+	if err := fc.writeMessage(n.statusMessage()); err != nil {
+		s.Reset()
+		return nil, streamFailure(ctx, p.String(), "sending status", err)
+	}
+	data, release, err := fc.readFrame(MaxStatusSize)
+	if err != nil {
+		s.Reset()
+		return nil, streamFailure(ctx, p.String(), "reading status", err)
+	}
+	defer release()
+	m, err := DecodeStatusMessage(data)
+	if err != nil {
+		s.Reset()
+		return nil, streamFailure(ctx, p.String(), "reading status", err)
+	}
+	s.Close()
+	n.peers.get(p).setStatus(m.Store, m.Load)
+	return &PeerStatus{ID: p.String(), Store: m.Store, Load: float64(m.Load) / 1000, Version: m.Version}, nil
+}
+
+func (n *Node) handleStatus(s network.Stream) {
+	if !n.track() {
+		s.Reset()
+		return
+	}
+	defer n.wg.Done()
+	remote := s.Conn().RemotePeer()
+	if err := s.Scope().SetService(ServiceStatus); err != nil {
+		n.log.Debug("status: cannot attach service", "peer", remote.String(), "err", err)
+		s.Reset()
+		return
+	}
+	if err := s.Scope().ReserveMemory(MaxStatusSize, network.ReservationPriorityAlways); err != nil {
+		n.log.Debug("status: cannot reserve memory", "peer", remote.String(), "err", err)
+		s.Reset()
+		return
+	}
+	defer s.Scope().ReleaseMemory(MaxStatusSize)
+	s.SetDeadline(time.Now().Add(StatusTimeout))
+	fc := newFrameConn(s, nil) // reserved above
+	data, _, err := fc.readFrame(MaxStatusSize)
+	if err != nil {
+		n.log.Info("status: bad request", "peer", remote.String(), "err", err)
+		s.Reset()
+		return
+	}
+	m, err := DecodeStatusMessage(data)
+	if err != nil {
+		n.log.Info("status: bad request", "peer", remote.String(), "err", err)
+		s.Reset()
+		return
+	}
+	n.peers.get(remote).setStatus(m.Store, m.Load)
+	if err := fc.writeMessage(n.statusMessage()); err != nil {
+		s.Reset()
+		return
+	}
+	s.Close()
+}

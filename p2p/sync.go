@@ -1,0 +1,236 @@
+package p2p
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/ipfs/go-cid"
+
+	"github.com/unode-dev/unode/dag"
+)
+
+// The sync algorithm (docs/protocol.md, "Sync"):
+//
+//  1. The caller lists the closure of the thunk's links, dependencies
+//     first, leaving out every block its record says the callee holds
+//     complete and, by the closure invariant, everything below such a
+//     block (planDeps).
+//  2. The callee answers with the entries it lacks, one bit each
+//     (neededOf); nothing when it has them all or shares the caller's
+//     store.
+//  3. The caller sends exactly those blocks; the callee verifies and
+//     stores them and marks the thunk's roots complete (ensureComplete).
+//
+// So a sync is at most one extra round trip whatever the depth of the
+// DAG, and none when the callee already has everything.
+
+// planDeps returns the blocks of the closure of roots that the peer is
+// not known to hold (known may be nil), dependencies before the blocks
+// that link to them, in an order that depends only on the blocks. It
+// fails with a *dag.MissingError if the local store lacks some.
+func planDeps(ctx context.Context, store *dag.Store, roots []cid.Cid, known func(cid.Cid) bool) ([]cid.Cid, error) {
+	type frame struct {
+		c     cid.Cid
+		links []cid.Cid
+		next  int
+	}
+	visited := map[cid.Cid]bool{}
+	var order, missing []cid.Cid
+	var stack []frame
+	push := func(c cid.Cid) error {
+		visited[c] = true
+		if known != nil && known(c) {
+			return nil
+		}
+		data, err := store.Get(ctx, c)
+		if errors.Is(err, dag.ErrNotFound) {
+			missing = append(missing, c)
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		links, err := dag.Links(data)
+		if err != nil {
+			return fmt.Errorf("block %s: %w", c, err)
+		}
+		stack = append(stack, frame{c: c, links: links})
+		return nil
+	}
+	for _, root := range roots {
+		if visited[root] {
+			continue
+		}
+		if err := push(root); err != nil {
+			return nil, err
+		}
+		for len(stack) > 0 {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			top := &stack[len(stack)-1]
+			if top.next < len(top.links) {
+				l := top.links[top.next]
+				top.next++
+				if !visited[l] {
+					if err := push(l); err != nil {
+						return nil, err
+					}
+				}
+				continue
+			}
+			order = append(order, top.c)
+			stack = stack[:len(stack)-1]
+		}
+	}
+	if len(missing) > 0 {
+		return nil, &dag.MissingError{CIDs: missing}
+	}
+	return order, nil
+}
+
+// neededOf returns the indices of the entries of deps that this store
+// lacks. A block that is stored but not yet complete is not asked for:
+// its own dependencies are listed before it (unless the caller knows
+// them present here), and ensureComplete catches anything still absent.
+func neededOf(ctx context.Context, store *dag.Store, deps []cid.Cid) ([]int, error) {
+	var need []int
+	for i, c := range deps {
+		ok, err := store.IsComplete(ctx, c)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			continue
+		}
+		if ok, err = store.Has(ctx, c); err != nil {
+			return nil, err
+		}
+		if !ok {
+			need = append(need, i)
+		}
+	}
+	return need, nil
+}
+
+// ensureComplete makes sure every root is complete here, marking those
+// whose closure has just arrived; it fails with a *dag.MissingError
+// naming what is still absent.
+func ensureComplete(ctx context.Context, store *dag.Store, roots []cid.Cid) error {
+	for _, r := range roots {
+		ok, err := store.IsComplete(ctx, r)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			if err := store.MarkClosureComplete(ctx, r); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// resultBlocks returns the blocks a result (whose links are given)
+// refers to that the caller may lack, dependencies first. The caller holds the closure of the thunk's
+// roots (it listed that closure from its own store), so only blocks
+// outside it travel; for the usual result (data, or closures over the
+// thunk's own code) that is nothing, decided without reading a block.
+func resultBlocks(ctx context.Context, store *dag.Store, links, roots, deps []cid.Cid, limit int) ([][]byte, error) {
+	if len(links) == 0 {
+		return nil, nil
+	}
+	covered := make(map[cid.Cid]bool, len(roots)+len(deps))
+	for _, c := range roots {
+		covered[c] = true
+	}
+	for _, c := range deps {
+		covered[c] = true
+	}
+	var todo []cid.Cid
+	for _, l := range links {
+		if !covered[l] {
+			todo = append(todo, l)
+		}
+	}
+	if len(todo) == 0 {
+		return nil, nil
+	}
+	for _, r := range roots {
+		cl, err := store.ClosureOf(ctx, r)
+		if err != nil {
+			return nil, err
+		}
+		for _, c := range cl {
+			covered[c] = true
+		}
+	}
+	var out [][]byte
+	size := 0
+	for _, l := range todo {
+		cl, err := store.ClosureOf(ctx, l)
+		if err != nil {
+			return nil, err
+		}
+		for _, c := range cl {
+			if covered[c] {
+				continue
+			}
+			covered[c] = true
+			data, err := store.Get(ctx, c)
+			if err != nil {
+				return nil, err
+			}
+			size += len(data)
+			if size > limit || len(out) >= MaxSyncBlocks {
+				return nil, fmt.Errorf("the result refers to more than %d bytes of blocks the caller lacks", limit)
+			}
+			out = append(out, data)
+		}
+	}
+	return out, nil
+}
+
+// acceptResultBlocks checks that blocks received with a result are all
+// reachable from the result's links (a callee may not slip unrelated
+// blocks into the caller's store), stores them and makes sure every link
+// of the result is complete.
+func acceptResultBlocks(ctx context.Context, store *dag.Store, links []cid.Cid, raw [][]byte) error {
+	if len(raw) > 0 {
+		blocks := make([]dag.Block, len(raw))
+		byCID := make(map[cid.Cid][]cid.Cid, len(raw))
+		for i, data := range raw {
+			blocks[i] = dag.NewBlock(data)
+			ls, err := dag.Links(data)
+			if err != nil {
+				return fmt.Errorf("result block %s: %w", blocks[i].CID, err)
+			}
+			byCID[blocks[i].CID] = ls
+		}
+		reached := map[cid.Cid]bool{}
+		stack := append([]cid.Cid(nil), links...)
+		for len(stack) > 0 {
+			c := stack[len(stack)-1]
+			stack = stack[:len(stack)-1]
+			ls, ok := byCID[c]
+			if !ok || reached[c] {
+				continue
+			}
+			reached[c] = true
+			stack = append(stack, ls...)
+		}
+		for _, b := range blocks {
+			if !reached[b.CID] {
+				return invalid("result carries block %s, which the result does not refer to", b.CID)
+			}
+		}
+		if err := store.AddBlocks(ctx, blocks); err != nil {
+			return err
+		}
+	}
+	return ensureComplete(ctx, store, links)
+}
+
+func compareCIDs(a, b cid.Cid) int { return strings.Compare(a.KeyString(), b.KeyString()) }

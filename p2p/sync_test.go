@@ -1,0 +1,205 @@
+package p2p
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/ipfs/go-cid"
+	"github.com/ipfs/go-datastore"
+	dssync "github.com/ipfs/go-datastore/sync"
+	"github.com/libp2p/go-libp2p/core/crypto"
+
+	"github.com/unode-dev/unode/dag"
+	"github.com/unode-dev/unode/eval"
+)
+
+func newTestCodebase(t *testing.T, src string) *Codebase {
+	t.Helper()
+	cb := NewCodebase(dssync.MutexWrap(datastore.NewMapDatastore()))
+	if src != "" {
+		if _, err := cb.Add(context.Background(), "t.u", []byte(src)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return cb
+}
+
+func defCID(t *testing.T, cb *Codebase, name string) cid.Cid {
+	t.Helper()
+	ref, ok, err := cb.Store().LookupName(context.Background(), name)
+	if err != nil || !ok {
+		t.Fatalf("no %s: %v", name, err)
+	}
+	return ref.Def.CID
+}
+
+// planDeps lists the closure deps-first and prunes whole sub-DAGs below a
+// block the peer is known to hold.
+func TestPlanDeps(t *testing.T) {
+	ctx := context.Background()
+	cb := newTestCodebase(t, chainSource("f", 6))
+	top := defCID(t, cb, "f5")
+	all, err := planDeps(ctx, cb.Store(), []cid.Cid{top}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	closure, _ := cb.Store().ClosureOf(ctx, top)
+	if len(all) != 6 || !all[5].Equals(top) || !all[0].Equals(defCID(t, cb, "f0")) {
+		t.Fatalf("planDeps = %v, want f0..f5", all)
+	}
+	for i := range all {
+		if !all[i].Equals(closure[i]) {
+			t.Fatalf("planDeps order differs from ClosureOf")
+		}
+	}
+	f3 := defCID(t, cb, "f3")
+	some, err := planDeps(ctx, cb.Store(), []cid.Cid{top}, func(c cid.Cid) bool { return c.Equals(f3) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(some) != 2 { // f4, f5: f3 and everything below it are covered
+		t.Fatalf("with f3 known: %v", some)
+	}
+	none, err := planDeps(ctx, cb.Store(), []cid.Cid{top}, func(cid.Cid) bool { return true })
+	if err != nil || len(none) != 0 {
+		t.Fatalf("all known: %v, %v", none, err)
+	}
+	other := newTestCodebase(t, "")
+	if _, err := planDeps(ctx, other.Store(), []cid.Cid{top}, nil); !errors.Is(err, dag.ErrMissing) {
+		t.Fatalf("absent root: %v", err)
+	}
+}
+
+// neededOf asks for what is neither complete nor stored.
+func TestNeededOf(t *testing.T) {
+	ctx := context.Background()
+	src := newTestCodebase(t, chainSource("f", 4))
+	deps, _ := planDeps(ctx, src.Store(), []cid.Cid{defCID(t, src, "f3")}, nil)
+	dst := newTestCodebase(t, chainSource("f", 2)) // has f0, f1
+	idx, err := neededOf(ctx, dst.Store(), deps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(idx) != 2 || idx[0] != 2 || idx[1] != 3 {
+		t.Fatalf("needed %v, want [2 3]", idx)
+	}
+	bits := bitmapFor(len(deps), idx)
+	back, err := bitsSet(bits, len(deps))
+	if err != nil || len(back) != 2 || back[0] != 2 || back[1] != 3 {
+		t.Fatalf("bitmap round trip: %v %v", back, err)
+	}
+	if _, err := bitsSet([]byte{0x80}, 4); err == nil {
+		t.Error("a bit past the list was accepted")
+	}
+	if _, err := bitsSet([]byte{0x01, 0x00}, 4); err == nil {
+		t.Error("a bitmap of the wrong length was accepted")
+	}
+}
+
+// Result blocks: only what the caller cannot have travels, and the caller
+// accepts only blocks the result refers to.
+func TestResultBlocks(t *testing.T) {
+	ctx := context.Background()
+	callee := newTestCodebase(t, chainSource("f", 3)+"s0 x = x + 100\ns1 x = s0 x * 2\ns2 x = s1 x - 3\n")
+	caller := newTestCodebase(t, chainSource("f", 3))
+	fRoot, sRoot := defCID(t, callee, "f2"), defCID(t, callee, "s2")
+	result := dag.ValueLinks(&dag.VTuple{Elems: []dag.Value{
+		&dag.VDef{Def: dag.DefRef{CID: fRoot}}, &dag.VDef{Def: dag.DefRef{CID: sRoot}}}})
+	blocks, err := resultBlocks(ctx, callee.Store(), result, []cid.Cid{fRoot}, nil, MaxReplySize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(blocks) != 3 { // s0, s1, s2; f's closure was the thunk's
+		t.Fatalf("%d result blocks, want 3", len(blocks))
+	}
+	if err := acceptResultBlocks(ctx, caller.Store(), result, blocks); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := caller.Store().IsComplete(ctx, sRoot); !ok {
+		t.Error("s2 not complete at the caller")
+	}
+	stray := scratchBlock(t, "w = 5\n", "w")
+	if err := acceptResultBlocks(ctx, newTestCodebase(t, "").Store(), result, append(blocks, stray.Data)); err == nil {
+		t.Error("a block the result does not refer to was accepted")
+	}
+	if err := acceptResultBlocks(ctx, newTestCodebase(t, "").Store(), result, blocks[1:]); !errors.Is(err, dag.ErrMissing) {
+		t.Errorf("an incomplete result was accepted: %v", err)
+	}
+	none, err := resultBlocks(ctx, callee.Store(), result, []cid.Cid{fRoot, sRoot}, nil, MaxReplySize)
+	if err != nil || len(none) != 0 {
+		t.Errorf("covered result: %d blocks, %v", len(none), err)
+	}
+}
+
+// A result that refers to the callee's own code brings that code along,
+// and the caller can run it.
+func TestResultCarriesCalleeCode(t *testing.T) {
+	ctx := testCtx(t)
+	a, b := newTestNode(t), newTestNode(t)
+	connectAll(t, a, b)
+	addSource(t, b, "secret x = x * 42 + 1\n")
+	if _, err := b.EvalAt(ctx, b.ID().String(), `Data.put "fn" secret`, Budget{}); err != nil {
+		t.Fatal(err)
+	}
+	addSource(t, a, "useAt n = match at n '(Data.get \"fn\") with\n  | Some g -> g 2\n  | None -> 0\n")
+	v, _, err := call(ctx, a, "useAt", nodeValue(b))
+	if err != nil || show(v) != "85" {
+		t.Fatalf("useAt = %v, %v; want 85", v, err)
+	}
+}
+
+// A stale record (the peer lost its blocks) costs one retry with a full
+// list, not a failure.
+func TestStaleRecordRetries(t *testing.T) {
+	ctx := testCtx(t)
+	key, _, err := crypto.GenerateEd25519Key(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := newTestNode(t)
+	b := newTestNode(t, WithIdentity(key))
+	connectAll(t, a, b)
+	addSource(t, a, chainSource("f", 8)+"f = f7\nrunAt n x = at n '(f x)\n")
+	if _, st, err := call(ctx, a, "runAt", nodeValue(b), eval.MakeInt(1)); err != nil || st.Blocks != 9 {
+		t.Fatalf("first call: %+v, %v", st, err)
+	}
+	b.Close()
+	b2 := newTestNode(t, WithIdentity(key))
+	connectAll(t, a, b2)
+	// A's record says B holds everything; B2 (same peer ID) holds nothing.
+	_, st, err := call(ctx, a, "runAt", nodeValue(b2), eval.MakeInt(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The callee asks for the root f (1) and then lacks what is below
+	// it, so the caller forgets its record and calls again (2) with a
+	// full list, of which the callee asks for the rest (3).
+	if st.Blocks != 9 || st.RoundTrips != 3 {
+		t.Errorf("after a stale record: %+v, want 9 blocks in 3 extra round trips", st)
+	}
+}
+
+func TestPeerRecordsAreBounded(t *testing.T) {
+	s := newCIDSet(2)
+	a, b, c := defCIDs(t, 3)
+	s.add(a)
+	s.add(b)
+	s.has(a) // a is now the most recent
+	s.add(c)
+	if !s.has(a) || s.has(b) || !s.has(c) || s.len() != 2 {
+		t.Errorf("LRU kept the wrong entries")
+	}
+	book := newPeerBook(1)
+	r1 := book.get("p1")
+	r1.learn(a)
+	book.get("p2")
+	if _, ok := book.lookup("p1"); ok {
+		t.Error("the book kept more peers than its bound")
+	}
+}
+
+func defCIDs(t *testing.T, n int) (cid.Cid, cid.Cid, cid.Cid) {
+	cb := newTestCodebase(t, chainSource("f", n))
+	return defCID(t, cb, "f0"), defCID(t, cb, "f1"), defCID(t, cb, "f2")
+}
