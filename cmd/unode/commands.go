@@ -1,0 +1,173 @@
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/unode-dev/unode/p2p/repo"
+)
+
+// commands lists the CLI's commands. Each is data: flags, help text and a
+// body that returns a typed result. The bodies build a request and invoke
+// an operation (ops.go), which runs in the daemon when one runs for the
+// repo and in this process otherwise.
+func commands(e *env) []*cobra.Command {
+	return []*cobra.Command{
+		initCmd(e), daemonCmd(e), idCmd(e), connectCmd(e), peersCmd(e),
+		addCmd(e), namesCmd(e), showCmd(e), evalCmd(e), runCmd(e),
+	}
+}
+
+type initResult struct {
+	Path    string `json:"path"`
+	ID      string `json:"id"`
+	Created bool   `json:"created"`
+}
+
+func (r *initResult) Text() string {
+	if r.Created {
+		return fmt.Sprintf("initialized repo at %s\npeer id %s", r.Path, r.ID)
+	}
+	return fmt.Sprintf("repo already initialized at %s\npeer id %s", r.Path, r.ID)
+}
+
+func initCmd(e *env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "init",
+		Short: "Create the repo (key, config, datastore) if it does not exist",
+		Args:  cobra.NoArgs,
+		RunE: e.run(func(cmd *cobra.Command, args []string) (result, error) {
+			path, err := repo.DefaultPath()
+			if err != nil {
+				return nil, err
+			}
+			created := !repo.Exists(path)
+			id, err := invoke(e, idOp, &idRequest{})
+			if err != nil {
+				return nil, err
+			}
+			return &initResult{Path: path, ID: id.ID, Created: created}, nil
+		}),
+	}
+}
+
+// readSource reads a source file named on the command line.
+func readSource(name string) (sourceFile, error) {
+	src, err := os.ReadFile(name)
+	if err != nil {
+		return sourceFile{}, err
+	}
+	return sourceFile{Name: name, Source: src}, nil
+}
+
+func addCmd(e *env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "add FILE.u...",
+		Short: "Add the definitions of source files to the codebase and print each name with its CID",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: e.run(func(cmd *cobra.Command, args []string) (result, error) {
+			req := &addRequest{}
+			for _, name := range args {
+				f, err := readSource(name)
+				if err != nil {
+					return nil, err
+				}
+				req.Files = append(req.Files, f)
+			}
+			return invoke(e, addOp, req)
+		}),
+	}
+}
+
+func namesCmd(e *env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "names [PREFIX]",
+		Short: "List the names in the codebase with their CIDs",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: e.run(func(cmd *cobra.Command, args []string) (result, error) {
+			req := &namesRequest{}
+			if len(args) > 0 {
+				req.Prefix = args[0]
+			}
+			return invoke(e, namesOp, req)
+		}),
+	}
+}
+
+func showCmd(e *env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "show NAME|#CID",
+		Short: "Print a definition back as source, with names restored",
+		Args:  cobra.ExactArgs(1),
+		RunE: e.run(func(cmd *cobra.Command, args []string) (result, error) {
+			return invoke(e, showOp, &showRequest{What: args[0]})
+		}),
+	}
+}
+
+// evalFlags are the flags eval and run share.
+type evalFlags struct {
+	budget  budgetFlags
+	at      string
+	verbose bool
+}
+
+func (f *evalFlags) register(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.Int64Var(&f.budget.Fuel, "fuel", 0, "fuel (evaluation steps) allowed; 0 = the config default")
+	fl.DurationVar(&f.budget.Timeout, "timeout", 0, "wall-clock limit, e.g. 10s; 0 = the config default")
+	fl.Int64Var(&f.budget.Memory, "memory", 0, "bytes the evaluation may allocate; 0 = the default")
+	fl.StringVar(&f.at, "at", "", "evaluate at another node: a peer ID or a /p2p/ multiaddr (needs `unode daemon`)")
+	fl.BoolVarP(&f.verbose, "verbose", "v", false, "print the budget used and, with --at, the sync figures on stderr")
+}
+
+// finish prints -v details on stderr and adapts the result for printing.
+func (e *env) finishEval(f *evalFlags, res *evalResult, err error) (result, error) {
+	if err != nil {
+		return nil, err
+	}
+	if f.verbose {
+		fmt.Fprintln(e.stderr, res.details())
+	}
+	return evalText{res}, nil
+}
+
+func evalCmd(e *env) *cobra.Command {
+	var f evalFlags
+	cmd := &cobra.Command{
+		Use:   "eval EXPR",
+		Short: "Evaluate an expression against the codebase, here or at another node, and print its value",
+		Long: "Evaluate an expression against the codebase and print its value.\n\n" +
+			"With --at PEER|MULTIADDR the expression runs at another node: names resolve against\n" +
+			"this node's namespace, and the definitions the other node lacks are sent to it first.\n" +
+			"--json adds the sync figures: \"sync\": {\"blocks\", \"bytes\", \"roundTrips\"}.",
+		Args: cobra.ExactArgs(1),
+		RunE: e.run(func(cmd *cobra.Command, args []string) (result, error) {
+			res, err := invoke(e, evalOp, &evalRequest{Expr: args[0], At: f.at, Budget: f.budget})
+			return e.finishEval(&f, res, err)
+		}),
+	}
+	f.register(cmd)
+	return cmd
+}
+
+func runCmd(e *env) *cobra.Command {
+	var f evalFlags
+	cmd := &cobra.Command{
+		Use:   "run FILE.u",
+		Short: "Add a file's definitions and evaluate its main, here or at another node",
+		Args:  cobra.ExactArgs(1),
+		RunE: e.run(func(cmd *cobra.Command, args []string) (result, error) {
+			file, err := readSource(args[0])
+			if err != nil {
+				return nil, err
+			}
+			res, err := invoke(e, runOp, &runRequest{File: file, At: f.at, Budget: f.budget})
+			return e.finishEval(&f, res, err)
+		}),
+	}
+	f.register(cmd)
+	return cmd
+}

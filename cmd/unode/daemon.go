@@ -1,0 +1,142 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+
+	"github.com/spf13/cobra"
+
+	"github.com/unode-dev/unode/p2p/repo"
+)
+
+// daemonResult is what the daemon prints once it is ready: on stdout, as
+// text or one JSON line, before any log line (logs go to stderr).
+type daemonResult struct {
+	ID    string   `json:"id"`
+	Addrs []string `json:"addrs"`
+	Store string   `json:"store"`
+	API   string   `json:"api"`
+}
+
+func (r *daemonResult) Text() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "peer id    %s\nstore      %s\n", r.ID, r.Store)
+	for _, a := range r.Addrs {
+		fmt.Fprintf(&b, "listening  %s\n", a)
+	}
+	fmt.Fprintf(&b, "api        %s\ndaemon is ready\n", r.API)
+	return b.String()
+}
+
+func daemonCmd(e *env) *cobra.Command {
+	var listen []string
+	cmd := &cobra.Command{
+		Use:   "daemon",
+		Short: "Run the node: listen on libp2p and serve the local API until interrupted",
+		Long: "Run the node: open the repo (creating it on first use), listen on libp2p with the\n" +
+			"repo's identity, and serve the local API on $UNODE_PATH/api.sock, through which the\n" +
+			"other commands reach the node while it runs. The listen addresses come from the\n" +
+			"config's addresses.listen (TCP and QUIC on port 4100) unless --listen is given.\n\n" +
+			"Once ready it prints its peer ID, store ID, addresses and API socket on stdout and\n" +
+			"\"daemon is ready\" (with --json, one JSON object); logs go to stderr. Ctrl-C or\n" +
+			"SIGTERM shuts it down cleanly; a second Ctrl-C exits at once.",
+		Example: "  unode daemon\n  unode daemon --listen /ip4/127.0.0.1/tcp/0 --json",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return e.runDaemon(listen)
+		},
+	}
+	cmd.Flags().StringSliceVar(&listen, "listen", nil, "libp2p listen multiaddr (repeatable; overrides addresses.listen)")
+	return cmd
+}
+
+// runDaemon runs the node until e.ctx is canceled, then shuts down: the
+// API first (canceling requests in flight), then the node, then the repo.
+func (e *env) runDaemon(listen []string) error {
+	path, err := repo.DefaultPath()
+	if err != nil {
+		return err
+	}
+	sock := socketPath(path)
+	r, err := repo.Open(path)
+	if errors.Is(err, repo.ErrLocked) && dialDaemon(sock) != nil {
+		return fmt.Errorf("a daemon is already running for %s (API %s)", path, sock)
+	}
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	if len(listen) == 0 {
+		listen = r.Config.Addresses.Listen
+	}
+	log := slog.New(slog.NewTextHandler(e.stderr, nil))
+
+	node, err := startNode(e.ctx, r, listen, log)
+	if err != nil {
+		return fmt.Errorf("starting the node: %w", err)
+	}
+	closeNode := sync.OnceValue(node.Close)
+	defer closeNode()
+
+	ln, err := listenSocket(sock)
+	if err != nil {
+		return err
+	}
+	defer os.Remove(sock)
+
+	// Requests run under serveCtx, so that shutting down cancels the
+	// evaluations in flight instead of waiting for them.
+	serveCtx, cancelServe := context.WithCancel(context.Background())
+	defer cancelServe()
+	b := &backend{repo: r, cb: node.Codebase(), node: node}
+	srv := &http.Server{
+		Handler:           newAPIHandler(b, log),
+		BaseContext:       func(net.Listener) context.Context { return serveCtx },
+		ReadHeaderTimeout: readHeaderTimeout,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+
+	ready := &daemonResult{ID: node.ID(), Addrs: nonNil(node.Addrs()), Store: node.StoreID(), API: sock}
+	if err := e.emit(ready); err != nil {
+		srv.Close()
+		return err
+	}
+	log.Info("daemon ready", "id", ready.ID, "api", sock)
+
+	var serveErr error
+	select {
+	case <-e.ctx.Done():
+	case serveErr = <-served:
+	}
+	if e.stopSignals != nil {
+		e.stopSignals() // a second Ctrl-C now kills the process
+	}
+	log.Info("shutting down")
+	cancelServe()
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		srv.Close()
+	}
+	os.Remove(sock)
+	if err := closeNode(); err != nil {
+		log.Warn("closing the node", "error", err)
+	}
+	if err := r.Close(); err != nil {
+		log.Warn("closing the repo", "error", err)
+	}
+	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
+		return fmt.Errorf("serving the API: %w", serveErr)
+	}
+	log.Info("stopped")
+	return nil
+}

@@ -1,0 +1,19 @@
+// Command unode runs a unode node and talks to it.
+//
+// Commands are data: each is a cobra.Command whose RunE builds a request
+// and invokes an operation (ops.go) that returns a typed result; the
+// result prints as text, or as JSON with --json. Every failure exits
+// non-zero with one line on stderr ("unode: ..." or, for source errors,
+// "file:line:col: ...").
+//
+// Each operation has one implementation, run against a backend: the repo,
+// its codebase and, in the daemon, the p2p node. While `unode daemon` runs
+// it holds the repo and serves the local API (api.go: JSON over HTTP on
+// $UNODE_PATH/api.sock), and the other commands send their requests there;
+// without a daemon they open the repo themselves, and the commands that
+// need the network (connect, peers, eval/run --at) fail with a message
+// saying to start the daemon.
+//
+// The repo is $UNODE_PATH or ~/.unode, created on first use.
+// docs/cli.md documents every command and the API.
+package main

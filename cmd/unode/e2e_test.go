@@ -1,0 +1,421 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// End-to-end tests: they build the real binary once and run it as a user
+// would, each repo in its own temporary UNODE_PATH. Waits are bounded so
+// that nothing hangs; no test asserts how long anything takes.
+
+var (
+	binDir   string // removed by TestMain
+	binOnce  sync.Once
+	binPath  string
+	binError error
+)
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "unode-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binDir = dir
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// unodeBinary builds cmd/unode once per test run.
+func unodeBinary(t *testing.T) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("end-to-end test builds and runs the binary; skipped in -short mode")
+	}
+	binOnce.Do(func() {
+		binPath = filepath.Join(binDir, "unode")
+		gotool, err := exec.LookPath("go")
+		if err != nil {
+			gotool = filepath.Join(runtime.GOROOT(), "bin", "go")
+		}
+		cmd := exec.Command(gotool, "build", "-o", binPath, ".")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			binError = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if binError != nil {
+		t.Fatal(binError)
+	}
+	return binPath
+}
+
+// commandTimeout bounds every command a test runs; long enough for a slow
+// machine, short enough that a hang fails the test rather than the run.
+const commandTimeout = 60 * time.Second
+
+// node is a repo the binary runs against.
+type node struct {
+	t    *testing.T
+	bin  string
+	path string // UNODE_PATH
+}
+
+func newNode(t *testing.T, name string) *node {
+	return &node{t: t, bin: unodeBinary(t), path: filepath.Join(t.TempDir(), name)}
+}
+
+func (n *node) command(args ...string) *exec.Cmd {
+	cmd := exec.Command(n.bin, args...)
+	cmd.Env = append(os.Environ(), "UNODE_PATH="+n.path)
+	return cmd
+}
+
+// run runs a command to completion and returns stdout, stderr and the
+// exit code.
+func (n *node) run(args ...string) (stdout, stderr string, code int) {
+	n.t.Helper()
+	cmd := n.command(args...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Start(); err != nil {
+		n.t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(commandTimeout):
+		cmd.Process.Kill()
+		<-done
+		n.t.Fatalf("unode %s: no exit within %v", strings.Join(args, " "), commandTimeout)
+	}
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else if err != nil {
+		n.t.Fatal(err)
+	}
+	return out.String(), errb.String(), code
+}
+
+func (n *node) ok(args ...string) string {
+	n.t.Helper()
+	out, errs, code := n.run(args...)
+	if code != 0 {
+		n.t.Fatalf("unode %s: exit %d: %s", strings.Join(args, " "), code, errs)
+	}
+	return out
+}
+
+// fail runs a command that must fail with exactly one line on stderr and
+// returns the line.
+func (n *node) fail(args ...string) string {
+	n.t.Helper()
+	out, errs, code := n.run(args...)
+	if code == 0 {
+		n.t.Fatalf("unode %s: succeeded, want failure; stdout: %s", strings.Join(args, " "), out)
+	}
+	if strings.Count(errs, "\n") != 1 || !strings.HasSuffix(errs, "\n") {
+		n.t.Fatalf("unode %s: stderr is not one line: %q", strings.Join(args, " "), errs)
+	}
+	return strings.TrimSpace(errs)
+}
+
+func (n *node) json(v any, args ...string) {
+	n.t.Helper()
+	out := n.ok(append([]string{"--json"}, args...)...)
+	dec := json.NewDecoder(strings.NewReader(out))
+	dec.UseNumber()
+	if err := dec.Decode(v); err != nil {
+		n.t.Fatalf("unode --json %s: %v in %q", strings.Join(args, " "), err, out)
+	}
+}
+
+// daemonProc is a running `unode daemon`.
+type daemonProc struct {
+	n      *node
+	cmd    *exec.Cmd
+	ready  daemonResult
+	stderr *lockedBuffer
+	done   chan struct{}
+	err    error // set when done is closed
+}
+
+// startDaemon starts `unode daemon --json` on loopback with a random port
+// and waits for its ready line.
+func (n *node) startDaemon() *daemonProc {
+	n.t.Helper()
+	cmd := n.command("daemon", "--json", "--listen", "/ip4/127.0.0.1/tcp/0")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	d := &daemonProc{n: n, cmd: cmd, stderr: &lockedBuffer{}, done: make(chan struct{})}
+	cmd.Stderr = d.stderr
+	if err := cmd.Start(); err != nil {
+		n.t.Fatal(err)
+	}
+	n.t.Cleanup(func() {
+		select {
+		case <-d.done:
+		default:
+			cmd.Process.Kill()
+			<-d.done
+		}
+	})
+	lines := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		if sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+		for sc.Scan() {
+			n.t.Logf("daemon stdout after the ready line: %s", sc.Text())
+		}
+		d.err = cmd.Wait()
+		close(d.done)
+	}()
+	select {
+	case line, ok := <-lines:
+		if !ok {
+			<-d.done
+			n.t.Fatalf("daemon exited before it was ready (%v): %s", d.err, d.stderr.String())
+		}
+		if err := json.Unmarshal([]byte(line), &d.ready); err != nil {
+			n.t.Fatalf("daemon ready line %q: %v", line, err)
+		}
+	case <-time.After(commandTimeout):
+		n.t.Fatalf("daemon not ready within %v: %s", commandTimeout, d.stderr.String())
+	}
+	return d
+}
+
+// stop sends sig and waits for the daemon to exit; it returns the exit
+// code.
+func (d *daemonProc) stop(sig os.Signal) int {
+	d.n.t.Helper()
+	if err := d.cmd.Process.Signal(sig); err != nil {
+		d.n.t.Fatal(err)
+	}
+	select {
+	case <-d.done:
+	case <-time.After(commandTimeout):
+		d.n.t.Fatalf("daemon did not exit within %v of %v: %s", commandTimeout, sig, d.stderr.String())
+	}
+	var ee *exec.ExitError
+	if errors.As(d.err, &ee) {
+		return ee.ExitCode()
+	} else if d.err != nil {
+		d.n.t.Fatal(d.err)
+	}
+	return 0
+}
+
+const fibFile = `-- fib.u
+fib n = if n < 2 then n else fib (n - 1) + fib (n - 2)
+
+square x = x * x
+
+main = (fib 20, square 7)
+`
+
+// TestE2ELocal is issue 2's acceptance 7: a fresh repo, add, eval, show,
+// a syntax error with its position, and --json outputs that parse.
+func TestE2ELocal(t *testing.T) {
+	n := newNode(t, "repo")
+	dir := t.TempDir()
+	fib := writeFile(t, dir, "fib.u", fibFile)
+	bad := writeFile(t, dir, "bad.u", "ok x = x\n\nbroken y = let z = in z\n")
+
+	if out := n.ok("init"); !strings.Contains(out, "initialized repo at "+n.path) {
+		t.Errorf("init: %q", out)
+	}
+	if out := n.ok("add", fib); !strings.Contains(out, "fib") || !strings.Contains(out, "bafy") {
+		t.Errorf("add: %q", out)
+	}
+	if out := n.ok("eval", "fib 20"); out != "6765\n" {
+		t.Errorf("eval 'fib 20' = %q, want 6765", out)
+	}
+	if out := n.ok("show", "fib"); !strings.Contains(out, "fib n =") {
+		t.Errorf("show fib = %q", out)
+	}
+	if out := n.ok("run", fib); out != "(6765, 49)\n" {
+		t.Errorf("run = %q", out)
+	}
+	line := n.fail("add", bad)
+	if !strings.HasPrefix(line, bad+":3:") {
+		t.Errorf("syntax error = %q, want it to start with %s:3:COL", line, bad)
+	}
+
+	var names namesResult
+	n.json(&names, "names")
+	if len(names.Names) != 3 {
+		t.Errorf("names --json: %+v", names)
+	}
+	var ev map[string]any
+	n.json(&ev, "eval", "(fib 10, \"x\")")
+	if fmt.Sprint(ev["value"]) != "[55 x]" || ev["text"] != `(55, "x")` {
+		t.Errorf("eval --json: %v", ev)
+	}
+	var sh showResult
+	n.json(&sh, "show", "square")
+	if sh.Name != "square" || !strings.Contains(sh.Ref, "bafy") || !strings.Contains(sh.Source, "square x =") {
+		t.Errorf("show --json: %+v", sh)
+	}
+	var id idResult
+	n.json(&id, "id")
+	if !strings.HasPrefix(id.ID, "12D3") || id.Store == "" || id.Addrs == nil {
+		t.Errorf("id --json: %+v", id)
+	}
+	if line := n.fail("connect", "/ip4/127.0.0.1/tcp/1/p2p/"+id.ID); !strings.Contains(line, "unode daemon") {
+		t.Errorf("connect without a daemon: %q", line)
+	}
+}
+
+// TestE2ETwoNodes is issue 3's acceptance 6: two daemons on loopback, and
+// `unode eval --at` from the CLI syncing what the callee lacks, once.
+func TestE2ETwoNodes(t *testing.T) {
+	a, b := newNode(t, "a"), newNode(t, "b")
+	fib := writeFile(t, t.TempDir(), "fib.u", fibFile)
+	a.ok("init")
+
+	da := a.startDaemon()
+	db := b.startDaemon()
+	if da.ready.ID == db.ready.ID || len(db.ready.Addrs) == 0 {
+		t.Fatalf("ready lines: %+v %+v", da.ready, db.ready)
+	}
+
+	var idB idResult
+	b.json(&idB, "id")
+	if idB.ID != db.ready.ID || len(idB.Addrs) == 0 {
+		t.Fatalf("b id --json = %+v, ready %+v", idB, db.ready)
+	}
+	addrB := idB.Addrs[0]
+	if !strings.HasPrefix(addrB, "/ip4/127.0.0.1/") || !strings.HasSuffix(addrB, "/p2p/"+idB.ID) {
+		t.Fatalf("b's address %q is not a full loopback /p2p/ multiaddr", addrB)
+	}
+
+	a.ok("add", fib)
+	if out := a.ok("connect", addrB); !strings.Contains(out, idB.ID) {
+		t.Errorf("connect: %q", out)
+	}
+	var peers peersResult
+	a.json(&peers, "peers")
+	found := false
+	for _, p := range peers.Peers {
+		found = found || p.ID == idB.ID
+	}
+	if !found {
+		t.Errorf("peers of a = %+v, want %s", peers, idB.ID)
+	}
+
+	type remote struct {
+		Value json.Number `json:"value"`
+		Text  string      `json:"text"`
+		At    string      `json:"at"`
+		Sync  *struct {
+			Blocks     *int   `json:"blocks"`
+			Bytes      *int64 `json:"bytes"`
+			RoundTrips *int   `json:"roundTrips"`
+		} `json:"sync"`
+	}
+	check := func(r remote, which string) (blocks int) {
+		t.Helper()
+		if r.Value != "6765" || r.Text != "6765" {
+			t.Errorf("%s eval --at: value %q text %q, want 6765", which, r.Value, r.Text)
+		}
+		if r.Sync == nil || r.Sync.Blocks == nil || r.Sync.Bytes == nil || r.Sync.RoundTrips == nil {
+			t.Fatalf("%s eval --at: no complete \"sync\" object", which)
+		}
+		return *r.Sync.Blocks
+	}
+	var first, second remote
+	a.json(&first, "eval", "--at", idB.ID, "fib 20")
+	if blocks := check(first, "first"); blocks <= 0 || *first.Sync.Bytes <= 0 {
+		t.Errorf("first eval --at sent %d blocks, %d bytes; want > 0", blocks, *first.Sync.Bytes)
+	}
+	a.json(&second, "eval", "--at", addrB, "fib 20")
+	if blocks := check(second, "second"); blocks != 0 {
+		t.Errorf("second eval --at sent %d blocks; want 0", blocks)
+	}
+	if first.At != idB.ID || second.At != idB.ID {
+		t.Errorf("at = %q, %q; want %s", first.At, second.At, idB.ID)
+	}
+	if out := a.ok("eval", "--at", idB.ID, "fib 20"); out != "6765\n" {
+		t.Errorf("eval --at text = %q", out)
+	}
+	if out := a.ok("run", "--at", idB.ID, fib); out != "(6765, 49)\n" {
+		t.Errorf("run --at = %q", out)
+	}
+	// b now has fib's code, but a's names stay a's.
+	if line := b.fail("eval", "fib 20"); !strings.Contains(line, "fib") {
+		t.Errorf("b resolving a's name: %q", line)
+	}
+
+	// Failures are one clear line: a remote budget failure, a peer that
+	// does not exist.
+	if line := a.fail("eval", "--fuel", "1000", "--at", idB.ID, "fib 25"); !strings.Contains(line, "budget") {
+		t.Errorf("remote budget failure: %q", line)
+	}
+	unknown := "/ip4/127.0.0.1/tcp/1/p2p/12D3KooWQYhTNQdmr3ArTeUHRYzFg94BKyTkoWBDWez9kSCVe2Xo"
+	if line := a.fail("eval", "--timeout", "10s", "--at", unknown, "1"); !strings.HasPrefix(line, "unode: ") {
+		t.Errorf("unreachable peer: %q", line)
+	}
+
+	if code := da.stop(os.Interrupt); code != 0 {
+		t.Errorf("daemon a exit %d on SIGINT: %s", code, da.stderr.String())
+	}
+	if code := db.stop(syscall.SIGTERM); code != 0 {
+		t.Errorf("daemon b exit %d on SIGTERM: %s", code, db.stderr.String())
+	}
+	for _, n := range []*node{a, b} {
+		if _, err := os.Stat(socketPath(n.path)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s: API socket left after shutdown (%v)", n.path, err)
+		}
+	}
+	// The repos are free again; a's definitions are still there.
+	if out := a.ok("eval", "fib 10"); out != "55\n" {
+		t.Errorf("a after shutdown: %q", out)
+	}
+}
+
+// TestE2EDaemonCrash: a daemon killed without cleanup leaves its socket;
+// commands still work directly and a new daemon starts.
+func TestE2EDaemonCrash(t *testing.T) {
+	n := newNode(t, "r")
+	d := n.startDaemon()
+	d.cmd.Process.Kill()
+	<-d.done
+	if _, err := os.Stat(socketPath(n.path)); err != nil {
+		t.Fatalf("killed daemon left no socket (%v); the test needs one", err)
+	}
+	var id idResult
+	n.json(&id, "id")
+	if id.ID != d.ready.ID || len(id.Addrs) != 0 {
+		t.Errorf("id beside a stale socket: %+v", id)
+	}
+	d2 := n.startDaemon()
+	n.json(&id, "id")
+	if len(id.Addrs) == 0 {
+		t.Errorf("id through the new daemon: %+v", id)
+	}
+	if code := d2.stop(os.Interrupt); code != 0 {
+		t.Errorf("exit %d: %s", code, d2.stderr.String())
+	}
+}

@@ -1,0 +1,78 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/unode-dev/unode/p2p"
+	"github.com/unode-dev/unode/p2p/repo"
+)
+
+// p2pNode adapts *p2p.Node to netNode: peer IDs and multiaddrs as text,
+// results in the CLI's own types (their JSON is the CLI's output format).
+type p2pNode struct{ *p2p.Node }
+
+var _ netNode = p2pNode{}
+
+// newP2PNode starts a p2p.Node with the repo's key as its identity and the
+// repo's datastore as its store.
+func newP2PNode(ctx context.Context, r *repo.Repo, listen []string, log *slog.Logger) (netNode, error) {
+	n, err := p2p.New(ctx,
+		p2p.WithIdentity(r.Key),
+		p2p.WithDatastore(r.Datastore),
+		p2p.WithListenAddrs(listen...),
+		p2p.WithLogger(log),
+	)
+	if err != nil {
+		return nil, err
+	}
+	return p2pNode{n}, nil
+}
+
+func (n p2pNode) ID() string { return n.Node.ID().String() }
+
+func (n p2pNode) Addrs() []string {
+	var out []string
+	for _, a := range n.Node.Addrs() {
+		out = append(out, a.String())
+	}
+	return out
+}
+
+func (n p2pNode) Connect(ctx context.Context, addr string) (peerInfo, error) {
+	ai, err := n.Node.Connect(ctx, addr)
+	if err != nil {
+		return peerInfo{}, err
+	}
+	pi := peerInfo{ID: ai.ID.String(), Addrs: []string{}}
+	for _, a := range ai.Addrs {
+		pi.Addrs = append(pi.Addrs, a.String())
+	}
+	return pi, nil
+}
+
+func (n p2pNode) Peers() []peerInfo {
+	var out []peerInfo
+	for _, p := range n.Node.Peers() {
+		out = append(out, peerInfo{ID: p.ID, Addrs: p.Addrs})
+	}
+	return out
+}
+
+func (n p2pNode) EvalAt(ctx context.Context, target, src string, b p2p.Budget) (*remoteResult, error) {
+	return fromRemote(n.Node.EvalAt(ctx, target, src, b))
+}
+
+func (n p2pNode) RunAt(ctx context.Context, target, filename string, src []byte, b p2p.Budget) (*remoteResult, error) {
+	return fromRemote(n.Node.RunAt(ctx, target, filename, src, b))
+}
+
+func fromRemote(res *p2p.RemoteResult, err error) (*remoteResult, error) {
+	if err != nil {
+		return nil, err
+	}
+	return &remoteResult{
+		EvalResult: res.EvalResult,
+		Sync:       syncStats{Blocks: res.Sync.Blocks, Bytes: res.Sync.Bytes, RoundTrips: res.Sync.RoundTrips},
+	}, nil
+}
