@@ -24,6 +24,10 @@ type CompileOptions struct {
 	// LookupType resolves a type name in the existing namespace. It may
 	// be nil.
 	LookupType func(name string) (NameRef, bool)
+	// Here is the peer ID (text) of the node adding the code: here!
+	// compiles to FixedNode(Here). Empty means here! is an error. The
+	// CID of a definition that uses here! depends on it.
+	Here string
 }
 
 // Compiled is the result of compiling a file: the new blocks in dependency
@@ -529,6 +533,13 @@ func (r *resolver) lookupLocal(name string) (int, bool) {
 func (r *resolver) ident(pos syntax.Pos, name string) Term {
 	if i, ok := r.lookupLocal(name); ok {
 		return &Var{Index: i}
+	}
+	if name == HereName {
+		if r.c.opts.Here == "" {
+			r.fail(pos, "%s names the node that adds the definition, and this code is not being added by a node", HereName)
+			return &Unit{}
+		}
+		return FixedNode(r.c.opts.Here)
 	}
 	if _, ok := r.c.defs[name]; ok && r.onLocalDef != nil {
 		return r.onLocalDef(name)

@@ -23,9 +23,12 @@
 //
 // # Closure invariant
 //
-// A block is marked complete only when every block it links to is
-// complete, so "X is complete here" means the whole transitive closure of
-// X is stored. Put and AddBlocks hash every block and refuse mismatches;
+// A block is marked complete only when every block it needs is complete,
+// so "X is complete here" means the whole transitive closure of X is
+// stored. What a block needs is its links (NeededLinks), except those
+// that occur only inside a thunk sent to a fixed node (`at here! 'e`):
+// that code runs only there, so holders of the block do not need it
+// (here.go; docs/security.md, "Private implementations"). Put and AddBlocks hash every block and refuse mismatches;
 // markers are written after the blocks they describe, dependencies first,
 // so the invariant survives a crash between writes. Blocks that arrive
 // before their dependencies are stored but stay incomplete until

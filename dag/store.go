@@ -70,7 +70,7 @@ func verify(b Block) ([]cid.Cid, error) {
 	if string(sum) != string(b.CID.Hash()) {
 		return nil, &HashMismatchError{Want: b.CID, Got: cid.NewCidV1(cid.DagCBOR, sum)}
 	}
-	links, err := Links(b.Data)
+	links, err := NeededLinks(b.Data)
 	if err != nil {
 		return nil, fmt.Errorf("block %s: %w", b.CID, err)
 	}
@@ -161,7 +161,7 @@ func (s *Store) MarkComplete(ctx context.Context, c cid.Cid) error {
 	if err != nil {
 		return err
 	}
-	links, err := Links(data)
+	links, err := NeededLinks(data)
 	if err != nil {
 		return fmt.Errorf("block %s: %w", c, err)
 	}
@@ -324,7 +324,7 @@ func (s *Store) MarkClosureComplete(ctx context.Context, root cid.Cid) error {
 		if err != nil {
 			return err
 		}
-		links, err := Links(data)
+		links, err := NeededLinks(data)
 		if err != nil {
 			return fmt.Errorf("block %s: %w", c, err)
 		}
@@ -391,7 +391,7 @@ func (s *Store) ClosureOf(ctx context.Context, root cid.Cid) ([]cid.Cid, error) 
 		if err != nil {
 			return err
 		}
-		links, err := Links(data)
+		links, err := NeededLinks(data)
 		if err != nil {
 			return fmt.Errorf("block %s: %w", c, err)
 		}

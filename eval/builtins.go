@@ -28,6 +28,8 @@ type builtinDesc struct {
 	// frame marks the call frame of a builtin applied through a function
 	// value, for backtraces.
 	frame *funcCode
+	// id indexes a Thread's memo of builtins its CheckBuiltin allowed.
+	id int
 }
 
 var builtins = map[string]*builtinDesc{}
@@ -43,6 +45,7 @@ func register(d *builtinDesc) *builtinDesc {
 		d.value = &Builtin{desc: d}
 	}
 	d.frame = &funcCode{name: d.name}
+	d.id = len(builtins)
 	builtins[d.name] = d
 	return d
 }

@@ -1,6 +1,7 @@
 package eval
 
 import (
+	"fmt"
 	"strings"
 	"sync"
 	"time"
@@ -34,11 +35,26 @@ func init() {
 		th.alloc(sizeNode + int64(len(n.ID)))
 		return th.some(n)
 	}).in("remote")
+	def1(dag.FixedNodeBuiltin, "Node.fixed id: the node with this peer ID; here! in a definition compiles to it, fixed to the node that added the definition. A malformed ID is an error", func(th *Thread, t Value) Value {
+		s := th.argText(dag.FixedNodeBuiltin, t)
+		var n *Node
+		ok := false
+		if p, isParser := th.Host.(NodeParser); isParser {
+			n, ok = p.ParseNode(s)
+		} else if s != "" && !strings.ContainsAny(s, " \t\r\n") {
+			n, ok = &Node{ID: s}, true
+		}
+		if !ok {
+			th.fail("%s: %q does not name a node", dag.FixedNodeBuiltin, s)
+		}
+		th.alloc(sizeNode + int64(len(n.ID)))
+		return n
+	}).in("remote")
 	def2("at", "at node thunk: force thunk at node and wait for the result (a failure is an error)", func(th *Thread, node, thunk Value) Value {
 		f := th.spawn("at", node, thunk)
 		v, errv := th.await(f)
 		if errv != nil {
-			th.fail("at %s: %s", th.argNode("at", node).ID, Show(errv, th.Names))
+			th.failFuture(f, "at %s: %s", th.argNode("at", node).ID, Show(errv, th.Names))
 		}
 		return v
 	}).ho().in("remote")
@@ -46,9 +62,10 @@ func init() {
 		return th.spawn("at'", node, thunk)
 	}).ho().in("remote")
 	def1("await", "Wait for a Future; a failure is an error", func(th *Thread, fv Value) Value {
-		v, errv := th.await(th.argFuture("await", fv))
+		f := th.argFuture("await", fv)
+		v, errv := th.await(f)
 		if errv != nil {
-			th.fail("await: %s", Show(errv, th.Names))
+			th.failFuture(f, "await: %s", Show(errv, th.Names))
 		}
 		return v
 	}).in("remote")
@@ -188,7 +205,14 @@ func init() {
 		return c
 	}).in("channel")
 	def3("send", "send node channel v: send v, unreliably; returns ()", func(th *Thread, node, ch, v Value) Value {
-		th.channelHost("send").Send(th, th.argNode("send", node), th.argChannel("send", ch), v, false)
+		// Unreliable, but not unchecked: a host refuses a send (a
+		// sandbox's target check) by returning a failed future.
+		f := th.channelHost("send").Send(th, th.argNode("send", node), th.argChannel("send", ch), v, false)
+		if f != nil {
+			if _, errv, ok := f.Result(); ok && errv != nil {
+				th.failFuture(f, "send: %s", Show(errv, th.Names))
+			}
+		}
 		return UnitValue
 	}).in("channel")
 	def3("deliver", "deliver node channel v: a Future that resolves to () once a listener took v, or fails", func(th *Thread, node, ch, v Value) Value {
@@ -238,6 +262,12 @@ func init() {
 		if !ok {
 			return noneValue
 		}
+		// The value is new to this evaluation: charge it like an
+		// allocation, and check the code it may hold.
+		size := valueSize(v, th.maxMem-th.mem+1)
+		th.charge(size / 64)
+		th.alloc(size)
+		th.admit(v)
 		return th.some(v)
 	}).in("data")
 	def2("Data.put", "Data.put key value: store value under key on this node", func(th *Thread, k, v Value) Value {
@@ -385,6 +415,13 @@ func (th *Thread) spawn(name string, node, thunk Value) *Future {
 	h := th.host(name)
 	th.alloc(sizeFuture)
 	return h.Spawn(th, n, thunk)
+}
+
+// failFuture raises the runtime error of a failed future, keeping the Go
+// error that failed it (if any) as the cause, so that a denial or a
+// remote error keeps its type.
+func (th *Thread) failFuture(f *Future, format string, args ...any) {
+	panic(&RuntimeError{Msg: fmt.Sprintf(format, args...), Stack: th.backtrace(), Err: f.cause})
 }
 
 func (th *Thread) argFuture(name string, v Value) *Future {

@@ -351,6 +351,7 @@ func (s *scope) condOp(t dag.Term, nest int) func(*Thread, *frame) bool {
 	default:
 		return nil
 	}
+	s.builtin(b.Name) // recorded for the unit's checks
 	x := s.expr(app.Args[0], false, nest+1)
 	if lit, ok := app.Args[1].(*dag.Int); ok {
 		k := Int(lit.V)

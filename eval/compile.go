@@ -46,6 +46,8 @@ type funcCode struct {
 	isDef bool
 	// name names frames without an owner in backtraces (builtins).
 	name string
+	// unit is what was compiled together with this code (see guard.go).
+	unit *codeUnit
 
 	wireOnce sync.Once
 	wire     dag.Term
@@ -63,6 +65,7 @@ type defCode struct {
 type defBody struct {
 	fn    *Closure  // the definition is a function: its closure
 	thunk *funcCode // otherwise: code for its value, memoized per thread
+	unit  *codeUnit
 }
 
 var defs sync.Map // dag.DefRef -> *defCode
@@ -150,6 +153,11 @@ func (th *Thread) refName(ref dag.DefRef) string {
 // compiler holds what is common to one definition's compilation.
 type compiler struct {
 	owner *dag.DefRef
+	unit  *codeUnit
+}
+
+func newCompiler(owner *dag.DefRef) *compiler {
+	return &compiler{owner: owner, unit: &codeUnit{owner: owner}}
 }
 
 // scope is a function being compiled.
@@ -183,7 +191,7 @@ func compileTop(t dag.Term) (fc *funcCode, err error) {
 	if fv := freeVars(t, 0); len(fv) > 0 {
 		malformed("expression has a free variable (index %d)", fv[0])
 	}
-	c := &compiler{}
+	c := newCompiler(nil)
 	return c.function(0, t, nil, nil, false), nil
 }
 
@@ -196,14 +204,14 @@ func compileDef(ref dag.DefRef, t dag.Term) (b *defBody, err error) {
 	if fv := freeVars(t, 0); len(fv) > 0 {
 		malformed("definition %s has a free variable (index %d)", ref, fv[0])
 	}
-	c := &compiler{owner: &ref}
+	c := newCompiler(&ref)
 	if lam, ok := t.(*dag.Lam); ok {
 		checkArity(lam)
 		fc := c.function(lam.Arity, lam.Body, lam, nil, false)
 		fc.isDef = true
-		return &defBody{fn: &Closure{fc: fc}}, nil
+		return &defBody{fn: &Closure{fc: fc}, unit: c.unit}, nil
 	}
-	return &defBody{thunk: c.function(0, t, nil, nil, false)}, nil
+	return &defBody{thunk: c.function(0, t, nil, nil, false), unit: c.unit}, nil
 }
 
 func checkArity(l *dag.Lam) {
@@ -215,7 +223,7 @@ func checkArity(l *dag.Lam) {
 // function compiles a function body. caps are the outer indices its env
 // holds; rec means env[0] is the function itself.
 func (c *compiler) function(arity int, body, term dag.Term, caps []int, rec bool) *funcCode {
-	fc := &funcCode{arity: arity, nslots: arity, term: term, caps: caps, rec: rec, owner: c.owner}
+	fc := &funcCode{arity: arity, nslots: arity, term: term, caps: caps, rec: rec, owner: c.owner, unit: c.unit}
 	s := &scope{c: c, fc: fc, nbind: arity, capOf: make(map[int]int, len(caps))}
 	for k, j := range caps {
 		s.capOf[j] = k
@@ -264,12 +272,22 @@ func (s *scope) expr(t dag.Term, tail bool, nest int) code {
 		return func(_ *Thread, fr *frame) Value { return fr.env[k] }
 	case *dag.Ref:
 		dc := defFor(t.Def)
-		return func(th *Thread, _ *frame) Value { return th.defValue(dc) }
+		return func(th *Thread, _ *frame) Value {
+			th.guardDef(dc)
+			return th.defValue(dc)
+		}
 	case *dag.Self:
 		dc := s.selfDef(t)
+		if t.Member != s.c.owner.Member {
+			// Another member of a cycle block: a unit of its own.
+			return func(th *Thread, _ *frame) Value {
+				th.guardDef(dc)
+				return th.defValue(dc)
+			}
+		}
 		return func(th *Thread, _ *frame) Value { return th.defValue(dc) }
 	case *dag.Builtin:
-		desc := lookupBuiltin(t.Name)
+		desc := s.builtin(t.Name)
 		if desc.arity == 0 {
 			f := desc.fn
 			return func(th *Thread, _ *frame) Value {
@@ -488,7 +506,7 @@ func (s *scope) app(t *dag.App, tail bool, nest int) code {
 	}
 	switch f := t.Fn.(type) {
 	case *dag.Builtin:
-		desc := lookupBuiltin(f.Name)
+		desc := s.builtin(f.Name)
 		if desc.arity == n {
 			return s.builtinCall(desc, t.Args, nest)
 		}
@@ -522,14 +540,24 @@ func (s *scope) app(t *dag.App, tail bool, nest int) code {
 				return &Data{ctor: d, Fields: vs}
 			}
 		}
-	case *dag.Ref, *dag.Self:
-		var dc *defCode
-		if r, ok := f.(*dag.Ref); ok {
-			dc = defFor(r.Def)
-		} else {
-			dc = s.selfDef(f.(*dag.Self))
-		}
+	case *dag.Ref:
+		dc := defFor(f.Def)
 		args := s.exprs(t.Args, nest+1)
+		return s.callCode(func(th *Thread, _ *frame) Value {
+			th.guardDef(dc)
+			return th.defValue(dc)
+		}, args, tail, nest)
+	case *dag.Self:
+		dc := s.selfDef(f)
+		args := s.exprs(t.Args, nest+1)
+		if f.Member != s.c.owner.Member {
+			return s.callCode(func(th *Thread, _ *frame) Value {
+				th.guardDef(dc)
+				return th.defValue(dc)
+			}, args, tail, nest)
+		}
+		// Recursion: the code runs only after its definition was reached
+		// through a checked reference (see guard.go).
 		return s.callCode(func(th *Thread, _ *frame) Value { return th.defValue(dc) }, args, tail, nest)
 	}
 	fn := s.expr(t.Fn, false, nest+1)

@@ -98,6 +98,21 @@
 // at runs the thunk on the calling thread. A thread without a Host fails
 // on any effect, which makes it a sandbox for pure code.
 //
+// # Run-time capability checks
+//
+// A node running code another node sent sets Thread.CheckBuiltin and
+// Thread.CheckDef. Code is compiled in units (a definition, or an
+// expression's or a wire value's code) that record the builtins they
+// name; a unit's builtins are checked once per thread before its code can
+// run — a definition's on its first use by reference, with CheckDef, an
+// expression's by Eval, a value's when it enters the thread through Call,
+// Data.get, await or at — and a builtin applied as a value when applied.
+// So the hooks see everything however it is reached, and cost nothing on
+// the interpreter's hot paths. CodeOwners lists the definitions whose code
+// a value carries inline, so a node can keep private code from leaving in
+// values. A failed future keeps the Go error that failed it, so a denial
+// stays a denial through at and await.
+//
 // # Builtin names
 //
 // IsBuiltin and BuiltinCtor tell the compiler (dag.CompileOptions) which

@@ -37,8 +37,10 @@ type Host interface {
 type ChannelHost interface {
 	NewChannel(th *Thread) (*Channel, error)
 	// Send sends v to whoever listens on ch at node. Without ack it is
-	// fire-and-forget (the result is nil); with ack the future resolves
-	// to () once a listener took the message and fails otherwise.
+	// fire-and-forget (the result is nil, or an already failed future
+	// when the host refuses the send outright); with ack the future
+	// resolves to () once a listener took the message and fails
+	// otherwise.
 	Send(th *Thread, node *Node, ch *Channel, v Value, ack bool) *Future
 	// Listen returns a future of the next message on ch (which must be
 	// a channel of this node).
@@ -74,6 +76,9 @@ type Future struct {
 	once sync.Once
 	v    Value
 	err  Value // an Err constructor value when failed
+	// cause is the Go error that failed the future (Fail), kept for the
+	// runtime error of await and at.
+	cause error
 
 	cancelMu sync.Mutex
 	onCancel func()
@@ -102,8 +107,15 @@ func (f *Future) FailWith(errv Value) {
 	})
 }
 
-// Fail fails the future with ErrValue(err).
-func (f *Future) Fail(err error) { f.FailWith(ErrValue(err)) }
+// Fail fails the future with ErrValue(err), keeping err as the cause of
+// the runtime error that await and at raise for it.
+func (f *Future) Fail(err error) {
+	f.once.Do(func() {
+		f.err = ErrValue(err)
+		f.cause = err
+		close(f.done)
+	})
+}
 
 // OnCancel sets the function that stops the work behind a pending
 // future; a Host sets it before returning the future from Spawn (the p2p
@@ -190,6 +202,7 @@ func (th *Thread) Force(thunk Value) (Value, error) {
 // await waits for f, honouring the context and Cancel.
 func (th *Thread) await(f *Future) (v, errv Value) {
 	if v, errv, ok := f.Result(); ok {
+		th.admit(v) // a value from elsewhere enters the thread
 		return v, errv
 	}
 	select {
@@ -199,6 +212,7 @@ func (th *Thread) await(f *Future) (v, errv Value) {
 	case <-th.canceledChan():
 		th.check()
 	}
+	th.admit(f.v)
 	return f.v, f.err
 }
 

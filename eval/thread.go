@@ -65,6 +65,21 @@ type Thread struct {
 	// Eval or Call.
 	MaxResultBytes int64
 
+	// CheckBuiltin, when set, is asked before a builtin runs for the
+	// first time on this thread (however it is reached: named in code,
+	// passed as a value, read from data or received from another node);
+	// an error stops the evaluation with a *RuntimeError wrapping it, so
+	// a denial (an error matching ErrDenied) reaches await! as
+	// Err.Denied. Operators are asked about as their Op.* builtin. Nil
+	// allows every builtin. The answers are remembered for the thread's
+	// life, so set it before the first Eval or Call.
+	CheckBuiltin func(name string) error
+	// CheckDef, like CheckBuiltin, is asked before code first uses a
+	// definition by reference (a reference in code, or a top-level
+	// function received as a value); recursion within a definition block
+	// is not asked about again. Nil allows every definition.
+	CheckDef func(ref dag.DefRef) error
+
 	ctx     context.Context
 	ctxDone <-chan struct{}
 	running int
@@ -87,6 +102,11 @@ type Thread struct {
 	tcN    int
 
 	globals map[*defCode]Value
+
+	// What CheckBuiltin and CheckDef allowed (see guard.go).
+	builtinOK []bool
+	defOK     map[*defCode]bool
+	unitOK    map[*codeUnit]bool
 
 	cancelReason atomic.Pointer[string]
 	cancelOnce   sync.Once
@@ -147,6 +167,7 @@ func (th *Thread) Eval(ctx context.Context, t dag.Term) (Value, error) {
 		return nil, err
 	}
 	return th.exec(ctx, func() Value {
+		th.checkUnit(fc.unit)
 		return th.run(&Closure{fc: fc}, th.sp, 0, 1)
 	})
 }
@@ -157,6 +178,10 @@ func (th *Thread) Eval(ctx context.Context, t dag.Term) (Value, error) {
 // as errors instead of unwinding the outer evaluation.
 func (th *Thread) Call(ctx context.Context, fn Value, args ...Value) (Value, error) {
 	return th.exec(ctx, func() Value {
+		th.admit(fn)
+		for _, a := range args {
+			th.admit(a)
+		}
 		base := th.sp
 		for _, a := range args {
 			th.push(a)
@@ -484,6 +509,7 @@ func (th *Thread) applyOther(fn *Value, base int, n *int) Value {
 		a := f.desc.arity
 		switch {
 		case *n == a:
+			th.guard(f.desc)
 			th.sp = base + a
 			th.frames[th.fp].fc = f.desc.frame
 			if f.desc.extraDepth == 0 {
@@ -525,6 +551,7 @@ func (th *Thread) applyOther(fn *Value, base int, n *int) Value {
 		*fn = f.Fn
 		return nil
 	case *DefFn:
+		th.guardDef(f.dc)
 		*fn = th.defValue(f.dc)
 		return nil
 	case nil:

@@ -370,11 +370,9 @@ func (th *Thread) fromWire(w dag.Value, depth int) Value {
 	case *dag.VClosure:
 		return th.closureFromWire(x, depth)
 	case *dag.VDef:
-		dc := defFor(x.Def)
-		if b := dc.body.Load(); b != nil && b.fn != nil {
-			return b.fn
-		}
-		return &DefFn{dc: dc}
+		// Always by reference, even when the code is loaded: applying it
+		// then goes through Thread.CheckDef.
+		return &DefFn{dc: defFor(x.Def)}
 	case *dag.VBuiltin:
 		d, ok := builtins[x.Name]
 		if !ok {
@@ -458,6 +456,6 @@ func (th *Thread) closureFromWire(x *dag.VClosure, depth int) Value {
 }
 
 func compileWireCode(arity int, body, term dag.Term, caps []int, rec bool) *funcCode {
-	c := &compiler{}
+	c := newCompiler(nil)
 	return c.function(arity, body, term, caps, rec)
 }

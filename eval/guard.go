@@ -1,0 +1,218 @@
+package eval
+
+import "github.com/unode-dev/unode/dag"
+
+// Run-time capability checks. A node running code that another node sent
+// sets Thread.CheckBuiltin and Thread.CheckDef from the sandbox it grants.
+// The node checks everything the code names before it runs; these hooks
+// cover what is reached dynamically, from values read from node data or
+// returned by other nodes, and they cost nothing on the hot paths:
+//
+//   - Code is compiled in units (one definition, or one expression or
+//     value's closure code), and a unit records the builtins it names.
+//     The builtins of a unit are checked once per thread before its code
+//     can run: a definition's on its first use by reference (with
+//     CheckDef), an evaluated expression's by Eval, a value's when it
+//     enters the thread (Call's arguments, Data.get, await, at).
+//   - A builtin applied as a value (List.map Int.negate ...) is checked
+//     when applied, once per thread.
+//
+// Values enter a thread only through Call and the effect builtins that
+// return what a Host produced, so every unit that can run on a thread has
+// been checked. Answers are remembered for the thread's life.
+
+// A codeUnit is code compiled together: a definition (owner set) or an
+// expression or wire value's closure code. builtins lists the builtins
+// its terms name, each once.
+type codeUnit struct {
+	owner    *dag.DefRef
+	builtins []*builtinDesc
+	seen     map[*builtinDesc]bool
+}
+
+// builtin resolves a builtin the code names and records it in the unit.
+func (s *scope) builtin(name string) *builtinDesc {
+	d := lookupBuiltin(name)
+	u := s.c.unit
+	if !u.seen[d] {
+		if u.seen == nil {
+			u.seen = map[*builtinDesc]bool{}
+		}
+		u.seen[d] = true
+		u.builtins = append(u.builtins, d)
+	}
+	return d
+}
+
+func (th *Thread) guarded() bool { return th.CheckBuiltin != nil || th.CheckDef != nil }
+
+// guard asks CheckBuiltin about a builtin applied as a value.
+func (th *Thread) guard(d *builtinDesc) {
+	if th.CheckBuiltin != nil {
+		th.checkBuiltin(d)
+	}
+}
+
+func (th *Thread) checkBuiltin(d *builtinDesc) {
+	if d.id < len(th.builtinOK) && th.builtinOK[d.id] {
+		return
+	}
+	if err := th.CheckBuiltin(d.name); err != nil {
+		panic(&RuntimeError{Msg: err.Error(), Stack: th.backtrace(), Err: err})
+	}
+	if d.id >= len(th.builtinOK) {
+		ok := make([]bool, len(builtins))
+		copy(ok, th.builtinOK)
+		th.builtinOK = ok
+	}
+	th.builtinOK[d.id] = true
+}
+
+// checkUnit asks CheckBuiltin about every builtin of a unit.
+func (th *Thread) checkUnit(u *codeUnit) {
+	if u == nil || th.CheckBuiltin == nil || th.unitOK[u] {
+		return
+	}
+	for _, d := range u.builtins {
+		th.checkBuiltin(d)
+	}
+	if th.unitOK == nil {
+		th.unitOK = map[*codeUnit]bool{}
+	}
+	th.unitOK[u] = true
+}
+
+// guardDef asks CheckDef about a definition used by reference, and
+// CheckBuiltin about the builtins its code names.
+func (th *Thread) guardDef(dc *defCode) {
+	if th.CheckDef != nil || th.CheckBuiltin != nil {
+		th.checkDef(dc)
+	}
+}
+
+func (th *Thread) checkDef(dc *defCode) {
+	if th.defOK[dc] {
+		return
+	}
+	if th.CheckDef != nil {
+		if err := th.CheckDef(dc.ref); err != nil {
+			panic(&RuntimeError{Msg: err.Error(), Stack: th.backtrace(), Err: err})
+		}
+	}
+	th.checkUnit(th.defBody(dc).unit)
+	if th.defOK == nil {
+		th.defOK = map[*defCode]bool{}
+	}
+	th.defOK[dc] = true
+}
+
+// admit checks the code a value brings into the thread: the units of its
+// closures and the builtins it holds as values. Definitions it holds by
+// reference (DefFn) are checked when applied. The walk uses an explicit
+// stack, so deep values cost no Go stack; its length is that of the value,
+// which the decoders bound.
+func (th *Thread) admit(v Value) {
+	if !th.guarded() || !holdsCode(v) {
+		return
+	}
+	stack := []Value{v}
+	push := func(vs ...Value) {
+		for _, e := range vs {
+			if holdsCode(e) {
+				stack = append(stack, e)
+			}
+		}
+	}
+	for len(stack) > 0 {
+		v := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		switch x := v.(type) {
+		case *Closure:
+			th.checkUnit(x.fc.unit)
+			for k, e := range x.env {
+				if x.fc.rec && k == 0 {
+					continue // the closure itself
+				}
+				push(e)
+			}
+		case *Builtin:
+			th.guard(x.desc)
+		case *Partial:
+			push(x.Fn)
+			push(x.Args...)
+		case *Tuple:
+			push(x.Elems...)
+		case *List:
+			for i := range x.n {
+				push(x.At(i))
+			}
+		case *Map:
+			keys, vals := x.Entries()
+			push(keys...)
+			push(vals...)
+		case *Data:
+			push(x.Fields...)
+		}
+	}
+}
+
+// holdsCode reports whether v may hold code (scalars, nodes and channels
+// cannot).
+func holdsCode(v Value) bool {
+	switch v.(type) {
+	case *Closure, *Builtin, *Partial, *Tuple, *List, *Map, *Data:
+		return true
+	}
+	return false
+}
+
+// CodeOwners returns the definitions whose code the closures in v carry
+// inline: closures made by running a definition (a lambda inside it),
+// each definition once. Top-level functions travel by reference and
+// closures decoded from the wire have no owner, so neither is listed.
+// The p2p node uses it to keep private code from leaving in values.
+func CodeOwners(v Value) []dag.DefRef {
+	var out []dag.DefRef
+	seen := map[dag.DefRef]bool{}
+	stack := []Value{v}
+	push := func(vs ...Value) {
+		for _, e := range vs {
+			if holdsCode(e) {
+				stack = append(stack, e)
+			}
+		}
+	}
+	for len(stack) > 0 {
+		v := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		switch x := v.(type) {
+		case *Closure:
+			if o := x.fc.owner; o != nil && !(x.fc.isDef && len(x.env) == 0) && !seen[*o] {
+				seen[*o] = true
+				out = append(out, *o)
+			}
+			for k, e := range x.env {
+				if x.fc.rec && k == 0 {
+					continue
+				}
+				push(e)
+			}
+		case *Partial:
+			push(x.Fn)
+			push(x.Args...)
+		case *Tuple:
+			push(x.Elems...)
+		case *List:
+			for i := range x.n {
+				push(x.At(i))
+			}
+		case *Map:
+			keys, vals := x.Entries()
+			push(keys...)
+			push(vals...)
+		case *Data:
+			push(x.Fields...)
+		}
+	}
+	return out
+}
