@@ -15,7 +15,14 @@ FUZZ_TARGETS = \
 	./p2p:FuzzDecodeEvalReply \
 	./p2p:FuzzDecodeBlocksMessage \
 	./p2p:FuzzDecodeStatusMessage \
-	./p2p:FuzzServeEval
+	./p2p:FuzzDecodeFetchRequest \
+	./p2p:FuzzDecodeFetchReply \
+	./p2p:FuzzDecodeFetchNeed \
+	./p2p:FuzzServeEval \
+	./capabilities:FuzzParseToken \
+	./capabilities:FuzzDecodeToken \
+	./capabilities:FuzzVerifyToken \
+	./capabilities:FuzzParseSandbox
 
 .PHONY: test check unit fuzz build bench
 

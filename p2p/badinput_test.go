@@ -157,7 +157,7 @@ func TestBadInput(t *testing.T) {
 func TestTypedErrors(t *testing.T) {
 	ctx := testCtx(t)
 	a := newTestNode(t)
-	b := newTestNode(t, WithForeignBudget(Budget{Fuel: 10_000}))
+	b := newOpenNode(t, WithForeignBudget(Budget{Fuel: 10_000}))
 	connectAll(t, a, b)
 	addSource(t, a, `loop n = if n == 0 then 0 else loop (n - 1)
 boom x = 1 / x
@@ -186,12 +186,12 @@ tryAt n t = await! (at' n t)
 		t.Errorf("time: %v", err)
 	}
 
-	// A thunk naming a block the caller itself lacks fails before any
-	// stream is opened.
+	// A thunk naming a block neither side holds (the caller may refer
+	// to what only the callee holds) is Missing, naming it.
 	missing := scratchBlock(t, "q x = x\n", "q").CID
 	_, err = a.EvalAt(ctx, b.ID().String(), "#"+missing.String()+" 1", Budget{})
-	if !errors.Is(err, eval.ErrMissing) || !errors.As(err, &ce) || ce.Peer != "" || !ce.CID.Equals(missing) {
-		t.Errorf("missing locally: %v", err)
+	if !errors.Is(err, eval.ErrMissing) || !errors.As(err, &ce) || !ce.CID.Equals(missing) {
+		t.Errorf("missing on both sides: %v", err)
 	}
 
 	for _, tc := range []struct{ thunk, want string }{

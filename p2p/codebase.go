@@ -23,6 +23,9 @@ import (
 type Codebase struct {
 	store *dag.Store
 	host  eval.Host
+	// here is the peer ID here! resolves to by default: the node's, for
+	// the codebase of a Node.
+	here string
 }
 
 // NewCodebase opens a codebase over a datastore. Several codebases (and
@@ -34,8 +37,10 @@ func NewCodebase(ds datastore.Batching) *Codebase {
 // Store returns the underlying block store.
 func (c *Codebase) Store() *dag.Store { return c.store }
 
-// SetHost sets the effect handler used by evaluations (the local host by
-// default).
+// SetHost sets the effect handler used by evaluations. By default a
+// codebase evaluates with an eval.LocalHost (no network) whose node data
+// is the codebase's (DataGet and the like), so `Data.get` works on an
+// opened repo without a running node.
 func (c *Codebase) SetHost(h eval.Host) { c.host = h }
 
 // NameInfo is one namespace entry as the CLI prints it.
@@ -84,20 +89,18 @@ func (c *Codebase) compileOptions(ctx context.Context) dag.CompileOptions {
 			ref, ok, err := c.store.LookupType(ctx, name)
 			return ref, ok && err == nil
 		},
+		Here: c.here,
 	}
 }
 
 // Add parses and compiles a source file, stores its blocks (hash-checked,
-// marked complete) and binds its names.
+// marked complete) and binds its names. Its definitions are private (see
+// AddWith and Publish).
 func (c *Codebase) Add(ctx context.Context, filename string, src []byte) (*AddResult, error) {
-	f, err := syntax.ParseFile(filename, src)
-	if err != nil {
-		return nil, err
-	}
-	comp, err := dag.Compile(f, c.compileOptions(ctx))
-	if err != nil {
-		return nil, err
-	}
+	return c.AddWith(ctx, filename, src, AddOptions{})
+}
+
+func (c *Codebase) addCompiled(ctx context.Context, comp *dag.Compiled) (*AddResult, error) {
 	if err := c.store.AddBlocks(ctx, comp.Blocks); err != nil {
 		return nil, fmt.Errorf("storing blocks: %w", err)
 	}
@@ -364,9 +367,13 @@ func (c *Codebase) EvalTerm(ctx context.Context, t dag.Term, b Budget) (*EvalRes
 }
 
 func (c *Codebase) newThread(b Budget) *eval.Thread {
+	h := c.host
+	if h == nil {
+		h = newLocalDataHost(c)
+	}
 	return &eval.Thread{
 		Loader:         c.store,
-		Host:           c.host,
+		Host:           h,
 		Names:          newNaming(context.Background(), c.store),
 		Fuel:           b.Fuel,
 		MaxMemory:      b.MaxMemory,
@@ -404,4 +411,35 @@ func (c *Codebase) Run(ctx context.Context, filename string, src []byte, b Budge
 		}
 	}
 	return nil, fmt.Errorf("%s: main was not added", filename)
+}
+
+// localDataHost is the default host of a codebase without a node: an
+// eval.LocalHost whose node data is the codebase's datastore.
+type localDataHost struct {
+	*eval.LocalHost
+	c *Codebase
+}
+
+func newLocalDataHost(c *Codebase) *localDataHost {
+	id := c.here
+	if id == "" {
+		id = "local"
+	}
+	return &localDataHost{LocalHost: eval.NewLocalHost(id), c: c}
+}
+
+func (h *localDataHost) DataGet(th *eval.Thread, key string) (eval.Value, bool, error) {
+	return h.c.DataGet(th.Context(), key)
+}
+
+func (h *localDataHost) DataPut(th *eval.Thread, key string, v eval.Value) error {
+	return h.c.DataPut(th.Context(), key, v)
+}
+
+func (h *localDataHost) DataList(th *eval.Thread, prefix string) ([]string, error) {
+	return h.c.DataList(th.Context(), prefix)
+}
+
+func (h *localDataHost) DataDelete(th *eval.Thread, key string) error {
+	return h.c.DataDelete(th.Context(), key)
 }

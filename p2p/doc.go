@@ -17,11 +17,16 @@
 //	messages.go   wire messages: strict CBOR encode/decode and validation
 //	frames.go     varint-length framing with caps and memory reservation
 //	evalproto.go  /unode/eval/1.0.0, caller (callThunk) and callee (serveEval)
+//	caps.go       the sandbox of a foreign evaluation: tokens, linking,
+//	              run-time checks, its host, budgets, audit
+//	fetch.go      /unode/blocks/1.0.0: fetching published code
+//	publish.go    published and private code, AddWith, here!
+//	data.go       node data (/data/<key>)
 //	sync.go       the sync algorithm: planDeps, neededOf, result blocks
 //	status.go     /unode/status/1.0.0 (StoreID, load, version)
 //	peers.go      what the node knows per peer: StoreID, load, blocks held
 //	nethost.go    the eval.Host of a node's evaluations
-//	remote.go     EvalAt, RunAt, budgets on the wire, SyncStats
+//	remote.go     EvalAt, RunAt, CallOptions, budgets on the wire, SyncStats
 //	errors.go     CallError and the wire error codes
 //	limits.go     every bound, with its reason
 //
@@ -33,9 +38,19 @@
 // stream has a deadline and a resource-manager service, every message a
 // size cap checked before its body is read, and every failure that
 // crosses the wire is typed (CallError, matching eval's sentinels so that
-// await! sees the right Err). A foreign evaluation runs under this node's
-// budget caps (WithForeignBudget), on a thread whose host is the node's
-// own, so it may call `at` in turn; a caller that goes away (its context
-// is canceled, race picked another node, its node closed) resets the
-// stream and the evaluation is canceled.
+// await! sees the right Err). A foreign evaluation runs in the sandbox
+// the node's policy (WithPolicy) and the caller's verified tokens give
+// the authenticated caller: linked against it before any step runs,
+// checked again at run time for code reached dynamically, under its
+// budgets, on a host that checks every at/send target and data key; it
+// may call `at` in turn where the sandbox allows. Every one is recorded in
+// the audit log (Grants). The node's own code leaves it only in calls its
+// own evaluations make, or when published (docs/security.md, "Private
+// implementations"). A caller that goes away (its context is canceled,
+// race picked another node, its node closed) resets the stream and the
+// evaluation is canceled.
+//
+// Data layout: besides dag's keys and capabilities' (/grants, /revoked,
+// /audit), the node keeps /data/<key> (node data), /published/<mh> and
+// /received/<mh> (which blocks may be shared) in its datastore.
 package p2p

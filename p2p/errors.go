@@ -10,6 +10,7 @@ import (
 
 	"github.com/ipfs/go-cid"
 
+	"github.com/unode-dev/unode/capabilities"
 	"github.com/unode-dev/unode/dag"
 	"github.com/unode-dev/unode/eval"
 )
@@ -45,14 +46,23 @@ var ErrRemote = errors.New("remote call failed")
 // (Err.Denied), CodeBudget unwraps to an *eval.BudgetError
 // (Err.BudgetExceeded which), CodeMissing is eval.ErrMissing and
 // dag.ErrMissing (Err.Missing), the rest are Msg.
+//
+// A denial (CodeDenied) names what the sandbox refused: Which is its kind
+// (capabilities.DeniedBuiltin, DeniedDefinition, DeniedTarget,
+// DeniedDataRead, DeniedDataWrite, DeniedBudget, or "private" for a block
+// or code this node does not share) and Name the builtin, CID, peer,
+// key or budget; Tokens lists the presented tokens that did not verify
+// and why, so that a caller whose grant expired or was revoked is told.
 type CallError struct {
 	// Peer is the callee (empty when the failure is local, before any
 	// peer was involved).
-	Peer  string
-	Code  ErrorCode
-	Which string  // the budget, for CodeBudget
-	CID   cid.Cid // the block, for CodeMissing and some CodeInvalid
-	Msg   string
+	Peer   string
+	Code   ErrorCode
+	Which  string  // the budget, for CodeBudget; the kind, for CodeDenied
+	CID    cid.Cid // the block, for CodeMissing and some CodeInvalid
+	Msg    string
+	Name   string   // what was refused, for CodeDenied
+	Tokens []string // token problems, for CodeDenied
 }
 
 func (e *CallError) Error() string {
@@ -84,6 +94,10 @@ func (e *CallError) Error() string {
 		}
 		b.WriteString(e.Msg)
 	}
+	for _, t := range e.Tokens {
+		b.WriteString("; presented ")
+		b.WriteString(t)
+	}
 	return b.String()
 }
 
@@ -94,7 +108,7 @@ func (e *CallError) Is(target error) bool {
 		return true
 	case eval.ErrTimeout:
 		return e.Code == CodeTimeout
-	case eval.ErrDenied:
+	case eval.ErrDenied, capabilities.ErrDenied:
 		return e.Code == CodeDenied
 	case eval.ErrMissing, dag.ErrMissing:
 		return e.Code == CodeMissing
@@ -121,7 +135,13 @@ func shortPeer(id string) string {
 
 // wire is the error as sent.
 func (e *CallError) wire() *WireError {
-	w := &WireError{Code: string(e.Code), Which: e.Which, Msg: truncateText(e.Msg, MaxErrorTextLen)}
+	w := &WireError{Code: string(e.Code), Which: e.Which, Msg: truncateText(e.Msg, MaxErrorTextLen), Name: truncateText(e.Name, MaxErrorTextLen)}
+	for i, t := range e.Tokens {
+		if i == capabilities.MaxPresentedTokens {
+			break
+		}
+		w.Tokens = append(w.Tokens, truncateText(t, MaxErrorTextLen))
+	}
 	if e.CID.Defined() {
 		w.CID = e.CID.Bytes()
 	}
@@ -130,7 +150,7 @@ func (e *CallError) wire() *WireError {
 
 // callErrorFromWire is the error a callee reported.
 func callErrorFromWire(p string, w *WireError) *CallError {
-	e := &CallError{Peer: p, Code: ErrorCode(w.Code), Which: w.Which, Msg: w.Msg}
+	e := &CallError{Peer: p, Code: ErrorCode(w.Code), Which: w.Which, Msg: w.Msg, Name: w.Name, Tokens: w.Tokens}
 	if len(w.CID) > 0 {
 		e.CID, _ = cid.Cast(w.CID) // validated by the decoder
 	}
@@ -155,11 +175,14 @@ func evalFailure(err error) *CallError {
 	var be *eval.BudgetError
 	var me *dag.MissingError
 	var re *eval.RuntimeError
+	var de *capabilities.DeniedError
 	switch {
 	case errors.As(err, &ce):
 		c := *ce
 		c.Peer = ""
 		return &c
+	case errors.As(err, &de):
+		return deniedCallError(de)
 	case errors.As(err, &be):
 		return &CallError{Code: CodeBudget, Which: be.Which, Msg: be.Error()}
 	case errors.As(err, &me):
@@ -211,4 +234,9 @@ func streamFailure(ctx context.Context, p string, doing string, err error) error
 func isTimeout(err error) bool {
 	var t interface{ Timeout() bool }
 	return errors.As(err, &t) && t.Timeout()
+}
+
+// deniedCallError is the wire form of a sandbox's refusal.
+func deniedCallError(de *capabilities.DeniedError) *CallError {
+	return &CallError{Code: CodeDenied, Which: de.Kind, Name: de.Name, Msg: deniedText(de)}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peerstore"
 	ma "github.com/multiformats/go-multiaddr"
 
+	"github.com/unode-dev/unode/capabilities"
 	"github.com/unode-dev/unode/dag"
 	"github.com/unode-dev/unode/eval"
 )
@@ -33,10 +34,24 @@ import (
 
 // ---- caller ----
 
+// callOptions are the optional parts of a call.
+type callOptions struct {
+	// tokens are presented to the callee (encoded).
+	tokens [][]byte
+	// onBehalfOf, when set, is the peer whose foreign evaluation makes
+	// the call: only blocks shareable with it may be sent (published, or
+	// sent here by that peer).
+	onBehalfOf peer.ID
+}
+
 // callThunk evaluates a thunk (in wire form) at p, retrying once with a
 // full dependency list if the callee turned out to lack a block this
 // node's record said it had.
-func (n *Node) callThunk(ctx context.Context, p peer.ID, addrs []ma.Multiaddr, thunk dag.Value, b Budget) (*callResult, error) {
+func (n *Node) callThunk(ctx context.Context, p peer.ID, addrs []ma.Multiaddr, thunk dag.Value, b Budget, opt ...callOptions) (*callResult, error) {
+	var o callOptions
+	if len(opt) > 0 {
+		o = opt[0]
+	}
 	data, err := dag.EncodeValue(thunk)
 	if err != nil {
 		return nil, &CallError{Peer: p.String(), Code: CodeMsg, Msg: "encoding the thunk: " + err.Error()}
@@ -54,7 +69,7 @@ func (n *Node) callThunk(ctx context.Context, p peer.ID, addrs []ma.Multiaddr, t
 	var st SyncStats
 	var wire wireCount
 	for attempt := 0; ; attempt++ {
-		res, usedRecord, err := n.callOnce(ctx, p, rec, data, roots, b, &st, &wire, attempt > 0)
+		res, usedRecord, err := n.callOnce(ctx, p, rec, data, roots, b, &st, &wire, attempt > 0, o)
 		if err == nil {
 			res.sync = st
 			res.wire = wire
@@ -76,7 +91,7 @@ func (n *Node) callThunk(ctx context.Context, p peer.ID, addrs []ma.Multiaddr, t
 
 // callOnce runs one eval exchange. usedRecord reports whether the
 // dependency list left out blocks on the strength of the per-peer record.
-func (n *Node) callOnce(ctx context.Context, p peer.ID, rec *peerRecord, thunk []byte, roots []cid.Cid, b Budget, st *SyncStats, wire *wireCount, fullList bool) (res *callResult, usedRecord bool, err error) {
+func (n *Node) callOnce(ctx context.Context, p peer.ID, rec *peerRecord, thunk []byte, roots []cid.Cid, b Budget, st *SyncStats, wire *wireCount, fullList bool, o callOptions) (res *callResult, usedRecord bool, err error) {
 	ps := p.String()
 	var deps []cid.Cid
 	if rec.store() != n.storeID {
@@ -109,7 +124,7 @@ func (n *Node) callOnce(ctx context.Context, p peer.ID, rec *peerRecord, thunk [
 	if err != nil {
 		return nil, false, localFailure(err)
 	}
-	req, err := EncodeEvalRequest(&EvalRequest{Thunk: thunk, Store: n.storeID, Budget: b.wire(ctx), Deps: digests})
+	req, err := EncodeEvalRequest(&EvalRequest{Thunk: thunk, Store: n.storeID, Budget: b.wire(ctx), Deps: digests, Tokens: o.tokens})
 	if err != nil {
 		return nil, false, localFailure(err)
 	}
@@ -167,7 +182,7 @@ func (n *Node) callOnce(ctx context.Context, p peer.ID, rec *peerRecord, thunk [
 			}
 			st.RoundTrips++
 			before := fc.written
-			err = n.sendBlocks(ctx, fc, entries, idx, st)
+			err = n.sendBlocks(ctx, p, fc, entries, idx, st, o.onBehalfOf)
 			wire.blocks += fc.written - before
 			if err != nil {
 				var ce *CallError
@@ -189,7 +204,7 @@ func (n *Node) callOnce(ctx context.Context, p peer.ID, rec *peerRecord, thunk [
 				return nil, usedRecord, resultFailure(ps, err)
 			}
 			if r.Store != n.storeID {
-				if err := acceptResultBlocks(ctx, n.store, dag.ValueLinks(w), r.Blocks); err != nil {
+				if err := n.acceptResultBlocks(ctx, p, dag.ValueLinks(w), r.Blocks); err != nil {
 					return nil, usedRecord, resultFailure(ps, err)
 				}
 			}
@@ -204,8 +219,10 @@ func (n *Node) callOnce(ctx context.Context, p peer.ID, rec *peerRecord, thunk [
 	}
 }
 
-// sendBlocks sends deps[i] for each i in idx, in batches.
-func (n *Node) sendBlocks(ctx context.Context, fc *frameConn, deps []cid.Cid, idx []int, st *SyncStats) error {
+// sendBlocks sends deps[i] for each i in idx, in batches. On behalf of
+// a peer's foreign evaluation (onBehalfOf set), only blocks this node
+// shares with that peer may go.
+func (n *Node) sendBlocks(ctx context.Context, to peer.ID, fc *frameConn, deps []cid.Cid, idx []int, st *SyncStats, onBehalfOf peer.ID) error {
 	var batch [][]byte
 	size := 0
 	flush := func() error {
@@ -217,10 +234,27 @@ func (n *Node) sendBlocks(ctx context.Context, fc *frameConn, deps []cid.Cid, id
 		return err
 	}
 	for _, i := range idx {
+		if onBehalfOf != "" {
+			ok, err := n.cb.shareable(ctx, deps[i], onBehalfOf)
+			if err != nil {
+				return localFailure(err)
+			}
+			if !ok {
+				return evalFailure(privateDenial(deps[i], "a call made for a foreign evaluation cannot send it"))
+			}
+		}
 		data, err := n.store.Get(ctx, deps[i])
+		if errors.Is(err, dag.ErrNotFound) {
+			// A block the caller referred to without holding it: the
+			// callee was expected to hold it.
+			// (No Peer: this is not the callee lacking what the record
+			// said it held, which a retry with a full list would fix.)
+			return &CallError{Code: CodeMissing, CID: deps[i], Msg: "neither this node nor the callee (" + shortPeer(to.String()) + ") holds it"}
+		}
 		if err != nil {
 			return localFailure(err)
 		}
+		n.sent(to, deps[i])
 		const overhead = 9 // a byte string header, at most
 		if len(batch) > 0 && size+len(data)+overhead > blocksBatchTarget {
 			if err := flush(); err != nil {
@@ -322,11 +356,13 @@ type serveHooks struct {
 }
 
 // serveEval runs the callee's side of one exchange over fc: read and
-// check the request, sync what is missing, evaluate under the granted
-// budget and reply. It returns whether a final reply (result or typed
-// error) was written, and the error reported, if any.
+// check the request, compute the caller's sandbox, sync what is missing,
+// link the code against the sandbox, evaluate under the sandbox's budget
+// and reply (see caps.go). It returns whether a final reply (result or
+// typed error) was written, and the error reported, if any. Every
+// request that decodes is recorded in the audit log.
 func (n *Node) serveEval(ctx context.Context, remote peer.ID, fc *frameConn, hooks serveHooks) (replied bool, _ error) {
-	fail := func(e *CallError) (bool, error) {
+	write := func(e *CallError) (bool, error) {
 		if hooks.replying != nil {
 			hooks.replying()
 		}
@@ -336,14 +372,36 @@ func (n *Node) serveEval(ctx context.Context, remote peer.ID, fc *frameConn, hoo
 	msg, release, err := fc.readFrame(MaxRequestSize)
 	if err != nil {
 		if ce := readFailure(err); ce != nil {
-			return fail(ce)
+			return write(ce)
 		}
 		return false, err
 	}
 	defer release()
 	req, err := DecodeEvalRequest(msg)
 	if err != nil {
-		return fail(invalid("%v", err))
+		return write(invalid("%v", err))
+	}
+
+	// From here on the request is audited, whatever its outcome.
+	entry := capabilities.AuditEntry{Peer: remote.String(), Root: dag.NewBlock(req.Thunk).CID.String()}
+	var th *eval.Thread
+	audit := func(ce *CallError, detail string) {
+		entry.Outcome = outcomeOf(ce)
+		if ce != nil {
+			entry.Detail = ce.Error()
+		} else {
+			entry.Detail = detail
+		}
+		if th != nil {
+			entry.Fuel, entry.Memory = th.Steps(), th.MemoryUsed()
+		}
+		if err := n.grants.Audit(context.WithoutCancel(ctx), entry); err != nil {
+			n.log.Warn("eval: audit log", "peer", remote.String(), "err", err)
+		}
+	}
+	fail := func(e *CallError) (bool, error) {
+		audit(e, "")
+		return write(e)
 	}
 
 	// Decode the thunk first: no sync work for a request that cannot run.
@@ -359,8 +417,17 @@ func (n *Node) serveEval(ctx context.Context, remote peer.ID, fc *frameConn, hoo
 		return fail(invalid("the value to evaluate is not a thunk"))
 	}
 	roots := dag.ValueLinks(w)
+	entry.Root = auditRoot(req.Thunk, roots)
 
-	g := n.grant(req.Budget)
+	// The sandbox, and what the thunk names itself, before any work.
+	acc := n.accessFor(ctx, remote, req.Tokens)
+	entry.Tokens = acc.tokenIDs
+	thunkBuiltins, directDefs := thunkRefs(w)
+	if err := acc.chk.CheckLink(thunkBuiltins, directDefs); err != nil {
+		return fail(acc.denied(asDenial(err)))
+	}
+	sb := acc.chk.Sandbox()
+	g := n.budget(sb.Budget, req.Budget)
 	ctx, cancel := context.WithTimeout(ctx, g.Timeout)
 	defer cancel()
 
@@ -370,12 +437,17 @@ func (n *Node) serveEval(ctx context.Context, remote peer.ID, fc *frameConn, hoo
 		if len(deps)+len(roots) > MaxSyncBlocks {
 			return fail(invalid("%d dependencies (limit %d)", len(deps)+len(roots), MaxSyncBlocks))
 		}
-		if e := n.receiveBlocks(ctx, fc, append(slices.Clip(deps), roots...)); e != nil {
+		if e := n.receiveBlocks(ctx, remote, fc, append(slices.Clip(deps), roots...)); e != nil {
 			return fail(e)
 		}
 	}
 	if err := ensureComplete(ctx, n.store, roots); err != nil {
 		return fail(evalFailure(err))
+	}
+	// Link: the builtins of everything the thunk refers to.
+	l, err := n.link(ctx, acc.chk, w)
+	if err != nil {
+		return fail(acc.denied(err))
 	}
 
 	// Wait for a slot among the foreign evaluations.
@@ -396,10 +468,10 @@ func (n *Node) serveEval(ctx context.Context, remote peer.ID, fc *frameConn, hoo
 	c := &n.counters
 	c.started.Add(1)
 	c.running.Add(1)
-	th := &eval.Thread{
+	th = &eval.Thread{
 		Name:   "foreign:" + remote.String(),
 		Loader: n.store,
-		Host:   n.net,
+		Host:   newForeignHost(n, acc.chk, remote),
 		// No Names: messages sent back name definitions by hash, not by
 		// this node's local names.
 		Fuel:           g.Fuel,
@@ -407,15 +479,23 @@ func (n *Node) serveEval(ctx context.Context, remote peer.ID, fc *frameConn, hoo
 		MaxDepth:       g.MaxDepth,
 		MaxResultBytes: g.MaxResultBytes,
 	}
+	n.guard(ctx, th, acc.chk, l)
 	v, err := th.Call(ctx, tv)
 	c.running.Add(-1)
 	if err != nil {
 		if errors.Is(err, eval.ErrCanceled) {
 			c.canceled.Add(1)
+			audit(&CallError{Code: CodeMsg, Msg: "canceled: " + err.Error()}, "")
 			return false, fmt.Errorf("evaluation canceled: %w", err)
 		}
 		c.failed.Add(1)
-		return fail(evalFailure(err))
+		return fail(acc.denied(err))
+	}
+	if !same {
+		if err := n.checkShareableCode(ctx, v, remote); err != nil {
+			c.failed.Add(1)
+			return fail(evalFailure(err))
+		}
 	}
 	rw, err := eval.ToWire(v)
 	if err != nil {
@@ -432,13 +512,19 @@ func (n *Node) serveEval(ctx context.Context, remote peer.ID, fc *frameConn, hoo
 	}
 	var blocks [][]byte
 	if !same {
-		blocks, err = resultBlocks(ctx, n.store, dag.ValueLinks(rw), roots, deps, MaxReplySize-len(enc)-4096)
+		bs, err := resultBlocks(ctx, n.store, dag.ValueLinks(rw), roots, deps, MaxReplySize-len(enc)-4096,
+			func(c cid.Cid) (bool, error) { return n.cb.shareable(ctx, c, remote) })
 		if err != nil {
 			c.failed.Add(1)
 			return fail(evalFailure(err))
 		}
+		for _, b := range bs {
+			n.sent(remote, b.CID)
+			blocks = append(blocks, b.Data)
+		}
 	}
 	c.succeeded.Add(1)
+	audit(nil, "")
 	if hooks.replying != nil {
 		hooks.replying()
 	}
@@ -449,10 +535,23 @@ func (n *Node) serveEval(ctx context.Context, remote peer.ID, fc *frameConn, hoo
 	return true, nil
 }
 
+// sent reports a block sent to a peer to the test hook.
+func (n *Node) sent(to peer.ID, c cid.Cid) {
+	if h := n.sentHook.Load(); h != nil {
+		(*h)(to, c)
+	}
+}
+
+// acceptResultBlocks stores the blocks that came from peer from with a
+// result (or a fetch) and records the new ones as received from it.
+func (n *Node) acceptResultBlocks(ctx context.Context, from peer.ID, links []cid.Cid, raw [][]byte) error {
+	return acceptResultBlocks(ctx, n.store, links, raw, func(cs []cid.Cid) error { return n.cb.markReceived(ctx, cs, from) })
+}
+
 // receiveBlocks asks for the entries (the request's list, then the
 // thunk's roots) this node lacks and stores them as they arrive, checking
 // each against its CID.
-func (n *Node) receiveBlocks(ctx context.Context, fc *frameConn, deps []cid.Cid) *CallError {
+func (n *Node) receiveBlocks(ctx context.Context, from peer.ID, fc *frameConn, deps []cid.Cid) *CallError {
 	idx, err := neededOf(ctx, n.store, deps)
 	if err != nil {
 		return evalFailure(err)
@@ -497,6 +596,13 @@ func (n *Node) receiveBlocks(ctx context.Context, fc *frameConn, deps []cid.Cid)
 		}
 		err = n.store.AddBlocks(ctx, batch)
 		release()
+		if err == nil {
+			fresh := make([]cid.Cid, len(batch))
+			for j, b := range batch {
+				fresh[j] = b.CID
+			}
+			err = n.cb.markReceived(ctx, fresh, from)
+		}
 		if err != nil {
 			var hm *dag.HashMismatchError
 			switch {

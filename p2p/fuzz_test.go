@@ -3,6 +3,7 @@ package p2p
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/binary"
 	"io"
 	"sync"
@@ -10,7 +11,10 @@ import (
 	"time"
 
 	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/unode-dev/unode/capabilities"
 	"github.com/unode-dev/unode/dag"
 )
 
@@ -52,19 +56,85 @@ func realMessages(tb testing.TB) (requests, replies, blocks, statuses [][]byte) 
 		}
 		return data
 	}
+	tok, chain := fuzzTokens(tb)
 	requests = [][]byte{
 		enc(&EvalRequest{Thunk: thunk, Store: "abc", Deps: digests, Budget: &WireBudget{Fuel: 1000, TimeoutMs: 50}}),
 		enc(&EvalRequest{Thunk: thunk}),
+		enc(&EvalRequest{Thunk: thunk, Tokens: [][]byte{tok, chain}}),
 	}
 	replies = [][]byte{
 		enc(&EvalReply{Need: &NeedReply{Bits: bitmapFor(len(deps), []int{0, 2})}}),
 		enc(&EvalReply{Result: &ResultReply{Value: result, Blocks: raw, Store: "xyz", Fuel: 12, Memory: 34}}),
 		enc(&EvalReply{Error: (&CallError{Code: CodeMissing, CID: top.Def.CID, Msg: "x"}).wire()}),
 		enc(&EvalReply{Error: (&CallError{Code: CodeBudget, Which: "fuel"}).wire()}),
+		enc(&EvalReply{Error: (&CallError{Code: CodeDenied, Which: "builtin", Name: "Int.sub", Msg: "x",
+			Tokens: []string{"token 0: abc: token expired"}}).wire()}),
 	}
 	blocks = [][]byte{enc(&BlocksMessage{Blocks: raw})}
 	statuses = [][]byte{enc(&StatusMessage{Version: 1, Store: "abcdef", Load: 250})}
 	return
+}
+
+// fuzzTokens returns a real token and a real two-link chain.
+func fuzzTokens(tb testing.TB) (tok, chain []byte) {
+	tb.Helper()
+	keys := make([]crypto.PrivKey, 3)
+	ids := make([]peer.ID, 3)
+	for i := range keys {
+		k, _, err := crypto.GenerateEd25519Key(rand.Reader)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		keys[i] = k
+		ids[i], _ = peer.IDFromPrivateKey(k)
+	}
+	sb, err := capabilities.ParseSandbox("--allow pure --allow data.read:health/ --fuel 1000")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	exp := time.Now().Add(time.Hour)
+	root, err := capabilities.Issue(keys[0], capabilities.Claims{Audience: ids[1], Sandbox: sb, Expires: exp})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	child, err := root.Delegate(keys[1], capabilities.Claims{Audience: ids[2], Sandbox: sb, Expires: exp})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return root.Bytes(), child.Bytes()
+}
+
+// fetchMessages returns encodings of real fetch messages.
+func fetchMessages(tb testing.TB) (requests, replies, needs [][]byte) {
+	tb.Helper()
+	d := make([]byte, 2*digestLen)
+	d[0], d[digestLen] = 1, 2
+	enc := func(v any) []byte {
+		data, err := encodeMessage(v)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		return data
+	}
+	requests = [][]byte{enc(&FetchRequest{Roots: d})}
+	replies = [][]byte{enc(&FetchReply{List: d}), enc(&FetchReply{Error: (&CallError{Code: CodeDenied, Which: DeniedPrivate, Name: "x"}).wire()})}
+	needs = [][]byte{enc(&FetchNeed{Bits: []byte{2}})}
+	return
+}
+
+func FuzzDecodeFetchRequest(f *testing.F) {
+	req, _, _ := fetchMessages(f)
+	fuzzDecoder(f, req, DecodeFetchRequest, EncodeFetchRequest)
+}
+
+func FuzzDecodeFetchReply(f *testing.F) {
+	_, rep, _ := fetchMessages(f)
+	fuzzDecoder(f, rep, DecodeFetchReply, EncodeFetchReply)
+}
+
+func FuzzDecodeFetchNeed(f *testing.F) {
+	_, _, need := fetchMessages(f)
+	fuzzDecoder(f, need, DecodeFetchNeed, EncodeFetchNeed)
 }
 
 func newFuzzCodebase(tb testing.TB) *Codebase {
@@ -134,7 +204,8 @@ func FuzzServeEval(f *testing.F) {
 	}
 	f.Add(frame(req[0], blk[0])) // a whole cold exchange
 	f.Add(frame(req[1]))
-	f.Add(req[0]) // unframed
+	f.Add(frame(req[2])) // with tokens
+	f.Add(req[0])        // unframed
 	f.Add(binary.AppendUvarint(nil, MaxRequestSize+1))
 	f.Add(append(binary.AppendUvarint(nil, 100), 1, 2, 3))
 	f.Fuzz(func(t *testing.T, data []byte) {

@@ -10,6 +10,7 @@ import (
 	"github.com/ipfs/go-datastore"
 	dssync "github.com/ipfs/go-datastore/sync"
 
+	"github.com/unode-dev/unode/capabilities"
 	"github.com/unode-dev/unode/dag"
 	"github.com/unode-dev/unode/eval"
 )
@@ -92,3 +93,24 @@ func chainSource(prefix string, depth int) string {
 }
 
 func memDatastore() datastore.Batching { return dssync.MutexWrap(datastore.NewMapDatastore()) }
+
+// openSandbox lets a peer use pure code, remote evaluation and channels,
+// target any node and read all node data, with large budgets.
+const openSandbox = "--allow pure --allow remote --allow channel --allow data.read --allow-target any --fuel 1000000000 --memory 1GiB --time 5m --result 4MiB"
+
+// openPolicy gives every peer openSandbox: for the tests of remote
+// evaluation itself, whose foreign code uses effects. The security
+// defaults are tested in capabilities_test.go.
+func openPolicy() *capabilities.Policy {
+	sb, err := capabilities.ParseSandbox(openSandbox)
+	if err != nil {
+		panic(err)
+	}
+	return &capabilities.Policy{Default: sb}
+}
+
+// newOpenNode is newTestNode with openPolicy.
+func newOpenNode(t testing.TB, opts ...Option) *Node {
+	t.Helper()
+	return newTestNode(t, append([]Option{WithPolicy(openPolicy())}, opts...)...)
+}

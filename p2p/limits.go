@@ -3,6 +3,7 @@ package p2p
 import (
 	"time"
 
+	"github.com/unode-dev/unode/capabilities"
 	"github.com/unode-dev/unode/dag"
 )
 
@@ -13,7 +14,9 @@ const (
 	// thunk (at most dag.MaxValueSize), the caller's StoreID, a budget
 	// and the list of dependency digests (32 bytes each, at most
 	// MaxSyncBlocks of them, 3.2 MB). The sum fits with room to spare.
-	MaxRequestSize = dag.MaxValueSize + MaxSyncBlocks*digestLen + 64<<10
+	// Presented tokens add up to MaxPresentedTokens * MaxTokenSize
+	// (512 KiB).
+	MaxRequestSize = dag.MaxValueSize + MaxSyncBlocks*digestLen + capabilities.MaxPresentedTokens*capabilities.MaxTokenSize + 64<<10
 
 	// MaxReplySize bounds one reply message (need, result or error): a
 	// result value (at most dag.MaxValueSize) plus the blocks it refers
@@ -64,6 +67,33 @@ const (
 	// (status and known blocks), least recently used first out.
 	MaxPeerRecords = 1024
 
+	// MaxFetchRoots bounds the roots of one fetch request: an asker
+	// fetches the few definitions it is about to call.
+	MaxFetchRoots = 64
+
+	// MaxFetchRequestSize bounds a fetch request: MaxFetchRoots digests
+	// and framing.
+	MaxFetchRequestSize = MaxFetchRoots*digestLen + 64
+
+	// MaxDataKeyLen bounds a node data key in bytes: keys are short
+	// paths such as "health/2026-01-01", and the bound keeps datastore
+	// keys and error messages small.
+	MaxDataKeyLen = 512
+
+	// linkCacheEntries bounds how many closures' link summaries (the
+	// builtins and definitions of the closure of one root) the node
+	// keeps, so that linking a foreign evaluation of a warm definition
+	// reads no block. Entries are immutable facts about immutable
+	// blocks.
+	linkCacheEntries = 1024
+
+	// stackPerDepth is the Go stack a foreign evaluation is charged per
+	// unit of call depth: eval measures about 170 bytes per unit
+	// (eval/limits.go, DefaultMaxDepth); 256 rounds up, so that a
+	// sandbox's memory budget bounds the stack deep recursion takes as
+	// well as what values allocate.
+	stackPerDepth = 256
+
 	// MaxConcurrentForeign bounds foreign evaluations running at once
 	// on this node; further requests wait for a slot (within their
 	// deadline). 256 keeps a 2-core machine responsive while allowing
@@ -94,9 +124,10 @@ const (
 	DefaultCallTimeout = MaxForeignTime + RequestReadTimeout
 )
 
-// Budget caps for foreign evaluations: what this node grants a peer that
-// asks for more (or for nothing in particular). Capabilities (a later
-// issue) will make them per peer.
+// Budget caps that used to apply to every foreign evaluation. Budgets now
+// come from the sandbox of each evaluation (the policy and tokens, see
+// docs/security.md); these remain as reference figures for callers and
+// for DefaultCallTimeout.
 const (
 	// MaxForeignFuel: 10^8 steps is one to five seconds of work.
 	MaxForeignFuel = 100_000_000

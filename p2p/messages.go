@@ -9,6 +9,7 @@ import (
 	"github.com/ipfs/go-cid"
 	mh "github.com/multiformats/go-multihash"
 
+	"github.com/unode-dev/unode/capabilities"
 	"github.com/unode-dev/unode/dag"
 )
 
@@ -32,7 +33,13 @@ type EvalRequest struct {
 	// Deps lists, dependencies first, the blocks of the thunk's closure
 	// that the caller does not know the callee to hold: the
 	// concatenated sha2-256 digests of their CIDs (all CIDv1 dag-cbor).
+	// Blocks the caller does not hold itself are never listed.
 	Deps []byte `cbor:"4,keyasint,omitempty"`
+	// Tokens are capability tokens the caller presents (their binary
+	// encodings, capabilities.Token.Bytes), at most
+	// capabilities.MaxPresentedTokens. The callee joins the sandboxes of
+	// those that verify to the one its policy gives the caller.
+	Tokens [][]byte `cbor:"5,keyasint,omitempty"`
 }
 
 // WireBudget is a requested evaluation budget.
@@ -74,10 +81,18 @@ type ResultReply struct {
 
 // WireError is a typed failure (see ErrorCode).
 type WireError struct {
-	Code  string `cbor:"1,keyasint"`
-	Which string `cbor:"2,keyasint,omitempty"` // the budget, for "budget"
+	Code string `cbor:"1,keyasint"`
+	// Which is the budget, for "budget"; for "denied", the kind of
+	// thing refused (capabilities.DeniedBuiltin, ...).
+	Which string `cbor:"2,keyasint,omitempty"`
 	CID   []byte `cbor:"3,keyasint,omitempty"` // binary CID, for "missing" and "invalid"
 	Msg   string `cbor:"4,keyasint,omitempty"`
+	// Name is what was refused, for "denied": a builtin, CID, peer ID,
+	// data key or budget.
+	Name string `cbor:"5,keyasint,omitempty"`
+	// Tokens, for "denied", says why each presented token that failed
+	// to verify did: "<index> <token ID> <reason>: <detail>".
+	Tokens []string `cbor:"6,keyasint,omitempty"`
 }
 
 // BlocksMessage is one batch of blocks (caller to callee, after a Need).
@@ -190,6 +205,14 @@ func DecodeEvalRequest(data []byte) (*EvalRequest, error) {
 	if b := r.Budget; b != nil && (b.Fuel < 0 || b.Memory < 0 || b.Depth < 0 || b.Result < 0 || b.TimeoutMs < 0) {
 		return nil, badMessage("eval request: negative budget")
 	}
+	if len(r.Tokens) > capabilities.MaxPresentedTokens {
+		return nil, badMessage("eval request: %d tokens (at most %d)", len(r.Tokens), capabilities.MaxPresentedTokens)
+	}
+	for _, t := range r.Tokens {
+		if len(t) == 0 || len(t) > capabilities.MaxTokenSize {
+			return nil, badMessage("eval request: token of %d bytes (want 1 to %d)", len(t), capabilities.MaxTokenSize)
+		}
+	}
 	return r, nil
 }
 
@@ -278,8 +301,16 @@ func (e *WireError) validate() error {
 	default:
 		return badMessage("error with unknown code %q", e.Code)
 	}
-	if len(e.Which) > 64 || len(e.Msg) > MaxErrorTextLen {
+	if len(e.Which) > 64 || len(e.Msg) > MaxErrorTextLen || len(e.Name) > MaxErrorTextLen {
 		return badMessage("error text too long")
+	}
+	if len(e.Tokens) > capabilities.MaxPresentedTokens {
+		return badMessage("error with %d token reports", len(e.Tokens))
+	}
+	for _, t := range e.Tokens {
+		if len(t) > MaxErrorTextLen {
+			return badMessage("error text too long")
+		}
 	}
 	if len(e.CID) > 0 {
 		if len(e.CID) > 128 {
@@ -376,4 +407,89 @@ func bitsSet(b []byte, n int) ([]int, error) {
 		}
 	}
 	return out, nil
+}
+
+// FetchRequest opens a /unode/blocks/1.0.0 stream (asker to provider):
+// the roots whose closures the asker wants, as concatenated sha2-256
+// digests.
+type FetchRequest struct {
+	Roots []byte `cbor:"1,keyasint"`
+}
+
+// FetchReply is the provider's answer to a FetchRequest: exactly one of
+// List (the digests of the closure of the roots, dependencies first,
+// roots last) and Error.
+type FetchReply struct {
+	List  []byte     `cbor:"1,keyasint,omitempty"`
+	Error *WireError `cbor:"2,keyasint,omitempty"`
+}
+
+// FetchNeed is the asker's answer to a List: bit i set means it lacks
+// entry i and wants it. An asker that lacks nothing closes the stream
+// instead.
+type FetchNeed struct {
+	Bits []byte `cbor:"1,keyasint"`
+}
+
+// EncodeFetchRequest encodes a fetch request.
+func EncodeFetchRequest(r *FetchRequest) ([]byte, error) { return encodeMessage(r) }
+
+// DecodeFetchRequest decodes and validates a fetch request.
+func DecodeFetchRequest(data []byte) (*FetchRequest, error) {
+	r := &FetchRequest{}
+	if err := decodeMessage(data, MaxFetchRequestSize, r, "fetch request"); err != nil {
+		return nil, err
+	}
+	if len(r.Roots) == 0 || len(r.Roots)%digestLen != 0 || len(r.Roots)/digestLen > MaxFetchRoots {
+		return nil, badMessage("fetch request: roots of %d bytes (want 1 to %d digests of %d bytes)", len(r.Roots), MaxFetchRoots, digestLen)
+	}
+	return r, nil
+}
+
+// EncodeFetchReply encodes a fetch reply.
+func EncodeFetchReply(r *FetchReply) ([]byte, error) { return encodeMessage(r) }
+
+// DecodeFetchReply decodes and validates a fetch reply.
+func DecodeFetchReply(data []byte) (*FetchReply, error) {
+	r := &FetchReply{}
+	if err := decodeMessage(data, MaxReplySize, r, "fetch reply"); err != nil {
+		return nil, err
+	}
+	if (len(r.List) > 0) == (r.Error != nil) {
+		return nil, badMessage("fetch reply needs exactly one of list and error")
+	}
+	if r.Error != nil {
+		if err := r.Error.validate(); err != nil {
+			return nil, err
+		}
+		return r, nil
+	}
+	if len(r.List)%digestLen != 0 || len(r.List)/digestLen > MaxSyncBlocks {
+		return nil, badMessage("fetch reply: list of %d bytes (want a multiple of %d, at most %d entries)", len(r.List), digestLen, MaxSyncBlocks)
+	}
+	return r, nil
+}
+
+// EncodeFetchNeed encodes a need message.
+func EncodeFetchNeed(m *FetchNeed) ([]byte, error) { return encodeMessage(m) }
+
+// DecodeFetchNeed decodes and validates a need message.
+func DecodeFetchNeed(data []byte) (*FetchNeed, error) {
+	m := &FetchNeed{}
+	if err := decodeMessage(data, MaxStatusSize+(MaxSyncBlocks+7)/8, m, "fetch need"); err != nil {
+		return nil, err
+	}
+	if len(m.Bits) == 0 || len(m.Bits) > (MaxSyncBlocks+7)/8 || popCount(m.Bits) == 0 {
+		return nil, badMessage("fetch need: bitmap of %d bytes asking for %d blocks", len(m.Bits), popCount(m.Bits))
+	}
+	return m, nil
+}
+
+// digestList splits concatenated digests into CIDs.
+func digestList(b []byte) []cid.Cid {
+	out := make([]cid.Cid, 0, len(b)/digestLen)
+	for i := 0; i+digestLen <= len(b); i += digestLen {
+		out = append(out, cidOfDigest(b[i:i+digestLen]))
+	}
+	return out
 }

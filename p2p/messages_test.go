@@ -3,6 +3,8 @@ package p2p
 import (
 	"errors"
 	"testing"
+
+	"github.com/unode-dev/unode/capabilities"
 )
 
 func TestMessagesRejectBadInput(t *testing.T) {
@@ -36,6 +38,17 @@ func TestMessagesRejectBadInput(t *testing.T) {
 		{"reply: empty result", enc(&EvalReply{Result: &ResultReply{}}), replyDecoder},
 		{"blocks: none", enc(&BlocksMessage{}), blocksDecoder},
 		{"blocks: empty block", enc(&BlocksMessage{Blocks: [][]byte{{}}}), blocksDecoder},
+		{"request: too many tokens", enc(&EvalRequest{Thunk: []byte{1}, Tokens: make([][]byte, capabilities.MaxPresentedTokens+1)}), reqDecoder},
+		{"request: empty token", enc(&EvalRequest{Thunk: []byte{1}, Tokens: [][]byte{{}}}), reqDecoder},
+		{"request: huge token", enc(&EvalRequest{Thunk: []byte{1}, Tokens: [][]byte{make([]byte, capabilities.MaxTokenSize+1)}}), reqDecoder},
+		{"reply: too many token reports", enc(&EvalReply{Error: &WireError{Code: "denied", Tokens: make([]string, capabilities.MaxPresentedTokens+1)}}), replyDecoder},
+		{"fetch: no roots", enc(&FetchRequest{}), fetchReqDecoder},
+		{"fetch: roots not digests", enc(&FetchRequest{Roots: make([]byte, 33)}), fetchReqDecoder},
+		{"fetch: too many roots", enc(&FetchRequest{Roots: make([]byte, digestLen*(MaxFetchRoots+1))}), fetchReqDecoder},
+		{"fetch reply: neither", enc(&FetchReply{}), fetchReplyDecoder},
+		{"fetch reply: both", enc(&FetchReply{List: make([]byte, 32), Error: &WireError{Code: "msg"}}), fetchReplyDecoder},
+		{"fetch reply: bad error", enc(&FetchReply{Error: &WireError{Code: "nope"}}), fetchReplyDecoder},
+		{"fetch need: nothing", enc(&FetchNeed{Bits: []byte{0}}), fetchNeedDecoder},
 		{"status: no store", enc(&StatusMessage{Version: 1}), statusDecoder},
 		{"status: version 0", enc(&StatusMessage{Store: "x"}), statusDecoder},
 	} {
@@ -49,7 +62,10 @@ func TestMessagesRejectBadInput(t *testing.T) {
 	}
 }
 
-func reqDecoder(b []byte) error    { _, err := DecodeEvalRequest(b); return err }
-func replyDecoder(b []byte) error  { _, err := DecodeEvalReply(b); return err }
-func blocksDecoder(b []byte) error { _, err := DecodeBlocksMessage(b); return err }
-func statusDecoder(b []byte) error { _, err := DecodeStatusMessage(b); return err }
+func reqDecoder(b []byte) error        { _, err := DecodeEvalRequest(b); return err }
+func replyDecoder(b []byte) error      { _, err := DecodeEvalReply(b); return err }
+func blocksDecoder(b []byte) error     { _, err := DecodeBlocksMessage(b); return err }
+func statusDecoder(b []byte) error     { _, err := DecodeStatusMessage(b); return err }
+func fetchReqDecoder(b []byte) error   { _, err := DecodeFetchRequest(b); return err }
+func fetchReplyDecoder(b []byte) error { _, err := DecodeFetchReply(b); return err }
+func fetchNeedDecoder(b []byte) error  { _, err := DecodeFetchNeed(b); return err }

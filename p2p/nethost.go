@@ -8,15 +8,17 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 
+	"github.com/unode-dev/unode/capabilities"
 	"github.com/unode-dev/unode/eval"
 )
 
 // netHost is the node's eval.Host: `here` is the node, a thunk sent to
 // the node itself runs at once on the calling thread (as with
 // eval.LocalHost), and a thunk sent to another peer runs there through
-// /unode/eval/1.0.0 on a goroutine that completes the future. Channels,
-// node data and clusters are still the in-memory ones of eval.LocalHost
-// (later issues put them on the network).
+// /unode/eval/1.0.0 on a goroutine that completes the future. Node data
+// is the node's datastore (/data/...). Channels and clusters are still
+// the in-memory ones of eval.LocalHost (later issues put them on the
+// network).
 type netHost struct {
 	*eval.LocalHost
 	n    *Node
@@ -24,6 +26,13 @@ type netHost struct {
 	// acc, when set, sums the sync figures of the calls made through
 	// this host (one host per evaluation that reports them).
 	acc *syncAccumulator
+	// tokens are presented on the calls made through this host, each to
+	// the node that issued its root.
+	tokens []*capabilities.Token
+	// onBehalfOf is set on the host of a foreign evaluation: the caller,
+	// with whom the code this host's calls send must be shareable (see
+	// foreignHost).
+	onBehalfOf peer.ID
 }
 
 var (
@@ -33,6 +42,18 @@ var (
 	_ eval.DataHost    = (*netHost)(nil)
 	_ eval.ClusterHost = (*netHost)(nil)
 )
+
+// tokensFor returns the encodings of the tokens to present to p: those
+// whose chain is rooted at p (no other node could accept them).
+func tokensFor(toks []*capabilities.Token, p peer.ID) [][]byte {
+	var out [][]byte
+	for _, t := range toks {
+		if t != nil && t.Root().Issuer() == p && len(out) < capabilities.MaxPresentedTokens {
+			out = append(out, t.Bytes())
+		}
+	}
+	return out
+}
 
 func newNetHost(n *Node, acc *syncAccumulator) *netHost {
 	id := n.id.String()
@@ -63,11 +84,18 @@ func (h *netHost) Spawn(th *eval.Thread, node *eval.Node, thunk eval.Value) *eva
 		}
 		return f
 	}
+	if h.onBehalfOf != "" && h.n.peers.get(pid).store() != h.n.storeID {
+		if err := h.n.checkShareableCode(th.Context(), thunk, h.onBehalfOf); err != nil {
+			f.Fail(err)
+			return f
+		}
+	}
 	w, err := eval.ToWire(thunk)
 	if err != nil {
 		f.Fail(fmt.Errorf("at %s: %w", shortPeer(node.ID), err))
 		return f
 	}
+	opts := callOptions{tokens: tokensFor(h.tokens, pid), onBehalfOf: h.onBehalfOf}
 	if !h.n.track() {
 		f.Fail(fmt.Errorf("at %s: this node is closed", shortPeer(node.ID)))
 		return f
@@ -80,7 +108,7 @@ func (h *netHost) Spawn(th *eval.Thread, node *eval.Node, thunk eval.Value) *eva
 		defer h.n.wg.Done()
 		defer stop()
 		defer cancel()
-		res, err := h.n.callThunk(ctx, pid, addrs, w, b)
+		res, err := h.n.callThunk(ctx, pid, addrs, w, b, opts)
 		if res != nil && h.acc != nil {
 			h.acc.add(res.sync)
 		}
@@ -91,6 +119,24 @@ func (h *netHost) Spawn(th *eval.Thread, node *eval.Node, thunk eval.Value) *eva
 		f.Resolve(res.value)
 	}()
 	return f
+}
+
+// DataGet, DataPut, DataList and DataDelete are the node's data (see
+// Codebase.DataGet); the checks of foreign evaluations are foreignHost's.
+func (h *netHost) DataGet(th *eval.Thread, key string) (eval.Value, bool, error) {
+	return h.n.cb.DataGet(th.Context(), key)
+}
+
+func (h *netHost) DataPut(th *eval.Thread, key string, v eval.Value) error {
+	return h.n.cb.DataPut(th.Context(), key, v)
+}
+
+func (h *netHost) DataList(th *eval.Thread, prefix string) ([]string, error) {
+	return h.n.cb.DataList(th.Context(), prefix)
+}
+
+func (h *netHost) DataDelete(th *eval.Thread, key string) error {
+	return h.n.cb.DataDelete(th.Context(), key)
 }
 
 // Load is the node's own load, or the last load a peer stated.

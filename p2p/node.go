@@ -10,7 +10,9 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
+	"github.com/ipfs/go-cid"
 	"github.com/ipfs/go-datastore"
 	dssync "github.com/ipfs/go-datastore/sync"
 	"github.com/libp2p/go-libp2p"
@@ -22,6 +24,7 @@ import (
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
 	ma "github.com/multiformats/go-multiaddr"
 
+	"github.com/unode-dev/unode/capabilities"
 	"github.com/unode-dev/unode/dag"
 	"github.com/unode-dev/unode/eval"
 )
@@ -30,11 +33,13 @@ import (
 const (
 	ProtocolEval   protocol.ID = "/unode/eval/1.0.0"
 	ProtocolStatus protocol.ID = "/unode/status/1.0.0"
+	ProtocolBlocks protocol.ID = "/unode/blocks/1.0.0"
 	// ProtocolVersion is the version a node states in status messages.
 	ProtocolVersion = 1
 
 	ServiceEval   = "unode.eval"
 	ServiceStatus = "unode.status"
+	ServiceBlocks = "unode.blocks"
 )
 
 // Node is a unode node: a libp2p host whose peer ID is the node's
@@ -66,9 +71,18 @@ type Node struct {
 	counters foreignCounters
 	synced   syncAccumulator // every outgoing call's sync figures
 
+	key    crypto.PrivKey
+	now    func() time.Time
+	policy atomic.Pointer[capabilities.Policy]
+	grants *capabilities.Store
+	links  *linkCache // what linking foreign code found, per root
+
 	// evalHook, when set (by tests), runs just before each foreign
 	// evaluation starts.
 	evalHook atomic.Pointer[func()]
+	// sentHook, when set (by tests), is called for every block this
+	// node sends to another, by any protocol.
+	sentHook atomic.Pointer[func(to peer.ID, c cid.Cid)]
 }
 
 type config struct {
@@ -77,6 +91,8 @@ type config struct {
 	listen []string
 	log    *slog.Logger
 	caps   Budget
+	policy *capabilities.Policy
+	now    func() time.Time
 }
 
 // Option configures New.
@@ -137,10 +153,40 @@ func WithForeignBudget(b Budget) Option {
 	}
 }
 
+// WithPolicy sets the per-peer policy that decides what foreign
+// evaluations may do (see docs/security.md). The default is
+// capabilities.DefaultPolicy(): unknown peers may evaluate pure code
+// within small budgets. The node keeps a copy; SetPolicy changes it.
+func WithPolicy(p *capabilities.Policy) Option {
+	return func(c *config) error {
+		if p == nil {
+			return errors.New("WithPolicy: nil policy")
+		}
+		cp, err := copyPolicy(p)
+		if err != nil {
+			return fmt.Errorf("WithPolicy: %w", err)
+		}
+		c.policy = cp
+		return nil
+	}
+}
+
+// WithClock sets the clock that token validity, grants and the audit
+// log use (tests inject one). The default is time.Now.
+func WithClock(now func() time.Time) Option {
+	return func(c *config) error {
+		if now == nil {
+			return errors.New("WithClock: nil clock")
+		}
+		c.now = now
+		return nil
+	}
+}
+
 // New starts a node. ctx bounds the start only; the node runs until
 // Close.
 func New(ctx context.Context, opts ...Option) (*Node, error) {
-	cfg := config{listen: []string{"/ip4/127.0.0.1/tcp/0"}}
+	cfg := config{listen: []string{"/ip4/127.0.0.1/tcp/0"}, now: time.Now}
 	for _, o := range opts {
 		if err := o(&cfg); err != nil {
 			return nil, err
@@ -159,10 +205,14 @@ func New(ctx context.Context, opts ...Option) (*Node, error) {
 	if cfg.log == nil {
 		cfg.log = slog.New(slog.DiscardHandler)
 	}
-	// Depth is capped at the evaluator's default, which keeps the Go
-	// stack far from its limit: a foreign caller may ask for less, never
-	// more.
-	caps := Budget{Fuel: MaxForeignFuel, MaxMemory: MaxForeignMemory, MaxDepth: eval.DefaultMaxDepth, MaxResultBytes: MaxForeignResult, Timeout: MaxForeignTime}
+	if cfg.policy == nil {
+		cfg.policy = capabilities.DefaultPolicy()
+	}
+	// The sandbox of each evaluation sets its budgets; these caps only
+	// apply where WithForeignBudget set them. Depth is not part of a
+	// sandbox: it is capped at the evaluator's default, which keeps the
+	// Go stack far from its limit, and results at what a reply can carry.
+	caps := Budget{MaxDepth: eval.DefaultMaxDepth, MaxResultBytes: MaxForeignResult}
 	if cfg.caps.Fuel > 0 {
 		caps.Fuel = cfg.caps.Fuel
 	}
@@ -212,12 +262,76 @@ func New(ctx context.Context, opts ...Option) (*Node, error) {
 		cancel:  cancel,
 		slots:   make(chan struct{}, MaxConcurrentForeign),
 		jobs:    make(chan func()),
+		key:     cfg.key,
+		now:     cfg.now,
+		grants:  capabilities.NewStore(cfg.ds),
+		links:   newLinkCache(linkCacheEntries),
 	}
+	n.grants.Now = cfg.now
+	n.policy.Store(cfg.policy)
+	cb.here = h.ID().String()
 	n.net = newNetHost(n, nil)
 	cb.SetHost(n.net)
 	h.SetStreamHandler(ProtocolEval, n.handleEval)
 	h.SetStreamHandler(ProtocolStatus, n.handleStatus)
+	h.SetStreamHandler(ProtocolBlocks, n.handleFetch)
 	return n, nil
+}
+
+// Grants is the node's record of the tokens it granted, the ones it
+// revoked, and the audit log of foreign evaluations, kept in its
+// datastore. A revocation made through it (or by another process on the
+// same datastore) applies from the next request on.
+func (n *Node) Grants() *capabilities.Store { return n.grants }
+
+// Policy returns a copy of the policy in force.
+func (n *Node) Policy() *capabilities.Policy {
+	p, _ := copyPolicy(n.policy.Load())
+	return p
+}
+
+// SetPolicy validates p and makes (a copy of) it the policy for the next
+// requests; evaluations already running keep the sandbox they started
+// with.
+func (n *Node) SetPolicy(p *capabilities.Policy) error {
+	if p == nil {
+		return errors.New("SetPolicy: nil policy")
+	}
+	cp, err := copyPolicy(p)
+	if err != nil {
+		return err
+	}
+	n.policy.Store(cp)
+	return nil
+}
+
+// Grant issues a token signed with the node's key, so that it is rooted
+// here, records it in Grants and returns it. c.Parent must be nil or a
+// token this node holds as audience (a delegation).
+func (n *Node) Grant(ctx context.Context, c capabilities.Claims, note string) (*capabilities.Token, error) {
+	return n.grants.Grant(ctx, n.key, c, note)
+}
+
+// copyPolicy returns a validated deep copy of p, so that callers cannot
+// change the node's policy behind its back.
+func copyPolicy(p *capabilities.Policy) (*capabilities.Policy, error) {
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	cp := &capabilities.Policy{Default: p.Default.Normalize()}
+	if len(p.Sandboxes) > 0 {
+		cp.Sandboxes = make(map[string]capabilities.Sandbox, len(p.Sandboxes))
+		for k, v := range p.Sandboxes {
+			cp.Sandboxes[k] = v.Normalize()
+		}
+	}
+	if len(p.Peers) > 0 {
+		cp.Peers = make(map[peer.ID]string, len(p.Peers))
+		for k, v := range p.Peers {
+			cp.Peers[k] = v
+		}
+	}
+	return cp, nil
 }
 
 // newResourceManager is libp2p's default resource manager with room for
@@ -334,6 +448,7 @@ func (n *Node) Close() error {
 	n.cancel()
 	n.host.RemoveStreamHandler(ProtocolEval)
 	n.host.RemoveStreamHandler(ProtocolStatus)
+	n.host.RemoveStreamHandler(ProtocolBlocks)
 	err := n.host.Close()
 	n.wg.Wait()
 	return err

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/unode-dev/unode/capabilities"
 	"github.com/unode-dev/unode/dag"
 	"github.com/unode-dev/unode/eval"
 	"github.com/unode-dev/unode/eval/syntax"
@@ -53,11 +54,33 @@ type RemoteResult struct {
 	Sync SyncStats `json:"sync"`
 }
 
+// A CallOption changes how EvalAt, RunAt and EvalTermAt call.
+type CallOption func(*callConfig)
+
+type callConfig struct {
+	tokens []*capabilities.Token
+}
+
+// WithTokens presents capability tokens: to the target of a remote
+// evaluation (all of them), and, on the calls the program itself makes
+// (`at`), each to the node that issued its root. The callee joins the
+// sandboxes of those that verify to what its policy grants this node.
+func WithTokens(toks ...*capabilities.Token) CallOption {
+	return func(c *callConfig) {
+		for _, t := range toks {
+			if t != nil {
+				c.tokens = append(c.tokens, t)
+			}
+		}
+	}
+}
+
 // EvalAt parses src, resolves its names against this node's namespace
 // and evaluates it at target (a peer ID or a multiaddr ending in
 // /p2p/<id>; this node's own ID evaluates locally), syncing the blocks
-// target lacks. Remote failures are *CallError values.
-func (n *Node) EvalAt(ctx context.Context, target string, src string, b Budget) (*RemoteResult, error) {
+// target lacks. Remote failures are *CallError values; a refusal by the
+// target's sandbox has code CodeDenied and names what was refused.
+func (n *Node) EvalAt(ctx context.Context, target string, src string, b Budget, opts ...CallOption) (*RemoteResult, error) {
 	e, err := syntax.ParseExpr("<eval>", []byte(src))
 	if err != nil {
 		return nil, err
@@ -66,12 +89,12 @@ func (n *Node) EvalAt(ctx context.Context, target string, src string, b Budget) 
 	if err != nil {
 		return nil, err
 	}
-	return n.EvalTermAt(ctx, target, t, b)
+	return n.EvalTermAt(ctx, target, t, b, opts...)
 }
 
 // RunAt adds a source file to this node's codebase and evaluates its
 // main at target.
-func (n *Node) RunAt(ctx context.Context, target, filename string, src []byte, b Budget) (*RemoteResult, error) {
+func (n *Node) RunAt(ctx context.Context, target, filename string, src []byte, b Budget, opts ...CallOption) (*RemoteResult, error) {
 	f, err := syntax.ParseFile(filename, src)
 	if err != nil {
 		return nil, err
@@ -95,11 +118,15 @@ func (n *Node) RunAt(ctx context.Context, target, filename string, src []byte, b
 	if !ok {
 		return nil, fmt.Errorf("%s: main was not added", filename)
 	}
-	return n.EvalTermAt(ctx, target, &dag.Ref{Def: ref.Def}, b)
+	return n.EvalTermAt(ctx, target, &dag.Ref{Def: ref.Def}, b, opts...)
 }
 
 // EvalTermAt evaluates a closed, resolved term at target (see EvalAt).
-func (n *Node) EvalTermAt(ctx context.Context, target string, t dag.Term, b Budget) (*RemoteResult, error) {
+func (n *Node) EvalTermAt(ctx context.Context, target string, t dag.Term, b Budget, opts ...CallOption) (*RemoteResult, error) {
+	var cc callConfig
+	for _, o := range opts {
+		o(&cc)
+	}
 	pid, addrs, err := parseTarget(target)
 	if err != nil {
 		return nil, err
@@ -115,7 +142,9 @@ func (n *Node) EvalTermAt(ctx context.Context, target string, t dag.Term, b Budg
 		defer cancel()
 		acc := &syncAccumulator{}
 		th := n.cb.newThread(b)
-		th.Host = newNetHost(n, acc)
+		h := newNetHost(n, acc)
+		h.tokens = cc.tokens
+		th.Host = h
 		v, err := th.Eval(ctx, t)
 		if err != nil {
 			return nil, err
@@ -124,7 +153,14 @@ func (n *Node) EvalTermAt(ctx context.Context, target string, t dag.Term, b Budg
 	}
 	// A closed term needs no environment: its thunk is its code.
 	thunk := &dag.VClosure{Code: &dag.Delay{Body: t}}
-	res, err := n.callThunk(ctx, pid, addrs, thunk, b)
+	var toks [][]byte
+	for _, t := range cc.tokens {
+		toks = append(toks, t.Bytes())
+	}
+	if len(toks) > capabilities.MaxPresentedTokens {
+		return nil, fmt.Errorf("%d tokens presented (at most %d)", len(toks), capabilities.MaxPresentedTokens)
+	}
+	res, err := n.callThunk(ctx, pid, addrs, thunk, b, callOptions{tokens: toks})
 	if err != nil {
 		return nil, err
 	}
@@ -153,31 +189,6 @@ func (b Budget) wire(ctx context.Context) *WireBudget {
 		return nil
 	}
 	return w
-}
-
-// grant is the budget this node gives a foreign evaluation that asked
-// for w: what it asked for, within the node's caps.
-func (n *Node) grant(w *WireBudget) Budget {
-	g := n.caps
-	if w == nil {
-		return g
-	}
-	if w.Fuel > 0 && w.Fuel < g.Fuel {
-		g.Fuel = w.Fuel
-	}
-	if w.Memory > 0 && w.Memory < g.MaxMemory {
-		g.MaxMemory = w.Memory
-	}
-	if w.Depth > 0 && w.Depth < int64(g.MaxDepth) {
-		g.MaxDepth = int(w.Depth)
-	}
-	if w.Result > 0 && w.Result < g.MaxResultBytes {
-		g.MaxResultBytes = w.Result
-	}
-	if w.TimeoutMs > 0 && time.Duration(w.TimeoutMs)*time.Millisecond < g.Timeout {
-		g.Timeout = time.Duration(w.TimeoutMs) * time.Millisecond
-	}
-	return g
 }
 
 // callResult is the outcome of a successful remote call.

@@ -102,7 +102,7 @@ func TestAtSyncsExactlyWhatIsMissing(t *testing.T) {
 // closures that A applies locally.
 func TestClosuresTravel(t *testing.T) {
 	ctx := testCtx(t)
-	a, b, c := newTestNode(t), newTestNode(t), newTestNode(t)
+	a, b, c := newTestNode(t), newOpenNode(t), newOpenNode(t)
 	connectAll(t, a, b, c)
 	addSource(t, a, chainSource("f", 5)+`f = f4
 mkAdder k = x -> x + k
@@ -162,7 +162,7 @@ awaitBang n = await! (timeout 30000 (at' n '(hang)))
 // a node that disappears mid-evaluation is an Err and nothing hangs.
 func TestCombinators(t *testing.T) {
 	ctx := testCtx(t)
-	a, b, c, dead := newTestNode(t), newTestNode(t), newTestNode(t), newTestNode(t)
+	a, b, c, dead := newOpenNode(t), newOpenNode(t), newOpenNode(t), newOpenNode(t)
 	connectAll(t, a, b, c, dead)
 	addSource(t, a, chainSource("f", 5)+"f = f4\n"+combinators)
 	dead.Close()
@@ -197,7 +197,7 @@ func TestCombinators(t *testing.T) {
 		t.Errorf("quorum 2 [A, B, C] = %v, %v; want %s", v, err, f4.Text)
 	}
 
-	d := newTestNode(t)
+	d := newOpenNode(t)
 	connectAll(t, a, d)
 	type outcome struct {
 		v   eval.Value
@@ -228,7 +228,7 @@ func TestCombinators(t *testing.T) {
 // A canceled context cancels the remote evaluation.
 func TestCancelReachesCallee(t *testing.T) {
 	ctx := testCtx(t)
-	a, b := newTestNode(t), newTestNode(t)
+	a, b := newTestNode(t), newOpenNode(t)
 	connectAll(t, a, b)
 	addSource(t, a, "hang = await (listen channel)\n")
 	cctx, cancel := context.WithCancel(ctx)

@@ -26,10 +26,13 @@ import (
 // So a sync is at most one extra round trip whatever the depth of the
 // DAG, and none when the callee already has everything.
 
-// planDeps returns the blocks of the closure of roots that the peer is
-// not known to hold (known may be nil), dependencies before the blocks
-// that link to them, in an order that depends only on the blocks. It
-// fails with a *dag.MissingError if the local store lacks some.
+// planDeps returns the blocks of the closure of roots (dag.NeededLinks)
+// that the peer is not known to hold (known may be nil) and that this
+// store holds, dependencies before the blocks that link to them, in an
+// order that depends only on the blocks. A block this store lacks is
+// left out with what is below it: the callee must hold it already (the
+// owner of a private implementation, which the caller refers to by CID
+// without ever holding it), or it will answer that it is missing.
 func planDeps(ctx context.Context, store *dag.Store, roots []cid.Cid, known func(cid.Cid) bool) ([]cid.Cid, error) {
 	type frame struct {
 		c     cid.Cid
@@ -37,7 +40,7 @@ func planDeps(ctx context.Context, store *dag.Store, roots []cid.Cid, known func
 		next  int
 	}
 	visited := map[cid.Cid]bool{}
-	var order, missing []cid.Cid
+	var order []cid.Cid
 	var stack []frame
 	push := func(c cid.Cid) error {
 		visited[c] = true
@@ -46,13 +49,12 @@ func planDeps(ctx context.Context, store *dag.Store, roots []cid.Cid, known func
 		}
 		data, err := store.Get(ctx, c)
 		if errors.Is(err, dag.ErrNotFound) {
-			missing = append(missing, c)
 			return nil
 		}
 		if err != nil {
 			return err
 		}
-		links, err := dag.Links(data)
+		links, err := dag.NeededLinks(data)
 		if err != nil {
 			return fmt.Errorf("block %s: %w", c, err)
 		}
@@ -84,9 +86,6 @@ func planDeps(ctx context.Context, store *dag.Store, roots []cid.Cid, known func
 			order = append(order, top.c)
 			stack = stack[:len(stack)-1]
 		}
-	}
-	if len(missing) > 0 {
-		return nil, &dag.MissingError{CIDs: missing}
 	}
 	return order, nil
 }
@@ -134,11 +133,14 @@ func ensureComplete(ctx context.Context, store *dag.Store, roots []cid.Cid) erro
 }
 
 // resultBlocks returns the blocks a result (whose links are given)
-// refers to that the caller may lack, dependencies first. The caller holds the closure of the thunk's
-// roots (it listed that closure from its own store), so only blocks
-// outside it travel; for the usual result (data, or closures over the
-// thunk's own code) that is nothing, decided without reading a block.
-func resultBlocks(ctx context.Context, store *dag.Store, links, roots, deps []cid.Cid, limit int) ([][]byte, error) {
+// refers to that the caller may lack, dependencies first. Blocks in the
+// closures of the thunk's roots and dependencies never travel: the
+// caller listed them, or referred to them (if it lacks them it could not
+// have them from here either); for the usual result (data, or closures
+// over the thunk's own code) that is all, decided without reading a
+// block. Every other block must be one this node shares (share; nil
+// shares all), or the result is refused with a denial naming it.
+func resultBlocks(ctx context.Context, store *dag.Store, links, roots, deps []cid.Cid, limit int, share func(cid.Cid) (bool, error)) ([]dag.Block, error) {
 	if len(links) == 0 {
 		return nil, nil
 	}
@@ -160,6 +162,9 @@ func resultBlocks(ctx context.Context, store *dag.Store, links, roots, deps []ci
 	}
 	for _, r := range roots {
 		cl, err := store.ClosureOf(ctx, r)
+		if errors.Is(err, dag.ErrMissing) {
+			continue // the caller referred to what neither side has
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -167,7 +172,7 @@ func resultBlocks(ctx context.Context, store *dag.Store, links, roots, deps []ci
 			covered[c] = true
 		}
 	}
-	var out [][]byte
+	var out []dag.Block
 	size := 0
 	for _, l := range todo {
 		cl, err := store.ClosureOf(ctx, l)
@@ -179,6 +184,15 @@ func resultBlocks(ctx context.Context, store *dag.Store, links, roots, deps []ci
 				continue
 			}
 			covered[c] = true
+			if share != nil {
+				ok, err := share(c)
+				if err != nil {
+					return nil, err
+				}
+				if !ok {
+					return nil, privateDenial(c, "the result refers to it")
+				}
+			}
 			data, err := store.Get(ctx, c)
 			if err != nil {
 				return nil, err
@@ -187,7 +201,7 @@ func resultBlocks(ctx context.Context, store *dag.Store, links, roots, deps []ci
 			if size > limit || len(out) >= MaxSyncBlocks {
 				return nil, fmt.Errorf("the result refers to more than %d bytes of blocks the caller lacks", limit)
 			}
-			out = append(out, data)
+			out = append(out, dag.Block{CID: c, Data: data})
 		}
 	}
 	return out, nil
@@ -196,14 +210,15 @@ func resultBlocks(ctx context.Context, store *dag.Store, links, roots, deps []ci
 // acceptResultBlocks checks that blocks received with a result are all
 // reachable from the result's links (a callee may not slip unrelated
 // blocks into the caller's store), stores them and makes sure every link
-// of the result is complete.
-func acceptResultBlocks(ctx context.Context, store *dag.Store, links []cid.Cid, raw [][]byte) error {
+// of the result is complete. received, if set, is told the blocks that
+// were new here.
+func acceptResultBlocks(ctx context.Context, store *dag.Store, links []cid.Cid, raw [][]byte, received func([]cid.Cid) error) error {
 	if len(raw) > 0 {
 		blocks := make([]dag.Block, len(raw))
 		byCID := make(map[cid.Cid][]cid.Cid, len(raw))
 		for i, data := range raw {
 			blocks[i] = dag.NewBlock(data)
-			ls, err := dag.Links(data)
+			ls, err := dag.NeededLinks(data)
 			if err != nil {
 				return fmt.Errorf("result block %s: %w", blocks[i].CID, err)
 			}
@@ -221,13 +236,28 @@ func acceptResultBlocks(ctx context.Context, store *dag.Store, links []cid.Cid, 
 			reached[c] = true
 			stack = append(stack, ls...)
 		}
+		var fresh []cid.Cid
 		for _, b := range blocks {
 			if !reached[b.CID] {
 				return invalid("result carries block %s, which the result does not refer to", b.CID)
 			}
+			if received != nil {
+				had, err := store.Has(ctx, b.CID)
+				if err != nil {
+					return err
+				}
+				if !had {
+					fresh = append(fresh, b.CID)
+				}
+			}
 		}
 		if err := store.AddBlocks(ctx, blocks); err != nil {
 			return err
+		}
+		if len(fresh) > 0 {
+			if err := received(fresh); err != nil {
+				return err
+			}
 		}
 	}
 	return ensureComplete(ctx, store, links)

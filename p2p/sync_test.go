@@ -3,6 +3,7 @@ package p2p
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/ipfs/go-cid"
@@ -65,9 +66,11 @@ func TestPlanDeps(t *testing.T) {
 	if err != nil || len(none) != 0 {
 		t.Fatalf("all known: %v, %v", none, err)
 	}
+	// A block the caller lacks is not listed: the callee must hold it
+	// (a private implementation, called by CID at its owner).
 	other := newTestCodebase(t, "")
-	if _, err := planDeps(ctx, other.Store(), []cid.Cid{top}, nil); !errors.Is(err, dag.ErrMissing) {
-		t.Fatalf("absent root: %v", err)
+	if absent, err := planDeps(ctx, other.Store(), []cid.Cid{top}, nil); err != nil || len(absent) != 0 {
+		t.Fatalf("absent root: %v, %v", absent, err)
 	}
 }
 
@@ -106,46 +109,84 @@ func TestResultBlocks(t *testing.T) {
 	fRoot, sRoot := defCID(t, callee, "f2"), defCID(t, callee, "s2")
 	result := dag.ValueLinks(&dag.VTuple{Elems: []dag.Value{
 		&dag.VDef{Def: dag.DefRef{CID: fRoot}}, &dag.VDef{Def: dag.DefRef{CID: sRoot}}}})
-	blocks, err := resultBlocks(ctx, callee.Store(), result, []cid.Cid{fRoot}, nil, MaxReplySize)
+	bs, err := resultBlocks(ctx, callee.Store(), result, []cid.Cid{fRoot}, nil, MaxReplySize, nil)
 	if err != nil {
 		t.Fatal(err)
+	}
+	var blocks [][]byte
+	for _, b := range bs {
+		blocks = append(blocks, b.Data)
 	}
 	if len(blocks) != 3 { // s0, s1, s2; f's closure was the thunk's
 		t.Fatalf("%d result blocks, want 3", len(blocks))
 	}
-	if err := acceptResultBlocks(ctx, caller.Store(), result, blocks); err != nil {
+	if err := acceptResultBlocks(ctx, caller.Store(), result, blocks, nil); err != nil {
 		t.Fatal(err)
 	}
 	if ok, _ := caller.Store().IsComplete(ctx, sRoot); !ok {
 		t.Error("s2 not complete at the caller")
 	}
 	stray := scratchBlock(t, "w = 5\n", "w")
-	if err := acceptResultBlocks(ctx, newTestCodebase(t, "").Store(), result, append(blocks, stray.Data)); err == nil {
+	if err := acceptResultBlocks(ctx, newTestCodebase(t, "").Store(), result, append(blocks, stray.Data), nil); err == nil {
 		t.Error("a block the result does not refer to was accepted")
 	}
-	if err := acceptResultBlocks(ctx, newTestCodebase(t, "").Store(), result, blocks[1:]); !errors.Is(err, dag.ErrMissing) {
+	if err := acceptResultBlocks(ctx, newTestCodebase(t, "").Store(), result, blocks[1:], nil); !errors.Is(err, dag.ErrMissing) {
 		t.Errorf("an incomplete result was accepted: %v", err)
 	}
-	none, err := resultBlocks(ctx, callee.Store(), result, []cid.Cid{fRoot, sRoot}, nil, MaxReplySize)
+	none, err := resultBlocks(ctx, callee.Store(), result, []cid.Cid{fRoot, sRoot}, nil, MaxReplySize, nil)
 	if err != nil || len(none) != 0 {
 		t.Errorf("covered result: %d blocks, %v", len(none), err)
 	}
 }
 
-// A result that refers to the callee's own code brings that code along,
-// and the caller can run it.
+// A result that refers to the callee's published code brings that code
+// along, and the caller can run it; its private code stays home.
 func TestResultCarriesCalleeCode(t *testing.T) {
 	ctx := testCtx(t)
-	a, b := newTestNode(t), newTestNode(t)
+	a, b := newTestNode(t), newOpenNode(t)
 	connectAll(t, a, b)
-	addSource(t, b, "secret x = x * 42 + 1\n")
+	if _, err := b.Codebase().AddWith(ctx, "b.u", []byte("secret x = x * 42 + 1\nhidden x = x - 1\n"), AddOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Codebase().Publish(ctx, "secret"); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := b.EvalAt(ctx, b.ID().String(), `Data.put "fn" secret`, Budget{}); err != nil {
 		t.Fatal(err)
 	}
-	addSource(t, a, "useAt n = match at n '(Data.get \"fn\") with\n  | Some g -> g 2\n  | None -> 0\n")
-	v, _, err := call(ctx, a, "useAt", nodeValue(b))
+	if _, err := b.EvalAt(ctx, b.ID().String(), `Data.put "private" hidden`, Budget{}); err != nil {
+		t.Fatal(err)
+	}
+	addSource(t, a, "useAt n k = match at n '(Data.get k) with\n  | Some g -> g 2\n  | None -> 0\n")
+	v, _, err := call(ctx, a, "useAt", nodeValue(b), eval.Text("fn"))
 	if err != nil || show(v) != "85" {
 		t.Fatalf("useAt = %v, %v; want 85", v, err)
+	}
+	_, _, err = call(ctx, a, "useAt", nodeValue(b), eval.Text("private"))
+	if err == nil || !strings.Contains(err.Error(), "Err.Denied") || !strings.Contains(err.Error(), "private to this node") {
+		t.Fatalf("a result carrying private code: %v", err)
+	}
+
+	// Code A sent B goes back to A, but not to C.
+	addSource(t, a, "mine x = x + 1000\nsendMine n = at n '(Data.put \"a\" mine)\n")
+	if _, _, err := call(ctx, a, "sendMine", nodeValue(b)); err == nil {
+		t.Fatal("a foreign Data.put was allowed") // openSandbox reads only
+	}
+	ref, _, _ := a.store.LookupName(ctx, "mine")
+	if _, err := a.EvalAt(ctx, b.ID().String(), "#"+ref.Def.CID.String()+" 1", Budget{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.EvalAt(ctx, b.ID().String(), `Data.put "a" #`+ref.Def.CID.String(), Budget{}); err != nil {
+		t.Fatal(err)
+	}
+	if v, _, err := call(ctx, a, "useAt", nodeValue(b), eval.Text("a")); err != nil || show(v) != "1002" {
+		t.Errorf("A's own code back to A: %v, %v", v, err)
+	}
+	c := newTestNode(t)
+	connectAll(t, c, b)
+	addSource(t, c, "useAt n k = match at n '(Data.get k) with\n  | Some g -> g 2\n  | None -> 0\n")
+	if _, _, err := call(ctx, c, "useAt", nodeValue(b), eval.Text("a")); err == nil || !strings.Contains(err.Error(), "private to this node") {
+		t.Errorf("A's code to C: %v", err)
 	}
 }
 

@@ -1,0 +1,567 @@
+package p2p
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/unode-dev/unode/capabilities"
+	"github.com/unode-dev/unode/dag"
+	"github.com/unode-dev/unode/eval"
+)
+
+// Enforcement of the capabilities on foreign evaluations
+// (docs/security.md). For each request the callee computes the
+// effective sandbox (the policy's sandbox for the authenticated caller,
+// joined with the verified tokens it presents), then:
+//
+//  1. links the code before any step runs: every builtin named by the
+//     thunk and by the closure of every definition it refers to, and
+//     every definition the thunk refers to directly, must be allowed
+//     (Checker.CheckLink); the budget comes from the sandbox;
+//  2. runs it on a thread whose CheckBuiltin and CheckDef hooks ask the
+//     same Checker about code reached dynamically (values read from
+//     node data or returned by other nodes), and whose host checks every
+//     at/send target (CheckTarget) and data key (CheckData);
+//  3. sends back only code this node may share with the caller: blocks
+//     it published or the caller sent it, never its private code;
+//  4. records the evaluation in the audit log.
+
+// DeniedPrivate is the DeniedError kind (and CallError.Which) of a
+// refusal to send code that is private to this node.
+const DeniedPrivate = "private"
+
+// catalog describes eval's builtins to the capabilities package.
+var catalog = capabilities.Catalog{GroupOf: groupOf, Covers: covers}
+
+var evalGroups = func() map[string]string {
+	m := map[string]string{}
+	for _, b := range eval.Builtins() {
+		m[b.Name] = b.Group
+	}
+	return m
+}()
+
+// groupOf maps eval's builtin groups to capability groups, splitting
+// node data by direction.
+func groupOf(name string) string {
+	switch name {
+	case "Data.get", "Data.list":
+		return capabilities.GroupDataRead
+	case "Data.put", "Data.delete":
+		return capabilities.GroupDataWrite
+	}
+	switch g := evalGroups[name]; g {
+	case capabilities.GroupPure, capabilities.GroupRemote, capabilities.GroupChannel, capabilities.GroupCluster:
+		return g
+	}
+	return "" // unknown: never allowed
+}
+
+// opCovers lists what each operator dispatches to (eval/builtins_op.go):
+// arithmetic on Ints or Floats, comparisons of Ints, Floats or Text (the
+// typed compare builtins compute what the operator tests), ++ on Text,
+// Bytes or Lists, :: on Lists. An operator is allowed only if all of
+// these are, so denying Int.sub denies `-` on any operands.
+var opCovers = map[string][]string{
+	"Op.add":    {"Int.add", "Float.add"},
+	"Op.sub":    {"Int.sub", "Float.sub"},
+	"Op.mul":    {"Int.mul", "Float.mul"},
+	"Op.div":    {"Int.div", "Float.div"},
+	"Op.mod":    {"Int.mod"},
+	"Op.negate": {"Int.negate", "Float.negate"},
+	"Op.eq":     {"Int.compare", "Float.compare", "Text.compare"},
+	"Op.neq":    {"Int.compare", "Float.compare", "Text.compare"},
+	"Op.lt":     {"Int.compare", "Float.compare", "Text.compare"},
+	"Op.le":     {"Int.compare", "Float.compare", "Text.compare"},
+	"Op.gt":     {"Int.compare", "Float.compare", "Text.compare"},
+	"Op.ge":     {"Int.compare", "Float.compare", "Text.compare"},
+	"Op.append": {"Text.concat", "Bytes.concat", "List.append"},
+	"Op.cons":   {"List.cons"},
+}
+
+func covers(name string) []string { return opCovers[name] }
+
+// sandboxDenial is a refusal as the evaluator sees it: it matches
+// eval.ErrDenied (so await! gets Err.Denied) and unwraps to the
+// *capabilities.DeniedError naming what was refused.
+type sandboxDenial struct{ *capabilities.DeniedError }
+
+func (e sandboxDenial) Is(target error) bool {
+	return target == eval.ErrDenied || target == capabilities.ErrDenied
+}
+
+func (e sandboxDenial) Unwrap() error { return e.DeniedError }
+
+func (e sandboxDenial) Error() string {
+	if e.Kind == DeniedPrivate {
+		return "denied: " + deniedText(e.DeniedError)
+	}
+	return e.DeniedError.Error()
+}
+
+// deniedText says what was refused, without the "denied: " prefix.
+func deniedText(de *capabilities.DeniedError) string {
+	var msg string
+	if de.Kind == DeniedPrivate {
+		msg = "block " + de.Name + " is private to this node"
+	} else {
+		msg = de.Kind + " " + de.Name + " is outside the sandbox"
+	}
+	if de.Detail != "" {
+		msg += " (" + de.Detail + ")"
+	}
+	return msg
+}
+
+// asDenial wraps a Checker's error for the evaluator.
+func asDenial(err error) error {
+	var de *capabilities.DeniedError
+	if errors.As(err, &de) {
+		return sandboxDenial{de}
+	}
+	return err
+}
+
+func privateDenial(c cid.Cid, what string) error {
+	return sandboxDenial{&capabilities.DeniedError{Kind: DeniedPrivate, Name: c.String(), Detail: what}}
+}
+
+// ---- the sandbox of a request ----
+
+// access is what a foreign evaluation may do: the checker of its
+// effective sandbox, the tokens that verified and the problems of those
+// that did not.
+type access struct {
+	chk      *capabilities.Checker
+	tokenIDs []string
+	problems []string
+}
+
+// accessFor computes the effective sandbox of a request by remote that
+// presents the raw tokens.
+func (n *Node) accessFor(ctx context.Context, remote peer.ID, raw [][]byte) *access {
+	a := &access{}
+	var toks []*capabilities.Token
+	var index []int // toks[i] is raw[index[i]]
+	for i, b := range raw {
+		t, err := capabilities.DecodeToken(b)
+		if err != nil {
+			a.problems = append(a.problems, tokenProblem(i, "", err))
+			continue
+		}
+		toks = append(toks, t)
+		index = append(index, i)
+	}
+	pol := n.policy.Load()
+	sb, problems := pol.For(n.id, remote, n.now(), n.grants.Revoked(ctx), toks...)
+	bad := map[int]bool{}
+	for _, p := range problems {
+		bad[p.Index] = true
+		a.problems = append(a.problems, tokenProblem(index[p.Index], p.TokenID, p.Err))
+	}
+	for i, t := range toks {
+		if !bad[i] {
+			a.tokenIDs = append(a.tokenIDs, t.ID())
+		}
+	}
+	a.chk = capabilities.NewChecker(sb, catalog, n.id, remote)
+	return a
+}
+
+// tokenProblem says why presented token i did not verify.
+func tokenProblem(i int, id string, err error) string {
+	msg := strings.TrimPrefix(err.Error(), "capabilities: ")
+	if id != "" && !strings.Contains(msg, id) {
+		msg = id + ": " + msg
+	}
+	return fmt.Sprintf("token %d: %s", i, msg)
+}
+
+// denied is the wire error of a refusal, with the token problems that
+// may explain it.
+func (a *access) denied(err error) *CallError {
+	ce := evalFailure(err)
+	if ce.Code == CodeDenied {
+		ce.Tokens = a.problems
+	}
+	return ce
+}
+
+// budget is what a foreign evaluation runs under: the sandbox's budgets,
+// within the node's caps (WithForeignBudget) and what the caller asked
+// for; call depth is bounded so that the Go stack it takes fits the
+// memory budget too. CheckLink has refused sandboxes with a zero budget, so no field
+// falls back to the evaluator's (much larger) defaults.
+func (n *Node) budget(sb capabilities.Budget, w *WireBudget) Budget {
+	// The Go stack that call depth costs comes out of the memory budget.
+	depth := int(min(int64(n.caps.MaxDepth), max(sb.Memory/stackPerDepth, 1)))
+	g := Budget{Fuel: sb.Fuel, MaxMemory: sb.Memory, MaxDepth: depth,
+		MaxResultBytes: min(sb.Result, n.caps.MaxResultBytes), Timeout: sb.Time}
+	lower := func(cur *int64, lim int64) {
+		if lim > 0 && lim < *cur {
+			*cur = lim
+		}
+	}
+	lower(&g.Fuel, n.caps.Fuel)
+	lower(&g.MaxMemory, n.caps.MaxMemory)
+	if n.caps.Timeout > 0 && n.caps.Timeout < g.Timeout {
+		g.Timeout = n.caps.Timeout
+	}
+	if w != nil {
+		lower(&g.Fuel, w.Fuel)
+		lower(&g.MaxMemory, w.Memory)
+		lower(&g.MaxResultBytes, w.Result)
+		if w.Depth > 0 && w.Depth < int64(g.MaxDepth) {
+			g.MaxDepth = int(w.Depth)
+		}
+		if t := msDuration(w.TimeoutMs); t > 0 && t < g.Timeout {
+			g.Timeout = t
+		}
+	}
+	return g
+}
+
+// ---- linking ----
+
+// linked is what linking found: the blocks of the closures of the
+// code's references (present ones, owner-side thunks' included).
+type linked struct {
+	mu     sync.Mutex
+	blocks map[cid.Cid]bool
+}
+
+func (l *linked) has(c cid.Cid) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.blocks[c]
+}
+
+func (l *linked) add(s *linkSummary) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for c := range s.blocks {
+		l.blocks[c] = true
+	}
+}
+
+// thunkRefs returns what a thunk names directly: its builtins (sorted)
+// and the definitions it refers to (sorted).
+func thunkRefs(w dag.Value) (builtins []string, defs []cid.Cid) {
+	r := dag.NewRefs()
+	r.AddValue(w)
+	builtins = slices.Sorted(maps.Keys(r.Builtins))
+	defs = slices.SortedFunc(maps.Keys(r.Defs), compareCIDs)
+	return builtins, defs
+}
+
+// link checks the closure of every block the thunk refers to: the
+// builtins they name must be allowed. It returns the linked blocks.
+func (n *Node) link(ctx context.Context, chk *capabilities.Checker, w dag.Value) (*linked, error) {
+	builtins, defs := thunkRefs(w)
+	all := map[string]bool{}
+	for _, b := range builtins {
+		all[b] = true
+	}
+	l := &linked{blocks: map[cid.Cid]bool{}}
+	for _, root := range dag.ValueLinks(w) {
+		s, err := n.summarize(ctx, root)
+		if err != nil {
+			return nil, err
+		}
+		for b := range s.builtins {
+			all[b] = true
+		}
+		l.add(s)
+	}
+	if err := chk.CheckLink(slices.Sorted(maps.Keys(all)), defs); err != nil {
+		return nil, asDenial(err)
+	}
+	return l, nil
+}
+
+// linkSummary is what the closure of one block names.
+type linkSummary struct {
+	builtins map[string]bool
+	blocks   map[cid.Cid]bool
+}
+
+// summarize walks the closure of root as this node holds it: every
+// block the closure invariant needs (which must be present), and the
+// blocks that thunks sent to fixed nodes refer to, when present (they
+// run here if this is that node). Summaries of complete walks are
+// cached: blocks never change.
+func (n *Node) summarize(ctx context.Context, root cid.Cid) (*linkSummary, error) {
+	if s, ok := n.links.get(root); ok {
+		return s, nil
+	}
+	s := &linkSummary{builtins: map[string]bool{}, blocks: map[cid.Cid]bool{}}
+	partial := false
+	type item struct {
+		c      cid.Cid
+		needed bool
+	}
+	stack := []item{{root, true}}
+	seen := map[cid.Cid]bool{root: true}
+	for len(stack) > 0 {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		it := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		data, err := n.store.Get(ctx, it.c)
+		if errors.Is(err, dag.ErrNotFound) {
+			if it.needed {
+				return nil, &dag.MissingError{CIDs: []cid.Cid{it.c}}
+			}
+			partial = true // another node's implementation
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		s.blocks[it.c] = true
+		r := dag.NewRefs()
+		if err := r.AddBlock(data); err != nil {
+			return nil, fmt.Errorf("block %s: %w", it.c, err)
+		}
+		for b := range r.Builtins {
+			s.builtins[b] = true
+		}
+		links, err := dag.Links(data)
+		if err != nil {
+			return nil, err
+		}
+		needed, err := dag.NeededLinks(data)
+		if err != nil {
+			return nil, err
+		}
+		for _, l := range links {
+			if seen[l] {
+				continue
+			}
+			seen[l] = true
+			_, isNeeded := slices.BinarySearchFunc(needed, l, compareCIDBytes)
+			stack = append(stack, item{l, it.needed && isNeeded})
+		}
+	}
+	if !partial {
+		n.links.put(root, s)
+	}
+	return s, nil
+}
+
+func compareCIDBytes(a, b cid.Cid) int { return strings.Compare(a.KeyString(), b.KeyString()) }
+
+func msDuration(ms int64) time.Duration { return time.Duration(ms) * time.Millisecond }
+
+// linkCache keeps closure summaries, least recently used out, within a
+// bound on entries and one on the blocks they list in all.
+type linkCache struct {
+	mu     sync.Mutex
+	max    int
+	blocks int // blocks listed by the entries
+	tick   uint64
+	items  map[cid.Cid]*linkEntry
+}
+
+type linkEntry struct {
+	s    *linkSummary
+	used uint64
+}
+
+func newLinkCache(max int) *linkCache {
+	return &linkCache{max: max, items: map[cid.Cid]*linkEntry{}}
+}
+
+func (c *linkCache) get(root cid.Cid) (*linkSummary, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.items[root]
+	if !ok {
+		return nil, false
+	}
+	c.tick++
+	e.used = c.tick
+	return e.s, true
+}
+
+func (c *linkCache) put(root cid.Cid, s *linkSummary) {
+	if len(s.blocks) > maxCachedClosure {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.tick++
+	if old, ok := c.items[root]; ok {
+		c.blocks -= len(old.s.blocks)
+	}
+	c.items[root] = &linkEntry{s: s, used: c.tick}
+	c.blocks += len(s.blocks)
+	for len(c.items) > c.max || c.blocks > maxCachedBlocks {
+		var oldest cid.Cid
+		var at uint64
+		for k, e := range c.items {
+			if at == 0 || e.used < at {
+				oldest, at = k, e.used
+			}
+		}
+		c.blocks -= len(c.items[oldest].s.blocks)
+		delete(c.items, oldest)
+	}
+}
+
+// Summaries of closures larger than maxCachedClosure blocks are made
+// afresh each time rather than kept, and the cache lists at most
+// maxCachedBlocks blocks in all (about 100 bytes each).
+const (
+	maxCachedClosure = 4096
+	maxCachedBlocks  = 1 << 17
+)
+
+// ---- running ----
+
+// guard sets the thread's run-time checks: builtins and definitions
+// reached dynamically (see eval/guard.go).
+func (n *Node) guard(ctx context.Context, th *eval.Thread, chk *capabilities.Checker, l *linked) {
+	th.CheckBuiltin = func(name string) error {
+		if err := chk.CheckBuiltin(name); err != nil {
+			return asDenial(err)
+		}
+		return nil
+	}
+	th.CheckDef = func(ref dag.DefRef) error {
+		if l.has(ref.CID) {
+			return nil
+		}
+		if err := chk.CheckDef(ref.CID); err != nil {
+			return asDenial(err)
+		}
+		// Allowed: what it calls is part of it.
+		s, err := n.summarize(ctx, ref.CID)
+		if err != nil {
+			return err
+		}
+		l.add(s)
+		return nil
+	}
+}
+
+// foreignHost is the effect host of a foreign evaluation: the node's own
+// host, with every at/send target and every data key checked against
+// the sandbox, and with remote calls that send only code shareable with
+// the caller.
+type foreignHost struct {
+	*netHost
+	chk *capabilities.Checker
+}
+
+var (
+	_ eval.Host        = (*foreignHost)(nil)
+	_ eval.ChannelHost = (*foreignHost)(nil)
+	_ eval.DataHost    = (*foreignHost)(nil)
+)
+
+func newForeignHost(n *Node, chk *capabilities.Checker, caller peer.ID) *foreignHost {
+	h := newNetHost(n, nil)
+	h.onBehalfOf = caller
+	return &foreignHost{netHost: h, chk: chk}
+}
+
+func (h *foreignHost) Spawn(th *eval.Thread, node *eval.Node, thunk eval.Value) *eval.Future {
+	if err := h.chk.CheckTarget(node.ID); err != nil {
+		f := eval.NewFuture()
+		f.Fail(asDenial(err))
+		return f
+	}
+	return h.netHost.Spawn(th, node, thunk)
+}
+
+func (h *foreignHost) Send(th *eval.Thread, node *eval.Node, ch *eval.Channel, v eval.Value, ack bool) *eval.Future {
+	if err := h.chk.CheckTarget(node.ID); err != nil {
+		f := eval.NewFuture() // failed even without ack: send fails too
+		f.Fail(asDenial(err))
+		return f
+	}
+	return h.netHost.Send(th, node, ch, v, ack)
+}
+
+func (h *foreignHost) DataGet(th *eval.Thread, key string) (eval.Value, bool, error) {
+	if err := h.chk.CheckData(capabilities.DataGet, key); err != nil {
+		return nil, false, asDenial(err)
+	}
+	return h.netHost.DataGet(th, key)
+}
+
+func (h *foreignHost) DataPut(th *eval.Thread, key string, v eval.Value) error {
+	if err := h.chk.CheckData(capabilities.DataPut, key); err != nil {
+		return asDenial(err)
+	}
+	return h.netHost.DataPut(th, key, v)
+}
+
+func (h *foreignHost) DataList(th *eval.Thread, prefix string) ([]string, error) {
+	if err := h.chk.CheckData(capabilities.DataList, prefix); err != nil {
+		return nil, asDenial(err)
+	}
+	return h.netHost.DataList(th, prefix)
+}
+
+func (h *foreignHost) DataDelete(th *eval.Thread, key string) error {
+	if err := h.chk.CheckData(capabilities.DataDelete, key); err != nil {
+		return asDenial(err)
+	}
+	return h.netHost.DataDelete(th, key)
+}
+
+// ---- what may leave this node on behalf of foreign code ----
+
+// checkShareableCode refuses a value that carries code of a definition
+// this node does not share with peer p (closures made by running its
+// private code): sent as a result to p or on a call made on p's behalf,
+// it would give the code away inline.
+func (n *Node) checkShareableCode(ctx context.Context, v eval.Value, p peer.ID) error {
+	for _, ref := range eval.CodeOwners(v) {
+		ok, err := n.cb.shareable(ctx, ref.CID, p)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return privateDenial(ref.CID, "the value carries code of its definition inline")
+		}
+	}
+	return nil
+}
+
+// ---- audit ----
+
+// auditRoot is the CID the audit log names for a thunk: the definition
+// it calls when it refers to exactly one, else the CID of the thunk's
+// own encoding.
+func auditRoot(thunk []byte, roots []cid.Cid) string {
+	if len(roots) == 1 {
+		return roots[0].String()
+	}
+	return dag.NewBlock(thunk).CID.String()
+}
+
+// outcomeOf classifies the end of a foreign evaluation for the audit log.
+func outcomeOf(ce *CallError) string {
+	switch {
+	case ce == nil:
+		return capabilities.OutcomeOK
+	case ce.Code == CodeDenied:
+		return capabilities.OutcomeDenied
+	case ce.Code == CodeBudget:
+		return capabilities.OutcomeBudget
+	}
+	return capabilities.OutcomeError
+}
