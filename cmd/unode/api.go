@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/unode-dev/unode/capabilities"
 	"github.com/unode-dev/unode/dag"
 	"github.com/unode-dev/unode/eval"
 	"github.com/unode-dev/unode/eval/syntax"
@@ -182,19 +183,23 @@ func (e *apiError) Is(target error) bool {
 
 // Error codes of the local API.
 const (
-	codeSyntax      = "syntax"       // a source error (file:line:col)
-	codeUnknownName = "unknown-name" // show of a name the namespace lacks
-	codeBadRequest  = "bad-request"  // a request the daemon cannot decode
-	codeNoDaemon    = "no-daemon"    // needs the network, no daemon runs
-	codeTimeout     = "timeout"      // a remote call timed out
-	codeDenied      = "denied"       // refused by the callee's policy
-	codeBudget      = "budget"       // an evaluation ran out of budget
-	codeMissing     = "missing"      // a block could not be found or sent
-	codeCanceled    = "canceled"     // the evaluation was canceled
-	codeRuntime     = "runtime"      // the program failed
-	codeMsg         = "msg"          // a remote call failed otherwise (unreachable peer, remote runtime error)
-	codeInvalid     = "invalid"      // a peer broke the protocol
-	codeError       = "error"        // anything else
+	codeSyntax      = "syntax"        // a source error (file:line:col)
+	codeUnknownName = "unknown-name"  // show of a name the namespace lacks
+	codeBadRequest  = "bad-request"   // a request the daemon cannot decode
+	codeNoDaemon    = "no-daemon"     // needs the network, no daemon runs
+	codeTimeout     = "timeout"       // a remote call timed out
+	codeDenied      = "denied"        // refused by the callee's policy
+	codeBudget      = "budget"        // an evaluation ran out of budget
+	codeMissing     = "missing"       // a block could not be found or sent
+	codeCanceled    = "canceled"      // the evaluation was canceled
+	codeRuntime     = "runtime"       // the program failed
+	codeMsg         = "msg"           // a remote call failed otherwise (unreachable peer, remote runtime error)
+	codeInvalid     = "invalid"       // a peer broke the protocol
+	codeNoData      = "no-data"       // data get of a key that holds nothing
+	codeNoGrant     = "unknown-grant" // revoke of an ID that names no grant
+	codeBadSandbox  = "bad-sandbox"   // a sandbox or policy that is not valid
+	codeBadToken    = "bad-token"     // a token that does not parse
+	codeError       = "error"         // anything else
 )
 
 var codeSentinels = map[string]error{
@@ -208,6 +213,10 @@ var codeSentinels = map[string]error{
 	codeRuntime:     eval.ErrRuntime,
 	codeMsg:         p2p.ErrRemote,
 	codeInvalid:     p2p.ErrMalformedMessage,
+	codeNoData:      errNoData,
+	codeNoGrant:     capabilities.ErrUnknownGrant,
+	codeBadSandbox:  capabilities.ErrInvalidSandbox,
+	codeBadToken:    capabilities.ErrMalformedToken,
 }
 
 // errorCode classifies an error for the API. The order matters: a failed
@@ -240,7 +249,7 @@ func errorCode(err error) string {
 		return codeNoDaemon
 	case errors.Is(err, eval.ErrTimeout):
 		return codeTimeout
-	case errors.Is(err, eval.ErrDenied):
+	case errors.Is(err, eval.ErrDenied), errors.Is(err, capabilities.ErrDenied):
 		return codeDenied
 	case errors.Is(err, eval.ErrBudget):
 		return codeBudget
@@ -252,6 +261,14 @@ func errorCode(err error) string {
 		return codeRuntime
 	case errors.Is(err, p2p.ErrUnknownName):
 		return codeUnknownName
+	case errors.Is(err, errNoData):
+		return codeNoData
+	case errors.Is(err, capabilities.ErrUnknownGrant):
+		return codeNoGrant
+	case errors.Is(err, capabilities.ErrInvalidSandbox):
+		return codeBadSandbox
+	case errors.Is(err, capabilities.ErrMalformedToken):
+		return codeBadToken
 	}
 	return codeError
 }
@@ -263,8 +280,10 @@ func toAPIError(err error) *apiError {
 func writeAPIError(w http.ResponseWriter, e *apiError) {
 	status := http.StatusInternalServerError
 	switch e.Code {
-	case codeSyntax, codeUnknownName, codeBadRequest:
+	case codeSyntax, codeUnknownName, codeBadRequest, codeBadSandbox, codeBadToken:
 		status = http.StatusBadRequest
+	case codeNoData, codeNoGrant:
+		status = http.StatusNotFound
 	case codeNoDaemon:
 		status = http.StatusServiceUnavailable
 	case codeTimeout, codeDenied, codeBudget, codeMissing, codeCanceled, codeRuntime, codeMsg, codeInvalid:

@@ -17,6 +17,8 @@ func commands(e *env) []*cobra.Command {
 	return []*cobra.Command{
 		initCmd(e), daemonCmd(e), idCmd(e), connectCmd(e), peersCmd(e),
 		addCmd(e), namesCmd(e), showCmd(e), evalCmd(e), runCmd(e),
+		publishCmd(e), publishedCmd(e), dataCmd(e),
+		policyCmd(e), grantCmd(e), grantsCmd(e), revokeCmd(e), logCmd(e),
 	}
 }
 
@@ -63,12 +65,18 @@ func readSource(name string) (sourceFile, error) {
 }
 
 func addCmd(e *env) *cobra.Command {
-	return &cobra.Command{
+	var publish bool
+	cmd := &cobra.Command{
 		Use:   "add FILE.u...",
 		Short: "Add the definitions of source files to the codebase and print each name with its CID",
-		Args:  cobra.MinimumNArgs(1),
+		Long: "Add the definitions of source files to the codebase and print each name with its\n" +
+			"CID. here! in a definition is fixed to this node when it is added. Definitions\n" +
+			"are private (other nodes cannot fetch them) unless added with --publish or\n" +
+			"published later with `unode publish`.",
+		Example: "  unode add fib.u\n  unode add --publish rates.u",
+		Args:    cobra.MinimumNArgs(1),
 		RunE: e.run(func(cmd *cobra.Command, args []string) (result, error) {
-			req := &addRequest{}
+			req := &addRequest{Publish: publish}
 			for _, name := range args {
 				f, err := readSource(name)
 				if err != nil {
@@ -79,6 +87,8 @@ func addCmd(e *env) *cobra.Command {
 			return invoke(e, addOp, req)
 		}),
 	}
+	cmd.Flags().BoolVar(&publish, "publish", false, "publish the definitions: other nodes may fetch and call them")
+	return cmd
 }
 
 func namesCmd(e *env) *cobra.Command {
@@ -109,9 +119,24 @@ func showCmd(e *env) *cobra.Command {
 
 // evalFlags are the flags eval and run share.
 type evalFlags struct {
-	budget  budgetFlags
-	at      string
-	verbose bool
+	budget    budgetFlags
+	at        string
+	tokens    []string
+	tokenFile string
+	verbose   bool
+}
+
+// tokenTexts returns the tokens of --token and --token-file.
+func (f *evalFlags) tokenTexts() ([]string, error) {
+	out := append([]string(nil), f.tokens...)
+	if f.tokenFile != "" {
+		more, err := readTokenFile(f.tokenFile)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, more...)
+	}
+	return out, nil
 }
 
 func (f *evalFlags) register(cmd *cobra.Command) {
@@ -120,6 +145,8 @@ func (f *evalFlags) register(cmd *cobra.Command) {
 	fl.DurationVar(&f.budget.Timeout, "timeout", 0, "wall-clock limit, e.g. 10s; 0 = the config default")
 	fl.Int64Var(&f.budget.Memory, "memory", 0, "bytes the evaluation may allocate; 0 = the default")
 	fl.StringVar(&f.at, "at", "", "evaluate at another node: a peer ID or a /p2p/ multiaddr (needs `unode daemon`)")
+	fl.StringArrayVar(&f.tokens, "token", nil, "with --at, present this capability token (from `unode grant` on that node); repeatable")
+	fl.StringVar(&f.tokenFile, "token-file", "", "with --at, present the tokens in this file (separated by white space; # starts a comment line)")
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "print the budget used and, with --at, the sync figures on stderr")
 }
 
@@ -142,10 +169,17 @@ func evalCmd(e *env) *cobra.Command {
 		Long: "Evaluate an expression against the codebase and print its value.\n\n" +
 			"With --at PEER|MULTIADDR the expression runs at another node: names resolve against\n" +
 			"this node's namespace, and the definitions the other node lacks are sent to it first.\n" +
-			"--json adds the sync figures: \"sync\": {\"blocks\", \"bytes\", \"roundTrips\"}.",
+			"--json adds the sync figures: \"sync\": {\"blocks\", \"bytes\", \"roundTrips\"}.\n\n" +
+			"--token presents a capability token that node granted this one (`unode grant`):\n" +
+			"the evaluation may then do what the token allows besides what the node's policy\n" +
+			"gives this node.",
 		Args: cobra.ExactArgs(1),
 		RunE: e.run(func(cmd *cobra.Command, args []string) (result, error) {
-			res, err := invoke(e, evalOp, &evalRequest{Expr: args[0], At: f.at, Budget: f.budget})
+			tokens, err := f.tokenTexts()
+			if err != nil {
+				return nil, err
+			}
+			res, err := invoke(e, evalOp, &evalRequest{Expr: args[0], At: f.at, Tokens: tokens, Budget: f.budget})
 			return e.finishEval(&f, res, err)
 		}),
 	}
@@ -164,7 +198,11 @@ func runCmd(e *env) *cobra.Command {
 			if err != nil {
 				return nil, err
 			}
-			res, err := invoke(e, runOp, &runRequest{File: file, At: f.at, Budget: f.budget})
+			tokens, err := f.tokenTexts()
+			if err != nil {
+				return nil, err
+			}
+			res, err := invoke(e, runOp, &runRequest{File: file, At: f.at, Tokens: tokens, Budget: f.budget})
 			return e.finishEval(&f, res, err)
 		}),
 	}

@@ -18,6 +18,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/unode-dev/unode/capabilities"
 	"github.com/unode-dev/unode/eval"
 	"github.com/unode-dev/unode/p2p"
 	"github.com/unode-dev/unode/p2p/repo"
@@ -32,12 +36,15 @@ const fakePeer = "12D3KooWQYhTNQdmr3ArTeUHRYzFg94BKyTkoWBDWez9kSCVe2Xo"
 // fakeNode evaluates "remote" calls on its own codebase and reports
 // made-up sync figures: 3 blocks on the first call to a peer, 0 after.
 type fakeNode struct {
-	id string
-	cb *p2p.Codebase
+	id     string
+	cb     *p2p.Codebase
+	key    crypto.PrivKey
+	grants *capabilities.Store
 
 	mu     sync.Mutex
 	peers  []peerInfo
 	synced map[string]bool
+	policy *capabilities.Policy // the last SetPolicy
 
 	// A call --at "blocker" sends on started and waits for its request
 	// to be canceled.
@@ -68,8 +75,65 @@ func (n *fakeNode) Peers() []peerInfo {
 	return append([]peerInfo(nil), n.peers...)
 }
 
-func (n *fakeNode) remote(ctx context.Context, target string, eval func() (*p2p.EvalResult, error)) (*remoteResult, error) {
+// The fake node's own policy, as SetPolicy last gave it.
+func (n *fakeNode) currentPolicy() *capabilities.Policy {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.policy
+}
+
+func (n *fakeNode) Grants() *capabilities.Store { return n.grants }
+
+func (n *fakeNode) Grant(ctx context.Context, c capabilities.Claims, note string) (*capabilities.Token, error) {
+	return n.grants.Grant(ctx, n.key, c, note)
+}
+
+func (n *fakeNode) SetPolicy(p *capabilities.Policy) error {
+	if err := p.Validate(); err != nil {
+		return err
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.policy = p
+	return nil
+}
+
+// checkTokens is what a call --at "tokenpeer" does: it verifies the
+// presented tokens as if this node (the issuer) were the callee and the
+// caller were its own audience, against the node's revocations, and
+// records the call in the audit log.
+func (n *fakeNode) checkTokens(ctx context.Context, tokens []*capabilities.Token) error {
+	self, err := peer.Decode(n.id)
+	if err != nil {
+		return err
+	}
+	entry := capabilities.AuditEntry{Peer: n.id, Outcome: capabilities.OutcomeOK}
+	var failed error
+	if len(tokens) == 0 {
+		failed = fmt.Errorf("%w: no token presented", errFakeDenied)
+	}
+	for _, t := range tokens {
+		if _, err := capabilities.VerifyToken(t, time.Now(), self, self, n.grants.Revoked(ctx), capabilities.ClockSkew); err != nil {
+			failed = fmt.Errorf("%w: %v", errFakeDenied, err)
+			break
+		}
+		entry.Tokens = append(entry.Tokens, t.ID())
+	}
+	if failed != nil {
+		entry.Outcome, entry.Detail = capabilities.OutcomeDenied, failed.Error()
+	}
+	if err := n.grants.Audit(ctx, entry); err != nil {
+		return err
+	}
+	return failed
+}
+
+func (n *fakeNode) remote(ctx context.Context, target string, tokens []*capabilities.Token, eval func() (*p2p.EvalResult, error)) (*remoteResult, error) {
 	switch peerOf(target) {
+	case "tokenpeer":
+		if err := n.checkTokens(ctx, tokens); err != nil {
+			return nil, err
+		}
 	case "blocker":
 		n.started <- struct{}{}
 		<-ctx.Done()
@@ -98,24 +162,39 @@ var (
 	errFakeDenied  = eval.ErrDenied
 )
 
-func (n *fakeNode) EvalAt(ctx context.Context, target, src string, b p2p.Budget) (*remoteResult, error) {
-	return n.remote(ctx, target, func() (*p2p.EvalResult, error) { return n.cb.EvalSource(ctx, "<eval>", src, b) })
+func (n *fakeNode) EvalAt(ctx context.Context, target, src string, b p2p.Budget, tokens []*capabilities.Token) (*remoteResult, error) {
+	return n.remote(ctx, target, tokens, func() (*p2p.EvalResult, error) { return n.cb.EvalSource(ctx, "<eval>", src, b) })
 }
 
-func (n *fakeNode) RunAt(ctx context.Context, target, filename string, src []byte, b p2p.Budget) (*remoteResult, error) {
-	return n.remote(ctx, target, func() (*p2p.EvalResult, error) { return n.cb.Run(ctx, filename, src, b) })
+func (n *fakeNode) RunAt(ctx context.Context, target, filename string, src []byte, b p2p.Budget, tokens []*capabilities.Token) (*remoteResult, error) {
+	return n.remote(ctx, target, tokens, func() (*p2p.EvalResult, error) { return n.cb.Run(ctx, filename, src, b) })
 }
 
 // useFakeNode makes the daemon start fake nodes for the rest of the test;
 // it returns the channel on which they report a blocking call started.
 func useFakeNode(t *testing.T) (started chan struct{}) {
+	started, _ = useFakeNodes(t)
+	return started
+}
+
+// useFakeNodes is useFakeNode that also returns the channel on which
+// each fake node started is sent.
+func useFakeNodes(t *testing.T) (started chan struct{}, nodes chan *fakeNode) {
 	old := startNode
 	started = make(chan struct{}, 1)
+	nodes = make(chan *fakeNode, 4)
 	startNode = func(ctx context.Context, r *repo.Repo, listen []string, log *slog.Logger) (netNode, error) {
-		return &fakeNode{id: r.ID.String(), cb: p2p.NewCodebase(r.Datastore), synced: map[string]bool{}, started: started}, nil
+		n := &fakeNode{id: r.ID.String(), cb: p2p.NewCodebase(r.Datastore), key: r.Key,
+			grants: capabilities.NewStore(r.Datastore), synced: map[string]bool{}, started: started,
+			policy: r.Config.Policy}
+		select {
+		case nodes <- n:
+		default:
+		}
+		return n, nil
 	}
 	t.Cleanup(func() { startNode = old })
-	return started
+	return started, nodes
 }
 
 // lockedBuffer is a bytes.Buffer safe to write from the daemon's
@@ -182,6 +261,22 @@ func inProcessDaemon(t *testing.T) (ready daemonResult, stop func() int) {
 func inProcessDaemonLog(t *testing.T) (ready daemonResult, stop func() int, stderr *lockedBuffer, started chan struct{}) {
 	t.Helper()
 	started = useFakeNode(t)
+	ready, stop, stderr = runInProcessDaemon(t)
+	return ready, stop, stderr, started
+}
+
+// inProcessDaemonNode is inProcessDaemon that also returns the fake node
+// the daemon runs on.
+func inProcessDaemonNode(t *testing.T) (ready daemonResult, stop func() int, node *fakeNode) {
+	t.Helper()
+	_, nodes := useFakeNodes(t)
+	ready, stop, _ = runInProcessDaemon(t)
+	return ready, stop, <-nodes
+}
+
+// runInProcessDaemon runs the daemon on whatever startNode starts.
+func runInProcessDaemon(t *testing.T) (ready daemonResult, stop func() int, stderr *lockedBuffer) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	stdout := &lockedBuffer{}
 	stderr = &lockedBuffer{}
@@ -215,7 +310,7 @@ func inProcessDaemonLog(t *testing.T) (ready daemonResult, stop func() int, stde
 	if err := json.Unmarshal([]byte(stdout.String()), &ready); err != nil {
 		t.Fatalf("daemon ready line %q: %v", stdout.String(), err)
 	}
-	return ready, stop, stderr, started
+	return ready, stop, stderr
 }
 
 const fibSource = "fib n = if n < 2 then n else fib (n - 1) + fib (n - 2)\n\nmain = fib 10\n"
@@ -352,7 +447,13 @@ func TestDaemonServesCommands(t *testing.T) {
 }
 
 func TestAPIErrorTyping(t *testing.T) {
+	_, badSandbox := capabilities.ParseSandbox("--allow everything")
+	_, badToken := capabilities.ParseToken("unode1abc")
 	for _, err := range []error{
+		fmt.Errorf("%w: health/x", errNoData),
+		fmt.Errorf("capabilities: no grant with ID abcdefg...: %w", capabilities.ErrUnknownGrant),
+		badSandbox,
+		badToken,
 		fmt.Errorf("at x: %w", eval.ErrTimeout),
 		fmt.Errorf("at x: %w", eval.ErrDenied),
 		&eval.BudgetError{Which: "fuel", Limit: 3},
@@ -548,5 +649,283 @@ func TestInterruptCancelsInDaemon(t *testing.T) {
 	}
 	if log := daemonLog.String(); !strings.Contains(log, "op=eval") || !strings.Contains(log, "canceled") {
 		t.Errorf("daemon log does not show the canceled call:\n%s", log)
+	}
+}
+
+// TestDaemonCapabilities: policy changes are saved and applied to the
+// running node; grants, revocations and the audit log are the node's
+// (a revocation through the API is what the node checks on its next
+// call); tokens reach the node with eval and run --at.
+func TestDaemonCapabilities(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "r")
+	t.Setenv(repo.EnvPath, path)
+	ready, stop, fake := inProcessDaemonNode(t)
+
+	// Policy: saved to config.json and given to the node.
+	mustCLI(t, "policy", "set", "lab", "pure", "remote", "--allow-target", "any", "--time", "5m")
+	out := mustCLI(t, "policy", "assign", fakePeer, "lab")
+	if !strings.Contains(out, "sandbox  lab      --allow pure --allow remote --allow-target any") || !strings.Contains(out, "peer     "+fakePeer+"  lab") {
+		t.Errorf("policy after assign:\n%s", out)
+	}
+	p := fake.currentPolicy()
+	if sb, name := p.SandboxOf(peer.ID(mustPeer(t, fakePeer))); name != "lab" || sb.Budget.Time != 5*time.Minute || sb.Budget.Fuel != capabilities.DefaultFuel {
+		t.Errorf("node's policy gives %s %v", name, sb)
+	}
+	cfg, err := repo.LoadConfig(filepath.Join(path, "config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, name := cfg.Policy.SandboxOf(mustPeer(t, fakePeer)); name != "lab" {
+		t.Errorf("config.json gives %s sandbox %q", fakePeer, name)
+	}
+	if line := failCLI(t, "policy", "rm", "lab"); !strings.Contains(line, "used by peer") {
+		t.Errorf("rm of a used sandbox: %q", line)
+	}
+	mustCLI(t, "policy", "unassign", fakePeer)
+	mustCLI(t, "policy", "rm", "lab")
+	if line := failCLI(t, "policy", "set", "default", "pure"); !strings.Contains(line, "set-default") {
+		t.Errorf("policy set default: %q", line)
+	}
+	if line := failCLI(t, "policy", "set-default", "pure", "--deny", "no such"); !strings.Contains(line, "invalid sandbox") {
+		t.Errorf("invalid sandbox: %q", line)
+	}
+	mustCLI(t, "policy", "set-default", "pure", "--deny", "Int.sub", "--fuel", "5000")
+	var pj map[string]any
+	if err := json.Unmarshal([]byte(mustCLI(t, "--json", "policy")), &pj); err != nil {
+		t.Fatal(err)
+	}
+	if d, _ := pj["default"].(map[string]any); fmt.Sprint(d["deny"]) != "[Int.sub]" || d["fuel"] != 5000.0 || pj["sandboxes"] != nil {
+		t.Errorf("policy --json = %v", pj)
+	}
+	if fake.currentPolicy().Default.Budget.Fuel != 5000 {
+		t.Errorf("set-default did not reach the node: %v", fake.currentPolicy().Default)
+	}
+
+	// Grant to this node itself, so that the fake "tokenpeer" can verify
+	// the token as its audience.
+	var g grantResult
+	if err := json.Unmarshal([]byte(mustCLI(t, "--json", "grant", "--to", ready.ID, "--allow", "data.read:health/",
+		"--allow", "pure", "--expires", "1h", "--note", "test grant")), &g); err != nil {
+		t.Fatal(err)
+	}
+	if g.Audience != ready.ID || g.Sandbox != "--allow pure --allow data.read:health/" || !strings.HasPrefix(g.Token, "unode1") ||
+		time.Until(g.Expires) < 59*time.Minute || time.Until(g.Expires) > 61*time.Minute {
+		t.Errorf("grant --json = %+v", g)
+	}
+	out, errs, code := cli(t, "grant", "--to", ready.ID, "--allow", "pure", "--expires", "1h")
+	if code != 0 || strings.Count(out, "\n") != 1 || !strings.HasPrefix(out, "unode1") || !strings.Contains(errs, "unode revoke ") {
+		t.Errorf("grant text: exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+	tokenFile := writeFile(t, t.TempDir(), "tokens", "# for tokenpeer\n"+g.Token+"\n")
+	if out := mustCLI(t, "eval", "--at", "tokenpeer", "--token", g.Token, "1 + 1"); out != "2\n" {
+		t.Errorf("eval with a token = %q", out)
+	}
+	src := writeFile(t, t.TempDir(), "main.u", "main = 6 * 7\n")
+	if out := mustCLI(t, "run", "--at", "tokenpeer", "--token-file", tokenFile, src); out != "42\n" {
+		t.Errorf("run with a token file = %q", out)
+	}
+	if line := failCLI(t, "eval", "--token", g.Token, "1"); !strings.Contains(line, "--at") {
+		t.Errorf("--token without --at: %q", line)
+	}
+	if line := failCLI(t, "eval", "--at", "tokenpeer", "--token", "unode1xyz", "1"); !strings.Contains(line, "malformed token") {
+		t.Errorf("bad token: %q", line)
+	}
+
+	// Revoking through the API: the node refuses the token on the next call.
+	if out := mustCLI(t, "revoke", g.ID[:8]); out != "revoked "+g.ID+"\n" {
+		t.Errorf("revoke = %q", out)
+	}
+	if line := failCLI(t, "eval", "--at", "tokenpeer", "--token", g.Token, "1 + 1"); !strings.Contains(line, "denied") || !strings.Contains(line, "revoked") {
+		t.Errorf("eval with a revoked token: %q", line)
+	}
+	if line := failCLI(t, "revoke", "zzzzzzzz"); !strings.Contains(line, "no grant") {
+		t.Errorf("revoke of no grant: %q", line)
+	}
+	var grants grantsResult
+	if err := json.Unmarshal([]byte(mustCLI(t, "--json", "grants")), &grants); err != nil {
+		t.Fatal(err)
+	}
+	statuses := map[string]string{}
+	for _, gr := range grants.Grants {
+		statuses[gr.ID] = gr.Status
+	}
+	if len(grants.Grants) != 2 || statuses[g.ID] != "revoked" || grants.Grants[0].Token == "" {
+		t.Errorf("grants = %+v", grants)
+	}
+	if out := mustCLI(t, "grants"); !strings.Contains(out, g.ID+"  "+ready.ID+"  revoked") || !strings.Contains(out, "# test grant") {
+		t.Errorf("grants text:\n%s", out)
+	}
+
+	// The audit log: the node's, newest first.
+	var log logResult
+	if err := json.Unmarshal([]byte(mustCLI(t, "--json", "log")), &log); err != nil {
+		t.Fatal(err)
+	}
+	if len(log.Entries) != 3 || log.Entries[0].Outcome != "denied" || log.Entries[2].Outcome != "ok" || log.Entries[2].Tokens[0] != g.ID {
+		t.Errorf("log = %+v", log)
+	}
+	if out := mustCLI(t, "log", "--limit", "1"); strings.Count(out, "\n") != 1 || !strings.Contains(out, "denied") {
+		t.Errorf("log --limit 1:\n%s", out)
+	}
+
+	if code := stop(); code != 0 {
+		t.Errorf("daemon exit %d", code)
+	}
+	// Without the daemon: the same state, from the repo.
+	if out := mustCLI(t, "grants"); !strings.Contains(out, "revoked") {
+		t.Errorf("grants without the daemon:\n%s", out)
+	}
+	if out := mustCLI(t, "policy"); !strings.Contains(out, "--deny Int.sub --fuel 5000") {
+		t.Errorf("policy without the daemon:\n%s", out)
+	}
+	if out := mustCLI(t, "log"); strings.Count(out, "\n") != 3 {
+		t.Errorf("log without the daemon:\n%s", out)
+	}
+}
+
+func mustPeer(t *testing.T, s string) peer.ID {
+	t.Helper()
+	id, err := peer.Decode(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+// TestCapabilitiesWithoutDaemon: policy, grant, grants and revoke work on
+// the repo directly.
+func TestCapabilitiesWithoutDaemon(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "r")
+	t.Setenv(repo.EnvPath, path)
+	mustCLI(t, "policy", "set", "friends", "pure", "remote")
+	mustCLI(t, "policy", "assign", "/ip4/127.0.0.1/tcp/1/p2p/"+fakePeer, "friends")
+	cfg, err := repo.LoadConfig(filepath.Join(path, "config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, name := cfg.Policy.SandboxOf(mustPeer(t, fakePeer)); name != "friends" {
+		t.Errorf("config.json gives %q", name)
+	}
+	tok := strings.TrimSpace(mustCLI(t, "grant", "--to", fakePeer, "--allow", "data.read:=x", "--expires", "1d12h"))
+	parsed, err := capabilities.ParseToken(tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Until(parsed.Expires()); d < 35*time.Hour || d > 37*time.Hour {
+		t.Errorf("expires in %v, want 36h", d)
+	}
+	if out := mustCLI(t, "revoke", tok); out != "revoked "+parsed.ID()+"\n" {
+		t.Errorf("revoke TOKEN = %q", out)
+	}
+	if out := mustCLI(t, "grants"); !strings.Contains(out, "revoked") || !strings.Contains(out, "--allow data.read:=x") {
+		t.Errorf("grants:\n%s", out)
+	}
+	for _, args := range [][]string{
+		{"grant", "--allow", "pure", "--expires", "1h"},
+		{"grant", "--to", fakePeer, "--allow", "pure"},
+		{"grant", "--to", fakePeer, "--allow", "pure", "--expires", "soon"},
+		{"grant", "--to", "nobody", "--allow", "pure", "--expires", "1h"},
+		{"grant", "--to", fakePeer, "--allow", "everything", "--expires", "1h"},
+		{"policy", "assign", fakePeer, "nosuch"},
+		{"policy", "rm", "default"},
+		{"log", "--limit", "-1"},
+	} {
+		failCLI(t, args...)
+	}
+}
+
+// TestDaemonData: data put/get/ls/rm and publish/published through the
+// API, on the daemon node's codebase; add binds here! to the node.
+func TestDaemonData(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "r")
+	t.Setenv(repo.EnvPath, path)
+	ready, stop, fake := inProcessDaemonNode(t)
+
+	if out := mustCLI(t, "data", "put", "health/a", "60 + 10"); out != "stored health/a = 70\n" {
+		t.Errorf("put = %q", out)
+	}
+	mustCLI(t, "data", "put", "--from-json", "health/b", `{"x": [1, 2.5, "y", false, null]}`)
+	blob := writeFile(t, t.TempDir(), "blob", "\x00\x01raw")
+	mustCLI(t, "data", "put", "--file", blob, "raw")
+	if v, ok, err := fake.cb.DataGet(t.Context(), "health/a"); err != nil || !ok || v.String() != "70" {
+		t.Errorf("the node's data: %v %v %v", v, ok, err)
+	}
+	if out := mustCLI(t, "data", "get", "health/b"); out != `Map.fromList [("x", [1, 2.5, "y", false, ()])]`+"\n" {
+		t.Errorf("get health/b = %q", out)
+	}
+	var got dataValueResult
+	if err := json.Unmarshal([]byte(mustCLI(t, "--json", "data", "get", "raw")), &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Key != "raw" || fmt.Sprint(got.Value) != "map[bytes:0001726177]" || got.Text != "0xs0001726177" {
+		t.Errorf("get --json raw = %+v", got)
+	}
+	out := filepath.Join(t.TempDir(), "out")
+	mustCLI(t, "data", "get", "--file", out, "raw")
+	if b, err := os.ReadFile(out); err != nil || string(b) != "\x00\x01raw" {
+		t.Errorf("get --file: %q %v", b, err)
+	}
+	if line := failCLI(t, "data", "get", "--file", out, "health/a"); !strings.Contains(line, "not Bytes") {
+		t.Errorf("get --file of an Int: %q", line)
+	}
+	if out := mustCLI(t, "data", "ls", "health/"); out != "health/a\nhealth/b\n" {
+		t.Errorf("ls = %q", out)
+	}
+	var rm dataRmResult
+	if err := json.Unmarshal([]byte(mustCLI(t, "--json", "data", "rm", "health/a")), &rm); err != nil || !rm.Removed {
+		t.Errorf("rm --json = %+v %v", rm, err)
+	}
+	if out := mustCLI(t, "data", "rm", "health/a"); out != "nothing under health/a\n" {
+		t.Errorf("second rm = %q", out)
+	}
+	if line := failCLI(t, "data", "get", "health/a"); !strings.Contains(line, "no data under this key: health/a") {
+		t.Errorf("get of nothing: %q", line)
+	}
+	if line := failCLI(t, "data", "put", "/bad//key", "1"); !strings.Contains(line, "bad data key") {
+		t.Errorf("bad key: %q", line)
+	}
+	if line := failCLI(t, "data", "put", "k", "here"); !strings.Contains(line, "pure") {
+		t.Errorf("effect in a value: %q", line)
+	}
+	if line := failCLI(t, "data", "put", "k", "99999999999999999999"); !strings.HasPrefix(line, "<value>:1:") {
+		t.Errorf("syntax error in a value: %q", line)
+	}
+	if line := failCLI(t, "data", "put", "--from-json", "k", "99999999999999999999"); !strings.Contains(line, "Int range") {
+		t.Errorf("big JSON integer: %q", line)
+	}
+	if line := failCLI(t, "data", "put", "k"); !strings.Contains(line, "KEY VALUE") {
+		t.Errorf("put without a value: %q", line)
+	}
+
+	// add fixes here! to this node; --publish publishes.
+	src := writeFile(t, t.TempDir(), "rates.u", "rateQuote x = x * 2\n\nrateQuote' x = at here! '(rateQuote x)\n")
+	mustCLI(t, "add", "--publish", src)
+	if out := mustCLI(t, "show", "rateQuote'"); !strings.Contains(out, ready.ID) {
+		t.Errorf("here! is not this node in:\n%s", out)
+	}
+	if out := mustCLI(t, "published"); !strings.Contains(out, "rateQuote'") {
+		t.Errorf("published = %q", out)
+	}
+	other := writeFile(t, t.TempDir(), "other.u", "private y = y + 1\n")
+	mustCLI(t, "add", other)
+	if out := mustCLI(t, "published"); strings.Contains(out, "private") {
+		t.Errorf("published lists a private definition:\n%s", out)
+	}
+	if out := mustCLI(t, "publish", "private"); !strings.Contains(out, "private") {
+		t.Errorf("publish = %q", out)
+	}
+	var pub namesResult
+	if err := json.Unmarshal([]byte(mustCLI(t, "--json", "published")), &pub); err != nil {
+		t.Fatal(err)
+	}
+	if len(pub.Names) < 3 {
+		t.Errorf("published --json = %+v", pub)
+	}
+	if code := stop(); code != 0 {
+		t.Errorf("daemon exit %d", code)
+	}
+	// Without the daemon: the same data.
+	if out := mustCLI(t, "data", "ls"); out != "health/b\nraw\n" {
+		t.Errorf("ls without the daemon = %q", out)
 	}
 }

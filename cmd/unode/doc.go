@@ -14,6 +14,13 @@
 // need the network (connect, peers, eval/run --at) fail with a message
 // saying to start the daemon.
 //
+// State the node consults on every request lives where both paths see
+// it: node data, published marks, grants, revocations and the audit log
+// in the repo's datastore (inside the daemon, through the node's own
+// capabilities.Store, so a revocation applies to its next request), and
+// the policy in config.json, which the daemon also hands to the running
+// node (SetPolicy; changes serialized by backend.cfgMu).
+//
 // The repo is $UNODE_PATH or ~/.unode, created on first use.
 // docs/cli.md documents every command and the API.
 package main

@@ -419,3 +419,215 @@ func TestE2EDaemonCrash(t *testing.T) {
 		t.Errorf("exit %d: %s", code, d2.stderr.String())
 	}
 }
+
+// TestE2EData: data put, get, ls and rm round trip, on the repo directly
+// and through a daemon, in source syntax, JSON and bytes.
+func TestE2EData(t *testing.T) {
+	n := newNode(t, "repo")
+	dir := t.TempDir()
+	blob := []byte{0, 1, 2, 0xff, 'x'}
+	blobFile := filepath.Join(dir, "blob.bin")
+	if err := os.WriteFile(blobFile, blob, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	check := func(n *node, how string) {
+		t.Helper()
+		if out := n.ok("data", "put", "health/a", "70"); out != "stored health/a = 70\n" {
+			t.Errorf("%s: put = %q", how, out)
+		}
+		n.ok("data", "put", "health/b", "[1, 2] ++ [3]")
+		n.ok("data", "put", "--from-json", "profile", `{"name": "Ada", "born": 1815, "h": 1.5, "ok": true, "tags": ["x"], "none": null}`)
+		n.ok("data", "put", "--file", blobFile, "blob")
+		if out := n.ok("data", "get", "health/a"); out != "70\n" {
+			t.Errorf("%s: get health/a = %q", how, out)
+		}
+		if out := n.ok("data", "get", "health/b"); out != "[1, 2, 3]\n" {
+			t.Errorf("%s: get health/b = %q", how, out)
+		}
+		want := `Map.fromList [("born", 1815), ("h", 1.5), ("name", "Ada"), ("none", ()), ("ok", true), ("tags", ["x"])]` + "\n"
+		if out := n.ok("data", "get", "profile"); out != want {
+			t.Errorf("%s: get profile = %q, want %q", how, out, want)
+		}
+		var got struct {
+			Key   string `json:"key"`
+			Value any    `json:"value"`
+			Text  string `json:"text"`
+		}
+		n.json(&got, "data", "get", "health/a")
+		if got.Key != "health/a" || fmt.Sprint(got.Value) != "70" || got.Text != "70" {
+			t.Errorf("%s: get --json = %+v", how, got)
+		}
+		out := filepath.Join(t.TempDir(), "out.bin")
+		n.ok("data", "get", "--file", out, "blob")
+		if b, err := os.ReadFile(out); err != nil || !bytes.Equal(b, blob) {
+			t.Errorf("%s: get --file wrote %x (%v), want %x", how, b, err, blob)
+		}
+		if out := n.ok("data", "ls"); out != "blob\nhealth/a\nhealth/b\nprofile\n" {
+			t.Errorf("%s: ls = %q", how, out)
+		}
+		var ls dataLsResult
+		n.json(&ls, "data", "ls", "health/")
+		if strings.Join(ls.Keys, ",") != "health/a,health/b" {
+			t.Errorf("%s: ls health/ = %v", how, ls.Keys)
+		}
+		// Programs see the same data.
+		if out := n.ok("eval", `List.sum (List.map (k -> Optional.withDefault 0 (Data.get k)) (Data.list "health/a"))`); out != "70\n" {
+			t.Errorf("%s: Data.get from a program = %q", how, out)
+		}
+		if out := n.ok("data", "rm", "health/a"); out != "removed health/a\n" {
+			t.Errorf("%s: rm = %q", how, out)
+		}
+		if line := n.fail("data", "get", "health/a"); !strings.Contains(line, "no data") || !strings.Contains(line, "health/a") {
+			t.Errorf("%s: get after rm: %q", how, line)
+		}
+		// Values are pure: no effects while evaluating them.
+		if line := n.fail("data", "put", "x", `Data.get "health/b"`); !strings.HasPrefix(line, "unode: ") {
+			t.Errorf("%s: put of an effect: %q", how, line)
+		}
+		if line := n.fail("data", "put", "x", "[1,"); !strings.HasPrefix(line, "<value>:1:") {
+			t.Errorf("%s: put of bad syntax: %q", how, line)
+		}
+		if line := n.fail("data", "put", "--from-json", "x", "{"); !strings.Contains(line, "JSON") {
+			t.Errorf("%s: put of bad JSON: %q", how, line)
+		}
+		for _, k := range []string{"health/b", "profile", "blob"} {
+			n.ok("data", "rm", k)
+		}
+		if out := n.ok("data", "ls"); out != "" {
+			t.Errorf("%s: ls after rm = %q", how, out)
+		}
+	}
+	check(n, "direct")
+	d := n.startDaemon()
+	check(n, "daemon")
+	if code := d.stop(os.Interrupt); code != 0 {
+		t.Errorf("daemon exit %d: %s", code, d.stderr.String())
+	}
+}
+
+// TestE2ETokens is issue 4's personal-data scenario from the CLI: two
+// daemons; the owner grants the other node data.read:health/ for an
+// hour; the other node computes over health/* with the token, is denied
+// finance/x, and is denied once the owner revokes the token; the owner's
+// log and grants show it all. Then the owner's policy, changed while its
+// daemon runs, applies at once.
+func TestE2ETokens(t *testing.T) {
+	owner, other := newNode(t, "owner"), newNode(t, "insurer")
+	do := owner.startDaemon()
+	di := other.startDaemon()
+	ownerID, otherID := do.ready.ID, di.ready.ID
+	ownerAddr := do.ready.Addrs[0]
+
+	owner.ok("data", "put", "health/a", "70")
+	owner.ok("data", "put", "health/b", "80")
+	owner.ok("data", "put", "finance/x", "1")
+	var g grantResult
+	owner.json(&g, "grant", "--to", otherID, "--allow", "data.read:health/", "--expires", "1h", "--note", "insurer")
+	if g.Audience != otherID || !strings.HasPrefix(g.Token, "unode1") || g.ID == "" {
+		t.Fatalf("grant --json = %+v", g)
+	}
+
+	const sum = `List.sum (List.map (k -> Optional.withDefault 0 (Data.get k)) (Data.list "health/"))`
+	// Without the token the default sandbox has no data.
+	if line := other.fail("eval", "--at", ownerAddr, sum); !strings.Contains(line, "denied") {
+		t.Errorf("without a token: %q", line)
+	}
+	if out := other.ok("eval", "--at", ownerAddr, "--token", g.Token, sum); out != "150\n" {
+		t.Errorf("with the token: %q, want 150", out)
+	}
+	tokenFile := writeFile(t, t.TempDir(), "tokens", g.Token+"\n")
+	if out := other.ok("eval", "--at", ownerID, "--token-file", tokenFile, `Data.get "health/a"`); out != "Some 70\n" {
+		t.Errorf("with a token file: %q", out)
+	}
+	mainU := writeFile(t, t.TempDir(), "main.u", "main = Optional.withDefault 0 (Data.get \"health/b\") + 1\n")
+	if out := other.ok("run", "--at", ownerID, "--token", g.Token, mainU); out != "81\n" {
+		t.Errorf("run --at with the token: %q", out)
+	}
+	line := other.fail("eval", "--at", ownerID, "--token", g.Token, `Data.get "finance/x"`)
+	if !strings.Contains(line, "denied") || !strings.Contains(line, "finance/x") {
+		t.Errorf("finance/x with the token: %q", line)
+	}
+
+	if out := owner.ok("revoke", g.ID); out != "revoked "+g.ID+"\n" {
+		t.Errorf("revoke = %q", out)
+	}
+	line = other.fail("eval", "--at", ownerID, "--token", g.Token, sum)
+	if !strings.Contains(line, "denied") || !strings.Contains(line, "revoked") {
+		t.Errorf("after revoke: %q", line)
+	}
+
+	var log logResult
+	owner.json(&log, "log")
+	outcomes := map[string]int{}
+	for _, e := range log.Entries {
+		if e.Peer == otherID {
+			outcomes[e.Outcome]++
+		}
+	}
+	if outcomes["ok"] < 3 || outcomes["denied"] < 3 {
+		t.Errorf("owner's log: %v\n%+v", outcomes, log.Entries)
+	}
+	if out := owner.ok("log", "--limit", "1"); strings.Count(out, "\n") != 1 || !strings.Contains(out, otherID) || !strings.Contains(out, "denied") {
+		t.Errorf("log --limit 1 = %q", out)
+	}
+	if out := owner.ok("log"); !strings.Contains(out, g.ID) || !strings.Contains(out, " ok ") {
+		t.Errorf("log does not show the token's evaluations:\n%s", out)
+	}
+	if out := owner.ok("grants"); !strings.Contains(out, g.ID+"  "+otherID+"  revoked") || !strings.Contains(out, "data.read:health/") {
+		t.Errorf("grants:\n%s", out)
+	}
+
+	// A policy change reaches the running daemon: the other node gets a
+	// named sandbox with health/ data, no token needed.
+	owner.ok("policy", "set", "insurer", "pure", "data.read:health/")
+	owner.ok("policy", "assign", otherID, "insurer")
+	if out := other.ok("eval", "--at", ownerID, sum); out != "150\n" {
+		t.Errorf("under the insurer sandbox: %q", out)
+	}
+	owner.ok("policy", "unassign", otherID)
+	if line := other.fail("eval", "--at", ownerID, sum); !strings.Contains(line, "denied") {
+		t.Errorf("after unassign: %q", line)
+	}
+
+	for _, d := range []*daemonProc{do, di} {
+		if code := d.stop(os.Interrupt); code != 0 {
+			t.Errorf("daemon exit %d: %s", code, d.stderr.String())
+		}
+	}
+	// The revocation and the policy persist.
+	if out := owner.ok("grants"); !strings.Contains(out, "revoked") {
+		t.Errorf("grants after restart:\n%s", out)
+	}
+	if out := owner.ok("policy"); !strings.Contains(out, "sandbox  insurer") {
+		t.Errorf("policy after restart:\n%s", out)
+	}
+}
+
+// TestE2EPublish: add --publish and publish mark definitions published;
+// published lists them.
+func TestE2EPublish(t *testing.T) {
+	n := newNode(t, "repo")
+	dir := t.TempDir()
+	pub := writeFile(t, dir, "pub.u", "square x = x * x\n")
+	priv := writeFile(t, dir, "priv.u", "secret x = x + 42\n\ncube x = x * x * x\n")
+	n.ok("add", "--publish", pub)
+	n.ok("add", priv)
+	if out := n.ok("published"); !strings.Contains(out, "square") || strings.Contains(out, "secret") || strings.Contains(out, "cube") {
+		t.Errorf("published after add --publish:\n%s", out)
+	}
+	if out := n.ok("publish", "cube"); !strings.Contains(out, "cube") {
+		t.Errorf("publish cube = %q", out)
+	}
+	var names namesResult
+	n.json(&names, "published")
+	var got []string
+	for _, x := range names.Names {
+		got = append(got, x.Name)
+	}
+	if strings.Join(got, ",") != "cube,square" {
+		t.Errorf("published --json names = %v", got)
+	}
+	if line := n.fail("publish", "nosuch"); !strings.Contains(line, "nosuch") {
+		t.Errorf("publish nosuch: %q", line)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 
+	"github.com/unode-dev/unode/capabilities"
 	"github.com/unode-dev/unode/p2p"
 	"github.com/unode-dev/unode/p2p/repo"
 )
@@ -20,8 +21,17 @@ type netNode interface {
 	Codebase() *p2p.Codebase
 	Connect(ctx context.Context, addr string) (peerInfo, error)
 	Peers() []peerInfo
-	EvalAt(ctx context.Context, target, src string, b p2p.Budget) (*remoteResult, error)
-	RunAt(ctx context.Context, target, filename string, src []byte, b p2p.Budget) (*remoteResult, error)
+	// EvalAt and RunAt evaluate at target, presenting tokens (which may
+	// be empty) to it.
+	EvalAt(ctx context.Context, target, src string, b p2p.Budget, tokens []*capabilities.Token) (*remoteResult, error)
+	RunAt(ctx context.Context, target, filename string, src []byte, b p2p.Budget, tokens []*capabilities.Token) (*remoteResult, error)
+	// Grants is the store of the node's grants, revocations and audit
+	// log: the one the node checks presented tokens against.
+	Grants() *capabilities.Store
+	// Grant issues a token signed with the node's key and records it.
+	Grant(ctx context.Context, c capabilities.Claims, note string) (*capabilities.Token, error)
+	// SetPolicy replaces the node's policy for the requests that follow.
+	SetPolicy(p *capabilities.Policy) error
 	Close() error
 }
 

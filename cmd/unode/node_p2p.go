@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 
+	"github.com/unode-dev/unode/capabilities"
 	"github.com/unode-dev/unode/p2p"
 	"github.com/unode-dev/unode/p2p/repo"
 )
@@ -14,15 +15,20 @@ type p2pNode struct{ *p2p.Node }
 
 var _ netNode = p2pNode{}
 
-// newP2PNode starts a p2p.Node with the repo's key as its identity and the
-// repo's datastore as its store.
+// newP2PNode starts a p2p.Node with the repo's key as its identity, the
+// repo's datastore as its store (blocks, node data, grants, revocations
+// and the audit log), and the config's policy.
 func newP2PNode(ctx context.Context, r *repo.Repo, listen []string, log *slog.Logger) (netNode, error) {
-	n, err := p2p.New(ctx,
+	opts := []p2p.Option{
 		p2p.WithIdentity(r.Key),
 		p2p.WithDatastore(r.Datastore),
 		p2p.WithListenAddrs(listen...),
 		p2p.WithLogger(log),
-	)
+	}
+	if r.Config.Policy != nil {
+		opts = append(opts, p2p.WithPolicy(r.Config.Policy))
+	}
+	n, err := p2p.New(ctx, opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -59,12 +65,12 @@ func (n p2pNode) Peers() []peerInfo {
 	return out
 }
 
-func (n p2pNode) EvalAt(ctx context.Context, target, src string, b p2p.Budget) (*remoteResult, error) {
-	return fromRemote(n.Node.EvalAt(ctx, target, src, b))
+func (n p2pNode) EvalAt(ctx context.Context, target, src string, b p2p.Budget, tokens []*capabilities.Token) (*remoteResult, error) {
+	return fromRemote(n.Node.EvalAt(ctx, target, src, b, p2p.WithTokens(tokens...)))
 }
 
-func (n p2pNode) RunAt(ctx context.Context, target, filename string, src []byte, b p2p.Budget) (*remoteResult, error) {
-	return fromRemote(n.Node.RunAt(ctx, target, filename, src, b))
+func (n p2pNode) RunAt(ctx context.Context, target, filename string, src []byte, b p2p.Budget, tokens []*capabilities.Token) (*remoteResult, error) {
+	return fromRemote(n.Node.RunAt(ctx, target, filename, src, b, p2p.WithTokens(tokens...)))
 }
 
 func fromRemote(res *p2p.RemoteResult, err error) (*remoteResult, error) {

@@ -5,10 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/unode-dev/unode/capabilities"
+	"github.com/unode-dev/unode/eval/syntax"
 	"github.com/unode-dev/unode/p2p"
 	"github.com/unode-dev/unode/p2p/repo"
 )
@@ -36,6 +39,10 @@ type backend struct {
 	repo *repo.Repo
 	cb   *p2p.Codebase
 	node netNode // nil when the repo was opened directly
+
+	// cfgMu serializes changes to repo.Config (and config.json): in the
+	// daemon, requests run concurrently.
+	cfgMu sync.Mutex
 }
 
 // errNoDaemon is returned by operations that need the network when no
@@ -88,6 +95,9 @@ func (b *backend) budget(f budgetFlags) (p2p.Budget, error) {
 
 type addRequest struct {
 	Files []sourceFile `json:"files"`
+	// Publish makes the definitions available to other nodes (blocks
+	// are served to others only for published definitions).
+	Publish bool `json:"publish,omitempty"`
 }
 
 type namesResult struct {
@@ -111,7 +121,7 @@ var addOp = &operation[addRequest, namesResult]{
 	do: func(ctx context.Context, b *backend, req *addRequest) (*namesResult, error) {
 		out := &namesResult{Names: []p2p.NameInfo{}}
 		for _, f := range req.Files {
-			res, err := b.cb.Add(ctx, f.Name, f.Source)
+			res, err := b.cb.AddWith(ctx, f.Name, f.Source, p2p.AddOptions{Publish: req.Publish, Here: b.selfID()})
 			if err != nil {
 				return nil, err
 			}
@@ -167,16 +177,42 @@ var showOp = &operation[showRequest, showResult]{
 
 // --- eval, run ---
 
+// Tokens (printed form) are presented to the --at node.
 type evalRequest struct {
 	Expr   string      `json:"expr"`
 	At     string      `json:"at,omitempty"`
+	Tokens []string    `json:"tokens,omitempty"`
 	Budget budgetFlags `json:"budget"`
 }
 
 type runRequest struct {
 	File   sourceFile  `json:"file"`
 	At     string      `json:"at,omitempty"`
+	Tokens []string    `json:"tokens,omitempty"`
 	Budget budgetFlags `json:"budget"`
+}
+
+// parseTokens reads the tokens a request presents; they are only for a
+// remote evaluation.
+func parseTokens(at string, texts []string) ([]*capabilities.Token, error) {
+	if len(texts) == 0 {
+		return nil, nil
+	}
+	if at == "" {
+		return nil, errors.New("--token is for evaluations at another node: add --at PEER")
+	}
+	if len(texts) > capabilities.MaxPresentedTokens {
+		return nil, fmt.Errorf("%d tokens given; a call presents at most %d", len(texts), capabilities.MaxPresentedTokens)
+	}
+	out := make([]*capabilities.Token, len(texts))
+	for i, s := range texts {
+		t, err := capabilities.ParseToken(s)
+		if err != nil {
+			return nil, fmt.Errorf("--token %d: %w", i+1, err)
+		}
+		out[i] = t
+	}
+	return out, nil
 }
 
 // evalResult is an evaluated value. At and Sync are set for remote
@@ -266,11 +302,15 @@ var evalOp = &operation[evalRequest, evalResult]{
 		if err != nil {
 			return nil, err
 		}
+		tokens, err := parseTokens(req.At, req.Tokens)
+		if err != nil {
+			return nil, err
+		}
 		if req.At != "" {
 			if b.node == nil {
 				return nil, needsNode(atFlag("eval", req.At))
 			}
-			res, err := b.node.EvalAt(ctx, req.At, req.Expr, budget)
+			res, err := b.node.EvalAt(ctx, req.At, req.Expr, budget, tokens)
 			if err != nil {
 				return nil, remoteError(req.At, err)
 			}
@@ -292,22 +332,48 @@ var runOp = &operation[runRequest, evalResult]{
 		if err != nil {
 			return nil, err
 		}
+		tokens, err := parseTokens(req.At, req.Tokens)
+		if err != nil {
+			return nil, err
+		}
 		if req.At != "" {
 			if b.node == nil {
 				return nil, needsNode(atFlag("run", req.At))
 			}
-			res, err := b.node.RunAt(ctx, req.At, req.File.Name, req.File.Source, budget)
+			res, err := b.node.RunAt(ctx, req.At, req.File.Name, req.File.Source, budget, tokens)
 			if err != nil {
 				return nil, remoteError(req.At, err)
 			}
 			return remoteEvalResult(req.At, res), nil
 		}
-		res, err := b.cb.Run(ctx, req.File.Name, req.File.Source, budget)
+		res, err := b.runLocal(ctx, req.File, budget)
 		if err != nil {
 			return nil, err
 		}
 		return localResult(res), nil
 	},
+}
+
+// runLocal adds a file (here! resolving to this node, as `unode add`
+// does) and evaluates its main here.
+func (b *backend) runLocal(ctx context.Context, file sourceFile, budget p2p.Budget) (*p2p.EvalResult, error) {
+	f, err := syntax.ParseFile(file.Name, file.Source)
+	if err != nil {
+		return nil, err
+	}
+	hasMain := false
+	for _, d := range f.Decls {
+		if d, ok := d.(*syntax.DefDecl); ok && d.Name == "main" {
+			hasMain = true
+		}
+	}
+	if !hasMain {
+		return nil, fmt.Errorf("%s: no main definition to run", file.Name)
+	}
+	if _, err := b.cb.AddWith(ctx, file.Name, file.Source, p2p.AddOptions{Here: b.selfID()}); err != nil {
+		return nil, err
+	}
+	return b.cb.EvalSource(ctx, file.Name, "main", budget)
 }
 
 // --- id, connect, peers ---
@@ -429,4 +495,10 @@ var peersOp = &operation[peersRequest, peersResult]{
 }
 
 // apiOps lists every operation the daemon serves.
-var apiOps = []apiOp{addOp, namesOp, showOp, evalOp, runOp, idOp, connectOp, peersOp}
+var apiOps = []apiOp{
+	addOp, namesOp, showOp, evalOp, runOp, idOp, connectOp, peersOp,
+	policyOp, policySetOp, policyAssignOp, policyRmOp,
+	grantOp, grantsOp, revokeOp, logOp,
+	dataPutOp, dataGetOp, dataLsOp, dataRmOp,
+	publishOp, publishedOp,
+}

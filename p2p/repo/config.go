@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+
+	"github.com/unode-dev/unode/capabilities"
 )
 
 // Config is the content of config.json. Every key is documented in
@@ -12,6 +14,10 @@ type Config struct {
 	Datastore DatastoreConfig `json:"datastore"`
 	Addresses AddressesConfig `json:"addresses"`
 	Eval      EvalConfig      `json:"eval"`
+	// Policy says what foreign evaluations from each peer may do before
+	// any token is presented (capabilities.Policy, docs/security.md).
+	// Never nil after LoadConfig or DefaultConfig.
+	Policy *capabilities.Policy `json:"policy"`
 }
 
 // DatastoreConfig selects the datastore.
@@ -42,12 +48,14 @@ func DefaultConfig() *Config {
 			"/ip4/0.0.0.0/tcp/4100",
 			"/ip4/0.0.0.0/udp/4100/quic-v1",
 		}},
-		Eval: EvalConfig{Fuel: 1_000_000_000, Timeout: "60s"},
+		Eval:   EvalConfig{Fuel: 1_000_000_000, Timeout: "60s"},
+		Policy: capabilities.DefaultPolicy(),
 	}
 }
 
 // LoadConfig reads a config file; unknown keys are an error so that typos
-// do not go unnoticed.
+// do not go unnoticed. A missing key takes its default: a config written
+// before a section existed (such as "policy") still loads.
 func LoadConfig(path string) (*Config, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -59,6 +67,9 @@ func LoadConfig(path string) (*Config, error) {
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(cfg); err != nil {
 		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	if cfg.Policy == nil { // "policy": null
+		cfg.Policy = capabilities.DefaultPolicy()
 	}
 	return cfg, nil
 }

@@ -7,7 +7,8 @@
 //	             peer ID is the node's identity
 //	config.json  configuration (docs/config.md)
 //	repo.lock    held (flock) by the process that has the repo open
-//	datastore/   the embedded pebble datastore: blocks, names, node data
+//	datastore/   the embedded pebble datastore: blocks, names, node data,
+//	             published marks, grants, revocations, the audit log
 //	version      the repo format version
 //
 // The first Open of a missing directory creates it. Only one process opens
