@@ -37,6 +37,12 @@ func NewCodebase(ds datastore.Batching) *Codebase {
 // Store returns the underlying block store.
 func (c *Codebase) Store() *dag.Store { return c.store }
 
+// SetHere sets the peer ID that here! resolves to, and that `here` is on
+// the default local host: the repo's identity, so that code fixed to this
+// node (a private implementation) also runs on an opened repo with no
+// daemon. A Node sets it to its own ID.
+func (c *Codebase) SetHere(id string) { c.here = id }
+
 // SetHost sets the effect handler used by evaluations. By default a
 // codebase evaluates with an eval.LocalHost (no network) whose node data
 // is the codebase's (DataGet and the like), so `Data.get` works on an

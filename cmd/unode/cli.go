@@ -94,6 +94,7 @@ func (e *env) direct() (*backend, error) {
 	}
 	if e.cb == nil {
 		e.cb = p2p.NewCodebase(r.Datastore)
+		e.cb.SetHere(r.ID.String())
 	}
 	return &backend{repo: r, cb: e.cb}, nil
 }
