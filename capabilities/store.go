@@ -41,6 +41,27 @@ type Store struct {
 	mu     sync.Mutex
 	lastNS int64
 	seq    uint64
+
+	// The audit log is written behind the evaluations it records:
+	// Audit queues the entry (its key, and so its place in the log,
+	// fixed at once) and a writer goroutine, started when there is work,
+	// puts it. The queue is bounded (MaxPendingAudit): past that, Audit
+	// writes the backlog itself. AuditLog and FlushAudit write out
+	// everything queued before they return, so nothing appended is lost
+	// on a clean shutdown (the node calls FlushAudit from Close).
+	amu      sync.Mutex // guards pending, writing and writeErr
+	pending  []auditPut
+	writing  bool       // a writer goroutine is running
+	writeErr error      // the first failed background write, not yet reported
+	wmu      sync.Mutex // held while putting a batch taken from pending
+}
+
+// MaxPendingAudit is how many audit entries may wait to be written.
+const MaxPendingAudit = 1024
+
+type auditPut struct {
+	key   datastore.Key
+	entry AuditEntry
 }
 
 // NewStore returns a Store over ds (typically the node's datastore; its
@@ -301,12 +322,85 @@ func (s *Store) Audit(ctx context.Context, e AuditEntry) error {
 	}
 	s.lastNS = ns
 	key := fmt.Sprintf("%s%020d-%06d", prefixAudit, ns, s.seq)
+	// Queued under mu, so the queue is in key order.
+	s.amu.Lock()
 	s.mu.Unlock()
-	v, err := json.Marshal(e)
-	if err != nil {
-		return err
+	s.pending = append(s.pending, auditPut{key: datastore.RawKey(key), entry: e})
+	full := len(s.pending) >= MaxPendingAudit
+	start := !s.writing && !full
+	if start {
+		s.writing = true
 	}
-	if err := s.ds.Put(ctx, datastore.NewKey(key), v); err != nil {
+	err := s.writeErr
+	s.writeErr = nil
+	s.amu.Unlock()
+	if err != nil {
+		return fmt.Errorf("capabilities: audit log: %w", err)
+	}
+	if full {
+		// The writer is behind: this caller writes the backlog.
+		return s.FlushAudit(ctx)
+	}
+	if start {
+		go s.auditWriter(context.WithoutCancel(ctx))
+	}
+	return nil
+}
+
+// auditWriter writes queued entries until there are none.
+func (s *Store) auditWriter(ctx context.Context) {
+	for {
+		err := s.writeQueued(ctx)
+		s.amu.Lock()
+		if err != nil && s.writeErr == nil {
+			s.writeErr = err
+		}
+		if len(s.pending) == 0 {
+			s.writing = false
+			s.amu.Unlock()
+			return
+		}
+		s.amu.Unlock()
+	}
+}
+
+// writeQueued puts every queued entry. Batches are taken under wmu, so
+// when it returns everything queued before the call is in the datastore.
+func (s *Store) writeQueued(ctx context.Context) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	var first error
+	for {
+		s.amu.Lock()
+		batch := s.pending
+		s.pending = nil
+		s.amu.Unlock()
+		if len(batch) == 0 {
+			return first
+		}
+		for _, p := range batch {
+			v, err := json.Marshal(p.entry)
+			if err == nil {
+				err = s.ds.Put(ctx, p.key, v)
+			}
+			if err != nil && first == nil {
+				first = err
+			}
+		}
+	}
+}
+
+// FlushAudit writes every audit entry queued so far, and reports a
+// failure to write any entry since the last report.
+func (s *Store) FlushAudit(ctx context.Context) error {
+	err := s.writeQueued(context.WithoutCancel(ctx))
+	s.amu.Lock()
+	if err == nil {
+		err = s.writeErr
+	}
+	s.writeErr = nil
+	s.amu.Unlock()
+	if err != nil {
 		return fmt.Errorf("capabilities: audit log: %w", err)
 	}
 	return nil
@@ -314,6 +408,9 @@ func (s *Store) Audit(ctx context.Context, e AuditEntry) error {
 
 // AuditLog returns up to limit entries, newest first (limit <= 0: all).
 func (s *Store) AuditLog(ctx context.Context, limit int) ([]AuditEntry, error) {
+	if err := s.FlushAudit(ctx); err != nil {
+		return nil, err
+	}
 	if limit <= 0 || limit > math.MaxInt32 {
 		limit = 0
 	}

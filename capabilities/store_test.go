@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -134,5 +135,44 @@ func TestAuditLog(t *testing.T) {
 	two, err := s.AuditLog(ctx, 2)
 	if err != nil || len(two) != 2 || two[0].Fuel != 4 {
 		t.Errorf("limit 2: %+v %v", two, err)
+	}
+}
+
+// Audit entries are written behind the caller, through a bounded queue;
+// none is lost, and they keep their order.
+func TestAuditQueueKeepsEveryEntry(t *testing.T) {
+	ctx := context.Background()
+	s := NewStore(dssync.MutexWrap(datastore.NewMapDatastore()))
+	n := MaxPendingAudit*2 + 7
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range n / 4 {
+				if err := s.Audit(ctx, AuditEntry{Peer: fmt.Sprint(w), Fuel: int64(i), Outcome: OutcomeOK}); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if err := s.FlushAudit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	all, err := s.AuditLog(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != n/4*4 {
+		t.Fatalf("%d entries, want %d", len(all), n/4*4)
+	}
+	last := map[string]int64{}
+	for _, e := range all { // newest first
+		if l, ok := last[e.Peer]; ok && e.Fuel != l-1 {
+			t.Fatalf("peer %s: entry %d after %d", e.Peer, e.Fuel, l)
+		}
+		last[e.Peer] = e.Fuel
 	}
 }
