@@ -42,6 +42,8 @@ type Store struct {
 
 	mu      sync.Mutex
 	storeID string
+
+	prefixes prefixIndex // see ResolvePrefix
 }
 
 // NewStore returns a Store over ds. It writes nothing until used.
@@ -96,6 +98,7 @@ func (s *Store) Put(ctx context.Context, b Block) error {
 	if err := s.ds.Put(ctx, blockKey(b.CID), b.Data); err != nil {
 		return fmt.Errorf("storing block %s: %w", b.CID, err)
 	}
+	s.indexAdded(b.CID)
 	return nil
 }
 
@@ -237,6 +240,11 @@ func (s *Store) AddBlocks(ctx context.Context, blocks []Block) error {
 	}
 	if err := batch.Commit(ctx); err != nil {
 		return fmt.Errorf("adding blocks: %w", err)
+	}
+	if s.prefixes.active.Load() {
+		for _, e := range entries {
+			s.prefixes.add(e.b.CID)
+		}
 	}
 
 	// Kahn's algorithm over the links inside the batch; links outside it

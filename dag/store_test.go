@@ -515,3 +515,34 @@ func TestPebble(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// ResolvePrefix finds held blocks by the first 8 bytes of their digest,
+// those stored before the index was built and after alike.
+func TestResolvePrefix(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newMemStore(t)
+	a, b := termBlock(t, "a"), termBlock(t, "b")
+	if err := s.Put(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	pa, _ := DigestPrefix(a.CID)
+	pb, _ := DigestPrefix(b.CID)
+	if c, ok, err := s.ResolvePrefix(ctx, pa); err != nil || !ok || !c.Equals(a.CID) {
+		t.Fatalf("a: %v %v %v", c, ok, err)
+	}
+	if _, ok, _ := s.ResolvePrefix(ctx, pb); ok {
+		t.Fatal("b resolved before it was stored")
+	}
+	if err := s.AddBlocks(ctx, []Block{b}); err != nil {
+		t.Fatal(err)
+	}
+	if c, ok, err := s.ResolvePrefix(ctx, pb); err != nil || !ok || !c.Equals(b.CID) {
+		t.Fatalf("b: %v %v %v", c, ok, err)
+	}
+	// Two blocks with one prefix: neither is the answer.
+	fake := cid.NewCidV1(cid.DagCBOR, append([]byte{0x12, 0x20}, append(append([]byte(nil), a.CID.Hash()[2:10]...), make([]byte, 24)...)...))
+	s.prefixes.add(fake)
+	if _, ok, _ := s.ResolvePrefix(ctx, pa); ok {
+		t.Fatal("an ambiguous prefix resolved")
+	}
+}

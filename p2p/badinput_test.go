@@ -93,6 +93,27 @@ func TestBadInput(t *testing.T) {
 		t.Error("the mismatching block was stored")
 	}
 
+	// Listed by digest prefix: the block sent must match the prefix.
+	r = rawCall(t, a, b, func(_ network.Stream, fc *frameConn) error {
+		p, _ := prefixesOf([]cid.Cid{g.CID})
+		if err := fc.writeMessage(&EvalRequest{Thunk: thunkCalling(t, g.CID), Store: "raw-client", Prefixes: p}); err != nil {
+			return err
+		}
+		data, _, err := fc.readFrame(MaxReplySize)
+		if err != nil {
+			return err
+		}
+		need, err := DecodeEvalReply(data)
+		if err != nil || need.Need == nil {
+			t.Fatalf("want a need reply, got %+v, %v", need, err)
+		}
+		return fc.writeMessage(&BlocksMessage{Blocks: [][]byte{h.Data}})
+	})
+	wantError(t, "block not matching its prefix", r, CodeInvalid, "does not match its listed digest prefix", h.CID)
+	if ok, _ := b.store.Has(ctx, h.CID); ok {
+		t.Error("the block not matching its prefix was stored")
+	}
+
 	r = rawCall(t, a, b, func(s network.Stream, _ *frameConn) error {
 		_, err := s.Write(binary.AppendUvarint(nil, MaxRequestSize+1))
 		return err
@@ -147,9 +168,9 @@ func TestBadInput(t *testing.T) {
 		t.Fatalf("after bad input: %v, %v", res, err)
 	}
 	// Each handler logs after its reply is out: wait for the last.
-	pollUntil(func() bool { return strings.Count(logs.String(), "eval: request failed") >= 6 })
-	if n := strings.Count(logs.String(), "eval: request failed"); n != 6 {
-		t.Errorf("%d failures logged, want 6:\n%s", n, logs.String())
+	pollUntil(func() bool { return strings.Count(logs.String(), "eval: request failed") >= 7 })
+	if n := strings.Count(logs.String(), "eval: request failed"); n != 7 {
+		t.Errorf("%d failures logged, want 7:\n%s", n, logs.String())
 	}
 }
 

@@ -263,16 +263,16 @@ func thunkRefs(w dag.Value) (builtins []string, defs []cid.Cid) {
 	return builtins, defs
 }
 
-// link checks the closure of every block the thunk refers to: the
+// link checks the closure of every block a thunk refers to (roots,
+// dag.ValueLinks of the thunk; builtins and defs, its thunkRefs): the
 // builtins they name must be allowed. It returns the linked blocks.
-func (n *Node) link(ctx context.Context, chk *capabilities.Checker, w dag.Value) (*linked, error) {
-	builtins, defs := thunkRefs(w)
+func (n *Node) link(ctx context.Context, chk *capabilities.Checker, builtins []string, defs, roots []cid.Cid) (*linked, error) {
 	all := map[string]bool{}
 	for _, b := range builtins {
 		all[b] = true
 	}
 	l := &linked{blocks: map[cid.Cid]bool{}}
-	for _, root := range dag.ValueLinks(w) {
+	for _, root := range roots {
 		s, err := n.summarize(ctx, root)
 		if err != nil {
 			return nil, err

@@ -23,7 +23,7 @@ import (
 // /unode/eval/1.0.0 (docs/protocol.md, "Remote evaluation"):
 //
 //	caller                                   callee
-//	EvalRequest{thunk, store, budget, deps} ->
+//	EvalRequest{thunk, store, budget, prefixes | deps} ->
 //	                                         <- EvalReply{Need{bits}}     (only if it lacks blocks)
 //	BlocksMessage{blocks} ...               ->
 //	                                         <- EvalReply{Result | Error}
@@ -69,7 +69,7 @@ func (n *Node) callThunk(ctx context.Context, p peer.ID, addrs []ma.Multiaddr, t
 	var st SyncStats
 	var wire wireCount
 	for attempt := 0; ; attempt++ {
-		res, usedRecord, err := n.callOnce(ctx, p, rec, data, roots, b, &st, &wire, attempt > 0, o)
+		res, shortcut, err := n.callOnce(ctx, p, rec, data, roots, b, &st, &wire, attempt > 0, o)
 		if err == nil {
 			res.sync = st
 			res.wire = wire
@@ -77,9 +77,12 @@ func (n *Node) callThunk(ctx context.Context, p peer.ID, addrs []ma.Multiaddr, t
 			return res, nil
 		}
 		var ce *CallError
-		if attempt == 0 && usedRecord && errors.As(err, &ce) && ce.Code == CodeMissing && ce.Peer != "" {
+		if attempt == 0 && shortcut != 0 && errors.As(err, &ce) && ce.Code == CodeMissing && ce.Peer != "" {
 			// The record was stale (the peer lost blocks, or its store
-			// was replaced): forget it and list everything.
+			// was replaced), or a digest prefix resolved to another
+			// block at the peer (a block this node holds and listed is
+			// missing there): forget the record and list everything, by
+			// full digest.
 			rec.forget()
 			st.RoundTrips++
 			continue
@@ -89,15 +92,23 @@ func (n *Node) callThunk(ctx context.Context, p peer.ID, addrs []ma.Multiaddr, t
 	}
 }
 
-// callOnce runs one eval exchange. usedRecord reports whether the
-// dependency list left out blocks on the strength of the per-peer record.
-func (n *Node) callOnce(ctx context.Context, p peer.ID, rec *peerRecord, thunk []byte, roots []cid.Cid, b Budget, st *SyncStats, wire *wireCount, fullList bool, o callOptions) (res *callResult, usedRecord bool, err error) {
-	ps := p.String()
+// The shortcuts a dependency list may take, which a retry with the full
+// list undoes (callOnce).
+const (
+	usedRecord   = 1 << iota // blocks left out on the strength of the per-peer record
+	usedPrefixes             // blocks listed by digest prefix
+)
+
+// callOnce runs one eval exchange. shortcut reports how the dependency
+// list was shortened (usedRecord, usedPrefixes); fullList lists every
+// block by full digest.
+func (n *Node) callOnce(ctx context.Context, p peer.ID, rec *peerRecord, thunk []byte, roots []cid.Cid, b Budget, st *SyncStats, wire *wireCount, fullList bool, o callOptions) (res *callResult, shortcut int, err error) {
+	ps := n.peerName(p)
 	var deps []cid.Cid
 	if rec.store() != n.storeID {
 		known := func(c cid.Cid) bool {
 			if rec.has(c) {
-				usedRecord = true
+				shortcut |= usedRecord
 				return true
 			}
 			return false
@@ -107,7 +118,7 @@ func (n *Node) callOnce(ctx context.Context, p peer.ID, rec *peerRecord, thunk [
 		}
 		deps, err = planDeps(ctx, n.store, roots, known)
 		if err != nil {
-			return nil, false, localFailure(err)
+			return nil, 0, localFailure(err)
 		}
 		// The thunk names its roots already: the list holds the rest.
 		deps = slices.DeleteFunc(deps, func(c cid.Cid) bool {
@@ -115,39 +126,47 @@ func (n *Node) callOnce(ctx context.Context, p peer.ID, rec *peerRecord, thunk [
 			return isRoot
 		})
 		if len(deps)+len(roots) > MaxSyncBlocks {
-			return nil, false, &CallError{Code: CodeMsg, Msg: fmt.Sprintf("the thunk depends on %d blocks the peer may lack (limit %d)", len(deps)+len(roots), MaxSyncBlocks)}
+			return nil, 0, &CallError{Code: CodeMsg, Msg: fmt.Sprintf("the thunk depends on %d blocks the peer may lack (limit %d)", len(deps)+len(roots), MaxSyncBlocks)}
 		}
 	}
 	// The callee answers about the listed blocks, then the roots.
 	entries := append(slices.Clip(deps), roots...)
-	digests, err := digestsOf(deps)
-	if err != nil {
-		return nil, false, localFailure(err)
+	r := &EvalRequest{Thunk: thunk, Store: n.storeID, Budget: b.wire(ctx), Tokens: o.tokens}
+	if fullList || len(deps) == 0 {
+		r.Deps, err = digestsOf(deps)
+	} else {
+		// Digest prefixes: a quarter of the bytes (see EvalRequest).
+		r.Prefixes, err = prefixesOf(deps)
+		shortcut |= usedPrefixes
 	}
-	req, err := EncodeEvalRequest(&EvalRequest{Thunk: thunk, Store: n.storeID, Budget: b.wire(ctx), Deps: digests, Tokens: o.tokens})
 	if err != nil {
-		return nil, false, localFailure(err)
+		return nil, 0, localFailure(err)
+	}
+	req, err := EncodeEvalRequest(r)
+	if err != nil {
+		return nil, 0, localFailure(err)
 	}
 	if len(req) > MaxRequestSize {
-		return nil, false, &CallError{Code: CodeMsg, Msg: fmt.Sprintf("request of %d bytes exceeds the limit of %d", len(req), MaxRequestSize)}
+		return nil, 0, &CallError{Code: CodeMsg, Msg: fmt.Sprintf("request of %d bytes exceeds the limit of %d", len(req), MaxRequestSize)}
 	}
 
 	s, err := n.host.NewStream(ctx, p, ProtocolEval)
 	if err != nil {
-		return nil, usedRecord, streamFailure(ctx, ps, "opening a stream", err)
+		return nil, shortcut, streamFailure(ctx, ps, "opening a stream", err)
 	}
 	stop := context.AfterFunc(ctx, func() { s.Reset() })
 	defer stop()
-	fail := func(doing string, err error) (*callResult, bool, error) {
+	fail := func(doing string, err error) (*callResult, int, error) {
 		s.Reset()
-		return nil, usedRecord, streamFailure(ctx, ps, doing, err)
+		return nil, shortcut, streamFailure(ctx, ps, doing, err)
 	}
 	if err := s.Scope().SetService(ServiceEval); err != nil {
 		return fail("attaching the eval service", err)
 	}
-	if d, ok := ctx.Deadline(); ok {
-		s.SetDeadline(d)
-	}
+	// No stream deadline: ctx always has one (callThunk), and the
+	// AfterFunc above resets the stream when it passes, which ends any
+	// read or write in progress the same way (and saves arming yamux's
+	// deadline timers on every call).
 	fc := newFrameConn(s, s.Scope())
 	defer func() {
 		wire.out += fc.written
@@ -188,33 +207,41 @@ func (n *Node) callOnce(ctx context.Context, p peer.ID, rec *peerRecord, thunk [
 				var ce *CallError
 				if errors.As(err, &ce) {
 					s.Reset()
-					return nil, usedRecord, err
+					return nil, shortcut, err
 				}
 				return fail("sending blocks", err)
 			}
 		case reply.Error != nil:
 			s.Close()
-			return nil, usedRecord, callErrorFromWire(ps, reply.Error)
+			err := callErrorFromWire(ps, reply.Error)
+			var ce *CallError
+			if shortcut&usedPrefixes != 0 && errors.As(err, &ce) && !slices.ContainsFunc(deps, ce.CID.Equals) {
+				// Only a listed block can be missing because of its
+				// prefix: a full list would not help.
+				shortcut &^= usedPrefixes
+			}
+			return nil, shortcut, err
 		default:
 			r := reply.Result
 			s.Close()
 			rec.setStatus(r.Store, -1)
-			w, err := dag.DecodeValue(r.Value)
+			dec, err := n.decoded.decode(r.Value)
 			if err != nil {
-				return nil, usedRecord, resultFailure(ps, err)
+				return nil, shortcut, resultFailure(ps, err)
 			}
+			w := dec.w
 			if r.Store != n.storeID {
-				if err := n.acceptResultBlocks(ctx, p, dag.ValueLinks(w), r.Blocks); err != nil {
-					return nil, usedRecord, resultFailure(ps, err)
+				if err := n.acceptResultBlocks(ctx, p, dec.links, r.Blocks); err != nil {
+					return nil, shortcut, resultFailure(ps, err)
 				}
 			}
 			rec.learn(roots...)
 			rec.learn(deps...)
 			v, err := eval.FromWire(w)
 			if err != nil {
-				return nil, usedRecord, resultFailure(ps, err)
+				return nil, shortcut, resultFailure(ps, err)
 			}
-			return &callResult{value: v, stats: Stats{Fuel: r.Fuel, Memory: r.Memory}}, usedRecord, nil
+			return &callResult{value: v, stats: Stats{Fuel: r.Fuel, Memory: r.Memory}}, shortcut, nil
 		}
 	}
 }
@@ -383,7 +410,8 @@ func (n *Node) serveEval(ctx context.Context, remote peer.ID, fc *frameConn, hoo
 	}
 
 	// From here on the request is audited, whatever its outcome.
-	entry := capabilities.AuditEntry{Peer: remote.String(), Root: dag.NewBlock(req.Thunk).CID.String()}
+	rs := n.peerName(remote)
+	entry := capabilities.AuditEntry{Peer: rs}
 	var th *eval.Thread
 	audit := func(ce *CallError, detail string) {
 		entry.Outcome = outcomeOf(ce)
@@ -395,8 +423,12 @@ func (n *Node) serveEval(ctx context.Context, remote peer.ID, fc *frameConn, hoo
 		if th != nil {
 			entry.Fuel, entry.Memory = th.Steps(), th.MemoryUsed()
 		}
+		if entry.Root == "" {
+			// The thunk did not decode: its hash names it.
+			entry.Root = dag.NewBlock(req.Thunk).CID.String()
+		}
 		if err := n.grants.Audit(context.WithoutCancel(ctx), entry); err != nil {
-			n.log.Warn("eval: audit log", "peer", remote.String(), "err", err)
+			n.log.Warn("eval: audit log", "peer", rs, "err", err)
 		}
 	}
 	fail := func(e *CallError) (bool, error) {
@@ -405,10 +437,11 @@ func (n *Node) serveEval(ctx context.Context, remote peer.ID, fc *frameConn, hoo
 	}
 
 	// Decode the thunk first: no sync work for a request that cannot run.
-	w, err := dag.DecodeValue(req.Thunk)
+	dec, err := n.decoded.decode(req.Thunk)
 	if err != nil {
 		return fail(invalid("thunk: %v", err))
 	}
+	w := dec.w
 	tv, err := eval.FromWire(w)
 	if err != nil {
 		return fail(invalid("thunk: %v", err))
@@ -416,13 +449,13 @@ func (n *Node) serveEval(ctx context.Context, remote peer.ID, fc *frameConn, hoo
 	if c, ok := tv.(*eval.Closure); !ok || c.Arity() != 0 {
 		return fail(invalid("the value to evaluate is not a thunk"))
 	}
-	roots := dag.ValueLinks(w)
+	roots := dec.links
 	entry.Root = auditRoot(req.Thunk, roots)
 
 	// The sandbox, and what the thunk names itself, before any work.
 	acc := n.accessFor(ctx, remote, req.Tokens)
 	entry.Tokens = acc.tokenIDs
-	thunkBuiltins, directDefs := thunkRefs(w)
+	thunkBuiltins, directDefs := dec.refs()
 	if err := acc.chk.CheckLink(thunkBuiltins, directDefs); err != nil {
 		return fail(acc.denied(asDenial(err)))
 	}
@@ -433,19 +466,50 @@ func (n *Node) serveEval(ctx context.Context, remote peer.ID, fc *frameConn, hoo
 
 	same := req.Store != "" && req.Store == n.storeID
 	deps := req.DepCIDs()
-	if !same && len(deps)+len(roots) > 0 {
-		if len(deps)+len(roots) > MaxSyncBlocks {
-			return fail(invalid("%d dependencies (limit %d)", len(deps)+len(roots), MaxSyncBlocks))
+	prefixes := req.DepPrefixes()
+	if !same && len(deps)+len(prefixes)+len(roots) > 0 {
+		if len(deps)+len(prefixes)+len(roots) > MaxSyncBlocks {
+			return fail(invalid("%d dependencies (limit %d)", len(deps)+len(prefixes)+len(roots), MaxSyncBlocks))
 		}
-		if e := n.receiveBlocks(ctx, remote, fc, append(slices.Clip(deps), roots...)); e != nil {
+		if len(prefixes) > 0 {
+			// Resolve the prefixes against the blocks held here; the
+			// unresolved stay undefined and are asked for.
+			deps = make([]cid.Cid, len(prefixes))
+			for i, p := range prefixes {
+				c, ok, err := n.store.ResolvePrefix(ctx, p)
+				if err != nil {
+					return fail(evalFailure(err))
+				}
+				if h := n.resolveHook.Load(); h != nil {
+					c, ok = (*h)(p, c, ok)
+				}
+				if ok {
+					deps[i] = c
+				}
+			}
+		}
+		entries := append(slices.Clip(deps), roots...)
+		idx, e := n.receiveBlocks(ctx, remote, fc, entries, prefixes)
+		if e != nil {
 			return fail(e)
+		}
+		if len(prefixes) > 0 {
+			// What the caller certainly holds (resultBlocks leaves it
+			// out of the result): the listed blocks it sent. A block
+			// resolved from a prefix may not be the caller's.
+			deps = deps[:0]
+			for _, i := range idx {
+				if i < len(prefixes) {
+					deps = append(deps, entries[i])
+				}
+			}
 		}
 	}
 	if err := ensureComplete(ctx, n.store, roots); err != nil {
 		return fail(evalFailure(err))
 	}
 	// Link: the builtins of everything the thunk refers to.
-	l, err := n.link(ctx, acc.chk, w)
+	l, err := n.link(ctx, acc.chk, thunkBuiltins, directDefs, roots)
 	if err != nil {
 		return fail(acc.denied(err))
 	}
@@ -469,7 +533,7 @@ func (n *Node) serveEval(ctx context.Context, remote peer.ID, fc *frameConn, hoo
 	c.started.Add(1)
 	c.running.Add(1)
 	th = &eval.Thread{
-		Name:   "foreign:" + remote.String(),
+		Name:   "foreign:" + rs,
 		Loader: n.store,
 		Host:   newForeignHost(n, acc.chk, remote),
 		// No Names: messages sent back name definitions by hash, not by
@@ -550,17 +614,26 @@ func (n *Node) acceptResultBlocks(ctx context.Context, from peer.ID, links []cid
 
 // receiveBlocks asks for the entries (the request's list, then the
 // thunk's roots) this node lacks and stores them as they arrive, checking
-// each against its CID.
-func (n *Node) receiveBlocks(ctx context.Context, from peer.ID, fc *frameConn, deps []cid.Cid) *CallError {
+// each against its CID. When the list came as digest prefixes (the
+// first len(prefixes) entries; an undefined entry is one no block here
+// has the prefix of), an entry asked for is checked against its prefix
+// instead, and set to the CID its bytes hash to. It returns the indices
+// of the entries asked for.
+func (n *Node) receiveBlocks(ctx context.Context, from peer.ID, fc *frameConn, deps []cid.Cid, prefixes []uint64) ([]int, *CallError) {
 	idx, err := neededOf(ctx, n.store, deps)
 	if err != nil {
-		return evalFailure(err)
+		return nil, evalFailure(err)
 	}
 	if len(idx) == 0 {
-		return nil
+		return nil, nil
+	}
+	for _, i := range idx {
+		if i < len(prefixes) {
+			deps[i] = cid.Undef // whatever a prefix resolved to, it is not here
+		}
 	}
 	if err := fc.writeMessage(&EvalReply{Need: &NeedReply{Bits: bitmapFor(len(deps), idx)}}); err != nil {
-		return &CallError{Code: CodeMsg, Msg: "sending the need reply: " + err.Error()}
+		return nil, &CallError{Code: CodeMsg, Msg: "sending the need reply: " + err.Error()}
 	}
 	got, total := 0, 0
 	for got < len(idx) {
@@ -569,30 +642,41 @@ func (n *Node) receiveBlocks(ctx context.Context, from peer.ID, fc *frameConn, d
 			if errors.Is(err, io.EOF) {
 				// The caller ended its side without sending them all: it
 				// does not have the block either.
-				return &CallError{Code: CodeMissing, CID: deps[idx[got]], Msg: "the caller did not send it"}
+				return nil, &CallError{Code: CodeMissing, CID: deps[idx[got]], Msg: "the caller did not send it"}
 			}
 			if ce := readFailure(err); ce != nil {
-				return ce
+				return nil, ce
 			}
-			return &CallError{Code: CodeMsg, Msg: "reading blocks: " + err.Error()}
+			return nil, &CallError{Code: CodeMsg, Msg: "reading blocks: " + err.Error()}
 		}
 		bm, err := DecodeBlocksMessage(msg)
 		if err != nil {
 			release()
-			return invalid("%v", err)
+			return nil, invalid("%v", err)
 		}
 		if got+len(bm.Blocks) > len(idx) {
 			release()
-			return invalid("%d blocks sent, %d asked for", got+len(bm.Blocks), len(idx))
+			return nil, invalid("%d blocks sent, %d asked for", got+len(bm.Blocks), len(idx))
 		}
 		batch := make([]dag.Block, len(bm.Blocks))
 		for j, data := range bm.Blocks {
-			batch[j] = dag.Block{CID: deps[idx[got+j]], Data: data}
+			i := idx[got+j]
+			c := deps[i]
+			if i < len(prefixes) {
+				// Listed by prefix: its bytes name it, and must match.
+				c = dag.NewBlock(data).CID
+				if p, ok := dag.DigestPrefix(c); !ok || p != prefixes[i] {
+					release()
+					return nil, &CallError{Code: CodeInvalid, CID: c, Msg: fmt.Sprintf("block sent for entry %d does not match its listed digest prefix", i)}
+				}
+				deps[i] = c
+			}
+			batch[j] = dag.Block{CID: c, Data: data}
 			total += len(data)
 		}
 		if total > MaxSyncBytes {
 			release()
-			return invalid("more than %d bytes of blocks", MaxSyncBytes)
+			return nil, invalid("more than %d bytes of blocks", MaxSyncBytes)
 		}
 		err = n.store.AddBlocks(ctx, batch)
 		release()
@@ -607,15 +691,15 @@ func (n *Node) receiveBlocks(ctx context.Context, from peer.ID, fc *frameConn, d
 			var hm *dag.HashMismatchError
 			switch {
 			case errors.As(err, &hm):
-				return &CallError{Code: CodeInvalid, CID: hm.Want, Msg: "the block sent does not match its CID (its bytes hash to " + hm.Got.String() + ")"}
+				return nil, &CallError{Code: CodeInvalid, CID: hm.Want, Msg: "the block sent does not match its CID (its bytes hash to " + hm.Got.String() + ")"}
 			case errors.Is(err, dag.ErrMalformed), errors.Is(err, dag.ErrTooLarge), errors.Is(err, dag.ErrUnsupportedCID):
-				return invalid("%v", err)
+				return nil, invalid("%v", err)
 			}
-			return evalFailure(err)
+			return nil, evalFailure(err)
 		}
 		got += len(bm.Blocks)
 	}
-	return nil
+	return idx, nil
 }
 
 // readFailure turns a read error into the error to report to the peer,

@@ -36,6 +36,7 @@ func realMessages(tb testing.TB) (requests, replies, blocks, statuses [][]byte) 
 		tb.Fatal(err)
 	}
 	digests, _ := digestsOf(deps)
+	prefixes, _ := prefixesOf(deps)
 	thunk, err := dag.EncodeValue(&dag.VClosure{
 		Code: &dag.Delay{Body: &dag.App{Fn: &dag.Ref{Def: top.Def}, Args: []dag.Term{&dag.Var{Index: 0}}}},
 		Env:  []dag.Value{&dag.VInt{V: 7}},
@@ -61,6 +62,7 @@ func realMessages(tb testing.TB) (requests, replies, blocks, statuses [][]byte) 
 		enc(&EvalRequest{Thunk: thunk, Store: "abc", Deps: digests, Budget: &WireBudget{Fuel: 1000, TimeoutMs: 50}}),
 		enc(&EvalRequest{Thunk: thunk}),
 		enc(&EvalRequest{Thunk: thunk, Tokens: [][]byte{tok, chain}}),
+		enc(&EvalRequest{Thunk: thunk, Store: "abc", Prefixes: prefixes}), // the compact list
 	}
 	replies = [][]byte{
 		enc(&EvalReply{Need: &NeedReply{Bits: bitmapFor(len(deps), []int{0, 2})}}),

@@ -1,6 +1,7 @@
 package p2p
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/bits"
@@ -40,7 +41,19 @@ type EvalRequest struct {
 	// capabilities.MaxPresentedTokens. The callee joins the sandboxes of
 	// those that verify to the one its policy gives the caller.
 	Tokens [][]byte `cbor:"5,keyasint,omitempty"`
+	// Prefixes is the compact form of Deps, sent instead of it: the
+	// first DepPrefixLen bytes of each digest, concatenated. The callee
+	// resolves each against the blocks it holds; one it cannot resolve
+	// (or resolves to several) it asks for, and checks that the block
+	// that comes hashes to a digest with that prefix. A prefix that
+	// resolves to a block other than the caller's (a collision) shows
+	// as a missing block, and the caller retries with the full Deps.
+	// At most one of Deps and Prefixes is set.
+	Prefixes []byte `cbor:"6,keyasint,omitempty"`
 }
+
+// DepPrefixLen is the length of each entry of EvalRequest.Prefixes.
+const DepPrefixLen = dag.DigestPrefixLen
 
 // WireBudget is a requested evaluation budget.
 type WireBudget struct {
@@ -202,6 +215,12 @@ func DecodeEvalRequest(data []byte) (*EvalRequest, error) {
 	if len(r.Deps)%digestLen != 0 || len(r.Deps)/digestLen > MaxSyncBlocks {
 		return nil, badMessage("eval request: dependency list of %d bytes (want a multiple of %d, at most %d entries)", len(r.Deps), digestLen, MaxSyncBlocks)
 	}
+	if len(r.Prefixes)%DepPrefixLen != 0 || len(r.Prefixes)/DepPrefixLen > MaxSyncBlocks {
+		return nil, badMessage("eval request: dependency prefixes of %d bytes (want a multiple of %d, at most %d entries)", len(r.Prefixes), DepPrefixLen, MaxSyncBlocks)
+	}
+	if len(r.Deps) > 0 && len(r.Prefixes) > 0 {
+		return nil, badMessage("eval request with both a dependency list and dependency prefixes")
+	}
 	if b := r.Budget; b != nil && (b.Fuel < 0 || b.Memory < 0 || b.Depth < 0 || b.Result < 0 || b.TimeoutMs < 0) {
 		return nil, badMessage("eval request: negative budget")
 	}
@@ -223,6 +242,29 @@ func (r *EvalRequest) DepCIDs() []cid.Cid {
 		out = append(out, cidOfDigest(r.Deps[i:i+digestLen]))
 	}
 	return out
+}
+
+// DepPrefixes returns the entries of Prefixes.
+func (r *EvalRequest) DepPrefixes() []uint64 {
+	out := make([]uint64, 0, len(r.Prefixes)/DepPrefixLen)
+	for i := 0; i+DepPrefixLen <= len(r.Prefixes); i += DepPrefixLen {
+		out = append(out, binary.BigEndian.Uint64(r.Prefixes[i:i+DepPrefixLen]))
+	}
+	return out
+}
+
+// prefixesOf concatenates the digest prefixes of cids (as digestsOf,
+// cut to DepPrefixLen bytes each).
+func prefixesOf(cids []cid.Cid) ([]byte, error) {
+	out := make([]byte, 0, len(cids)*DepPrefixLen)
+	for _, c := range cids {
+		p, ok := dag.DigestPrefix(c)
+		if !ok {
+			return nil, fmt.Errorf("block %s: %w", c, dag.ErrUnsupportedCID)
+		}
+		out = binary.BigEndian.AppendUint64(out, p)
+	}
+	return out, nil
 }
 
 // digestsOf concatenates the sha2-256 digests of cids, which must all be

@@ -24,6 +24,8 @@ func TestMessagesRejectBadInput(t *testing.T) {
 	}{
 		{"request: no thunk", enc(map[int]any{2: "s"}), reqDecoder},
 		{"request: deps not a multiple of 32", enc(&EvalRequest{Thunk: []byte{1}, Deps: make([]byte, 31)}), reqDecoder},
+		{"request: prefixes not a multiple of 8", enc(&EvalRequest{Thunk: []byte{1}, Prefixes: make([]byte, 12)}), reqDecoder},
+		{"request: deps and prefixes", enc(&EvalRequest{Thunk: []byte{1}, Deps: make([]byte, 32), Prefixes: make([]byte, 8)}), reqDecoder},
 		{"request: negative budget", enc(&EvalRequest{Thunk: []byte{1}, Budget: &WireBudget{Fuel: -1}}), reqDecoder},
 		{"request: unknown key", enc(map[int]any{1: []byte{1}, 9: 1}), reqDecoder},
 		{"request: trailing bytes", append(append([]byte(nil), good...), 0), reqDecoder},

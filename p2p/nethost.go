@@ -56,7 +56,10 @@ func tokensFor(toks []*capabilities.Token, p peer.ID) [][]byte {
 }
 
 func newNetHost(n *Node, acc *syncAccumulator) *netHost {
-	id := n.id.String()
+	id := n.selfID
+	if id == "" {
+		id = n.id.String()
+	}
 	h := &netHost{n: n, self: &eval.Node{ID: id}, acc: acc}
 	if n.net != nil {
 		h.LocalHost = n.net.LocalHost // one node, one set of channels and data

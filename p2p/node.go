@@ -76,6 +76,14 @@ type Node struct {
 	policy atomic.Pointer[capabilities.Policy]
 	grants *capabilities.Store
 	links  *linkCache // what linking foreign code found, per root
+	selfID string     // id.String()
+	// decoded caches the decoding of small thunks and results.
+	decoded *decodeCache
+
+	// peerNames caches peer.ID.String (base58, a few µs) for the peers
+	// this node talks to, at most maxPeerNames of them.
+	peerNames     sync.Map // peer.ID -> string
+	peerNameCount atomic.Int64
 
 	// evalHook, when set (by tests), runs just before each foreign
 	// evaluation starts.
@@ -83,6 +91,9 @@ type Node struct {
 	// sentHook, when set (by tests), is called for every block this
 	// node sends to another, by any protocol.
 	sentHook atomic.Pointer[func(to peer.ID, c cid.Cid)]
+	// resolveHook, when set (by tests), may change what a digest prefix
+	// of a request's dependency list resolves to.
+	resolveHook atomic.Pointer[func(prefix uint64, c cid.Cid, ok bool) (cid.Cid, bool)]
 }
 
 type config struct {
@@ -266,8 +277,10 @@ func New(ctx context.Context, opts ...Option) (*Node, error) {
 		now:     cfg.now,
 		grants:  capabilities.NewStore(cfg.ds),
 		links:   newLinkCache(linkCacheEntries),
+		decoded: newDecodeCache(),
 	}
 	n.grants.Now = cfg.now
+	n.selfID = h.ID().String()
 	n.policy.Store(cfg.policy)
 	cb.here = h.ID().String()
 	n.net = newNetHost(n, nil)
@@ -451,7 +464,28 @@ func (n *Node) Close() error {
 	n.host.RemoveStreamHandler(ProtocolBlocks)
 	err := n.host.Close()
 	n.wg.Wait()
+	// Every audit entry appended so far reaches the datastore.
+	if ferr := n.grants.FlushAudit(context.Background()); ferr != nil && err == nil {
+		err = ferr
+	}
 	return err
+}
+
+// maxPeerNames bounds the cache of peer ID strings.
+const maxPeerNames = 4096
+
+// peerName is p.String(), cached.
+func (n *Node) peerName(p peer.ID) string {
+	if s, ok := n.peerNames.Load(p); ok {
+		return s.(string)
+	}
+	s := p.String()
+	if n.peerNameCount.Load() < maxPeerNames {
+		if _, loaded := n.peerNames.LoadOrStore(p, s); !loaded {
+			n.peerNameCount.Add(1)
+		}
+	}
+	return s
 }
 
 // track registers work that Close must wait for; false once closed.

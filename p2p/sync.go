@@ -16,7 +16,10 @@ import (
 //  1. The caller lists the closure of the thunk's links, dependencies
 //     first, leaving out every block its record says the callee holds
 //     complete and, by the closure invariant, everything below such a
-//     block (planDeps).
+//     block (planDeps). The first request lists them by 8-byte digest
+//     prefix, which the callee resolves against the blocks it holds
+//     (dag.Store.ResolvePrefix); a missing block it listed that way makes
+//     the caller retry once with full digests.
 //  2. The callee answers with the entries it lacks, one bit each
 //     (neededOf); nothing when it has them all or shares the caller's
 //     store.

@@ -244,3 +244,60 @@ func defCIDs(t *testing.T, n int) (cid.Cid, cid.Cid, cid.Cid) {
 	cb := newTestCodebase(t, chainSource("f", n))
 	return defCID(t, cb, "f0"), defCID(t, cb, "f1"), defCID(t, cb, "f2")
 }
+
+// A digest prefix that resolves at the callee to a block other than the
+// caller's (a collision) shows as that block missing there, and costs
+// one retry with the full list, never a wrong block.
+func TestPrefixCollisionRetries(t *testing.T) {
+	ctx := testCtx(t)
+	a, b := newTestNode(t), newTestNode(t)
+	connectAll(t, a, b)
+	addSource(t, a, chainSource("f", 8)+"f = f7\nrunAt n x = at n '(f x)\n")
+	addSource(t, b, "g x = x * 3\n")
+	f3, _ := dag.DigestPrefix(defCID(t, a.cb, "f3"))
+	g := defCID(t, b.cb, "g")
+	hook := func(p uint64, c cid.Cid, ok bool) (cid.Cid, bool) {
+		if p == f3 {
+			return g, true // b "holds" f3: it holds g, with f3's prefix
+		}
+		return c, ok
+	}
+	b.resolveHook.Store(&hook)
+	v, st, err := call(ctx, a, "runAt", nodeValue(b), eval.MakeInt(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want, _, _ := call(ctx, a, "f", eval.MakeInt(1)); show(v) != show(want) {
+		t.Errorf("result %s, want %s", show(v), show(want))
+	}
+	// The callee asks for all but f3 (1), lacks f3, so the caller calls
+	// again (2) with full digests, and the callee asks for f3 (3).
+	if st.Blocks != 9 || st.RoundTrips != 3 {
+		t.Errorf("after a prefix collision: %+v, want 9 blocks in 3 extra round trips", st)
+	}
+	if ok, _ := b.store.IsComplete(ctx, defCID(t, a.cb, "f")); !ok {
+		t.Error("the callee does not hold the closure")
+	}
+}
+
+// The compact list: a callee resolves the prefixes against every block
+// it holds, those stored after it first resolved some included, and is
+// asked for exactly the rest.
+func TestPrefixListSyncsExactly(t *testing.T) {
+	ctx := testCtx(t)
+	a, b := newTestNode(t), newTestNode(t)
+	connectAll(t, a, b)
+	addSource(t, a, chainSource("f", 8)+"f = f7\nrunAt n x = at n '(f x)\n"+
+		chainSource("h", 3)+"runH n x = at n '(h2 x)\n")
+	if _, st, err := call(ctx, a, "runH", nodeValue(b), eval.MakeInt(1)); err != nil || st.Blocks != 3 {
+		t.Fatalf("first call: %+v, %v", st, err)
+	}
+	addSource(t, b, chainSource("f", 5)) // f0..f4, the same blocks as a's
+	_, st, err := call(ctx, a, "runAt", nodeValue(b), eval.MakeInt(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Blocks != 4 || st.RoundTrips != 1 { // f5, f6, f7, f
+		t.Errorf("sync: %+v, want 4 blocks in 1 extra round trip", st)
+	}
+}
