@@ -129,9 +129,15 @@ func (s *Store) Has(ctx context.Context, c cid.Cid) (bool, error) {
 	if !supportedCID(c) {
 		return false, nil
 	}
-	ok, err := s.ds.Has(ctx, blockKey(c))
+	return s.hasKey(ctx, blockKey(c), "checking block %s: %w", c)
+}
+
+// hasKey reports whether key is in the datastore, wrapping a failure with
+// format (which takes c and the error).
+func (s *Store) hasKey(ctx context.Context, key datastore.Key, format string, c cid.Cid) (bool, error) {
+	ok, err := s.ds.Has(ctx, key)
 	if err != nil {
-		return false, fmt.Errorf("checking block %s: %w", c, err)
+		return false, fmt.Errorf(format, c, err)
 	}
 	return ok, nil
 }
@@ -142,11 +148,7 @@ func (s *Store) IsComplete(ctx context.Context, c cid.Cid) (bool, error) {
 	if !supportedCID(c) {
 		return false, nil
 	}
-	ok, err := s.ds.Has(ctx, completeKey(c))
-	if err != nil {
-		return false, fmt.Errorf("checking completeness of %s: %w", c, err)
-	}
-	return ok, nil
+	return s.hasKey(ctx, completeKey(c), "checking completeness of %s: %w", c)
 }
 
 // MarkComplete marks a stored block complete after checking that every

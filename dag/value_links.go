@@ -8,16 +8,23 @@ import "github.com/ipfs/go-cid"
 // top-level functions). Callers that hold the decoded or unencoded value
 // use it to skip a second parse.
 func ValueLinks(v Value) []cid.Cid {
-	w := linkWalker{seen: map[cid.Cid]struct{}{}}
-	w.value(v)
-	out := make([]cid.Cid, 0, len(w.seen))
-	for c := range w.seen {
+	r := NewRefs()
+	r.AddValue(v)
+	out := make([]cid.Cid, 0, len(r.Defs)+len(r.Types))
+	for c := range r.Defs {
 		out = append(out, c)
+	}
+	for c := range r.Types {
+		if !r.Defs[c] {
+			out = append(out, c)
+		}
 	}
 	sortCIDs(out)
 	return out
 }
 
+// linkWalker collects the links of terms; neededWalker (here.go) uses two
+// of them to tell owner-side links from the rest.
 type linkWalker struct{ seen map[cid.Cid]struct{} }
 
 func (w *linkWalker) def(r DefRef) {
@@ -29,53 +36,6 @@ func (w *linkWalker) def(r DefRef) {
 func (w *linkWalker) typ(t TypeRef) {
 	if t.Builtin == "" {
 		w.def(t.Def)
-	}
-}
-
-func (w *linkWalker) values(vs []Value) {
-	for _, v := range vs {
-		w.value(v)
-	}
-}
-
-func (w *linkWalker) value(v Value) {
-	for v != nil {
-		switch x := v.(type) {
-		case *VTuple:
-			w.values(x.Elems)
-		case *VList:
-			w.values(x.Elems)
-		case *VMap:
-			w.values(x.Keys)
-			w.values(x.Vals)
-		case *VData:
-			// Loop down the last field: long right-nested data in
-			// constant stack.
-			w.typ(x.Type)
-			if n := len(x.Fields); n > 0 {
-				w.values(x.Fields[:n-1])
-				v = x.Fields[n-1]
-				continue
-			}
-		case *VClosure:
-			w.term(x.Code)
-			env := x.Env
-			if x.Rec && len(env) > 0 {
-				env = env[1:] // the closure itself
-			}
-			w.values(env)
-		case *VDef:
-			w.def(x.Def)
-		case *VBuiltin:
-			w.values(x.Args)
-		case *VCtorFn:
-			w.typ(x.Type)
-			w.values(x.Args)
-		case *VPartial:
-			w.value(x.Fn)
-			w.values(x.Args)
-		}
-		return
 	}
 }
 
