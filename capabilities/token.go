@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base32"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -345,8 +346,9 @@ func (t *Token) Depth() int { return len(t.Chain()) }
 //  5. every link's issuer is its parent's audience (ErrBrokenChain), and
 //     its sandbox and time window lie within its parent's (ErrWidened);
 //  6. no link is revoked (ErrRevoked; revoked may be nil);
-//  7. now is within every link's window, widened by skew on both sides
-//     (ErrNotYetValid, ErrExpired).
+//  7. now is within every link's window (ErrNotYetValid, ErrExpired):
+//     exactly for links self issued (its own clock set them), widened by
+//     skew on both sides for links another issuer's clock set.
 //
 // Errors are *TokenError. Signatures are checked only for tokens that
 // name this node as root and the caller as audience, so a peer cannot
@@ -393,12 +395,42 @@ func VerifyToken(tok *Token, now time.Time, self, remote peer.ID, revoked func(i
 		}
 	}
 	for _, t := range chain {
-		if t.notBefore != 0 && now.Add(skew).Unix() < t.notBefore {
-			return Sandbox{}, tokenErr(ErrNotYetValid, t.id, "valid from %s", fmtUnix(t.notBefore))
-		}
-		if now.Add(-skew).Unix() >= t.expires {
-			return Sandbox{}, tokenErr(ErrExpired, t.id, "expired %s", fmtUnix(t.expires))
+		if err := t.checkWindow(now, self, skew); err != nil {
+			return Sandbox{}, err
 		}
 	}
 	return tok.sandbox, nil
+}
+
+// checkWindow checks that now lies in the link's validity window. The
+// skew allowance covers the clock of another issuer only: a window this
+// node set itself (a link it issued) was computed with the clock it
+// checks with, so it applies exactly.
+func (t *Token) checkWindow(now time.Time, self peer.ID, skew time.Duration) error {
+	if t.issuer == self {
+		skew = 0
+	}
+	if t.notBefore != 0 && now.Add(skew).Unix() < t.notBefore {
+		return tokenErr(ErrNotYetValid, t.id, "valid from %s", fmtUnix(t.notBefore))
+	}
+	if now.Add(-skew).Unix() >= t.expires {
+		return tokenErr(ErrExpired, t.id, "expired %s", fmtUnix(t.expires))
+	}
+	return nil
+}
+
+// WindowStatus says what VerifyToken's time check does with tok at now
+// when presented to self: "active", "not yet valid" or "expired", using
+// the same rule (exact for links self issued, skew for the others).
+func WindowStatus(tok *Token, now time.Time, self peer.ID, skew time.Duration) string {
+	for _, t := range tok.Chain() {
+		err := t.checkWindow(now, self, skew)
+		switch {
+		case errors.Is(err, ErrNotYetValid):
+			return "not yet valid"
+		case errors.Is(err, ErrExpired):
+			return "expired"
+		}
+	}
+	return "active"
 }

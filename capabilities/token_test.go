@@ -117,10 +117,18 @@ func TestVerifyToken(t *testing.T) {
 		sandbox   string // for valid tokens
 	}{
 		{name: "valid", tok: root, presenter: "insurer", at: w.now, sandbox: healthGrant},
-		{name: "valid within skew after expiry", tok: root, presenter: "insurer", at: w.now.Add(time.Hour + time.Minute), sandbox: healthGrant},
+		// The owner issued root and checks it with its own clock: no
+		// skew allowance on either side of the window.
+		{name: "valid until its expiry", tok: root, presenter: "insurer", at: w.now.Add(time.Hour - time.Second), sandbox: healthGrant},
+		{name: "expired at its expiry", tok: root, presenter: "insurer", at: w.now.Add(time.Hour), want: ErrExpired, failedID: root.ID()},
+		{name: "no skew after an own expiry", tok: root, presenter: "insurer", at: w.now.Add(time.Hour + time.Minute), want: ErrExpired, failedID: root.ID()},
 		{name: "expired", tok: root, presenter: "insurer", at: w.now.Add(time.Hour + ClockSkew), want: ErrExpired, failedID: root.ID()},
 		{name: "not yet valid", tok: later, presenter: "insurer", at: w.now, want: ErrNotYetValid, failedID: later.ID()},
-		{name: "valid within skew before not-before", tok: later, presenter: "insurer", at: w.now.Add(9 * time.Minute), sandbox: healthGrant},
+		{name: "no skew before an own not-before", tok: later, presenter: "insurer", at: w.now.Add(9 * time.Minute), want: ErrNotYetValid, failedID: later.ID()},
+		{name: "valid from its not-before", tok: later, presenter: "insurer", at: w.now.Add(10 * time.Minute), sandbox: healthGrant},
+		// The insurer's clock set narrow's window: skew applies to it.
+		{name: "delegation valid within skew after its expiry", tok: narrow, presenter: "worker", at: w.now.Add(30*time.Minute + time.Minute), sandbox: "--allow pure --allow data.read:health/2025/ --fuel 1000"},
+		{name: "delegation expired beyond skew", tok: narrow, presenter: "worker", at: w.now.Add(30*time.Minute + ClockSkew), want: ErrExpired, failedID: narrow.ID()},
 		{name: "revoked", tok: root, presenter: "insurer", at: w.now, revoked: byID(revokedID), want: ErrRevoked, failedID: root.ID()},
 		{name: "presented by another peer", tok: root, presenter: "eve", at: w.now, want: ErrWrongAudience, failedID: root.ID()},
 		{name: "delegated narrower", tok: narrow, presenter: "worker", at: w.now, sandbox: "--allow pure --allow data.read:health/2025/ --fuel 1000"},

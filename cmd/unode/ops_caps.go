@@ -244,8 +244,9 @@ var grantOp = &operation[grantRequest, grantResult]{
 
 type grantsRequest struct{}
 
-// grantInfo is a recorded grant and its status now: "active",
-// "expired" or "revoked".
+// grantInfo is a recorded grant and its status now: "active", "not yet
+// valid", "expired" or "revoked" — exactly what verification of the token
+// would find at this moment.
 type grantInfo struct {
 	capabilities.GrantRecord
 	Status string `json:"status"`
@@ -285,12 +286,15 @@ var grantsOp = &operation[grantsRequest, grantsResult]{
 		now := time.Now()
 		out := &grantsResult{Grants: []grantInfo{}}
 		for _, r := range recs {
-			status := "active"
-			switch {
-			case r.Revoked:
-				status = "revoked"
-			case !now.Before(r.Expires):
-				status = "expired"
+			status := "revoked"
+			if !r.Revoked {
+				tok, err := capabilities.ParseToken(r.Token)
+				if err != nil {
+					return nil, fmt.Errorf("grant %s: %w", r.ID, err)
+				}
+				// What the verifier (the root's issuer, this node for
+				// its own grants) will do with the token now.
+				status = capabilities.WindowStatus(tok, now, tok.Root().Issuer(), capabilities.ClockSkew)
 			}
 			out.Grants = append(out.Grants, grantInfo{GrantRecord: r, Status: status})
 		}
