@@ -81,6 +81,9 @@ const (
 	DeniedDataRead   = "data.read"
 	DeniedDataWrite  = "data.write"
 	DeniedBudget     = "budget"
+	// DeniedChannel: listening on a channel another principal created,
+	// or sending foreign code's data to a principal through a channel.
+	DeniedChannel = "channel"
 )
 
 // DeniedError names what a sandbox refused: Kind is one of the Denied*

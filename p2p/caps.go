@@ -491,6 +491,11 @@ func (h *foreignHost) Send(th *eval.Thread, node *eval.Node, ch *eval.Channel, v
 		f.Fail(asDenial(err))
 		return f
 	}
+	if err := h.checkChannelSend(ch); err != nil {
+		f := eval.NewFuture()
+		f.Fail(err)
+		return f
+	}
 	return h.netHost.Send(th, node, ch, v, ack)
 }
 

@@ -49,7 +49,7 @@ var ErrRemote = errors.New("remote call failed")
 //
 // A denial (CodeDenied) names what the sandbox refused: Which is its kind
 // (capabilities.DeniedBuiltin, DeniedDefinition, DeniedTarget,
-// DeniedDataRead, DeniedDataWrite, DeniedBudget, or "private" for a block
+// DeniedDataRead, DeniedDataWrite, DeniedBudget, DeniedChannel, or "private" for a block
 // or code this node does not share) and Name the builtin, CID, peer,
 // key or budget; Tokens lists the presented tokens that did not verify
 // and why, so that a caller whose grant expired or was revoked is told.

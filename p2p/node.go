@@ -79,6 +79,8 @@ type Node struct {
 	selfID string     // id.String()
 	// decoded caches the decoding of small thunks and results.
 	decoded *decodeCache
+	// chanKey authenticates the creator of each channel (channels.go).
+	chanKey channelKey
 
 	// peerNames caches peer.ID.String (base58, a few µs) for the peers
 	// this node talks to, at most maxPeerNames of them.
@@ -280,6 +282,10 @@ func New(ctx context.Context, opts ...Option) (*Node, error) {
 		decoded: newDecodeCache(),
 	}
 	n.grants.Now = cfg.now
+	if n.chanKey, err = deriveChannelKey(cfg.key); err != nil {
+		h.Close()
+		return nil, err
+	}
 	n.selfID = h.ID().String()
 	n.policy.Store(cfg.policy)
 	cb.here = h.ID().String()

@@ -1,0 +1,136 @@
+package p2p
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"fmt"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/unode-dev/unode/capabilities"
+	"github.com/unode-dev/unode/eval"
+)
+
+// Channel identity (docs/security.md, "Channels"). A channel is a
+// capability: knowing its ID is what lets code send to it, so the ID is
+// unguessable, and only the principal that created it may listen on it.
+// The principal of an evaluation is the node itself for the node's own
+// evaluations, and the authenticated caller for a foreign one.
+//
+// An ID is 32 bytes: 16 random bytes (crypto/rand: 128 bits no one can
+// guess), then a 16-byte tag, HMAC-SHA256 under a key only this node
+// knows, over the random part and the creator's peer ID. The tag lets the
+// node recognise who created a channel without keeping any record of it
+// (creating a channel still allocates nothing, as the seed asks), and it
+// cannot be forged for another principal: a peer that holds a channel can
+// send to it but never listen on it unless it made it.
+const (
+	channelRandomLen = 16
+	channelTagLen    = 16
+	channelIDLen     = channelRandomLen + channelTagLen
+)
+
+// channelKey is the node's key for channel tags.
+type channelKey [32]byte
+
+// deriveChannelKey derives the tag key from the node's private key, so
+// that channels created before a restart are still recognised after it.
+func deriveChannelKey(k crypto.PrivKey) (channelKey, error) {
+	raw, err := k.Raw()
+	if err != nil {
+		return channelKey{}, fmt.Errorf("deriving the channel key: %w", err)
+	}
+	h := sha256.New()
+	h.Write([]byte("unode channel tag key v1\x00"))
+	h.Write(raw)
+	var out channelKey
+	copy(out[:], h.Sum(nil))
+	return out, nil
+}
+
+func (k *channelKey) tag(random []byte, creator peer.ID) []byte {
+	m := hmac.New(sha256.New, k[:])
+	m.Write(random)
+	m.Write([]byte(creator))
+	return m.Sum(nil)[:channelTagLen]
+}
+
+// newChannelID returns a fresh ID for a channel created by creator.
+func (k *channelKey) newChannelID(creator peer.ID) ([]byte, error) {
+	id := make([]byte, channelRandomLen, channelIDLen)
+	if _, err := rand.Read(id); err != nil {
+		return nil, fmt.Errorf("channel: %w", err)
+	}
+	return append(id, k.tag(id, creator)...), nil
+}
+
+// createdBy reports whether id is the ID of a channel creator made on
+// this node.
+func (k *channelKey) createdBy(id []byte, creator peer.ID) bool {
+	if len(id) != channelIDLen {
+		return false
+	}
+	return hmac.Equal(id[channelRandomLen:], k.tag(id[:channelRandomLen], creator))
+}
+
+// principal is who the evaluations of this host act for.
+func (h *netHost) principal() peer.ID {
+	if h.onBehalfOf != "" {
+		return h.onBehalfOf
+	}
+	return h.n.id
+}
+
+// NewChannel makes a channel of this node created by the host's
+// principal.
+func (h *netHost) NewChannel(*eval.Thread) (*eval.Channel, error) {
+	id, err := h.n.chanKey.newChannelID(h.principal())
+	if err != nil {
+		return nil, err
+	}
+	return &eval.Channel{ID: id, Node: h.self.ID}, nil
+}
+
+// Listen listens on a channel the host's principal created here; any
+// other channel (the owner's for foreign code, another peer's, a guessed
+// or forged ID) is refused.
+func (h *netHost) Listen(th *eval.Thread, ch *eval.Channel) *eval.Future {
+	if ch.Node == h.self.ID && !h.n.chanKey.createdBy(ch.ID, h.principal()) {
+		f := eval.NewFuture()
+		f.Fail(sandboxDenial{&capabilities.DeniedError{Kind: capabilities.DeniedChannel, Name: channelName(ch),
+			Detail: "only the principal that created a channel may listen on it"}})
+		return f
+	}
+	return h.LocalHost.Listen(th, ch)
+}
+
+// checkChannelSend refuses a send by foreign code to a channel of this
+// node created by a principal the sandbox may not reach: a channel is
+// a way to a principal, so passing data through one is sending it to
+// that principal (two foreign peers whose sandboxes allow no targets
+// cannot talk through an agreed channel here).
+func (h *foreignHost) checkChannelSend(ch *eval.Channel) error {
+	if ch.Node != h.self.ID || h.chk.Sandbox().AnyTarget {
+		return nil
+	}
+	k := &h.n.chanKey
+	if k.createdBy(ch.ID, h.onBehalfOf) || k.createdBy(ch.ID, h.n.id) {
+		return nil
+	}
+	for _, t := range h.chk.Sandbox().Targets {
+		if k.createdBy(ch.ID, t) {
+			return nil
+		}
+	}
+	return sandboxDenial{&capabilities.DeniedError{Kind: capabilities.DeniedChannel, Name: channelName(ch),
+		Detail: "it was not created by this evaluation's caller, this node or a target the sandbox allows"}}
+}
+
+// channelName names a channel in errors by the start of its random part,
+// never its tag.
+func channelName(ch *eval.Channel) string {
+	n := min(len(ch.ID), 8)
+	return fmt.Sprintf("%x", ch.ID[:n])
+}
