@@ -2,6 +2,7 @@ package eval
 
 import (
 	"fmt"
+	"math"
 	"strings"
 	"sync"
 	"time"
@@ -59,7 +60,10 @@ func init() {
 		return v
 	}).ho().in("remote")
 	def2("at'", "at' node thunk: start forcing thunk at node; returns a Future", func(th *Thread, node, thunk Value) Value {
-		return th.spawn("at'", node, thunk)
+		th.reservePending(1)
+		f := th.spawn("at'", node, thunk)
+		th.trackPending(f, false)
+		return f
 	}).ho().in("remote")
 	def1("await", "Wait for a Future; a failure is an error", func(th *Thread, fv Value) Value {
 		f := th.argFuture("await", fv)
@@ -82,45 +86,56 @@ func init() {
 		if _, _, ok := f.Result(); ok {
 			return f
 		}
+		th.reservePending(1)
 		th.alloc(sizeFuture)
 		out := NewFuture()
-		go func() {
-			t := time.NewTimer(time.Duration(d) * time.Millisecond)
-			defer t.Stop()
-			select {
-			case <-f.done:
-				if f.err != nil {
-					out.FailWith(f.err)
-				} else {
-					out.Resolve(f.v)
-				}
-			case <-t.C:
-				out.FailWith(errTimeoutValue)
+		// No goroutine: a callback on f and a timer, both dropped as soon
+		// as out completes, and out is canceled when the evaluation ends.
+		stopF := f.whenDone(func() {
+			if f.err != nil {
+				out.failAs(f)
+			} else {
+				out.Resolve(f.v)
 			}
-		}()
+		})
+		dur := time.Duration(math.MaxInt64) // "never", for an absurd ms
+		if d < int64(math.MaxInt64/time.Millisecond) {
+			dur = time.Duration(max(d, 0)) * time.Millisecond
+		}
+		t := time.AfterFunc(dur, func() { out.FailWith(errTimeoutValue) })
+		out.whenDone(func() {
+			t.Stop()
+			stopF()
+		})
+		th.trackPending(out, true)
 		return out
 	}).in("remote")
 	def2("fallback", "fallback nodes thunk: try each node in turn until one succeeds; returns a Future", func(th *Thread, nodes, thunk Value) Value {
 		ns := th.nodes("fallback", nodes)
-		var last Value = newData1(errMsgCtor, Text("fallback: no nodes"))
+		var last *Future
 		for _, n := range ns {
 			f := th.spawn("fallback", n, thunk)
 			_, errv := th.await(f)
 			if errv == nil {
 				return f
 			}
-			last = errv
+			last = f // failed: the last failure, with its cause
+		}
+		if last != nil {
+			return last
 		}
 		th.alloc(sizeFuture)
 		out := NewFuture()
-		out.FailWith(last)
+		out.FailWith(newData1(errMsgCtor, Text("fallback: no nodes")))
 		return out
 	}).ho().in("remote")
 	def2("race", "race nodes thunk: force thunk at every node; the Future of the first success", func(th *Thread, nodes, thunk Value) Value {
 		ns := th.nodes("race", nodes)
+		th.reservePending(len(ns))
 		fs := make([]*Future, len(ns))
 		for i, n := range ns {
 			fs[i] = th.spawn("race", n, thunk)
+			th.trackPending(fs[i], false)
 		}
 		th.alloc(sizeFuture)
 		out := NewFuture()
@@ -137,14 +152,13 @@ func init() {
 					return out
 				}
 			}
-			out.FailWith(fs[len(fs)-1].err)
+			out.failAs(fs[len(fs)-1])
 			return out
 		}
 		var mu sync.Mutex
 		left := len(fs)
 		for _, f := range fs {
-			go func() {
-				<-f.done
+			f.whenDone(func() {
 				if f.err == nil {
 					out.Resolve(f.v)
 					cancelAll(fs) // the losers stop, on their nodes too
@@ -155,18 +169,20 @@ func init() {
 				last := left == 0
 				mu.Unlock()
 				if last {
-					out.FailWith(f.err)
+					out.failAs(f)
 				}
-			}()
+			})
 		}
 		return out
 	}).ho().in("remote")
 	def3("quorum", "quorum k nodes thunk: force thunk at every node; the Future of the first value k of them agree on", func(th *Thread, kv, nodes, thunk Value) Value {
 		k := th.argInt("quorum", kv)
 		ns := th.nodes("quorum", nodes)
+		th.reservePending(len(ns))
 		fs := make([]*Future, len(ns))
 		for i, n := range ns {
 			fs[i] = th.spawn("quorum", n, thunk)
+			th.trackPending(fs[i], false)
 		}
 		th.alloc(sizeFuture)
 		out := NewFuture()
@@ -176,21 +192,24 @@ func init() {
 		}
 		results := make(chan *Future, len(fs))
 		if allComplete(fs) {
-			// Decide in list order, deterministically.
+			// Decide in list order, deterministically, on the thread:
+			// the comparisons are charged to its fuel.
 			for _, f := range fs {
 				results <- f
 			}
-			quorumWait(out, int(k), len(fs), results)
+			quorumWait(out, int(k), len(fs), results, func(a, b Value) bool { return th.compare(a, b) == 0 })
 			return out
 		}
 		for _, f := range fs {
-			go func() {
-				<-f.done
-				results <- f
-			}()
+			f.whenDone(func() { results <- f }) // never blocks: room for all
 		}
 		go func() {
-			quorumWait(out, int(k), len(fs), results)
+			// Off the thread: each comparison is bounded by
+			// maxCompareWork (Equal) instead of the thread's fuel.
+			quorumWait(out, int(k), len(fs), results, func(a, b Value) bool {
+				eq, err := Equal(a, b)
+				return err == nil && eq
+			})
 			cancelAll(fs) // decided: the nodes still working stop
 		}()
 		return out
@@ -216,12 +235,20 @@ func init() {
 		return UnitValue
 	}).in("channel")
 	def3("deliver", "deliver node channel v: a Future that resolves to () once a listener took v, or fails", func(th *Thread, node, ch, v Value) Value {
+		h, n, c := th.channelHost("deliver"), th.argNode("deliver", node), th.argChannel("deliver", ch)
+		th.reservePending(1)
 		th.alloc(sizeFuture)
-		return th.channelHost("deliver").Send(th, th.argNode("deliver", node), th.argChannel("deliver", ch), v, true)
+		f := h.Send(th, n, c, v, true)
+		th.trackPending(f, false)
+		return f
 	}).in("channel")
 	def1("listen", "listen channel: a Future of the next message on the channel", func(th *Thread, ch Value) Value {
+		h, c := th.channelHost("listen"), th.argChannel("listen", ch)
+		th.reservePending(1)
 		th.alloc(sizeFuture)
-		return th.channelHost("listen").Listen(th, th.argChannel("listen", ch))
+		f := h.Listen(th, c)
+		th.trackPending(f, true)
+		return f
 	}).in("channel")
 
 	def1("Cluster.named", "The cluster with this name", func(th *Thread, name Value) Value {
@@ -264,14 +291,18 @@ func init() {
 		}
 		// The value is new to this evaluation: charge it like an
 		// allocation, and check the code it may hold.
-		size := valueSize(v, th.maxMem-th.mem+1)
+		size := valueSize(th, v, th.maxMem-th.mem+1)
 		th.charge(size / 64)
 		th.alloc(size)
 		th.admit(v)
 		return th.some(v)
 	}).in("data")
 	def2("Data.put", "Data.put key value: store value under key on this node", func(th *Thread, k, v Value) Value {
-		if err := th.dataHost("Data.put").DataPut(th, th.argText("Data.put", k), v); err != nil {
+		h, key := th.dataHost("Data.put"), th.argText("Data.put", k)
+		// The host stores the value's wire form: charge its size, and
+		// refuse a value too big to store, before the host expands it.
+		th.chargeWire(v)
+		if err := h.DataPut(th, key, v); err != nil {
 			th.failErr(err, "Data.put")
 		}
 		return UnitValue
@@ -281,8 +312,10 @@ func init() {
 		if err != nil {
 			th.failErr(err, "Data.list")
 		}
+		th.chargeLen(len(keys))
 		l, out := th.makeList(len(keys))
 		for i, k := range keys {
+			th.poll()
 			out[i] = th.text(k)
 		}
 		return l
@@ -329,7 +362,7 @@ func allComplete(fs []*Future) bool {
 
 // quorumWait resolves out with the first value k of the n results agree
 // on, or fails it once agreement is impossible.
-func quorumWait(out *Future, k, n int, results <-chan *Future) {
+func quorumWait(out *Future, k, n int, results <-chan *Future, equal func(a, b Value) bool) {
 	type group struct {
 		v Value
 		n int
@@ -343,7 +376,7 @@ func quorumWait(out *Future, k, n int, results <-chan *Future) {
 		} else {
 			found := false
 			for i := range groups {
-				if eq, err := Equal(groups[i].v, f.v); err == nil && eq {
+				if equal(groups[i].v, f.v) {
 					groups[i].n++
 					found = true
 					if groups[i].n >= k {
@@ -444,6 +477,7 @@ func (th *Thread) nodes(name string, v Value) []*Node {
 	l := th.argList(name, v)
 	out := make([]*Node, l.n)
 	for i, e := range l.Elems() {
+		th.poll()
 		out[i] = th.argNode(name, e)
 	}
 	return out

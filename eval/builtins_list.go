@@ -1,6 +1,7 @@
 package eval
 
 import (
+	"cmp"
 	"math/bits"
 	"slices"
 )
@@ -12,7 +13,9 @@ import (
 
 // sortValues sorts by Compare, stably. Lists of only Ints or only Texts
 // take a faster unstable sort: equal Ints (or Texts) are identical, so
-// the result is the same.
+// the result is the same. Either way the sort stops at cancellation and
+// the deadline while it runs: the comparisons of the general path charge
+// fuel as they go, and the fast paths sort and merge in runs that poll.
 func (th *Thread) sortValues(vs []Value) {
 	ints := make([]int64, 0, len(vs))
 	for _, v := range vs {
@@ -23,12 +26,13 @@ func (th *Thread) sortValues(vs []Value) {
 		ints = append(ints, int64(x))
 	}
 	if len(ints) == len(vs) {
-		slices.Sort(ints)
+		sortOrdered(th, ints)
 		for i, x := range ints {
 			vs[i] = MakeInt(x)
 		}
 		return
 	}
+	ints = nil
 	texts := make([]string, 0, len(vs))
 	for _, v := range vs {
 		x, ok := v.(Text)
@@ -38,15 +42,67 @@ func (th *Thread) sortValues(vs []Value) {
 		texts = append(texts, string(x))
 	}
 	if len(texts) == len(vs) {
-		slices.Sort(texts)
+		sortOrdered(th, texts)
 		for i, x := range texts {
 			vs[i] = Text(x)
 		}
 		return
 	}
-	var work int64
-	slices.SortStableFunc(vs, func(a, b Value) int { return compareValues(a, b, 0, &work) })
-	th.charge(work / 8)
+	cm := th.comparer()
+	slices.SortStableFunc(vs, func(a, b Value) int { return cm.top(a, b) })
+	cm.finish(false)
+}
+
+// sortRun is the length of the runs sortOrdered sorts without a check:
+// a few milliseconds of work.
+const sortRun = 1 << 16
+
+// sortOrdered sorts xs (whose fuel was charged) in runs of sortRun
+// elements, then merges the runs pairwise, polling for cancellation
+// between runs and while merging, so that a sort of millions of elements
+// stops as soon as the evaluation is canceled.
+func sortOrdered[T cmp.Ordered](th *Thread, xs []T) {
+	n := len(xs)
+	if n <= sortRun {
+		slices.Sort(xs)
+		return
+	}
+	for lo := 0; lo < n; lo += sortRun {
+		slices.Sort(xs[lo:min(lo+sortRun, n)])
+		th.check()
+	}
+	buf := make([]T, n)
+	src, dst := xs, buf
+	for w := sortRun; w < n; w *= 2 {
+		for lo := 0; lo < n; lo += 2 * w {
+			mid, hi := min(lo+w, n), min(lo+2*w, n)
+			mergeOrdered(th, dst[lo:hi], src[lo:mid], src[mid:hi])
+		}
+		src, dst = dst, src
+	}
+	if &src[0] != &xs[0] {
+		copy(xs, src)
+	}
+}
+
+// mergeOrdered merges the sorted a and b into dst (len(a)+len(b)).
+func mergeOrdered[T cmp.Ordered](th *Thread, dst, a, b []T) {
+	i, j, k := 0, 0, 0
+	for i < len(a) && j < len(b) {
+		if b[j] < a[i] {
+			dst[k] = b[j]
+			j++
+		} else {
+			dst[k] = a[i]
+			i++
+		}
+		k++
+		if k%sortRun == 0 {
+			th.check()
+		}
+	}
+	k += copy(dst[k:], a[i:])
+	copy(dst[k:], b[j:])
 }
 
 // sortDepth weighs callbacks made from inside the sort's recursion
@@ -148,6 +204,7 @@ func init() {
 		th.chargeLen(len(xs))
 		r, out := th.makeList(len(xs))
 		for i, x := range xs {
+			th.poll()
 			out[len(xs)-1-i] = x
 		}
 		return r
@@ -165,6 +222,7 @@ func init() {
 		th.chargeLen(int(n))
 		l, out := th.makeList(int(n))
 		for i := range out {
+			th.poll()
 			out[i] = MakeInt(lo + int64(i))
 		}
 		return l
@@ -178,6 +236,7 @@ func init() {
 		th.chargeLen(int(k))
 		l, out := th.makeList(int(k))
 		for i := range out {
+			th.poll()
 			out[i] = x
 		}
 		return l
@@ -192,8 +251,10 @@ func init() {
 	}).ho()
 	def1("List.indexed", "List.indexed xs: [(0, x0), (1, x1), ...]", func(th *Thread, l Value) Value {
 		xs := th.argList("List.indexed", l).Elems()
+		th.chargeLen(len(xs))
 		r, out := th.makeList(len(xs))
 		for i, x := range xs {
+			th.poll()
 			out[i] = th.tuple2(MakeInt(int64(i)), x)
 		}
 		return r
@@ -256,6 +317,7 @@ func init() {
 	def1("List.concat", "Concatenate a list of lists", func(th *Thread, l Value) Value {
 		var out []Value
 		for _, x := range th.argList("List.concat", l).Elems() {
+			th.poll()
 			ys := th.argList("List.concat", x).Elems()
 			th.chargeLen(len(ys))
 			th.checkCount(int64(len(out)+len(ys)), sizeSlot)
@@ -320,6 +382,7 @@ func init() {
 		xs := th.argList("List.contains", l).Elems()
 		th.chargeLen(len(xs))
 		for _, x := range xs {
+			th.poll()
 			if th.compare(v, x) == 0 {
 				return True
 			}
@@ -330,6 +393,7 @@ func init() {
 		xs := th.argList("List.indexOf", l).Elems()
 		th.chargeLen(len(xs))
 		for i, x := range xs {
+			th.poll()
 			if th.compare(v, x) == 0 {
 				return th.some(MakeInt(int64(i)))
 			}
@@ -339,8 +403,10 @@ func init() {
 	def2("List.zip", "Pairs of corresponding elements, as long as the shorter list", func(th *Thread, a, b Value) Value {
 		xs, ys := th.argList("List.zip", a).Elems(), th.argList("List.zip", b).Elems()
 		n := min(len(xs), len(ys))
+		th.chargeLen(n)
 		l, out := th.makeList(n)
 		for i := range out {
+			th.poll()
 			out[i] = th.tuple2(xs[i], ys[i])
 		}
 		return l
@@ -356,9 +422,11 @@ func init() {
 	}).ho()
 	def1("List.unzip", "A list of pairs as a pair of lists", func(th *Thread, l Value) Value {
 		ps := th.argList("List.unzip", l).Elems()
+		th.chargeLen(len(ps))
 		a, xs := th.makeList(len(ps))
 		b, ys := th.makeList(len(ps))
 		for i, p := range ps {
+			th.poll()
 			e := th.argTuple("List.unzip", p, 2)
 			xs[i], ys[i] = e[0], e[1]
 		}
@@ -369,8 +437,10 @@ func init() {
 		if len(xs) < 2 {
 			return l
 		}
+		th.chargeLen(len(xs))
 		r, out := th.makeList(2*len(xs) - 1)
 		for i, x := range xs {
+			th.poll()
 			if i > 0 {
 				out[2*i-1] = sep
 			}
@@ -386,6 +456,7 @@ func init() {
 		}
 		acc := xs[0]
 		for _, x := range xs[1:] {
+			th.poll()
 			acc = opAdd(th, acc, x)
 		}
 		return acc
@@ -398,6 +469,7 @@ func init() {
 		}
 		acc := xs[0]
 		for _, x := range xs[1:] {
+			th.poll()
 			acc = opMul(th, acc, x)
 		}
 		return acc
@@ -410,6 +482,7 @@ func init() {
 		th.chargeLen(len(xs))
 		m := xs[0]
 		for _, x := range xs[1:] {
+			th.poll()
 			if th.compare(x, m) > 0 {
 				m = x
 			}
@@ -424,6 +497,7 @@ func init() {
 		th.chargeLen(len(xs))
 		m := xs[0]
 		for _, x := range xs[1:] {
+			th.poll()
 			if th.compare(x, m) < 0 {
 				m = x
 			}
@@ -459,14 +533,14 @@ func init() {
 		xs := th.argList("List.sortOn", l).Elems()
 		th.charge(sortCost(len(xs)))
 		type kv struct{ k, v Value }
-		ps := make([]kv, len(xs))
 		th.checkCount(int64(len(xs)), 2*sizeSlot)
+		ps := make([]kv, len(xs))
 		for i, x := range xs {
 			ps[i] = kv{th.call1(f, x), x}
 		}
-		var work int64
-		slices.SortStableFunc(ps, func(a, b kv) int { return compareValues(a.k, b.k, 0, &work) })
-		th.charge(work / 8)
+		cm := th.comparer()
+		slices.SortStableFunc(ps, func(a, b kv) int { return cm.top(a.k, b.k) })
+		cm.finish(false)
 		r, out := th.makeList(len(xs))
 		for i, p := range ps {
 			out[i] = p.v
@@ -479,6 +553,7 @@ func init() {
 		var seen *mapNode
 		var out []Value
 		for _, x := range xs {
+			th.poll()
 			if _, ok := th.mapLookup(seen, x); !ok {
 				seen = th.mapInsert(seen, x, UnitValue, nil, false)
 				out = append(out, x)

@@ -17,15 +17,17 @@ func init() {
 		type kv struct{ k, v Value }
 		es := make([]kv, len(ps))
 		for i, p := range ps {
+			th.poll()
 			e := th.argTuple("Map.fromList", p, 2)
 			es[i] = kv{e[0], e[1]}
 		}
-		var work int64
-		slices.SortStableFunc(es, func(a, b kv) int { return compareValues(a.k, b.k, 0, &work) })
-		th.charge(work / 8)
+		cm := th.comparer()
+		slices.SortStableFunc(es, func(a, b kv) int { return cm.top(a.k, b.k) })
+		cm.finish(false)
 		keys := make([]Value, 0, len(es))
 		vals := make([]Value, 0, len(es))
 		for i, e := range es {
+			th.poll()
 			if i+1 < len(es) && th.compare(e.k, es[i+1].k) == 0 {
 				continue // a later pair has the same key
 			}
@@ -36,9 +38,11 @@ func init() {
 	})
 	def1("Map.toList", "The (key, value) pairs in key order", func(th *Thread, m Value) Value {
 		x := th.argMap("Map.toList", m)
+		th.chargeLen(x.Len())
 		l, out := th.makeList(x.Len())
 		i := 0
 		x.root.each(func(k, v Value) bool {
+			th.poll()
 			out[i] = th.tuple2(k, v)
 			i++
 			return true
@@ -47,9 +51,11 @@ func init() {
 	})
 	def1("Map.keys", "The keys in order", func(th *Thread, m Value) Value {
 		x := th.argMap("Map.keys", m)
+		th.chargeLen(x.Len())
 		l, out := th.makeList(x.Len())
 		i := 0
 		x.root.each(func(k, _ Value) bool {
+			th.poll()
 			out[i] = k
 			i++
 			return true
@@ -58,9 +64,11 @@ func init() {
 	})
 	def1("Map.values", "The values in key order", func(th *Thread, m Value) Value {
 		x := th.argMap("Map.values", m)
+		th.chargeLen(x.Len())
 		l, out := th.makeList(x.Len())
 		i := 0
 		x.root.each(func(_, v Value) bool {
+			th.poll()
 			out[i] = v
 			i++
 			return true
@@ -134,6 +142,7 @@ func init() {
 			t := x.root
 			th.charge(int64(y.Len() * bitsLen(x.Len()+y.Len())))
 			y.root.each(func(k, v Value) bool {
+				th.poll()
 				t = th.mapInsert(t, k, v, nil, true)
 				return true
 			})
@@ -142,6 +151,7 @@ func init() {
 		t := y.root
 		th.charge(int64(x.Len() * bitsLen(x.Len()+y.Len())))
 		x.root.each(func(k, v Value) bool {
+			th.poll()
 			t = th.mapInsert(t, k, v, nil, false)
 			return true
 		})

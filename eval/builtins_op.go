@@ -216,11 +216,13 @@ func opAppend(th *Thread, a, b Value) Value {
 	case Text:
 		if y, ok := b.(Text); ok {
 			th.charge(int64(len(x)+len(y)) / 64)
+			th.checkAlloc(int64(len(x)) + int64(len(y)))
 			return th.text(string(x) + string(y))
 		}
 	case Bytes:
 		if y, ok := b.(Bytes); ok {
 			th.charge(int64(len(x)+len(y)) / 64)
+			th.checkAlloc(int64(len(x)) + int64(len(y)))
 			return th.bytes(string(x) + string(y))
 		}
 	case *List:

@@ -17,7 +17,7 @@ func (th *Thread) chargeLen(n int) { th.charge(int64(n) / 8) }
 
 // runeOffset is the byte offset of code point i in s (len(s) past the
 // end); i < 0 counts as 0.
-func runeOffset(s string, i int64) int {
+func (th *Thread) runeOffset(s string, i int64) int {
 	if i <= 0 {
 		return 0
 	}
@@ -25,16 +25,92 @@ func runeOffset(s string, i int64) int {
 		if i == 0 {
 			return off
 		}
+		th.poll()
 		i--
 	}
 	return len(s)
+}
+
+// Long texts are processed in pieces of about textChunk bytes, with a
+// check of cancellation and the deadline between pieces: the fuel of
+// these builtins is charged up front, and a piece is well under a
+// millisecond of work.
+const textChunk = 1 << 20
+
+// chunks calls f on consecutive pieces of s, each of about textChunk
+// bytes and starting at a code point boundary (so that counting,
+// validating or case-mapping the pieces gives the result for s),
+// checking cancellation between them.
+func (th *Thread) chunks(s string, f func(part string)) {
+	for len(s) > textChunk {
+		i := textChunk
+		for i > textChunk-utf8.UTFMax && !utf8.RuneStart(s[i]) {
+			i--
+		}
+		f(s[:i])
+		s = s[i:]
+		th.check()
+	}
+	f(s)
+}
+
+// runeCount is utf8.RuneCountInString in checked pieces.
+func (th *Thread) runeCount(s string) int {
+	n := 0
+	th.chunks(s, func(p string) { n += utf8.RuneCountInString(p) })
+	return n
+}
+
+// index is strings.Index searched in windows of textChunk bytes, with a
+// check between windows.
+func (th *Thread) index(s, sub string) int {
+	for off := 0; ; off += textChunk {
+		end := min(off+textChunk+len(sub)-1, len(s))
+		if i := strings.Index(s[off:end], sub); i >= 0 {
+			return off + i
+		}
+		if end == len(s) {
+			return -1
+		}
+		th.check()
+	}
+}
+
+// repeat is strings.Repeat (whose memory the caller checked), built in
+// pieces of about textChunk bytes with a check between them.
+func (th *Thread) repeat(x string, k int) string {
+	size := k * len(x)
+	if size <= textChunk {
+		return strings.Repeat(x, k)
+	}
+	piece := strings.Repeat(x, max(textChunk/len(x), 1))
+	var b strings.Builder
+	b.Grow(size)
+	for b.Len()+len(piece) <= size {
+		b.WriteString(piece)
+		th.check()
+	}
+	b.WriteString(piece[:size-b.Len()])
+	return b.String()
+}
+
+// mapChunks applies a per-code-point mapping (case mapping) in checked
+// pieces.
+func (th *Thread) mapChunks(s string, f func(string) string) string {
+	if len(s) <= textChunk {
+		return f(s)
+	}
+	var b strings.Builder
+	b.Grow(len(s))
+	th.chunks(s, func(p string) { b.WriteString(f(p)) })
+	return b.String()
 }
 
 func init() {
 	def1("Text.length", "Number of code points", func(th *Thread, a Value) Value {
 		s := th.argText("Text.length", a)
 		th.chargeLen(len(s))
-		return MakeInt(int64(utf8.RuneCountInString(s)))
+		return MakeInt(int64(th.runeCount(s)))
 	})
 	def1("Text.isEmpty", "Whether the text is empty", func(th *Thread, a Value) Value {
 		return MakeBool(th.argText("Text.isEmpty", a) == "")
@@ -42,27 +118,40 @@ func init() {
 	def2("Text.concat", "Text.concat a b = a ++ b", func(th *Thread, a, b Value) Value {
 		x, y := th.argText("Text.concat", a), th.argText("Text.concat", b)
 		th.chargeLen(len(x) + len(y))
+		th.checkAlloc(int64(len(x)) + int64(len(y)))
 		return th.text(x + y)
 	})
 	def2("Text.join", "Text.join separator texts", func(th *Thread, sep, l Value) Value {
 		s := th.argText("Text.join", sep)
 		xs := th.argList("Text.join", l).Elems()
-		parts := make([]string, len(xs))
-		n := 0
-		for i, x := range xs {
-			parts[i] = th.argText("Text.join", x)
-			n += len(parts[i]) + len(s)
+		th.chargeLen(len(xs))
+		n := int64(0)
+		for _, x := range xs {
+			th.poll()
+			n += int64(len(th.argText("Text.join", x)) + len(s))
 		}
-		th.chargeLen(n)
-		th.checkAlloc(int64(n))
-		return th.text(strings.Join(parts, s))
+		th.chargeLen(int(min(n, maxListLen)))
+		th.checkAlloc(n)
+		var b strings.Builder
+		b.Grow(int(n))
+		for i, x := range xs {
+			th.poll()
+			if i > 0 {
+				b.WriteString(s)
+			}
+			b.WriteString(string(x.(Text)))
+		}
+		return th.text(b.String())
 	})
 	def2("Text.split", "Text.split separator text (an empty separator splits into code points)", func(th *Thread, sep, t Value) Value {
 		s, x := th.argText("Text.split", sep), th.argText("Text.split", t)
 		th.chargeLen(len(x))
+		// Charge the parts before strings.Split allocates them.
+		th.checkCount(int64(strings.Count(x, s))+1, sizeSlot+sizeText)
 		parts := strings.Split(x, s)
 		l, out := th.makeList(len(parts))
 		for i, p := range parts {
+			th.poll()
 			out[i] = th.text(p)
 		}
 		return l
@@ -74,9 +163,11 @@ func init() {
 		if x == "" {
 			return emptyList
 		}
+		th.checkCount(int64(strings.Count(x, "\n"))+1, sizeSlot+sizeText)
 		parts := strings.Split(x, "\n")
 		l, out := th.makeList(len(parts))
 		for i, p := range parts {
+			th.poll()
 			out[i] = th.text(strings.TrimSuffix(p, "\r"))
 		}
 		return l
@@ -84,9 +175,22 @@ func init() {
 	def1("Text.words", "Split at runs of white space", func(th *Thread, t Value) Value {
 		x := th.argText("Text.words", t)
 		th.chargeLen(len(x))
+		// Count the words (as strings.Fields splits) and charge them
+		// before Fields allocates.
+		words, inWord := 0, false
+		for _, r := range x {
+			th.poll()
+			space := unicode.IsSpace(r)
+			if !space && !inWord {
+				words++
+			}
+			inWord = !space
+		}
+		th.checkCount(int64(words), sizeSlot+sizeText)
 		parts := strings.Fields(x)
 		l, out := th.makeList(len(parts))
 		for i, p := range parts {
+			th.poll()
 			out[i] = th.text(p)
 		}
 		return l
@@ -94,17 +198,19 @@ func init() {
 	def1("Text.toUpper", "Upper case", func(th *Thread, a Value) Value {
 		s := th.argText("Text.toUpper", a)
 		th.chargeLen(len(s))
-		return th.text(strings.ToUpper(s))
+		th.checkAlloc(int64(len(s)))
+		return th.text(th.mapChunks(s, strings.ToUpper))
 	})
 	def1("Text.toLower", "Lower case", func(th *Thread, a Value) Value {
 		s := th.argText("Text.toLower", a)
 		th.chargeLen(len(s))
-		return th.text(strings.ToLower(s))
+		th.checkAlloc(int64(len(s)))
+		return th.text(th.mapChunks(s, strings.ToLower))
 	})
 	def2("Text.contains", "Text.contains part text", func(th *Thread, p, t Value) Value {
 		x := th.argText("Text.contains", t)
 		th.chargeLen(len(x))
-		return MakeBool(strings.Contains(x, th.argText("Text.contains", p)))
+		return MakeBool(th.index(x, th.argText("Text.contains", p)) >= 0)
 	})
 	def2("Text.startsWith", "Text.startsWith prefix text", func(th *Thread, p, t Value) Value {
 		return MakeBool(strings.HasPrefix(th.argText("Text.startsWith", t), th.argText("Text.startsWith", p)))
@@ -115,18 +221,18 @@ func init() {
 	def2("Text.indexOf", "Text.indexOf part text: Some code point index of the first occurrence, or None", func(th *Thread, p, t Value) Value {
 		x := th.argText("Text.indexOf", t)
 		th.chargeLen(len(x))
-		i := strings.Index(x, th.argText("Text.indexOf", p))
+		i := th.index(x, th.argText("Text.indexOf", p))
 		if i < 0 {
 			return noneValue
 		}
-		return th.some(MakeInt(int64(utf8.RuneCountInString(x[:i]))))
+		return th.some(MakeInt(int64(th.runeCount(x[:i]))))
 	})
 	def3("Text.slice", "Text.slice start end text: code points start (inclusive) to end (exclusive), clamped", func(th *Thread, a, b, t Value) Value {
 		i, j := th.argInt("Text.slice", a), th.argInt("Text.slice", b)
 		x := th.argText("Text.slice", t)
 		th.chargeLen(len(x))
-		lo := runeOffset(x, i)
-		hi := runeOffset(x, j)
+		lo := th.runeOffset(x, i)
+		hi := th.runeOffset(x, j)
 		if hi <= lo {
 			return Text("")
 		}
@@ -136,13 +242,13 @@ func init() {
 		x := th.argText("Text.take", t)
 		k := th.argInt("Text.take", n)
 		th.chargeLen(min(len(x), int(max(k, 0))))
-		return th.text(x[:runeOffset(x, k)])
+		return th.text(x[:th.runeOffset(x, k)])
 	})
 	def2("Text.drop", "Text.drop n text: all but the first n code points", func(th *Thread, n, t Value) Value {
 		x := th.argText("Text.drop", t)
 		k := th.argInt("Text.drop", n)
 		th.chargeLen(len(x))
-		return th.text(x[runeOffset(x, k):])
+		return th.text(x[th.runeOffset(x, k):])
 	})
 	def2("Text.at", "Text.at i text: Some code point i (as a Text), or None", func(th *Thread, n, t Value) Value {
 		x := th.argText("Text.at", t)
@@ -151,7 +257,7 @@ func init() {
 			return noneValue
 		}
 		th.chargeLen(len(x))
-		off := runeOffset(x, k)
+		off := th.runeOffset(x, k)
 		if off >= len(x) {
 			return noneValue
 		}
@@ -184,50 +290,90 @@ func init() {
 		}
 		th.checkCount(k, int64(len(x)))
 		th.chargeLen(int(k) * len(x))
-		return th.text(strings.Repeat(x, int(k)))
+		return th.text(th.repeat(x, int(k)))
 	})
 	def1("Text.reverse", "Reverse the code points", func(th *Thread, a Value) Value {
 		x := th.argText("Text.reverse", a)
 		th.chargeLen(len(x))
-		rs := []rune(x)
-		for i, j := 0, len(rs)-1; i < j; i, j = i+1, j-1 {
-			rs[i], rs[j] = rs[j], rs[i]
+		// Invalid bytes become U+FFFD (3 bytes), as converting to runes
+		// does: size the result first.
+		n := 0
+		for i := 0; i < len(x); {
+			th.poll()
+			r, size := utf8.DecodeRuneInString(x[i:])
+			if r == utf8.RuneError && size == 1 {
+				n += 3
+			} else {
+				n += size
+			}
+			i += size
 		}
-		return th.text(string(rs))
+		th.checkAlloc(2 * int64(n))
+		out := make([]byte, n)
+		j := n
+		for i := 0; i < len(x); {
+			th.poll()
+			r, size := utf8.DecodeRuneInString(x[i:])
+			if r == utf8.RuneError && size == 1 {
+				j -= 3
+				utf8.EncodeRune(out[j:], r)
+			} else {
+				j -= size
+				copy(out[j:], x[i:i+size])
+			}
+			i += size
+		}
+		return th.text(string(out))
 	})
 	def1("Text.toChars", "The code points as one-character texts", func(th *Thread, a Value) Value {
 		x := th.argText("Text.toChars", a)
 		th.chargeLen(len(x))
-		l, out := th.makeList(utf8.RuneCountInString(x))
+		l, out := th.makeList(th.runeCount(x))
 		i := 0
 		for off, r := range x {
+			th.poll()
 			out[i] = th.text(x[off : off+utf8.RuneLen(r)])
 			i++
 		}
 		return l
 	})
 	def1("Text.fromChars", "Concatenate a list of texts", func(th *Thread, l Value) Value {
-		var b strings.Builder
-		for _, x := range th.argList("Text.fromChars", l).Elems() {
-			b.WriteString(th.argText("Text.fromChars", x))
+		xs := th.argList("Text.fromChars", l).Elems()
+		th.chargeLen(len(xs))
+		n := int64(0)
+		for _, x := range xs {
+			th.poll()
+			n += int64(len(th.argText("Text.fromChars", x)))
 		}
-		th.chargeLen(b.Len())
+		th.chargeLen(int(min(n, maxListLen)))
+		th.checkAlloc(n)
+		var b strings.Builder
+		b.Grow(int(n))
+		for _, x := range xs {
+			th.poll()
+			b.WriteString(string(x.(Text)))
+		}
 		return th.text(b.String())
 	})
 	def1("Text.toCodePoints", "The code points as Ints", func(th *Thread, a Value) Value {
 		x := th.argText("Text.toCodePoints", a)
 		th.chargeLen(len(x))
-		l, out := th.makeList(utf8.RuneCountInString(x))
+		l, out := th.makeList(th.runeCount(x))
 		i := 0
 		for _, r := range x {
+			th.poll()
 			out[i] = MakeInt(int64(r))
 			i++
 		}
 		return l
 	})
 	def1("Text.fromCodePoints", "Text from code points (an invalid code point is an error)", func(th *Thread, l Value) Value {
+		xs := th.argList("Text.fromCodePoints", l).Elems()
+		th.chargeLen(len(xs))
+		th.checkCount(int64(len(xs)), utf8.UTFMax)
 		var b strings.Builder
-		for _, x := range th.argList("Text.fromCodePoints", l).Elems() {
+		for _, x := range xs {
+			th.poll()
 			c := th.argInt("Text.fromCodePoints", x)
 			if c < 0 || c > unicode.MaxRune || (c >= 0xD800 && c < 0xE000) {
 				th.fail("Text.fromCodePoints: %d is not a code point", c)
@@ -243,7 +389,9 @@ func init() {
 	def1("Text.fromUtf8", "Some text if the bytes are valid UTF-8, else None", func(th *Thread, a Value) Value {
 		b := th.argBytes("Text.fromUtf8", a)
 		th.chargeLen(len(b))
-		if !utf8.ValidString(b) {
+		valid := true
+		th.chunks(b, func(p string) { valid = valid && utf8.ValidString(p) })
+		if !valid {
 			return noneValue
 		}
 		return th.some(th.text(b))
@@ -260,13 +408,13 @@ func init() {
 				if utf8.RuneCountInString(fill) != 1 {
 					th.fail("%s: the fill must be one code point, got %s", name, QuoteText(fill))
 				}
-				n := width - int64(utf8.RuneCountInString(x))
+				n := width - int64(th.runeCount(x))
 				if n <= 0 {
 					return t
 				}
 				th.checkCount(n, int64(len(fill)))
 				th.chargeLen(int(n))
-				p := strings.Repeat(fill, int(n))
+				p := th.repeat(fill, int(n))
 				if left {
 					return th.text(p + x)
 				}
@@ -286,6 +434,7 @@ func init() {
 	def2("Bytes.concat", "Bytes.concat a b = a ++ b", func(th *Thread, a, b Value) Value {
 		x, y := th.argBytes("Bytes.concat", a), th.argBytes("Bytes.concat", b)
 		th.chargeLen(len(x) + len(y))
+		th.checkAlloc(int64(len(x)) + int64(len(y)))
 		return th.bytes(x + y)
 	})
 	def3("Bytes.slice", "Bytes.slice start end bytes (clamped)", func(th *Thread, a, b, t Value) Value {
@@ -323,6 +472,7 @@ func init() {
 		th.chargeLen(len(x))
 		l, out := th.makeList(len(x))
 		for i := 0; i < len(x); i++ {
+			th.poll()
 			out[i] = MakeInt(int64(x[i]))
 		}
 		return l
@@ -330,8 +480,10 @@ func init() {
 	def1("Bytes.fromList", "Bytes from Ints 0-255 (others are an error)", func(th *Thread, a Value) Value {
 		xs := th.argList("Bytes.fromList", a).Elems()
 		th.chargeLen(len(xs))
+		th.checkAlloc(int64(len(xs)))
 		b := make([]byte, len(xs))
 		for i, x := range xs {
+			th.poll()
 			c := th.argInt("Bytes.fromList", x)
 			if c < 0 || c > 255 {
 				th.fail("Bytes.fromList: %d is not a byte", c)
@@ -343,6 +495,7 @@ func init() {
 	def1("Bytes.toHex", "Lower-case hexadecimal text", func(th *Thread, a Value) Value {
 		x := th.argBytes("Bytes.toHex", a)
 		th.chargeLen(len(x))
+		th.checkCount(int64(len(x)), 3) // the copy and the hex
 		return th.text(hex.EncodeToString([]byte(x)))
 	})
 	def1("Bytes.fromHex", "Some bytes from hexadecimal text, or None", func(th *Thread, a Value) Value {

@@ -52,6 +52,9 @@ type funcCode struct {
 	wireOnce sync.Once
 	wire     dag.Term
 	wireErr  error
+	// wireNodes counts the terms of wire, for estimates of the encoded
+	// size of a closure.
+	wireNodes int64
 }
 
 // defCode is the compiled form of a top-level definition, shared by all

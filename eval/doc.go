@@ -24,7 +24,7 @@
 //	*Partial   -- a function applied to fewer arguments than its arity
 //	*DefFn     -- a top-level function received by reference, not yet loaded
 //	*Node      -- a node (libp2p peer ID)
-//	*Channel   -- a logical channel (random ID + listening node)
+//	*Channel   -- a logical channel (random, unguessable ID + listening node)
 //	*Cluster   -- a named group of nodes
 //	*Future    -- the pending result of a remote evaluation
 //
@@ -59,26 +59,54 @@
 //
 //   - Fuel: one step per application, per match arm tried and per
 //     builtin call, plus work-proportional charges in builtins (sorting n
-//     elements costs n log n, text and list operations their length / 8).
+//     elements costs n log n, a structural comparison one unit per 8
+//     values it visits, text and list operations their length / 8,
+//     encoding a value to send it one unit per 8 values).
 //   - MaxMemory: bytes allocated, estimated at each allocation of a list,
 //     text, bytes, tuple, constructor, closure, partial application or map
-//     node (scalars are free). The count only grows, so it is
+//     node (scalars are free), and of the wire form of a value sent
+//     (Thread.ToWire, Data.put). The count only grows, so it is
 //     deterministic.
 //   - MaxDepth: non-tail call nesting, weighted by the expression nesting
 //     of the call site so that it bounds the Go stack.
 //   - Wall time: the context's deadline, checked every 1024 steps and
 //     while waiting on effects.
-//   - MaxResultBytes: the estimated size of each value Eval or Call returns.
+//   - MaxResultBytes: the estimated size of each value Eval or Call
+//     returns, and the encoded size of each value Thread.ToWire encodes.
+//   - MaxPending: the listeners, timers and started remote evaluations
+//     (listen, timeout, at', race, quorum, deliver) pending at once.
 //
 // Exhausting a budget returns a *BudgetError naming it ("fuel", "memory",
-// "depth", "time", "result"), never a crash: deep recursion stops at
-// MaxDepth long before the Go stack limit, and nested values are walked
-// in loops or with bounded recursion. Thread.Cancel stops an evaluation
-// from another goroutine with a *CanceledError. Errors raised by the
-// program itself (match failure, overflow, division by zero, type
+// "depth", "time", "result", "pending"), never a crash: deep recursion
+// stops at MaxDepth long before the Go stack limit, and nested values are
+// walked in loops or with bounded recursion. Thread.Cancel stops an
+// evaluation from another goroutine with a *CanceledError. Errors raised
+// by the program itself (match failure, overflow, division by zero, type
 // mismatches, a failed remote evaluation awaited with await) are
 // *RuntimeError values carrying a backtrace of definitions.
 //
+// Budgets bind while the work is done. A builtin whose work grows with
+// its input charges its fuel (and checks its memory) before the work when
+// the size is known, or as it goes (comparison, encoding), and checks
+// cancellation and the deadline every few thousand iterations or every
+// MB of text (Thread.poll), so a canceled evaluation stops within a few
+// milliseconds of work whatever builtin it is in, and a panic from such a
+// check only ever abandons values the builtin was building. Work on
+// shared structure is proportional to its distinct parts where that is
+// possible: a comparison that has visited 65536 values starts
+// remembering the pairs it found equal (by pointer identity), and the
+// walks that check the code a value brings in (admit, CodeOwners) skip
+// parts already visited. The wire form has no sharing, so encoding
+// (ToWire, Thread.ToWire) first measures the encoded size without
+// allocating and refuses a value past its limit before converting it.
+// The exported Compare, Equal, ToWire and Show, which have no thread, are
+// bounded by internal caps instead (limits.go).
+//
+// When the outermost Eval or Call returns, however it ended, the
+// functions hosts registered with Thread.OnEnd run (LocalHost removes the
+// evaluation's listeners) and the listeners and timers still pending are
+// canceled.
+
 // # Determinism
 //
 // The same definition applied to the same arguments gives the same

@@ -30,11 +30,15 @@ const (
 	BudgetDepth  = "depth"
 	BudgetTime   = "time"
 	BudgetResult = "result"
+	// BudgetPending: too many listeners, timers and outstanding futures
+	// at once (Thread.MaxPending).
+	BudgetPending = "pending"
 )
 
 // BudgetError reports that an evaluation ran out of one of its budgets.
-// Which is one of "fuel", "memory", "depth", "time" or "result"; Limit is
-// the limit that was exceeded (steps, bytes, depth units, 0 for time).
+// Which is one of "fuel", "memory", "depth", "time", "result" or
+// "pending"; Limit is the limit that was exceeded (steps, bytes, depth
+// units, pending effects, 0 for time).
 type BudgetError struct {
 	Which string
 	Limit int64

@@ -109,49 +109,88 @@ func (th *Thread) checkDef(dc *defCode) {
 // admit checks the code a value brings into the thread: the units of its
 // closures and the builtins it holds as values. Definitions it holds by
 // reference (DefFn) are checked when applied. The walk uses an explicit
-// stack, so deep values cost no Go stack; its length is that of the value,
-// which the decoders bound.
+// stack, so deep values cost no Go stack, and visits each shared part of
+// the value once (see codeWalk), so its work is that of the distinct
+// parts, however much the value shares; it polls for cancellation.
 func (th *Thread) admit(v Value) {
 	if !th.guarded() || !holdsCode(v) {
 		return
 	}
-	stack := []Value{v}
-	push := func(vs ...Value) {
-		for _, e := range vs {
-			if holdsCode(e) {
-				stack = append(stack, e)
-			}
-		}
-	}
-	for len(stack) > 0 {
-		v := stack[len(stack)-1]
-		stack = stack[:len(stack)-1]
-		switch x := v.(type) {
+	w := codeWalk{th: th}
+	w.walk(v, func(x Value) {
+		switch x := x.(type) {
 		case *Closure:
 			th.checkUnit(x.fc.unit)
+		case *Builtin:
+			th.guard(x.desc)
+		}
+	})
+}
+
+// codeWalk visits the parts of a value that may hold code. Past
+// memoStart parts it remembers the composite parts it has visited (by
+// pointer identity) and skips them when reached again, so a value with
+// much shared structure costs its distinct parts, not its expansion.
+type codeWalk struct {
+	th    *Thread // polled for cancellation; nil for none
+	n     int
+	seen  map[Value]struct{}
+	stack []Value
+}
+
+func (w *codeWalk) push(vs ...Value) {
+	for _, e := range vs {
+		if holdsCode(e) {
+			w.stack = append(w.stack, e)
+		}
+	}
+}
+
+func (w *codeWalk) walk(v Value, visit func(Value)) {
+	w.stack = append(w.stack[:0], v)
+	for len(w.stack) > 0 {
+		v := w.stack[len(w.stack)-1]
+		w.stack = w.stack[:len(w.stack)-1]
+		if w.th != nil {
+			w.th.poll()
+		}
+		w.n++
+		if w.seen == nil && w.n > memoStart {
+			w.seen = map[Value]struct{}{}
+		}
+		if w.seen != nil {
+			switch v.(type) {
+			case *Closure, *Partial, *Tuple, *List, *Map, *Data:
+				if _, ok := w.seen[v]; ok {
+					continue
+				}
+				w.seen[v] = struct{}{}
+			}
+		}
+		visit(v)
+		switch x := v.(type) {
+		case *Closure:
 			for k, e := range x.env {
 				if x.fc.rec && k == 0 {
 					continue // the closure itself
 				}
-				push(e)
+				w.push(e)
 			}
-		case *Builtin:
-			th.guard(x.desc)
 		case *Partial:
-			push(x.Fn)
-			push(x.Args...)
+			w.push(x.Fn)
+			w.push(x.Args...)
 		case *Tuple:
-			push(x.Elems...)
+			w.push(x.Elems...)
 		case *List:
-			for i := range x.n {
-				push(x.At(i))
-			}
+			w.push(x.Elems()...)
 		case *Map:
-			keys, vals := x.Entries()
-			push(keys...)
-			push(vals...)
+			var it mapIter
+			it.init(x.root)
+			for t := it.next(); t != nil; t = it.next() {
+				w.push(t.k, t.v)
+			}
 		case *Data:
-			push(x.Fields...)
+			w.push(x.Fields...)
 		}
 	}
 }
@@ -174,45 +213,14 @@ func holdsCode(v Value) bool {
 func CodeOwners(v Value) []dag.DefRef {
 	var out []dag.DefRef
 	seen := map[dag.DefRef]bool{}
-	stack := []Value{v}
-	push := func(vs ...Value) {
-		for _, e := range vs {
-			if holdsCode(e) {
-				stack = append(stack, e)
-			}
-		}
-	}
-	for len(stack) > 0 {
-		v := stack[len(stack)-1]
-		stack = stack[:len(stack)-1]
-		switch x := v.(type) {
-		case *Closure:
-			if o := x.fc.owner; o != nil && !(x.fc.isDef && len(x.env) == 0) && !seen[*o] {
+	var w codeWalk
+	w.walk(v, func(x Value) {
+		if c, ok := x.(*Closure); ok {
+			if o := c.fc.owner; o != nil && !(c.fc.isDef && len(c.env) == 0) && !seen[*o] {
 				seen[*o] = true
 				out = append(out, *o)
 			}
-			for k, e := range x.env {
-				if x.fc.rec && k == 0 {
-					continue
-				}
-				push(e)
-			}
-		case *Partial:
-			push(x.Fn)
-			push(x.Args...)
-		case *Tuple:
-			push(x.Elems...)
-		case *List:
-			for i := range x.n {
-				push(x.At(i))
-			}
-		case *Map:
-			keys, vals := x.Entries()
-			push(keys...)
-			push(vals...)
-		case *Data:
-			push(x.Fields...)
 		}
-	}
+	})
 	return out
 }

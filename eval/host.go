@@ -1,7 +1,7 @@
 package eval
 
 import (
-	"encoding/binary"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"slices"
@@ -82,6 +82,12 @@ type Future struct {
 
 	cancelMu sync.Mutex
 	onCancel func()
+
+	// Functions to run on completion (whenDone), by registration number.
+	cbMu   sync.Mutex
+	cbs    map[uint64]func()
+	cbNext uint64
+	fired  bool
 }
 
 func (*Future) Type() string     { return "Future" }
@@ -93,28 +99,83 @@ func NewFuture() *Future { return &Future{done: make(chan struct{})} }
 // Resolve completes the future with a value. Later completions are
 // ignored.
 func (f *Future) Resolve(v Value) {
-	f.once.Do(func() {
-		f.v = v
-		close(f.done)
-	})
+	f.complete(func() { f.v = v })
 }
 
 // FailWith fails the future with an Err value.
 func (f *Future) FailWith(errv Value) {
-	f.once.Do(func() {
-		f.err = errv
-		close(f.done)
-	})
+	f.complete(func() { f.err = errv })
 }
 
 // Fail fails the future with ErrValue(err), keeping err as the cause of
 // the runtime error that await and at raise for it.
 func (f *Future) Fail(err error) {
-	f.once.Do(func() {
+	f.complete(func() {
 		f.err = ErrValue(err)
 		f.cause = err
-		close(f.done)
 	})
+}
+
+// failAs fails f the way g (completed) failed: the same Err value and
+// Go cause, so that a denial or a budget error keeps its type through
+// race, fallback and timeout.
+func (f *Future) failAs(g *Future) {
+	f.complete(func() { f.err, f.cause = g.err, g.cause })
+}
+
+// complete sets the result once and runs the whenDone functions.
+func (f *Future) complete(set func()) {
+	first := false
+	f.once.Do(func() {
+		set()
+		close(f.done)
+		first = true
+	})
+	if !first {
+		return
+	}
+	f.cbMu.Lock()
+	cbs := f.cbs
+	f.cbs, f.fired = nil, true
+	f.cbMu.Unlock()
+	if len(cbs) == 0 {
+		return
+	}
+	// In registration order, so that what they do happens in an order
+	// that does not depend on map iteration.
+	ids := make([]uint64, 0, len(cbs))
+	for id := range cbs {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		cbs[id]()
+	}
+}
+
+// whenDone runs fn once the future completes (at once if it has), on the
+// goroutine that completes it; stop unregisters fn if it has not run.
+// timeout, race and quorum wait this way instead of with a goroutine per
+// future, so that what they wait for costs a map entry, not a stack.
+func (f *Future) whenDone(fn func()) (stop func()) {
+	f.cbMu.Lock()
+	if f.fired {
+		f.cbMu.Unlock()
+		fn()
+		return func() {}
+	}
+	if f.cbs == nil {
+		f.cbs = map[uint64]func(){}
+	}
+	id := f.cbNext
+	f.cbNext++
+	f.cbs[id] = fn
+	f.cbMu.Unlock()
+	return func() {
+		f.cbMu.Lock()
+		delete(f.cbs, id)
+		f.cbMu.Unlock()
+	}
 }
 
 // OnCancel sets the function that stops the work behind a pending
@@ -220,16 +281,26 @@ func (th *Thread) await(f *Future) (v, errv Value) {
 // node, a thunk sent to it runs at once on the calling thread (so its
 // futures are already complete when returned, and results are
 // deterministic), channels and node data live in memory, and every
-// cluster is this node alone. Awaiting a listen that no send answers
-// blocks until the context's deadline or Thread.Cancel. It is safe for
-// concurrent use.
+// cluster is this node alone. Channel IDs are 128 random bits. Awaiting
+// a listen that no send answers blocks until the context's deadline or
+// Thread.Cancel; the listeners an evaluation registered are removed when
+// it ends. It is safe for concurrent use.
 type LocalHost struct {
 	node *Node
 
 	mu        sync.Mutex
 	data      map[string]Value
-	listeners map[string][]*Future
-	nextChan  uint64
+	listeners map[string][]listener
+	// byThread: the channels each running evaluation listens on, for
+	// removing its listeners when it ends.
+	byThread map[*Thread]map[string]struct{}
+}
+
+// listener is a pending listen: its future and the evaluation that
+// made it.
+type listener struct {
+	f  *Future
+	th *Thread
 }
 
 // NewLocalHost returns a LocalHost whose node has the given ID.
@@ -237,8 +308,25 @@ func NewLocalHost(id string) *LocalHost {
 	return &LocalHost{
 		node:      &Node{ID: id},
 		data:      map[string]Value{},
-		listeners: map[string][]*Future{},
+		listeners: map[string][]listener{},
+		byThread:  map[*Thread]map[string]struct{}{},
 	}
+}
+
+// channelIDBytes is the length of a channel ID LocalHost makes: 128
+// random bits, so that a channel is an unguessable capability (knowing
+// its ID is what lets code send to it).
+const channelIDBytes = 16
+
+// Listening reports how many listeners are waiting for a message.
+func (h *LocalHost) Listening() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := 0
+	for _, ls := range h.listeners {
+		n += len(ls)
+	}
+	return n
 }
 
 var (
@@ -266,10 +354,10 @@ func (h *LocalHost) Spawn(th *Thread, node *Node, thunk Value) *Future {
 }
 
 func (h *LocalHost) NewChannel(*Thread) (*Channel, error) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.nextChan++
-	id := binary.BigEndian.AppendUint64(nil, h.nextChan)
+	id := make([]byte, channelIDBytes)
+	if _, err := rand.Read(id); err != nil {
+		return nil, fmt.Errorf("channel: %w", err)
+	}
 	return &Channel{ID: id, Node: h.node.ID}, nil
 }
 
@@ -279,14 +367,14 @@ func (h *LocalHost) Send(_ *Thread, node *Node, ch *Channel, v Value, ack bool) 
 		f = NewFuture()
 	}
 	h.mu.Lock()
-	var ls []*Future
+	var ls []listener
 	if node.ID == h.node.ID && ch.Node == h.node.ID {
 		ls = h.listeners[string(ch.ID)]
 		delete(h.listeners, string(ch.ID))
 	}
 	h.mu.Unlock()
 	for _, l := range ls {
-		l.Resolve(v)
+		l.f.Resolve(v)
 	}
 	if f != nil {
 		if len(ls) > 0 {
@@ -298,16 +386,59 @@ func (h *LocalHost) Send(_ *Thread, node *Node, ch *Channel, v Value, ack bool) 
 	return f
 }
 
-func (h *LocalHost) Listen(_ *Thread, ch *Channel) *Future {
+func (h *LocalHost) Listen(th *Thread, ch *Channel) *Future {
 	f := NewFuture()
 	if ch.Node != h.node.ID {
 		f.Fail(fmt.Errorf("cannot listen on a channel of node %s", ch.Node))
 		return f
 	}
+	id := string(ch.ID)
 	h.mu.Lock()
-	h.listeners[string(ch.ID)] = append(h.listeners[string(ch.ID)], f)
+	h.listeners[id] = append(h.listeners[id], listener{f, th})
+	first := false
+	if th != nil {
+		chans, ok := h.byThread[th]
+		if !ok {
+			chans = map[string]struct{}{}
+			h.byThread[th] = chans
+			first = true
+		}
+		chans[id] = struct{}{}
+	}
 	h.mu.Unlock()
+	if first {
+		th.OnEnd(func() { h.release(th) })
+	}
 	return f
+}
+
+// release removes the listeners th registered and fails their futures
+// (Msg "canceled"): the evaluation that would await them has ended.
+func (h *LocalHost) release(th *Thread) {
+	var gone []*Future
+	h.mu.Lock()
+	for id := range h.byThread[th] {
+		ls := h.listeners[id]
+		keep := ls[:0]
+		for _, l := range ls {
+			if l.th == th {
+				gone = append(gone, l.f)
+			} else {
+				keep = append(keep, l)
+			}
+		}
+		clear(ls[len(keep):])
+		if len(keep) == 0 {
+			delete(h.listeners, id)
+		} else {
+			h.listeners[id] = keep
+		}
+	}
+	delete(h.byThread, th)
+	h.mu.Unlock()
+	for _, f := range gone {
+		f.Cancel()
+	}
 }
 
 func (h *LocalHost) DataGet(_ *Thread, key string) (Value, bool, error) {

@@ -41,18 +41,13 @@ func (asyncHost) Spawn(_ *Thread, n *Node, _ Value) *Future {
 func TestAsyncEffects(t *testing.T) {
 	// Builtins are called as values, as a host would see them.
 	th := &Thread{Host: asyncHost{}}
+	// The call and the await are one evaluation: what an evaluation
+	// leaves pending (the timer of timeout) ends with it.
 	call := func(fn string, args ...Value) string {
 		t.Helper()
-		f := builtins[fn].value
-		v, err := th.Call(context.Background(), f, args...)
+		v, err := th.Call(context.Background(), callAwait, builtins[fn].value, NewList(args))
 		if err != nil {
 			return "error: " + err.Error()
-		}
-		if fut, ok := v.(*Future); ok {
-			v, err = th.Call(context.Background(), builtins["await!"].value, fut)
-			if err != nil {
-				return "error: " + err.Error()
-			}
 		}
 		return Show(v, nil)
 	}
@@ -85,6 +80,20 @@ func TestAsyncEffects(t *testing.T) {
 		}
 	}
 }
+
+// callAwait f args applies f to the list args and await!s a Future
+// result, in one evaluation.
+var callAwait = &Closure{fc: &funcCode{arity: 2, nslots: 2, body: func(th *Thread, fr *frame) Value {
+	v := th.call(fr.slots[0], th.argList("callAwait", fr.slots[1]).Elems()...)
+	if fut, ok := v.(*Future); ok {
+		v, errv := th.await(fut)
+		if errv != nil {
+			return th.left(errv)
+		}
+		return th.right(v)
+	}
+	return v
+}}}
 
 func mustSpawn(th *Thread, id string) Value {
 	return asyncHost{}.Spawn(th, &Node{ID: id}, shareValue())

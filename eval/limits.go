@@ -32,6 +32,18 @@ const (
 	// is more than any reasonable answer to print and below the
 	// network layer's message cap.
 	DefaultMaxResultBytes = 64 << 20
+
+	// DefaultMaxPending bounds the effects one evaluation may leave
+	// pending at once: listeners (listen), timers (timeout) and
+	// outstanding futures it started (at', race, quorum, deliver). Each
+	// holds host memory (a listener entry, a timer) that the memory
+	// budget does not see, so a loop of listen or timeout calls could
+	// otherwise grow the node without limit. Real programs wait on a
+	// handful at a time; a few thousand is generous and keeps the worst
+	// case to a few MB per evaluation. A future that completes frees its
+	// slot, and whatever is still pending is released when the
+	// evaluation ends.
+	DefaultMaxPending = 4096
 )
 
 const (
@@ -63,6 +75,61 @@ const (
 	// computations cannot overflow; the memory budget stops far
 	// shorter lists anyway.
 	maxListLen = 1 << 40
+
+	// pollInterval is how many iterations of a builtin's inner loop pass
+	// between checks of cancellation and the deadline (Thread.poll), in
+	// loops whose fuel was charged up front: a few microseconds of work.
+	pollInterval = 1 << 12
+
+	// compareChunk is how many values a structural comparison visits
+	// between fuel charges (and so checks of cancellation): one unit of
+	// fuel per 8 values, charged as the comparison goes rather than when
+	// it ends.
+	compareChunk = 1 << 10
+
+	// memoStart is how many values one comparison visits before it
+	// starts remembering the pairs of composite values it found equal:
+	// comparisons of up to 65536 values (a third of a millisecond; the
+	// usual map keys and sort elements are far smaller) never pay for the
+	// memo's bookkeeping (about a third more time per value), while a
+	// comparison of shared structures (a tower of pairs whose expansion
+	// is 2^n values) does work proportional to the distinct pairs it
+	// meets rather than to the expansion, after at most 8192 fuel.
+	memoStart = 1 << 16
+
+	// memoMinWork is the least work (values visited) a pair's comparison
+	// must have cost for the pair to be remembered; cheaper pairs are
+	// cheaper to compare again than to look up. It keeps the memo to at
+	// most one entry per memoMinWork values visited.
+	memoMinWork = 64
+
+	// memoStride: along a right-nested chain (the last field of a
+	// constructor, the last element of a list), which the comparison
+	// walks in a loop, every memoStride-th pair is remembered, so a
+	// shared chain reached again is walked at most memoStride steps
+	// before a remembered pair ends the walk.
+	memoStride = 256
+
+	// maxCompareWork bounds the values one comparison made without a
+	// thread (Compare, Equal, Map.Lookup and NewMap for Go callers, and
+	// quorum's agreement check, which runs outside the evaluation) may
+	// visit: about a second of work, far more than comparing any value
+	// that fits a message (dag.MaxValueSize), and a bound on a hostile
+	// one.
+	maxCompareWork = 1 << 26
+
+	// maxShowBytes bounds what Show prints for one value; past it the
+	// output ends in "...". A result that passed MaxResultBytes prints in
+	// far less; the bound only stops a value with much shared structure
+	// (a tower of pairs) from printing its 2^n-fold expansion.
+	maxShowBytes = 256 << 20
+
+	// wireNodeBytes is the least number of bytes one value takes once
+	// encoded (a CBOR array header and a tag); encoding estimates the
+	// size of a value's wire form from it, as a lower bound, so that a
+	// value is refused as soon as its encoding surely exceeds its limit
+	// and never before.
+	wireNodeBytes = 2
 )
 
 // Estimated sizes, in bytes, charged to the memory budget. They follow
@@ -83,4 +150,12 @@ const (
 	sizeNode    = 64
 	sizeFuture  = 128
 	sizeChannel = 64
+
+	// sizeWireNode is charged for each node of a value's wire form
+	// (Thread.ToWire, Data.put): a small dag.Value struct (a VInt is 8
+	// bytes, a VText or VTuple 16 to 24); the slots of the slices that
+	// hold the nodes are charged with their parent, like sizeSlot.
+	sizeWireNode = 16
+	// sizeMemoEntry is charged for each pair a comparison remembers.
+	sizeMemoEntry = 64
 )

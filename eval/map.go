@@ -160,6 +160,7 @@ func (th *Thread) mapBuild(keys, vals []Value) *mapNode {
 	if len(keys) == 0 {
 		return nil
 	}
+	th.poll()
 	m := len(keys) / 2
 	return th.mapBin(keys[m], vals[m], th.mapBuild(keys[:m], vals[:m]), th.mapBuild(keys[m+1:], vals[m+1:]))
 }

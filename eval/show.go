@@ -17,16 +17,19 @@ import (
 // have no source form print in angle brackets: <function>, <future>,
 // <node 12D3Koo...>, <channel 0a1b...>, <cluster "name">. Show never
 // fails: structures nested deeper than the interpreter's limit print as
-// "...".
+// "...", and output past 256 MiB (a value with much shared structure,
+// whose expansion is what prints) is cut and ends in "...".
 func Show(v Value, names Namer) string {
-	p := printer{names: names, limit: -1}
-	p.value(v, false, 0)
-	return p.b.String()
+	return showLimit(v, names, maxShowBytes)
 }
 
 // showBrief is Show cut to a length suitable for an error message.
 func showBrief(v Value, names Namer) string {
-	p := printer{names: names, limit: 200}
+	return showLimit(v, names, 200)
+}
+
+func showLimit(v Value, names Namer, limit int) string {
+	p := printer{names: names, limit: limit}
 	p.value(v, false, 0)
 	if p.cut {
 		return p.b.String() + "..."
@@ -37,18 +40,21 @@ func showBrief(v Value, names Namer) string {
 type printer struct {
 	b     strings.Builder
 	names Namer
-	limit int // bytes; -1 for none
+	limit int // bytes
 	cut   bool
 }
 
 func (p *printer) full() bool {
-	if p.limit >= 0 && p.b.Len() >= p.limit {
+	if p.b.Len() >= p.limit {
 		p.cut = true
 	}
 	return p.cut
 }
 
 func (p *printer) s(s string) { p.b.WriteString(s) }
+
+// room is how many more bytes fit the limit.
+func (p *printer) room() int { return max(p.limit-p.b.Len(), 0) }
 
 func (p *printer) value(v Value, arg bool, depth int) {
 	if p.full() {
@@ -80,10 +86,21 @@ func (p *printer) value(v Value, arg bool, depth int) {
 	case Unit:
 		p.s("()")
 	case Text:
-		p.s(QuoteText(string(x)))
+		t := string(x)
+		if len(t) > p.room() {
+			// Quote only what can show (escapes at most sextuple a byte).
+			t = t[:p.room()]
+			p.cut = true
+		}
+		p.s(QuoteText(t))
 	case Bytes:
+		b := string(x)
+		if 2*len(b) > p.room() {
+			b = b[:p.room()/2]
+			p.cut = true
+		}
 		p.s("0xs")
-		p.s(hex.EncodeToString([]byte(x)))
+		p.s(hex.EncodeToString([]byte(b)))
 	case *Tuple:
 		p.s("(")
 		p.seq(x.Elems, depth)
@@ -317,13 +334,17 @@ func toJSON(v Value, names Namer, depth int) any {
 }
 
 // valueSize estimates the bytes v occupies, as the memory budget counts
-// them, stopping early once the estimate passes limit. Shared
-// substructure is counted each time it is reached, which is what it
-// costs to send or print.
-func valueSize(v Value, limit int64) int64 {
+// them, stopping early once the estimate passes limit (so its work is at
+// most limit/16 values). Shared substructure is counted each time it is
+// reached, which is what it costs to send or print. With a thread it
+// polls for cancellation as it goes.
+func valueSize(th *Thread, v Value, limit int64) int64 {
 	var size int64
 	stack := []Value{v}
 	for len(stack) > 0 && size <= limit {
+		if th != nil {
+			th.poll()
+		}
 		v := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
 		size += sizeSlot

@@ -62,8 +62,13 @@ type Thread struct {
 	// stack actually used (see limits.go).
 	MaxDepth int
 	// MaxResultBytes bounds the estimated size of each value returned by
-	// Eval or Call.
+	// Eval or Call, and of each value Thread.ToWire encodes.
 	MaxResultBytes int64
+	// MaxPending bounds the listeners, timers and outstanding futures
+	// (at', race, quorum, deliver) an evaluation has pending at once
+	// (see DefaultMaxPending); past it the evaluation stops with a
+	// "pending" *BudgetError.
+	MaxPending int
 
 	// CheckBuiltin, when set, is asked before a builtin runs for the
 	// first time on this thread (however it is reached: named in code,
@@ -107,6 +112,17 @@ type Thread struct {
 	builtinOK []bool
 	defOK     map[*defCode]bool
 	unitOK    map[*codeUnit]bool
+
+	// scratch: a thread that accounts nothing (FromWire, NewMap);
+	// comparisons on it are bounded by maxCompareWork instead.
+	scratch bool
+	// polls counts Thread.poll calls, for the checks of inner loops.
+	polls int
+
+	// What the evaluation in progress left pending (see pending.go), and
+	// what to run when it ends (OnEnd).
+	pending []pendingEffect
+	onEnd   []func()
 
 	cancelReason atomic.Pointer[string]
 	cancelOnce   sync.Once
@@ -206,6 +222,9 @@ func (th *Thread) exec(ctx context.Context, f func() Value) (v Value, err error)
 		// Discard anything a failed or finished evaluation left behind.
 		th.sp, th.fp, th.depth, th.tcFn = sp, fp, depth, nil
 		if outer {
+			// Release what the evaluation registered with its host and
+			// left pending (listeners, timers), however it ended.
+			th.end()
 			th.ctx, th.ctxDone = nil, nil
 			// Drop references to dead values; give a stack grown by deep
 			// recursion back to the garbage collector.
@@ -219,7 +238,7 @@ func (th *Thread) exec(ctx context.Context, f func() Value) (v Value, err error)
 	}()
 	v = f()
 	if outer {
-		if size := valueSize(v, th.MaxResultBytesOrDefault()); size > th.MaxResultBytesOrDefault() {
+		if size := valueSize(th, v, th.MaxResultBytesOrDefault()); size > th.MaxResultBytesOrDefault() {
 			return nil, &BudgetError{Which: BudgetResult, Limit: th.MaxResultBytesOrDefault()}
 		}
 	}
@@ -363,8 +382,25 @@ func (th *Thread) charge(n int64) {
 	}
 }
 
+// poll checks cancellation and the deadline every pollInterval calls:
+// builtins call it in inner loops whose fuel they charged up front, so
+// that no builtin runs long after a Cancel or past the deadline.
+func (th *Thread) poll() {
+	th.polls++
+	if th.polls&(pollInterval-1) == 0 {
+		th.check()
+	}
+}
+
+// checkHook, when set, runs at the start of every check. Tests use it to
+// cancel an evaluation at a chosen check, from inside a builtin.
+var checkHook func(th *Thread)
+
 // check runs every checkInterval steps: fuel, cancellation, deadline.
 func (th *Thread) check() {
+	if checkHook != nil {
+		checkHook(th)
+	}
 	if th.steps > th.maxSteps {
 		panic(&BudgetError{Which: BudgetFuel, Limit: th.maxSteps})
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"runtime"
 
 	"github.com/unode-dev/unode/dag"
 )
@@ -25,15 +26,107 @@ func (f *DefFn) Ref() dag.DefRef { return f.dc.ref }
 // references to its own definition block are made absolute) plus that
 // environment; top-level functions become references (dag.VDef).
 // Futures and clusters cannot be sent.
-func ToWire(v Value) (dag.Value, error) {
-	return toWire(v, 0)
+//
+// The wire form has no sharing: a value reached twice is written twice.
+// ToWire first measures a lower bound of the encoded size without
+// allocating (wireSize), stopping as soon as it passes dag.MaxValueSize,
+// which dag.EncodeValue would refuse anyway, and then returns an error
+// wrapping dag.ErrTooLarge: a value with much shared structure (a tower
+// of pairs) is refused after a few MB worth of values visited instead of
+// expanded. Code running on a Thread uses Thread.ToWire, which also
+// charges the evaluation's budgets.
+func ToWire(v Value) (w dag.Value, err error) {
+	if size, _, _ := wireSize(nil, v, dag.MaxValueSize); size > dag.MaxValueSize {
+		return nil, errValueTooBig(dag.MaxValueSize)
+	}
+	e := &wireEnc{limit: dag.MaxValueSize}
+	defer e.recover(&err)
+	return e.value(v, 0), nil
+}
+
+func errValueTooBig(limit int64) error {
+	return &dag.EncodeError{Msg: fmt.Sprintf("value expands beyond %d bytes once encoded", limit), Err: dag.ErrTooLarge}
+}
+
+// ToWire converts v to its wire form like the package's ToWire, for
+// sending on behalf of the evaluation running on th (a thunk for at, a
+// result, a message). The encoded size is bounded by the thread's
+// MaxResultBytes and by dag.MaxValueSize, and it is measured before
+// anything is allocated, by a walk that stops as soon as the bound is
+// passed: a value with much shared structure is refused after visiting
+// about limit/2 values, having allocated nothing. Within an evaluation
+// the walk polls for cancellation, and the conversion is charged to the
+// evaluation's fuel (one unit per 8 values) and memory (its wire form)
+// before it allocates. Past a limit it returns a *BudgetError naming
+// "result" (the size), "memory" or "fuel", or a *CanceledError. Outside
+// an evaluation (a result sent after Call returned) only the size is
+// bounded.
+func (th *Thread) ToWire(v Value) (w dag.Value, err error) {
+	limit := min(th.MaxResultBytesOrDefault(), dag.MaxValueSize)
+	e := &wireEnc{limit: limit, result: true}
+	defer e.recover(&err)
+	var poll *Thread
+	if th.running > 0 {
+		poll = th
+	}
+	size, nodes, mem := wireSize(poll, v, limit)
+	if size > limit {
+		return nil, &BudgetError{Which: BudgetResult, Limit: limit}
+	}
+	if th.running > 0 {
+		th.charge(nodes / 8)
+		th.alloc(mem)
+		e.th = th
+	}
+	return e.value(v, 0), nil
+}
+
+// wireEnc is one conversion to the wire form, of a value whose size
+// wireSize has measured; it keeps its own lower bound of the encoded
+// size as a second line of defence.
+type wireEnc struct {
+	th     *Thread // polled for cancellation; nil for none
+	size   int64   // lower bound on the encoded bytes so far
+	limit  int64   // on size
+	result bool    // past limit: a "result" budget error, not ErrTooLarge
+}
+
+// node accounts for one node of the wire form, before it is allocated:
+// enc is a lower bound on its encoded bytes beyond the node itself.
+func (e *wireEnc) node(enc int64) {
+	e.size += wireNodeBytes + enc
+	if e.size > e.limit {
+		if e.result {
+			panic(&BudgetError{Which: BudgetResult, Limit: e.limit})
+		}
+		panic(errValueTooBig(e.limit))
+	}
+	if e.th != nil {
+		e.th.poll()
+	}
+}
+
+// recover turns the panics of a conversion into its error.
+func (e *wireEnc) recover(err *error) {
+	r := recover()
+	if r == nil {
+		return
+	}
+	if re, ok := r.(runtime.Error); ok {
+		panic(re)
+	}
+	x, ok := r.(error)
+	if !ok {
+		panic(r)
+	}
+	*err = x
 }
 
 var errTooDeep = fmt.Errorf("value nested more than %d levels deep", maxValueDepth)
 
-func toWire(v Value, depth int) (dag.Value, error) {
+func (e *wireEnc) value(v Value, depth int) dag.Value {
 	if depth > maxValueDepth {
-		return nil, errTooDeep
+		panic(errTooDeep)
 	}
 	// Loop down the last field of constructors, so that long
 	// right-nested data converts in constant Go stack.
@@ -42,134 +135,218 @@ func toWire(v Value, depth int) (dag.Value, error) {
 	for {
 		d, ok := v.(*Data)
 		if !ok {
-			w, err := toWireOne(v, depth)
-			if err != nil {
-				return nil, err
-			}
-			*hole = w
-			return root, nil
+			*hole = e.one(v, depth)
+			return root
 		}
 		n := len(d.Fields)
+		e.node(int64(n))
 		fields := make([]dag.Value, n)
 		for i := 0; i < n-1; i++ {
-			f, err := toWire(d.Fields[i], depth+1)
-			if err != nil {
-				return nil, err
-			}
-			fields[i] = f
+			fields[i] = e.value(d.Fields[i], depth+1)
 		}
 		*hole = &dag.VData{Type: d.ctor.typ, Ctor: d.ctor.index, Fields: fields}
 		if n == 0 {
-			return root, nil
+			return root
 		}
 		hole = &fields[n-1]
 		v = d.Fields[n-1]
 	}
 }
 
-func toWires(vs []Value, depth int) ([]dag.Value, error) {
+func (e *wireEnc) values(vs []Value, depth int) []dag.Value {
 	out := make([]dag.Value, len(vs))
 	for i, v := range vs {
-		w, err := toWire(v, depth+1)
-		if err != nil {
-			return nil, err
-		}
-		out[i] = w
+		out[i] = e.value(v, depth+1)
 	}
-	return out, nil
+	return out
 }
 
-func toWireOne(v Value, depth int) (dag.Value, error) {
+func (e *wireEnc) one(v Value, depth int) dag.Value {
 	switch x := v.(type) {
 	case Int:
-		return &dag.VInt{V: int64(x)}, nil
+		e.node(1)
+		return &dag.VInt{V: int64(x)}
 	case Float:
-		return &dag.VFloat{V: float64(x)}, nil
+		e.node(8)
+		return &dag.VFloat{V: float64(x)}
 	case Text:
-		return &dag.VText{V: string(x)}, nil
+		e.node(int64(len(x)))
+		return &dag.VText{V: string(x)}
 	case Bool:
-		return &dag.VBool{V: bool(x)}, nil
+		e.node(1)
+		return &dag.VBool{V: bool(x)}
 	case Bytes:
-		return &dag.VBytes{V: []byte(x)}, nil
+		e.node(int64(len(x)))
+		return &dag.VBytes{V: []byte(x)}
 	case Unit:
-		return &dag.VUnit{}, nil
+		e.node(0)
+		return &dag.VUnit{}
 	case *Tuple:
-		es, err := toWires(x.Elems, depth)
-		if err != nil {
-			return nil, err
-		}
-		return &dag.VTuple{Elems: es}, nil
+		e.node(0)
+		return &dag.VTuple{Elems: e.values(x.Elems, depth)}
 	case *List:
-		es, err := toWires(x.Elems(), depth)
-		if err != nil {
-			return nil, err
-		}
-		return &dag.VList{Elems: es}, nil
+		e.node(0)
+		return &dag.VList{Elems: e.values(x.Elems(), depth)}
 	case *Map:
-		keys, vals := x.Entries()
-		ks, err := toWires(keys, depth)
-		if err != nil {
-			return nil, err
+		n := int64(x.Len())
+		e.node(0)
+		ks, vs := make([]dag.Value, 0, n), make([]dag.Value, 0, n)
+		var it mapIter
+		it.init(x.root)
+		for t := it.next(); t != nil; t = it.next() {
+			ks = append(ks, e.value(t.k, depth+1))
+			vs = append(vs, e.value(t.v, depth+1))
 		}
-		vs, err := toWires(vals, depth)
-		if err != nil {
-			return nil, err
-		}
-		return &dag.VMap{Keys: ks, Vals: vs}, nil
+		return &dag.VMap{Keys: ks, Vals: vs}
 	case *Closure:
-		return closureToWire(x, depth)
+		return e.closure(x, depth)
 	case *DefFn:
-		return &dag.VDef{Def: x.dc.ref}, nil
+		e.node(int64(x.dc.ref.CID.ByteLen()))
+		return &dag.VDef{Def: x.dc.ref}
 	case *Builtin:
-		return &dag.VBuiltin{Name: x.desc.name}, nil
+		e.node(int64(len(x.desc.name)))
+		return &dag.VBuiltin{Name: x.desc.name}
 	case *CtorFn:
-		return &dag.VCtorFn{Type: x.ctor.typ, Index: x.ctor.index, Arity: x.ctor.arity}, nil
+		e.node(2)
+		return &dag.VCtorFn{Type: x.ctor.typ, Index: x.ctor.index, Arity: x.ctor.arity}
 	case *Partial:
-		args, err := toWires(x.Args, depth)
-		if err != nil {
-			return nil, err
-		}
+		e.node(0)
 		switch f := x.Fn.(type) {
 		case *Builtin:
-			return &dag.VBuiltin{Name: f.desc.name, Args: args}, nil
+			e.node(int64(len(f.desc.name)))
+			return &dag.VBuiltin{Name: f.desc.name, Args: e.values(x.Args, depth)}
 		case *CtorFn:
-			return &dag.VCtorFn{Type: f.ctor.typ, Index: f.ctor.index, Arity: f.ctor.arity, Args: args}, nil
+			e.node(2)
+			return &dag.VCtorFn{Type: f.ctor.typ, Index: f.ctor.index, Arity: f.ctor.arity, Args: e.values(x.Args, depth)}
 		}
-		fn, err := toWire(x.Fn, depth+1)
-		if err != nil {
-			return nil, err
-		}
-		return &dag.VPartial{Fn: fn, Args: args}, nil
+		fn := e.value(x.Fn, depth+1)
+		return &dag.VPartial{Fn: fn, Args: e.values(x.Args, depth)}
 	case *Node:
-		return &dag.VNode{ID: x.ID, Addrs: append([]string(nil), x.Addrs...)}, nil
+		e.node(int64(len(x.ID)))
+		return &dag.VNode{ID: x.ID, Addrs: append([]string(nil), x.Addrs...)}
 	case *Channel:
-		return &dag.VChannel{ID: append([]byte(nil), x.ID...), Node: x.Node}, nil
+		e.node(int64(len(x.ID) + len(x.Node)))
+		return &dag.VChannel{ID: append([]byte(nil), x.ID...), Node: x.Node}
 	}
-	return nil, fmt.Errorf("%s cannot be sent", describe(v))
+	panic(fmt.Errorf("%s cannot be sent", describe(v)))
 }
 
-func closureToWire(c *Closure, depth int) (dag.Value, error) {
+func (e *wireEnc) closure(c *Closure, depth int) dag.Value {
 	fc := c.fc
 	if fc.isDef && len(c.env) == 0 {
-		return &dag.VDef{Def: *fc.owner}, nil
+		e.node(int64(fc.owner.CID.ByteLen()))
+		return &dag.VDef{Def: *fc.owner}
 	}
 	code, err := fc.wireCode()
 	if err != nil {
-		return nil, err
+		panic(err)
 	}
+	// The code is shared by every closure of the function; its encoding
+	// is written for each.
+	e.node(fc.wireNodes * wireNodeBytes)
 	env := make([]dag.Value, len(c.env))
 	for k, v := range c.env {
 		if fc.rec && k == 0 {
 			env[k] = &dag.VUnit{} // the closure itself, restored on decode
 			continue
 		}
-		w, err := toWire(v, depth+1)
-		if err != nil {
-			return nil, err
-		}
-		env[k] = w
+		env[k] = e.value(v, depth+1)
 	}
-	return &dag.VClosure{Code: code, Env: env, Rec: fc.rec}, nil
+	return &dag.VClosure{Code: code, Env: env, Rec: fc.rec}
+}
+
+// chargeWire charges what a host storing v's wire form will spend
+// (Data.put), before it does: fuel for the walk and memory for the wire
+// form, and it refuses a value whose encoding would exceed
+// dag.MaxValueSize. It allocates nothing: a value with much shared
+// structure is refused after at most MaxValueSize/2 values visited.
+func (th *Thread) chargeWire(v Value) {
+	size, nodes, mem := wireSize(th, v, dag.MaxValueSize)
+	if size > dag.MaxValueSize {
+		panic(&RuntimeError{Msg: fmt.Sprintf("the value is too big to store (its encoding exceeds %d bytes)", dag.MaxValueSize),
+			Stack: th.backtrace(), Err: dag.ErrTooLarge})
+	}
+	th.charge(nodes / 8)
+	th.alloc(mem)
+}
+
+// wireSize estimates, without allocating, what converting v to its wire
+// form costs: a lower bound on the encoded bytes (stopping once it
+// passes limit), the nodes, and the bytes allocated.
+func wireSize(th *Thread, v Value, limit int64) (size, nodes, mem int64) {
+	stack := []Value{v}
+	add := func(enc, m int64) {
+		size += wireNodeBytes + enc
+		nodes++
+		mem += sizeWireNode + m
+	}
+	for len(stack) > 0 && size <= limit {
+		if th != nil {
+			th.poll()
+		}
+		v := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		switch x := v.(type) {
+		case Int, Bool:
+			add(1, 0)
+		case Float:
+			add(8, 0)
+		case Unit:
+			add(0, 0)
+		case Text:
+			add(int64(len(x)), 0)
+		case Bytes:
+			add(int64(len(x)), int64(len(x)))
+		case *Tuple:
+			add(0, int64(len(x.Elems))*sizeSlot)
+			stack = append(stack, x.Elems...)
+		case *List:
+			add(0, int64(x.n)*sizeSlot)
+			stack = append(stack, x.Elems()...)
+		case *Data:
+			add(int64(len(x.Fields)), int64(len(x.Fields))*sizeSlot)
+			stack = append(stack, x.Fields...)
+		case *Map:
+			add(0, 2*int64(x.Len())*sizeSlot)
+			var it mapIter
+			it.init(x.root)
+			for t := it.next(); t != nil; t = it.next() {
+				stack = append(stack, t.k, t.v)
+			}
+		case *Closure:
+			if x.fc.isDef && len(x.env) == 0 {
+				add(int64(x.fc.owner.CID.ByteLen()), 0)
+				continue
+			}
+			code := int64(0)
+			if _, err := x.fc.wireCode(); err == nil {
+				code = x.fc.wireNodes * wireNodeBytes
+			}
+			add(code, int64(len(x.env))*sizeSlot)
+			env := x.env
+			if x.fc.rec && len(env) > 0 {
+				env = env[1:]
+			}
+			stack = append(stack, env...)
+		case *Partial:
+			add(0, int64(len(x.Args))*sizeSlot)
+			stack = append(stack, x.Fn)
+			stack = append(stack, x.Args...)
+		case *DefFn:
+			add(int64(x.dc.ref.CID.ByteLen()), 0)
+		case *Builtin:
+			add(int64(len(x.desc.name)), 0)
+		case *CtorFn:
+			add(2, 0)
+		case *Node:
+			add(int64(len(x.ID)), int64(len(x.Addrs))*sizeText)
+		case *Channel:
+			add(int64(len(x.ID)+len(x.Node)), int64(len(x.ID)))
+		default:
+			add(0, 0)
+		}
+	}
+	return size, nodes, mem
 }
 
 // wireCode is the closure's code with free variables renumbered to its
@@ -194,6 +371,7 @@ func (fc *funcCode) wireCode() (dag.Term, error) {
 			r.err = fmt.Errorf("closure code is a %T", t)
 		}
 		fc.wireErr = r.err
+		fc.wireNodes = r.nodes
 	})
 	return fc.wire, fc.wireErr
 }
@@ -202,11 +380,13 @@ type rewriter struct {
 	capOf map[int]int
 	owner *dag.DefRef
 	err   error
+	nodes int64 // terms copied, for wire size estimates
 }
 
 // term copies t (under d binders of the closure) with outer variables
 // renumbered and Self replaced by absolute references.
 func (r *rewriter) term(t dag.Term, d int) dag.Term {
+	r.nodes++
 	switch t := t.(type) {
 	case *dag.Var:
 		if t.Index < d {
@@ -286,7 +466,7 @@ func FromWire(w dag.Value) (v Value, err error) {
 // scratchThread accounts nothing: FromWire's input is bounded by the
 // decoder's limits.
 func scratchThread() *Thread {
-	return &Thread{maxMem: math.MaxInt64, maxSteps: math.MaxInt64, checkAt: math.MaxInt64, maxDepth: math.MaxInt}
+	return &Thread{maxMem: math.MaxInt64, maxSteps: math.MaxInt64, checkAt: math.MaxInt64, maxDepth: math.MaxInt, scratch: true}
 }
 
 func wireFail(format string, args ...any) {

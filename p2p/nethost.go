@@ -93,7 +93,10 @@ func (h *netHost) Spawn(th *eval.Thread, node *eval.Node, thunk eval.Value) *eva
 			return f
 		}
 	}
-	w, err := eval.ToWire(thunk)
+	// Charged to the evaluation's memory and fuel, and bounded by its
+	// result budget, before the wire form is allocated: a thunk holding
+	// a value with much shared structure is refused, not expanded.
+	w, err := th.ToWire(thunk)
 	if err != nil {
 		f.Fail(fmt.Errorf("at %s: %w", shortPeer(node.ID), err))
 		return f
