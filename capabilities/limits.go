@@ -113,3 +113,21 @@ const (
 	// results are what a grant is for.
 	DefaultResult = 1 << 20
 )
+
+// Bounds of the audit log writer (store.go).
+const (
+	// MaxPendingAudit is how many audit entries may wait to be written.
+	// Every foreign evaluation, from any peer, appends one; past this
+	// many the evaluation that appends waits for the backlog to be
+	// written, so a burst of calls cannot grow the queue without bound.
+	MaxPendingAudit = 1024
+
+	// AuditWindow is the longest an entry appended with Audit (a pure
+	// evaluation under the default sandbox) waits before its batch is
+	// committed. Entries that must be durable at once (an evaluation
+	// that presented a token or touched node data) use AuditDurable and
+	// do not wait. 100 ms makes one synced write per 100 ms the cost of
+	// auditing any rate of pure calls, and bounds what a crash can take
+	// from the log to the last 100 ms of pure calls.
+	AuditWindow = 100 * time.Millisecond
+)

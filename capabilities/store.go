@@ -42,22 +42,24 @@ type Store struct {
 	lastNS int64
 	seq    uint64
 
-	// The audit log is written behind the evaluations it records:
-	// Audit queues the entry (its key, and so its place in the log,
-	// fixed at once) and a writer goroutine, started when there is work,
-	// puts it. The queue is bounded (MaxPendingAudit): past that, Audit
-	// writes the backlog itself. AuditLog and FlushAudit write out
-	// everything queued before they return, so nothing appended is lost
-	// on a clean shutdown (the node calls FlushAudit from Close).
-	amu      sync.Mutex // guards pending, writing and writeErr
+	// The audit log is written behind the evaluations it records, in
+	// batches: Audit queues the entry (its key, and so its place in the
+	// log, fixed at once) and a writer goroutine, started when there is
+	// work, commits what is queued as one datastore batch at most
+	// AuditWindow after the first entry queued. AuditDurable queues and
+	// waits for the commit, which then starts at once and carries
+	// everything queued so far: concurrent durable entries share one
+	// commit (one fsync on a synced datastore). AuditLog and FlushAudit
+	// commit everything queued before they return, so nothing appended
+	// is lost on a clean shutdown (the node calls FlushAudit from Close).
+	amu      sync.Mutex // guards the fields below
 	pending  []auditPut
-	writing  bool       // a writer goroutine is running
-	writeErr error      // the first failed background write, not yet reported
-	wmu      sync.Mutex // held while putting a batch taken from pending
+	waiters  []chan error  // woken with the result of the commit of pending
+	urgent   bool          // someone waits: commit pending without delay
+	kick     chan struct{} // wakes the writer out of its window (buffered 1)
+	writing  bool          // a writer goroutine is running
+	writeErr error         // the first failed background write, not yet reported
 }
-
-// MaxPendingAudit is how many audit entries may wait to be written.
-const MaxPendingAudit = 1024
 
 type auditPut struct {
 	key   datastore.Key
@@ -66,7 +68,13 @@ type auditPut struct {
 
 // NewStore returns a Store over ds (typically the node's datastore; its
 // keys do not collide with the blockstore's).
-func NewStore(ds datastore.Datastore) *Store { return &Store{ds: ds} }
+//
+// Durability is the datastore's: a grant, a revocation or an audit batch
+// is durable when the datastore's write returns if the datastore syncs
+// its writes, as the repo's does (p2p/repo opens pebble with Sync).
+func NewStore(ds datastore.Datastore) *Store {
+	return &Store{ds: ds, kick: make(chan struct{}, 1)}
+}
 
 func (s *Store) now() time.Time {
 	if s.Now != nil {
@@ -304,8 +312,45 @@ const (
 )
 
 // Audit appends an entry to the log under /audit/<time>-<seq>, keys
-// ordered by time. A zero e.Time is set to now.
+// ordered by time. A zero e.Time is set to now. It returns before the
+// entry is written: the entry reaches the datastore within AuditWindow
+// (plus the time of one write), or when FlushAudit or AuditLog is
+// called, whichever is first. A failure to write it is reported by a
+// later Audit, AuditDurable or FlushAudit. Use AuditDurable for entries
+// that must be durable before the caller goes on.
 func (s *Store) Audit(ctx context.Context, e AuditEntry) error {
+	full, err := s.queueAudit(e, nil)
+	if err != nil {
+		return fmt.Errorf("capabilities: audit log: %w", err)
+	}
+	if full {
+		// The writer is behind: this caller waits for the backlog to be
+		// written, which bounds the queue.
+		return s.FlushAudit(ctx)
+	}
+	return nil
+}
+
+// AuditDurable appends an entry as Audit does, and returns once the
+// batch holding it is committed to the datastore (on a synced datastore:
+// on disk), or with the error of that commit. Callers waiting at the
+// same time share one commit.
+func (s *Store) AuditDurable(ctx context.Context, e AuditEntry) error {
+	done := make(chan error, 1)
+	s.queueAudit(e, done) // reports no earlier failure with done set
+	// Not abandoned on ctx: the caller is about to tell someone the
+	// entry exists.
+	if err := <-done; err != nil {
+		return fmt.Errorf("capabilities: audit log: %w", err)
+	}
+	return nil
+}
+
+// queueAudit fixes e's key and queues it; done, if not nil, is sent the
+// result of the commit that writes it. It reports whether the queue is
+// full and, when done is nil, a background write failure not yet
+// reported.
+func (s *Store) queueAudit(e AuditEntry, done chan error) (full bool, err error) {
 	if e.Time.IsZero() {
 		e.Time = s.now()
 	}
@@ -326,74 +371,126 @@ func (s *Store) Audit(ctx context.Context, e AuditEntry) error {
 	s.amu.Lock()
 	s.mu.Unlock()
 	s.pending = append(s.pending, auditPut{key: datastore.RawKey(key), entry: e})
-	full := len(s.pending) >= MaxPendingAudit
-	start := !s.writing && !full
-	if start {
-		s.writing = true
+	if done != nil {
+		s.waiters = append(s.waiters, done)
 	}
-	err := s.writeErr
-	s.writeErr = nil
+	full = len(s.pending) >= MaxPendingAudit
+	s.startWriterLocked(done != nil)
+	if done == nil {
+		// A durable caller hears about its own commit only; earlier
+		// failures go to the next Audit or FlushAudit.
+		err = s.writeErr
+		s.writeErr = nil
+	}
 	s.amu.Unlock()
-	if err != nil {
-		return fmt.Errorf("capabilities: audit log: %w", err)
-	}
-	if full {
-		// The writer is behind: this caller writes the backlog.
-		return s.FlushAudit(ctx)
-	}
-	if start {
-		go s.auditWriter(context.WithoutCancel(ctx))
-	}
-	return nil
+	return full, err
 }
 
-// auditWriter writes queued entries until there are none.
-func (s *Store) auditWriter(ctx context.Context) {
-	for {
-		err := s.writeQueued(ctx)
-		s.amu.Lock()
-		if err != nil && s.writeErr == nil {
-			s.writeErr = err
+// startWriterLocked starts the writer if none runs, and with urgent
+// makes it commit without waiting out its window. amu is held.
+func (s *Store) startWriterLocked(urgent bool) {
+	if urgent {
+		s.urgent = true
+		select {
+		case s.kick <- struct{}{}:
+		default:
 		}
-		if len(s.pending) == 0 {
+	}
+	if !s.writing {
+		s.writing = true
+		go s.auditWriter()
+	}
+}
+
+// auditWriter commits queued entries until there are none: each round
+// waits until AuditWindow has passed since the round began, or someone
+// waits for a commit, then commits everything queued as one batch.
+// Entries queued during a commit go into the next round, so there is
+// one commit at a time and they land in key order.
+func (s *Store) auditWriter() {
+	window := time.NewTimer(AuditWindow)
+	defer window.Stop()
+	for {
+		s.amu.Lock()
+		if len(s.pending) == 0 && len(s.waiters) == 0 {
 			s.writing = false
 			s.amu.Unlock()
 			return
 		}
+		urgent := s.urgent
 		s.amu.Unlock()
+		if !urgent {
+			select {
+			case <-window.C:
+			case <-s.kick:
+			}
+		}
+		s.amu.Lock()
+		batch, waiters := s.pending, s.waiters
+		s.pending, s.waiters, s.urgent = nil, nil, false
+		select {
+		case <-s.kick: // consumed by this round
+		default:
+		}
+		s.amu.Unlock()
+
+		err := s.commitAudit(batch)
+		for _, w := range waiters {
+			w <- err
+		}
+		if err != nil && len(waiters) == 0 {
+			s.amu.Lock()
+			if s.writeErr == nil {
+				s.writeErr = err
+			}
+			s.amu.Unlock()
+		}
+		window.Reset(AuditWindow)
 	}
 }
 
-// writeQueued puts every queued entry. Batches are taken under wmu, so
-// when it returns everything queued before the call is in the datastore.
-func (s *Store) writeQueued(ctx context.Context) error {
-	s.wmu.Lock()
-	defer s.wmu.Unlock()
-	var first error
-	for {
-		s.amu.Lock()
-		batch := s.pending
-		s.pending = nil
-		s.amu.Unlock()
-		if len(batch) == 0 {
-			return first
+// commitAudit writes batch as one datastore batch (one write, however
+// many entries), or entry by entry on a datastore without batches.
+func (s *Store) commitAudit(batch []auditPut) error {
+	if len(batch) == 0 {
+		return nil
+	}
+	ctx := context.Background()
+	var put func(context.Context, datastore.Key, []byte) error
+	var commit func(context.Context) error
+	if bds, ok := s.ds.(datastore.Batching); ok {
+		b, err := bds.Batch(ctx)
+		if err != nil {
+			return err
 		}
-		for _, p := range batch {
-			v, err := json.Marshal(p.entry)
-			if err == nil {
-				err = s.ds.Put(ctx, p.key, v)
-			}
-			if err != nil && first == nil {
-				first = err
-			}
+		put, commit = b.Put, b.Commit
+	} else {
+		put = s.ds.Put
+	}
+	for _, p := range batch {
+		v, err := json.Marshal(p.entry)
+		if err != nil {
+			return err
+		}
+		if err := put(ctx, p.key, v); err != nil {
+			return err
 		}
 	}
+	if commit != nil {
+		return commit(ctx)
+	}
+	return nil
 }
 
 // FlushAudit writes every audit entry queued so far, and reports a
 // failure to write any entry since the last report.
 func (s *Store) FlushAudit(ctx context.Context) error {
-	err := s.writeQueued(context.WithoutCancel(ctx))
+	done := make(chan error, 1)
+	s.amu.Lock()
+	s.waiters = append(s.waiters, done)
+	s.startWriterLocked(true)
+	s.amu.Unlock()
+	err := <-done
 	s.amu.Lock()
 	if err == nil {
 		err = s.writeErr

@@ -162,6 +162,51 @@ func (s *Store) SetName(ctx context.Context, name string, ref NameRef) error {
 	return nil
 }
 
+// SetNames binds every name of names (as SetName does) and records every
+// hints entry (as SetHints does) in one atomic write: a crash leaves all
+// of them or none, and on a synced datastore they cost one fsync, not
+// one per name. Everything is checked before anything is written.
+func (s *Store) SetNames(ctx context.Context, names []NameEntry, hints []DefHints) error {
+	type put struct {
+		key datastore.Key
+		v   []byte
+	}
+	puts := make([]put, 0, len(names)+len(hints))
+	for _, h := range hints {
+		v, err := encodeHints(h.Def, h.Names)
+		if err != nil {
+			return err
+		}
+		puts = append(puts, put{hintsKey(h.Def), v})
+	}
+	for _, n := range names {
+		if err := checkName(n.Name); err != nil {
+			return err
+		}
+		v, err := encodeNameRef(n.Ref)
+		if err != nil {
+			return fmt.Errorf("name %q: %w", n.Name, err)
+		}
+		puts = append(puts, put{keyFor(n.Name, n.Ref.Kind), v})
+	}
+	if len(puts) == 0 {
+		return nil
+	}
+	batch, err := s.ds.Batch(ctx)
+	if err != nil {
+		return fmt.Errorf("setting names: %w", err)
+	}
+	for _, p := range puts {
+		if err := batch.Put(ctx, p.key, p.v); err != nil {
+			return fmt.Errorf("setting names: %w", err)
+		}
+	}
+	if err := batch.Commit(ctx); err != nil {
+		return fmt.Errorf("setting %d names: %w", len(names), err)
+	}
+	return nil
+}
+
 // DeleteName removes a term or constructor binding (a type binding when
 // kind is KindType); removing an unbound name is not an error.
 func (s *Store) DeleteName(ctx context.Context, name string, kind NameKind) error {
@@ -256,28 +301,36 @@ func hintsKey(r DefRef) datastore.Key {
 // binder order, for `show`. Hints are not part of the definition's hash:
 // the same definition written with other names keeps the latest hints.
 func (s *Store) SetHints(ctx context.Context, r DefRef, names []string) error {
-	if !r.CID.Defined() || r.Member < 0 {
-		return fmt.Errorf("hints for %v: %w", r, ErrInvalid)
-	}
-	if len(names) > MaxHints {
-		return fmt.Errorf("hints for %s: %d names, limit %d: %w", r, len(names), MaxHints, ErrTooLarge)
-	}
-	a := make([]any, len(names))
-	for i, n := range names {
-		v, err := encodeText(n, "hint")
-		if err != nil {
-			return fmt.Errorf("hints for %s: %w", r, err)
-		}
-		a[i] = v
-	}
-	v, err := marshal(a, MaxBlockSize)
+	v, err := encodeHints(r, names)
 	if err != nil {
-		return fmt.Errorf("hints for %s: %w", r, err)
+		return err
 	}
 	if err := s.ds.Put(ctx, hintsKey(r), v); err != nil {
 		return fmt.Errorf("saving hints for %s: %w", r, err)
 	}
 	return nil
+}
+
+func encodeHints(r DefRef, names []string) ([]byte, error) {
+	if !r.CID.Defined() || r.Member < 0 {
+		return nil, fmt.Errorf("hints for %v: %w", r, ErrInvalid)
+	}
+	if len(names) > MaxHints {
+		return nil, fmt.Errorf("hints for %s: %d names, limit %d: %w", r, len(names), MaxHints, ErrTooLarge)
+	}
+	a := make([]any, len(names))
+	for i, n := range names {
+		v, err := encodeText(n, "hint")
+		if err != nil {
+			return nil, fmt.Errorf("hints for %s: %w", r, err)
+		}
+		a[i] = v
+	}
+	v, err := marshal(a, MaxBlockSize)
+	if err != nil {
+		return nil, fmt.Errorf("hints for %s: %w", r, err)
+	}
+	return v, nil
 }
 
 // Hints returns the names recorded by SetHints, or nil if there are none.

@@ -11,7 +11,18 @@
 //	             published marks, grants, revocations, the audit log
 //	version      the repo format version
 //
-// The first Open of a missing directory creates it. Only one process opens
-// a repo at a time; a second gets ErrLocked and should talk to the first
-// through its local API instead.
+// The first Open of a missing directory creates it, under the lock. Only
+// one process opens a repo at a time; a second gets ErrLocked at once, and
+// either waits and retries (the CLI does, bounded) or talks to the first
+// through its local API.
+//
+// Invariants:
+//   - Private: directories are 0700 and files 0600, pebble's included (its
+//     file system is wrapped: privateFS); Open restricts whatever it finds
+//     readable by group or others and lists it in Repo.Tightened.
+//   - Durable: the datastore syncs every write before returning (pebble's
+//     Sync write option, with its group commit), and config, key and
+//     version files are replaced by a synced temporary file renamed over
+//     them, the directory synced after. What a Repo's user acknowledges
+//     after a write returns survives kill -9 and power loss.
 package repo
