@@ -29,12 +29,16 @@
 // that occur only inside a thunk sent to a fixed node (`at here! 'e`):
 // that code runs only there, so holders of the block do not need it
 // (here.go; docs/security.md, "Private implementations"). Put and AddBlocks hash every block and refuse mismatches;
-// markers are written after the blocks they describe, dependencies first,
-// so the invariant survives a crash between writes. Blocks that arrive
+// markers are written after the blocks they describe (AddBlocks: one
+// batch of blocks, then one batch of markers; MarkClosureComplete: one
+// batch of markers over blocks already stored), so the invariant survives
+// a crash between writes, and a batch is one write (one fsync on a synced
+// datastore) whatever its size. Blocks that arrive
 // before their dependencies are stored but stay incomplete until
 // MarkComplete or MarkClosureComplete finds their closure. This turns "what do
 // you lack under X?" into one question (MissingFrom) rather than one per
-// DAG level.
+// DAG level. Evict removes blocks, markers first; the caller picks a set
+// no kept complete block needs (p2p's collector of unpinned blocks).
 //
 // # Data layout
 //

@@ -134,4 +134,3 @@ func TestChannelsAreUnguessableCapabilities(t *testing.T) {
 		t.Fatalf("the owner's own channel: %v", err)
 	}
 }
-

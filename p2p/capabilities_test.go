@@ -446,8 +446,11 @@ func TestPrivateImplementation(t *testing.T) {
 
 	// The implementation cannot be had from the owner: not by fetching,
 	// nor as a result.
+	// Not published: the owner answers as for a block it does not hold.
 	_, err = customer.Fetch(ctx, owner.ID().String(), impl.Def.CID)
-	wantDenied(t, "fetching rateQuote", err, DeniedPrivate, impl.Def.CID.String())
+	if ce := (*CallError)(nil); !errors.As(err, &ce) || ce.Code != CodeMissing || !ce.CID.Equals(impl.Def.CID) {
+		t.Errorf("fetching rateQuote: %v, want it missing", err)
+	}
 	// Asked for as a value, it is not sent: a caller referring to a
 	// definition is taken to hold it, and one that does not is told it
 	// is missing.

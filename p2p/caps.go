@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ipfs/go-cid"
@@ -462,6 +463,10 @@ func (n *Node) guard(ctx context.Context, th *eval.Thread, chk *capabilities.Che
 type foreignHost struct {
 	*netHost
 	chk *capabilities.Checker
+	// touchedData is set once the evaluation asks for node data, allowed
+	// or not: its audit entry must then be durable before the reply
+	// (serveEval).
+	touchedData atomic.Bool
 }
 
 var (
@@ -500,6 +505,7 @@ func (h *foreignHost) Send(th *eval.Thread, node *eval.Node, ch *eval.Channel, v
 }
 
 func (h *foreignHost) DataGet(th *eval.Thread, key string) (eval.Value, bool, error) {
+	h.touchedData.Store(true)
 	if err := h.chk.CheckData(capabilities.DataGet, key); err != nil {
 		return nil, false, asDenial(err)
 	}
@@ -507,6 +513,7 @@ func (h *foreignHost) DataGet(th *eval.Thread, key string) (eval.Value, bool, er
 }
 
 func (h *foreignHost) DataPut(th *eval.Thread, key string, v eval.Value) error {
+	h.touchedData.Store(true)
 	if err := h.chk.CheckData(capabilities.DataPut, key); err != nil {
 		return asDenial(err)
 	}
@@ -514,6 +521,7 @@ func (h *foreignHost) DataPut(th *eval.Thread, key string, v eval.Value) error {
 }
 
 func (h *foreignHost) DataList(th *eval.Thread, prefix string) ([]string, error) {
+	h.touchedData.Store(true)
 	if err := h.chk.CheckData(capabilities.DataList, prefix); err != nil {
 		return nil, asDenial(err)
 	}
@@ -521,6 +529,7 @@ func (h *foreignHost) DataList(th *eval.Thread, prefix string) ([]string, error)
 }
 
 func (h *foreignHost) DataDelete(th *eval.Thread, key string) error {
+	h.touchedData.Store(true)
 	if err := h.chk.CheckData(capabilities.DataDelete, key); err != nil {
 		return asDenial(err)
 	}

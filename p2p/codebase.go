@@ -119,16 +119,16 @@ func (c *Codebase) addCompiled(ctx context.Context, comp *dag.Compiled) (*AddRes
 			return nil, fmt.Errorf("storing %s: its dependencies are not all present", b.CID)
 		}
 	}
-	for _, h := range comp.Hints {
-		if err := c.store.SetHints(ctx, h.Def, h.Names); err != nil {
-			return nil, err
-		}
+	// Names and hints in one write, after the blocks are complete: a
+	// crash leaves either all of the file's names or none, and never a
+	// name whose definition is not complete. With AddBlocks' two, an add
+	// is three writes (three fsyncs on a repo) however many definitions
+	// the file declares.
+	if err := c.store.SetNames(ctx, comp.Names, comp.Hints); err != nil {
+		return nil, fmt.Errorf("binding names: %w", err)
 	}
 	res := &AddResult{Names: []NameInfo{}, Blocks: len(comp.Blocks)}
 	for _, n := range comp.Names {
-		if err := c.store.SetName(ctx, n.Name, n.Ref); err != nil {
-			return nil, fmt.Errorf("binding %s: %w", n.Name, err)
-		}
 		if n.Ref.Kind == dag.KindCtor && strings.Contains(n.Name, ".") {
 			continue // the qualified alias of a constructor; listed once
 		}

@@ -76,6 +76,9 @@ func (c *Codebase) DataPut(ctx context.Context, key string, v eval.Value) error 
 	if err != nil {
 		return fmt.Errorf("storing %s: %w", key, err)
 	}
+	if err := c.pinLinks(ctx, dag.ValueLinks(w)); err != nil { // node data keeps the code it refers to
+		return fmt.Errorf("storing %s: %w", key, err)
+	}
 	if err := c.ds().Put(ctx, dataKey(key), data); err != nil {
 		return fmt.Errorf("storing %s: %w", key, err)
 	}

@@ -23,6 +23,11 @@
 //	publish.go    published and private code, AddWith, here!
 //	data.go       node data (/data/<key>)
 //	sync.go       the sync algorithm: planDeps, neededOf, result blocks
+//	retain.go     bounded disk: pinned and unpinned blocks, per-peer
+//	              quotas, eviction, repo gc and stat
+//	admission.go  fair admission: trusted and unknown peers, stream gates,
+//	              first-frame deadlines, evaluation slot shares
+//	channels.go   channel IDs: random, tagged with their creator
 //	status.go     /unode/status/1.0.0 (StoreID, load, version)
 //	peers.go      what the node knows per peer: StoreID, load, blocks held
 //	nethost.go    the eval.Host of a node's evaluations
@@ -52,5 +57,7 @@
 //
 // Data layout: besides dag's keys and capabilities' (/grants, /revoked,
 // /audit), the node keeps /data/<key> (node data), /published/<mh> and
-// /received/<mh> (which blocks may be shared) in its datastore.
+// /received/<mh> (which blocks may be shared), and /unpinned/<mh>
+// (blocks stored on another peer's say-so, evictable: retain.go) in its
+// datastore.
 package p2p

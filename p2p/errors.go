@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/network"
 
 	"github.com/unode-dev/unode/capabilities"
 	"github.com/unode-dev/unode/dag"
@@ -227,6 +228,11 @@ func streamFailure(ctx context.Context, p string, doing string, err error) error
 	var tl *FrameTooLargeError
 	if errors.As(err, &tl) {
 		return &CallError{Peer: p, Code: CodeInvalid, Msg: doing + ": " + tl.Error()}
+	}
+	var se *network.StreamError
+	if errors.As(err, &se) && se.Remote && se.ErrorCode == network.StreamResourceLimitExceeded {
+		// The callee's admission turned the stream away (admission.go).
+		return &CallError{Peer: p, Code: CodeMsg, Msg: doing + ": the peer is busy (it refused the stream: too many from this node or its class of peers)"}
 	}
 	return &CallError{Peer: p, Code: CodeMsg, Msg: doing + ": " + err.Error()}
 }

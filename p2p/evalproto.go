@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/ipfs/go-cid"
@@ -176,8 +177,16 @@ func (n *Node) callOnce(ctx context.Context, p peer.ID, rec *peerRecord, thunk [
 		return fail("sending the request", err)
 	}
 	asked := false
+	var early *frameRead // a reply read while blocks were being sent
 	for {
-		msg, release, err := fc.readFrame(MaxReplySize)
+		var msg []byte
+		var release func()
+		if early != nil {
+			msg, release, err = early.msg, early.release, early.err
+			early = nil
+		} else {
+			msg, release, err = fc.readFrame(MaxReplySize)
+		}
 		if err != nil {
 			if errors.Is(err, io.EOF) {
 				err = errors.New("the peer closed the stream without a reply")
@@ -201,16 +210,41 @@ func (n *Node) callOnce(ctx context.Context, p peer.ID, rec *peerRecord, thunk [
 			}
 			st.RoundTrips++
 			before := fc.written
+			// The callee may end the sync before it has every block (a
+			// block it refuses, its disk quota): its reply is read while
+			// the blocks go, so that an early error stops the sending
+			// and reaches the caller, rather than the caller writing on
+			// into a stream nobody reads until its deadline.
+			var sending atomic.Bool
+			sending.Store(true)
+			got := make(chan *frameRead, 1)
+			go func() {
+				var r frameRead
+				r.msg, r.release, r.err = fc.readFrame(MaxReplySize)
+				if r.err == nil && sending.Load() {
+					s.Reset() // ends the writes; the reply is in hand
+				}
+				got <- &r
+			}()
 			err = n.sendBlocks(ctx, p, fc, entries, idx, st, o.onBehalfOf)
+			sending.Store(false)
 			wire.blocks += fc.written - before
 			if err != nil {
 				var ce *CallError
 				if errors.As(err, &ce) {
 					s.Reset()
+					if r := <-got; r.err == nil {
+						r.release()
+					}
 					return nil, shortcut, err
+				}
+				if r := <-got; r.err == nil {
+					early = r // the callee's reason, not the broken write
+					continue
 				}
 				return fail("sending blocks", err)
 			}
+			early = <-got
 		case reply.Error != nil:
 			s.Close()
 			err := callErrorFromWire(ps, reply.Error)
@@ -231,7 +265,7 @@ func (n *Node) callOnce(ctx context.Context, p peer.ID, rec *peerRecord, thunk [
 			}
 			w := dec.w
 			if r.Store != n.storeID {
-				if err := n.acceptResultBlocks(ctx, p, dec.links, r.Blocks); err != nil {
+				if err := n.acceptResultBlocks(ctx, p, dec.links, r.Blocks, o.onBehalfOf); err != nil {
 					return nil, shortcut, resultFailure(ps, err)
 				}
 			}
@@ -244,6 +278,13 @@ func (n *Node) callOnce(ctx context.Context, p peer.ID, rec *peerRecord, thunk [
 			return &callResult{value: v, stats: Stats{Fuel: r.Fuel, Memory: r.Memory}}, shortcut, nil
 		}
 	}
+}
+
+// frameRead is the outcome of one readFrame.
+type frameRead struct {
+	msg     []byte
+	release func()
+	err     error
 }
 
 // sendBlocks sends deps[i] for each i in idx, in batches. On behalf of
@@ -334,8 +375,17 @@ func (n *Node) handleEval(s network.Stream) {
 		s.Reset()
 		return
 	}
-	s.SetDeadline(time.Now().Add(RequestReadTimeout))
-	fc := newFrameConn(s, s.Scope())
+	// Fair admission (admission.go): the caller's class bounds the eval
+	// streams it may hold here and the memory its frames reserve; the
+	// request must arrive within the first-frame deadline, what follows
+	// it (blocks after a need) within RequestReadTimeout.
+	t := n.admitStream(n.admit.eval, s)
+	if t == nil {
+		return
+	}
+	defer t.close()
+	s.SetWriteDeadline(time.Now().Add(RequestReadTimeout))
+	fc := newFrameConn(t.frames(n.admit.lim.evalFirstFrame, RequestReadTimeout), t.scope())
 	hooks := serveHooks{
 		evaluating: func(deadline time.Time, cancel context.CancelFunc) (stop func()) {
 			// Nothing more is due from the caller: a read that returns
@@ -413,26 +463,45 @@ func (n *Node) serveEval(ctx context.Context, remote peer.ID, fc *frameConn, hoo
 	rs := n.peerName(remote)
 	entry := capabilities.AuditEntry{Peer: rs}
 	var th *eval.Thread
-	audit := func(ce *CallError, detail string) {
+	// audit records the request's outcome. The entry of an evaluation
+	// that presented a token or asked for node data is durable before
+	// audit returns, so before any reply leaves: such an evaluation is
+	// never acknowledged and then missing from the log after a crash.
+	// Others (pure code under the default sandbox) are written within
+	// capabilities.AuditWindow. It returns an error only when a durable
+	// entry could not be written.
+	audit := func(ce *CallError, detail string) error {
 		entry.Outcome = outcomeOf(ce)
 		if ce != nil {
 			entry.Detail = ce.Error()
 		} else {
 			entry.Detail = detail
 		}
+		durable := len(req.Tokens) > 0
 		if th != nil {
 			entry.Fuel, entry.Memory = th.Steps(), th.MemoryUsed()
+			if fh, ok := th.Host.(*foreignHost); ok && fh.touchedData.Load() {
+				durable = true
+			}
 		}
 		if entry.Root == "" {
 			// The thunk did not decode: its hash names it.
 			entry.Root = dag.NewBlock(req.Thunk).CID.String()
 		}
-		if err := n.grants.Audit(context.WithoutCancel(ctx), entry); err != nil {
-			n.log.Warn("eval: audit log", "peer", rs, "err", err)
+		if !durable {
+			if err := n.grants.Audit(context.WithoutCancel(ctx), entry); err != nil {
+				n.log.Warn("eval: audit log", "peer", rs, "err", err)
+			}
+			return nil
 		}
+		if err := n.grants.AuditDurable(context.WithoutCancel(ctx), entry); err != nil {
+			n.log.Warn("eval: audit log", "peer", rs, "err", err)
+			return err
+		}
+		return nil
 	}
 	fail := func(e *CallError) (bool, error) {
-		audit(e, "")
+		audit(e, "") // an error reply carries nothing the log must vouch for
 		return write(e)
 	}
 
@@ -465,6 +534,13 @@ func (n *Node) serveEval(ctx context.Context, remote peer.ID, fc *frameConn, hoo
 	defer cancel()
 
 	same := req.Store != "" && req.Store == n.storeID
+	// What the evaluation uses (its roots, what its sync lists and
+	// brings, what calls it makes return) is in use until it ends: no
+	// collection takes it (retain.go).
+	use := n.cb.retainer().newLease()
+	defer use.release()
+	use.protect(roots...)
+	ctx = withLease(ctx, use)
 	deps := req.DepCIDs()
 	prefixes := req.DepPrefixes()
 	if !same && len(deps)+len(prefixes)+len(roots) > 0 {
@@ -489,7 +565,7 @@ func (n *Node) serveEval(ctx context.Context, remote peer.ID, fc *frameConn, hoo
 			}
 		}
 		entries := append(slices.Clip(deps), roots...)
-		idx, e := n.receiveBlocks(ctx, remote, fc, entries, prefixes)
+		idx, e := n.receiveBlocks(ctx, remote, fc, entries, prefixes, len(roots), use)
 		if e != nil {
 			return fail(e)
 		}
@@ -505,8 +581,15 @@ func (n *Node) serveEval(ctx context.Context, remote peer.ID, fc *frameConn, hoo
 			}
 		}
 	}
-	if err := ensureComplete(ctx, n.store, roots); err != nil {
+	if err := n.cb.completeRoots(ctx, roots); err != nil {
+		// What arrived is linked from the roots: it stays, unretained,
+		// for a retry with a full list (or the next collection).
 		return fail(evalFailure(err))
+	}
+	if !same {
+		// The sync's roots stay until the caller's material is the least
+		// recently used and room is needed.
+		n.cb.retainRoots(remote, roots)
 	}
 	// Link: the builtins of everything the thunk refers to.
 	l, err := n.link(ctx, acc.chk, thunkBuiltins, directDefs, roots)
@@ -514,13 +597,13 @@ func (n *Node) serveEval(ctx context.Context, remote peer.ID, fc *frameConn, hoo
 		return fail(acc.denied(err))
 	}
 
-	// Wait for a slot among the foreign evaluations.
-	select {
-	case n.slots <- struct{}{}:
-	case <-ctx.Done():
-		return fail(&CallError{Code: CodeTimeout, Msg: "no evaluation slot free before the deadline"})
+	// Wait for a slot among the foreign evaluations of the request's
+	// class (admission.go): strangers share a bounded part of them.
+	done, ce := n.admit.slots.acquire(ctx, remote, n.admit.slotClass(remote, acc))
+	if ce != nil {
+		return fail(ce)
 	}
-	defer func() { <-n.slots }()
+	defer done()
 	if hooks.evaluating != nil {
 		d, _ := ctx.Deadline()
 		stop := hooks.evaluating(d, cancel)
@@ -561,9 +644,15 @@ func (n *Node) serveEval(ctx context.Context, remote peer.ID, fc *frameConn, hoo
 			return fail(evalFailure(err))
 		}
 	}
-	rw, err := eval.ToWire(v)
+	// Bounded by the thread's result budget as it expands: a result
+	// with much shared structure is refused before its wire form grows.
+	rw, err := th.ToWire(v)
 	if err != nil {
 		c.failed.Add(1)
+		var be *eval.BudgetError
+		if errors.As(err, &be) {
+			return fail(&CallError{Code: CodeBudget, Which: be.Which, Msg: "the result cannot be sent: " + err.Error()})
+		}
 		return fail(&CallError{Code: CodeMsg, Msg: "the result cannot be sent: " + err.Error()})
 	}
 	enc, err := dag.EncodeValue(rw)
@@ -587,8 +676,13 @@ func (n *Node) serveEval(ctx context.Context, remote peer.ID, fc *frameConn, hoo
 			blocks = append(blocks, b.Data)
 		}
 	}
+	if err := audit(nil, ""); err != nil {
+		// The result would reach the caller with no durable record of
+		// an evaluation that used a token or node data: refuse it.
+		c.failed.Add(1)
+		return write(&CallError{Code: CodeMsg, Msg: "the audit log could not be written"})
+	}
 	c.succeeded.Add(1)
-	audit(nil, "")
 	if hooks.replying != nil {
 		hooks.replying()
 	}
@@ -607,20 +701,126 @@ func (n *Node) sent(to peer.ID, c cid.Cid) {
 }
 
 // acceptResultBlocks stores the blocks that came from peer from with a
-// result (or a fetch) and records the new ones as received from it.
-func (n *Node) acceptResultBlocks(ctx context.Context, from peer.ID, links []cid.Cid, raw [][]byte) error {
-	return acceptResultBlocks(ctx, n.store, links, raw, func(cs []cid.Cid) error { return n.cb.markReceived(ctx, cs, from) })
+// result (or a fetch) and records the new ones as received from it. For
+// this node's own calls and fetches (onBehalfOf empty) they are pinned,
+// with what they link to. For a call a foreign evaluation made, they are
+// stored on that evaluation's caller's say-so: unpinned, charged to
+// onBehalfOf, protected while the evaluation runs (the lease in ctx),
+// and its roots retained for it (retain.go).
+func (n *Node) acceptResultBlocks(ctx context.Context, from peer.ID, links []cid.Cid, raw [][]byte, onBehalfOf peer.ID) error {
+	blocks, err := checkResultBlocks(links, raw)
+	if err != nil {
+		return err
+	}
+	if onBehalfOf == "" {
+		return n.acceptPinned(ctx, from, links, blocks)
+	}
+	l := leaseFrom(ctx)
+	if l == nil {
+		l = n.cb.retainer().newLease()
+		defer l.release()
+	}
+	l.protect(links...)
+	store, fresh, err := n.cb.chargeForeign(ctx, l, onBehalfOf, blocks, nil)
+	var dq *DiskQuotaError
+	if errors.As(err, &dq) {
+		return dq.callError()
+	}
+	if err != nil {
+		return err
+	}
+	if err := n.store.AddBlocks(ctx, store); err != nil {
+		return err
+	}
+	if err := n.cb.markReceived(ctx, fresh, from); err != nil {
+		return err
+	}
+	if err := n.cb.completeRoots(ctx, links); err != nil {
+		return err
+	}
+	n.cb.retainRoots(onBehalfOf, links)
+	return nil
+}
+
+// acceptPinned stores result blocks of this node's own call: pinned, and
+// only if with what is held they complete the result's links, so that a
+// pinned block is complete (a result that misses a block stores
+// nothing).
+func (n *Node) acceptPinned(ctx context.Context, from peer.ID, links []cid.Cid, blocks []dag.Block) error {
+	pin := slices.Clone(links)
+	inBatch := make(map[cid.Cid]bool, len(blocks))
+	for _, b := range blocks {
+		inBatch[b.CID] = true
+		pin = append(pin, b.CID)
+	}
+	for _, b := range blocks {
+		ls, err := dag.Links(b.Data)
+		if err != nil {
+			return fmt.Errorf("result block %s: %w", b.CID, err)
+		}
+		pin = append(pin, ls...)
+		needed, err := dag.NeededLinks(b.Data)
+		if err != nil {
+			return fmt.Errorf("result block %s: %w", b.CID, err)
+		}
+		for _, l := range needed {
+			if inBatch[l] {
+				continue
+			}
+			if ok, err := n.store.Has(ctx, l); err != nil {
+				return err
+			} else if !ok {
+				return &dag.MissingError{CIDs: []cid.Cid{l}}
+			}
+		}
+	}
+	release, err := n.cb.pinFor(ctx, pin)
+	if err != nil {
+		return err
+	}
+	defer release()
+	if len(blocks) > 0 {
+		fresh, err := newBlocks(ctx, n.store, blocks)
+		if err != nil {
+			return err
+		}
+		if err := n.store.AddBlocks(ctx, blocks); err != nil {
+			return err
+		}
+		if err := n.cb.markReceived(ctx, fresh, from); err != nil {
+			return err
+		}
+	}
+	return n.cb.completeRoots(ctx, links)
 }
 
 // receiveBlocks asks for the entries (the request's list, then the
-// thunk's roots) this node lacks and stores them as they arrive, checking
-// each against its CID. When the list came as digest prefixes (the
-// first len(prefixes) entries; an undefined entry is one no block here
-// has the prefix of), an entry asked for is checked against its prefix
-// instead, and set to the CID its bytes hash to. It returns the indices
-// of the entries asked for.
-func (n *Node) receiveBlocks(ctx context.Context, from peer.ID, fc *frameConn, deps []cid.Cid, prefixes []uint64) ([]int, *CallError) {
-	idx, err := neededOf(ctx, n.store, deps)
+// thunk's nroots roots) this node lacks, or holds but may not share with
+// the caller (neededFor), and stores them as they arrive, checking each
+// against its CID and charging the new ones to the caller as unpinned
+// (chargeForeign; use protects them meanwhile). When the list came as
+// digest prefixes (the first len(prefixes) entries; an undefined entry is
+// one no block here has the prefix of), an entry asked for is checked
+// against its prefix instead, and set to the CID its bytes hash to. Once
+// all are in, every block received must be reachable from the roots
+// through the links of the blocks received and held (unlinked): the
+// caller can make the node store only what its thunk needs. It returns
+// the indices of the entries asked for.
+func (n *Node) receiveBlocks(ctx context.Context, from peer.ID, fc *frameConn, deps []cid.Cid, prefixes []uint64, nroots int, use *lease) (_ []int, ce *CallError) {
+	roots := slices.Clone(deps[len(deps)-nroots:])
+	// received holds the links of every block received, stored the ones
+	// that were new here.
+	received := map[cid.Cid][]cid.Cid{}
+	var stored []cid.Cid
+	defer func() {
+		if ce != nil {
+			// Of a failed sync, nothing the thunk does not link to is
+			// kept: a caller cannot leave blocks here by failing.
+			n.cb.dropUnlinked(ctx, use, roots, stored, received)
+		}
+	}()
+	use.protect(deps...)
+	idx, err := n.neededFor(ctx, from, deps, len(deps)-nroots)
 	if err != nil {
 		return nil, evalFailure(err)
 	}
@@ -629,7 +829,7 @@ func (n *Node) receiveBlocks(ctx context.Context, from peer.ID, fc *frameConn, d
 	}
 	for _, i := range idx {
 		if i < len(prefixes) {
-			deps[i] = cid.Undef // whatever a prefix resolved to, it is not here
+			deps[i] = cid.Undef // whatever a prefix resolved to, it is asked for
 		}
 	}
 	if err := fc.writeMessage(&EvalReply{Need: &NeedReply{Bits: bitmapFor(len(deps), idx)}}); err != nil {
@@ -659,37 +859,56 @@ func (n *Node) receiveBlocks(ctx context.Context, from peer.ID, fc *frameConn, d
 			return nil, invalid("%d blocks sent, %d asked for", got+len(bm.Blocks), len(idx))
 		}
 		batch := make([]dag.Block, len(bm.Blocks))
+		links := make([][]cid.Cid, len(bm.Blocks))
 		for j, data := range bm.Blocks {
 			i := idx[got+j]
 			c := deps[i]
+			h := dag.NewBlock(data).CID
 			if i < len(prefixes) {
 				// Listed by prefix: its bytes name it, and must match.
-				c = dag.NewBlock(data).CID
+				c = h
 				if p, ok := dag.DigestPrefix(c); !ok || p != prefixes[i] {
 					release()
 					return nil, &CallError{Code: CodeInvalid, CID: c, Msg: fmt.Sprintf("block sent for entry %d does not match its listed digest prefix", i)}
 				}
 				deps[i] = c
+			} else if !h.Equals(c) {
+				release()
+				return nil, &CallError{Code: CodeInvalid, CID: c, Msg: "the block sent does not match its CID (its bytes hash to " + h.String() + ")"}
+			}
+			if len(data) > dag.MaxBlockSize {
+				release()
+				return nil, invalid("block %s is %d bytes, limit %d", c, len(data), dag.MaxBlockSize)
+			}
+			ls, err := dag.LinksUnverified(data) // AddBlocks checks the encoding
+			if err != nil {
+				release()
+				return nil, invalid("block %s: %v", c, err)
 			}
 			batch[j] = dag.Block{CID: c, Data: data}
+			links[j] = ls
+			received[c] = ls
 			total += len(data)
 		}
 		if total > MaxSyncBytes {
 			release()
 			return nil, invalid("more than %d bytes of blocks", MaxSyncBytes)
 		}
-		err = n.store.AddBlocks(ctx, batch)
-		release()
+		store, fresh, err := n.cb.chargeForeign(ctx, use, from, batch, links)
 		if err == nil {
-			fresh := make([]cid.Cid, len(batch))
-			for j, b := range batch {
-				fresh[j] = b.CID
-			}
+			err = n.store.AddBlocks(ctx, store)
+		}
+		release()
+		stored = append(stored, fresh...)
+		if err == nil {
 			err = n.cb.markReceived(ctx, fresh, from)
 		}
 		if err != nil {
 			var hm *dag.HashMismatchError
+			var dq *DiskQuotaError
 			switch {
+			case errors.As(err, &dq):
+				return nil, dq.callError()
 			case errors.As(err, &hm):
 				return nil, &CallError{Code: CodeInvalid, CID: hm.Want, Msg: "the block sent does not match its CID (its bytes hash to " + hm.Got.String() + ")"}
 			case errors.Is(err, dag.ErrMalformed), errors.Is(err, dag.ErrTooLarge), errors.Is(err, dag.ErrUnsupportedCID):
@@ -698,6 +917,19 @@ func (n *Node) receiveBlocks(ctx context.Context, from peer.ID, fc *frameConn, d
 			return nil, evalFailure(err)
 		}
 		got += len(bm.Blocks)
+	}
+	first, hole, err := n.cb.unlinked(ctx, roots, stored, received)
+	switch {
+	case err != nil:
+		return nil, evalFailure(err)
+	case hole.Defined():
+		// The caller left out a block it took this node to hold (a
+		// stale record, a digest prefix that resolved to another block):
+		// what it sent below may be linked through it. Nothing
+		// unreached is kept; the caller retries with a full list.
+		return nil, &CallError{Code: CodeMissing, CID: hole, Msg: "the thunk's closure is incomplete here"}
+	case first.Defined():
+		return nil, &CallError{Code: CodeInvalid, CID: first, Msg: "block sent that the thunk does not link to (a caller may send only the closure of its thunk)"}
 	}
 	return idx, nil
 }

@@ -24,16 +24,18 @@ import (
 //	                                      <- BlocksMessage{blocks} ...
 //
 // The provider serves a root only if every block of its closure (as a
-// holder needs it, dag.NeededLinks) is published. Its private code is
+// holder needs it, dag.NeededLinks) is published; for any other block it
+// answers missing, as for one it does not hold. Its private code is
 // never served (nor code others sent it), and the closure of a published
 // wrapper of a private implementation leaves the implementation out, so
 // the wrapper can be fetched and called without it.
 
 // Fetch gets the definitions roots, with everything they need, from
 // target (a peer ID or a /p2p/ multiaddr), asking only for the blocks
-// this node lacks. It returns what was received. A provider that has
-// not published a root (or something it needs) refuses with a
-// *CallError of code denied naming the block.
+// this node lacks. It returns what was received; the blocks are pinned
+// (kept for good, see retain.go). A provider that has not published a
+// root (or something it needs) answers as if it did not hold it: a
+// *CallError of code missing naming the block.
 func (n *Node) Fetch(ctx context.Context, target string, roots ...cid.Cid) (SyncStats, error) {
 	var st SyncStats
 	if len(roots) == 0 || len(roots) > MaxFetchRoots {
@@ -103,7 +105,9 @@ func (n *Node) Fetch(ctx context.Context, target string, roots ...cid.Cid) (Sync
 	}
 	if len(idx) == 0 {
 		s.Close()
-		return st, ensureComplete(ctx, n.store, roots)
+		// Fetched for this node's own use: pinned, even if they were here
+		// on another peer's say-so.
+		return st, n.acceptResultBlocks(ctx, p, roots, nil, "")
 	}
 	st.RoundTrips++
 	if err := fc.writeMessage(&FetchNeed{Bits: bitmapFor(len(list), idx)}); err != nil {
@@ -144,8 +148,8 @@ func (n *Node) Fetch(ctx context.Context, target string, roots ...cid.Cid) (Sync
 		release()
 	}
 	s.Close()
-	// Only blocks the roots need may enter the store.
-	if err := n.acceptResultBlocks(ctx, p, roots, raw); err != nil {
+	// Only blocks the roots need may enter the store; they are pinned.
+	if err := n.acceptResultBlocks(ctx, p, roots, raw, ""); err != nil {
 		return st, resultFailure(ps, err)
 	}
 	return st, nil
@@ -163,8 +167,14 @@ func (n *Node) handleFetch(s network.Stream) {
 		s.Reset()
 		return
 	}
-	s.SetDeadline(time.Now().Add(RequestReadTimeout))
-	fc := newFrameConn(s, s.Scope())
+	// Fair admission and the first-frame deadline (admission.go).
+	t := n.admitStream(n.admit.blocks, s)
+	if t == nil {
+		return
+	}
+	defer t.close()
+	s.SetWriteDeadline(time.Now().Add(RequestReadTimeout))
+	fc := newFrameConn(t.frames(n.admit.lim.firstFrame, RequestReadTimeout), t.scope())
 	ctx, cancel := context.WithTimeout(n.ctx, RequestReadTimeout)
 	defer cancel()
 	if err := n.serveFetch(ctx, remote, fc); err != nil {
@@ -193,15 +203,29 @@ func (n *Node) serveFetch(ctx context.Context, remote peer.ID, fc *frameConn) er
 		n.log.Info("blocks: refused", "peer", remote.String(), "err", e)
 		return nil
 	}
+	// A block this node does not publish is answered exactly as one it
+	// does not hold, so that no peer can tell the node's private blocks
+	// (or those others sent it) from absent ones (docs/security.md,
+	// "Private implementations").
+	notHeld := func(c cid.Cid) error { return refuse(&CallError{Code: CodeMissing, CID: c}) }
 	var list []cid.Cid
 	seen := map[cid.Cid]bool{}
 	for _, root := range digestList(req.Roots) {
+		if ok, err := n.cb.IsPublished(ctx, root); err != nil {
+			return err
+		} else if !ok {
+			return notHeld(root)
+		}
 		closure, err := n.store.ClosureOf(ctx, root)
+		var me *dag.MissingError
+		if errors.As(err, &me) && len(me.CIDs) > 0 {
+			return notHeld(me.CIDs[0])
+		}
 		if err != nil {
 			return refuse(evalFailure(err))
 		}
 		// ClosureOf lists the root last: check from there, to name the
-		// root itself when it is private.
+		// blocks nearest the root first.
 		for i := len(closure) - 1; i >= 0; i-- {
 			c := closure[i]
 			if seen[c] {
@@ -212,7 +236,7 @@ func (n *Node) serveFetch(ctx context.Context, remote peer.ID, fc *frameConn) er
 				return err
 			}
 			if !ok {
-				return refuse(evalFailure(privateDenial(c, "it is not published")))
+				return notHeld(c)
 			}
 		}
 		for _, c := range closure { // dependencies first

@@ -143,3 +143,173 @@ const (
 // digestLen is the length of a sha2-256 digest, the only hash the block
 // store accepts; dependency lists carry bare digests.
 const digestLen = 32
+
+// Fair admission (admission.go, docs/protocol.md "Deadlines and
+// admission"). A peer ID costs nothing, so what unknown peers may hold is
+// bounded in all, not only per peer, and kept well below what libp2p
+// admits, so that the peers the policy lists and token holders always
+// find room. Trusted peers are the policy's, the audiences of active
+// grants, and peers whose token verified within VerifiedPeerTTL.
+const (
+	// EvalFirstFrameTimeout bounds the time from an eval stream's open
+	// to the end of its request. A caller sends the request as it
+	// opens the stream, so this is one transfer, no round trip: typical
+	// requests are a few KB, and a maximal one (MaxRequestSize, 7.6
+	// MiB) needs 0.8 MB/s. A stream that sends less in time is reset.
+	EvalFirstFrameTimeout = 10 * time.Second
+
+	// FirstFrameTimeout is the same for blocks and status streams,
+	// whose requests fit in a few KB (MaxFetchRequestSize,
+	// MaxStatusSize): 5 s covers a slow, lossy link.
+	FirstFrameTimeout = 5 * time.Second
+
+	// MaxEvalStreams and MaxEvalStreamsPerPeer are libp2p's limits on
+	// inbound eval streams (newResourceManager): what all peers, and a
+	// trusted peer, may hold. 512 per peer allow a program many
+	// concurrent calls to one node.
+	MaxEvalStreams        = 2048
+	MaxEvalStreamsPerPeer = 512
+
+	// MaxUnknownEvalStreamsPerPeer bounds the eval streams one unknown
+	// peer holds: four times its slots (MaxUnknownSlotsPerPeer), so a
+	// few requests can wait while others run, and more are refused at
+	// once rather than queued.
+	MaxUnknownEvalStreamsPerPeer = 16
+	// MaxUnknownEvalStreams bounds them for all unknown peers together:
+	// an eighth of MaxEvalStreams, leaving the rest to trusted peers
+	// whatever the number of fresh peer IDs.
+	MaxUnknownEvalStreams = MaxEvalStreams / 8
+	// MaxTrustedEvalStreamsPerPeer is libp2p's per-peer limit: trusted
+	// peers are bounded only by it.
+	MaxTrustedEvalStreamsPerPeer = MaxEvalStreamsPerPeer
+
+	// MaxBlocksStreams, MaxBlocksStreamsPerPeer: libp2p's limits on
+	// inbound blocks streams; a fetch asks for many roots at once
+	// (MaxFetchRoots), so few concurrent fetches are needed.
+	MaxBlocksStreams        = 512
+	MaxBlocksStreamsPerPeer = 64
+	// MaxUnknownBlocksStreamsPerPeer and MaxUnknownBlocksStreams bound
+	// unknown peers' fetches, per peer and together (an eighth).
+	MaxUnknownBlocksStreamsPerPeer = 4
+	MaxUnknownBlocksStreams        = MaxBlocksStreams / 8
+	MaxTrustedBlocksStreamsPerPeer = MaxBlocksStreamsPerPeer
+
+	// MaxStatusStreams, MaxStatusStreamsPerPeer: libp2p's limits on
+	// inbound status streams; a peer exchanges status once per
+	// connection.
+	MaxStatusStreams        = 256
+	MaxStatusStreamsPerPeer = 8
+	// MaxUnknownStatusStreamsPerPeer and MaxUnknownStatusStreams bound
+	// unknown peers' status exchanges (a quarter in all: status is
+	// cheap, and an unknown peer connects before it can be trusted).
+	MaxUnknownStatusStreamsPerPeer = 2
+	MaxUnknownStatusStreams        = MaxStatusStreams / 4
+	MaxTrustedStatusStreamsPerPeer = MaxStatusStreamsPerPeer
+
+	// MaxUnknownSlots bounds the evaluation slots that requests from
+	// unknown peers without a verified token hold together: a quarter
+	// of MaxConcurrentForeign, so that the policy's peers and token
+	// holders always have 192 that no stranger can take.
+	MaxUnknownSlots = MaxConcurrentForeign / 4
+	// MaxUnknownSlotsPerPeer bounds one unknown peer's slots: a program
+	// gets some parallelism, and 16 peers are needed to fill the share.
+	MaxUnknownSlotsPerPeer = 4
+	// MaxTrustedSlotsPerPeer bounds one trusted peer's slots: half of
+	// them, so two busy trusted peers cannot lock each other out.
+	MaxTrustedSlotsPerPeer = MaxConcurrentForeign / 2
+
+	// MaxUnknownFrameMemory bounds the frame memory (requests, blocks
+	// batches, reserved before their bodies are read) that unknown
+	// peers' streams hold together beyond unknownFrameAllowance each:
+	// 64 MiB, an eighth of the eval service's 512 MiB, so a crowd
+	// trickling maximal requests cannot take the memory trusted peers'
+	// requests need. With the allowances of all unknown eval and blocks
+	// streams (320 × 64 KiB) unknown peers' frames hold at most 84 MiB.
+	MaxUnknownFrameMemory = 64 << 20
+	// unknownFrameAllowance is what each unknown stream's frames may
+	// hold outside MaxUnknownFrameMemory: a typical request (a small
+	// thunk, digest prefixes, a token) fits, so honest strangers' calls
+	// never wait on the crowd's large frames.
+	unknownFrameAllowance = 64 << 10
+	// MaxUnknownPeerFrameMemory bounds it per unknown peer: two maximal
+	// requests, or many typical ones, at a time.
+	MaxUnknownPeerFrameMemory = 2 * MaxRequestSize
+
+	// VerifiedPeerTTL is how long a peer whose token verified stays
+	// trusted at stream open (a delegate, whose grant this node did not
+	// record). Admission is capacity, not access: a revoked token
+	// grants nothing at once, and the capacity goes with the TTL.
+	VerifiedPeerTTL = 10 * time.Minute
+	// MaxVerifiedPeers bounds the record of such peers (an LRU).
+	MaxVerifiedPeers = 1024
+
+	// rmSystemStreamsInbound and rmPeerStreamsInbound raise libp2p's
+	// node-wide and per-peer inbound stream limits (newResourceManager)
+	// above the sum of the service limits (eval, blocks, status, and
+	// libp2p's own identify, ping, ...), so that they never bind before
+	// the per-class ones: with libp2p's defaults a machine with 1 GB of
+	// RAM admits 1,024 inbound streams in all and 256 per peer, which
+	// strangers' streams could fill or a trusted peer's calls exceed.
+	rmSystemStreamsInbound = 4096
+	rmPeerStreamsInbound   = 1024
+
+	// MaxUnknownNegotiatingPerPeer and MaxUnknownNegotiating bound the
+	// inbound streams unknown peers hold before their protocol is
+	// negotiated (admittingRM), per peer and together. An honest
+	// opener's protocol header arrives with the stream's first data, so
+	// it needs few at a time; a stream that sends nothing holds its
+	// place until libp2p's 10 s negotiation timeout, or until a newer
+	// one evicts it. rmTransientStreamsInbound, libp2p's limit on such
+	// streams for all peers, is four times the unknown share, so
+	// trusted peers' new streams always find room.
+	MaxUnknownNegotiatingPerPeer = 16
+	MaxUnknownNegotiating        = 256
+	rmTransientStreamsInbound    = 4 * MaxUnknownNegotiating
+
+	// GrantAudienceRefresh is how old the node's cached set of grant
+	// audiences may get before it is read again from the grants (a
+	// grant made through the node counts at once): revocations and
+	// expiries of grants take their capacity away within it.
+	GrantAudienceRefresh = 10 * time.Second
+)
+
+// Bounded disk (retain.go, docs/security.md "Disk"). Blocks stored on
+// another peer's say-so (for its thunk, or returned to a call its
+// evaluation made) are unpinned: charged to that peer, bounded per peer
+// and for the node, and evicted least recently used first. A peer ID
+// costs nothing, so only the node-wide bounds limit what a crowd of
+// fresh peers can make the node keep.
+const (
+	// DefaultPeerDiskBytes bounds the unpinned block bytes charged to
+	// one peer: 64 MiB hold the closures of many large programs (a
+	// definition is ~1 KB), a quarter of what one sync may move
+	// (MaxSyncBytes), so an unknown peer cannot make the node keep more
+	// than that however many calls it makes.
+	DefaultPeerDiskBytes = 64 << 20
+	// DefaultPeerDiskBlocks and DefaultPeerDiskLinks bound the blocks
+	// and links charged to one peer: the collector keeps ~100 bytes per
+	// block and 32 per link in memory, so tiny blocks or blocks dense
+	// with links cannot take more memory than the bytes bound allows
+	// disk (32Ki blocks, 256Ki links: ~11 MB).
+	DefaultPeerDiskBlocks = 1 << 15
+	DefaultPeerDiskLinks  = 1 << 18
+
+	// DefaultDiskBytes, DefaultDiskBlocks and DefaultDiskLinks bound
+	// unpinned storage for all peers together: 1 GiB of disk, and ~90
+	// MB of the collector's memory at most. Sixteen peers at their quota
+	// fill it; from then on the least recently used material goes
+	// first.
+	DefaultDiskBytes  = 1 << 30
+	DefaultDiskBlocks = 1 << 18
+	DefaultDiskLinks  = 1 << 21
+
+	// diskLowWaterDiv: a collection frees down to 7/8 of the bound that
+	// triggered it, so that a full node collects once per eighth of the
+	// bound received, not once per call.
+	diskLowWaterDiv = 8
+
+	// MaxRetainedRoots bounds the in-memory LRU of the roots of past
+	// foreign syncs (~100 bytes each): a root dropped from it leaves its
+	// blocks to the next collection.
+	MaxRetainedRoots = 1 << 16
+)

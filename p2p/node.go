@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/ipfs/go-cid"
@@ -18,10 +19,14 @@ import (
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
-	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
+	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
+	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
+	webrtc "github.com/libp2p/go-libp2p/p2p/transport/webrtc"
+	"github.com/libp2p/go-libp2p/p2p/transport/websocket"
+	webtransport "github.com/libp2p/go-libp2p/p2p/transport/webtransport"
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/unode-dev/unode/capabilities"
@@ -65,8 +70,11 @@ type Node struct {
 	closed bool
 	wg     sync.WaitGroup // handlers and outgoing calls in flight
 
-	slots chan struct{} // one per running foreign evaluation
-	jobs  chan func()   // to idle workers (workers.go)
+	jobs chan func() // to idle workers (workers.go)
+
+	// admit shares streams and evaluation slots out fairly between the
+	// peers the node trusts and the others (admission.go).
+	admit *admission
 
 	counters foreignCounters
 	synced   syncAccumulator // every outgoing call's sync figures
@@ -106,6 +114,8 @@ type config struct {
 	caps   Budget
 	policy *capabilities.Policy
 	now    func() time.Time
+	// admission, when set (tests), replaces defaultAdmissionLimits.
+	admission *admissionLimits
 }
 
 // Option configures New.
@@ -251,15 +261,39 @@ func New(ctx context.Context, opts ...Option) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	listen := make([]ma.Multiaddr, len(cfg.listen))
+	for i, a := range cfg.listen {
+		if listen[i], err = ma.NewMultiaddr(a); err != nil {
+			rm.Close()
+			return nil, &ListenError{Addr: a, Err: err}
+		}
+	}
 	h, err := libp2p.New(
 		libp2p.Identity(cfg.key),
-		libp2p.ListenAddrStrings(cfg.listen...),
+		// Listening comes after, one address at a time, so that a
+		// failure is reported for the address that failed.
+		libp2p.NoListenAddrs,
 		libp2p.ResourceManager(rm),
 		libp2p.DisableMetrics(),
+		// libp2p's default transports, but TCP without SO_REUSEPORT: with
+		// it, a second node (another repo's daemon) binds the same port
+		// and the kernel splits the incoming connections between the two,
+		// so that dials to the first fail with "peer id mismatch". QUIC's
+		// UDP sockets are shared only within the process, never with
+		// another one.
+		libp2p.Transport(tcp.NewTCPTransport, tcp.DisableReuseport()),
+		libp2p.Transport(quic.NewTransport),
+		libp2p.Transport(websocket.New),
+		libp2p.Transport(webtransport.New),
+		libp2p.Transport(webrtc.New),
 	)
 	if err != nil {
 		rm.Close()
 		return nil, fmt.Errorf("starting the libp2p host: %w", err)
+	}
+	if err := listenOn(h, listen); err != nil {
+		h.Close()
+		return nil, err
 	}
 	nctx, cancel := context.WithCancel(context.Background())
 	n := &Node{
@@ -273,7 +307,6 @@ func New(ctx context.Context, opts ...Option) (*Node, error) {
 		caps:    caps,
 		ctx:     nctx,
 		cancel:  cancel,
-		slots:   make(chan struct{}, MaxConcurrentForeign),
 		jobs:    make(chan func()),
 		key:     cfg.key,
 		now:     cfg.now,
@@ -288,6 +321,12 @@ func New(ctx context.Context, opts ...Option) (*Node, error) {
 	}
 	n.selfID = h.ID().String()
 	n.policy.Store(cfg.policy)
+	lim := defaultAdmissionLimits()
+	if cfg.admission != nil {
+		lim = *cfg.admission
+	}
+	n.newNodeAdmission(ctx, lim)
+	rm.bind(n.admit, h.Network())
 	cb.here = h.ID().String()
 	n.net = newNetHost(n, nil)
 	cb.SetHost(n.net)
@@ -295,6 +334,85 @@ func New(ctx context.Context, opts ...Option) (*Node, error) {
 	h.SetStreamHandler(ProtocolStatus, n.handleStatus)
 	h.SetStreamHandler(ProtocolBlocks, n.handleFetch)
 	return n, nil
+}
+
+// ListenError means the node could not listen on one of the addresses it
+// was given (WithListenAddrs): a malformed address, or one it cannot
+// bind, typically a port another process holds (errors.Is(err,
+// syscall.EADDRINUSE) then holds). New fails with it rather than start
+// listening on only some of its addresses.
+type ListenError struct {
+	Addr string
+	Err  error
+}
+
+func (e *ListenError) Error() string {
+	if errors.Is(e.Err, syscall.EADDRINUSE) {
+		return fmt.Sprintf("cannot listen on %s: the port is in use by another process", e.Addr)
+	}
+	return fmt.Sprintf("cannot listen on %s: %v", e.Addr, e.Err)
+}
+
+func (e *ListenError) Unwrap() error { return e.Err }
+
+// listenOn makes h listen on every address, or fails with a
+// *ListenError for the first it cannot listen on. (libp2p's own Listen
+// succeeds when any address does, logging the others: a node could end
+// up on QUIC alone, or on none of the ports it was told to use.)
+func listenOn(h host.Host, addrs []ma.Multiaddr) error {
+	sw, ok := h.Network().(interface{ AddListenAddr(ma.Multiaddr) error })
+	for _, a := range addrs {
+		var err error
+		if ok {
+			err = sw.AddListenAddr(a) // the transport's own error
+		} else {
+			err = h.Network().Listen(a)
+		}
+		if err != nil {
+			return &ListenError{Addr: a.String(), Err: err}
+		}
+	}
+	// What the transports report listening on must cover every address
+	// asked for: each protocol stack (tcp, udp/quic-v1, ...), on the
+	// port asked for unless that was 0.
+	got := h.Network().ListenAddresses()
+	for _, a := range addrs {
+		if !slices.ContainsFunc(got, func(g ma.Multiaddr) bool { return listensAs(a, g) }) {
+			return &ListenError{Addr: a.String(), Err: fmt.Errorf("not among the addresses listened on: %v", got)}
+		}
+	}
+	return nil
+}
+
+// listensAs reports whether listen address got serves the requested
+// address want: the same protocols with the same values, except that a
+// requested port 0 matches any port and a requested unspecified IP any
+// IP of its family.
+func listensAs(want, got ma.Multiaddr) bool {
+	if len(want) != len(got) {
+		return false
+	}
+	for i := range want {
+		w, g := want[i], got[i]
+		if w.Code() != g.Code() {
+			return false
+		}
+		switch w.Code() {
+		case ma.P_TCP, ma.P_UDP:
+			if w.Value() != "0" && w.Value() != g.Value() {
+				return false
+			}
+		case ma.P_IP4, ma.P_IP6:
+			if w.Value() != "0.0.0.0" && w.Value() != "::" && w.Value() != g.Value() {
+				return false
+			}
+		default:
+			if w.Value() != g.Value() {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // Grants is the node's record of the tokens it granted, the ones it
@@ -328,7 +446,12 @@ func (n *Node) SetPolicy(p *capabilities.Policy) error {
 // here, records it in Grants and returns it. c.Parent must be nil or a
 // token this node holds as audience (a delegation).
 func (n *Node) Grant(ctx context.Context, c capabilities.Claims, note string) (*capabilities.Token, error) {
-	return n.grants.Grant(ctx, n.key, c, note)
+	tok, err := n.grants.Grant(ctx, n.key, c, note)
+	if err == nil {
+		// Its audience gets trusted peers' capacity from its next stream.
+		n.admit.trust.addAudience(tok.Audience(), tok.Expires())
+	}
+	return tok, err
 }
 
 // copyPolicy returns a validated deep copy of p, so that callers cannot
@@ -354,24 +477,41 @@ func copyPolicy(p *capabilities.Policy) (*capabilities.Policy, error) {
 }
 
 // newResourceManager is libp2p's default resource manager with room for
-// the eval protocol: many concurrent evaluations on one connection, and
-// sync messages of a few MB.
-func newResourceManager() (network.ResourceManager, error) {
+// unode's protocols: many concurrent evaluations on one connection, sync
+// messages of a few MB. libp2p's limits cannot tell the peers the policy
+// lists or token holders from fresh peer IDs, so they are set above what
+// admission.go lets unknown peers hold, and it is admission that keeps
+// strangers to their share; the system and per-peer stream limits leave
+// room for everything the services admit, so they never bind first.
+func newResourceManager() (*admittingRM, error) {
 	limits := rcmgr.DefaultLimits
 	libp2p.SetDefaultServiceLimits(&limits)
-	limits.AddServiceLimit(ServiceEval,
-		rcmgr.BaseLimit{StreamsInbound: 2048, StreamsOutbound: 4096, Streams: 4096, Memory: 512 << 20},
-		rcmgr.BaseLimitIncrease{})
-	limits.AddServicePeerLimit(ServiceEval,
-		rcmgr.BaseLimit{StreamsInbound: 512, StreamsOutbound: 512, Streams: 1024, Memory: 128 << 20},
-		rcmgr.BaseLimitIncrease{})
-	for _, p := range []protocol.ID{ProtocolEval} {
-		limits.AddProtocolLimit(p,
-			rcmgr.BaseLimit{StreamsInbound: 2048, StreamsOutbound: 4096, Streams: 4096, Memory: 512 << 20},
-			rcmgr.BaseLimitIncrease{})
-		limits.AddProtocolPeerLimit(p,
-			rcmgr.BaseLimit{StreamsInbound: 512, StreamsOutbound: 512, Streams: 1024, Memory: 128 << 20},
-			rcmgr.BaseLimitIncrease{})
+	limits.SystemBaseLimit.StreamsInbound = max(limits.SystemBaseLimit.StreamsInbound, rmSystemStreamsInbound)
+	limits.SystemBaseLimit.Streams = max(limits.SystemBaseLimit.Streams, 2*rmSystemStreamsInbound)
+	limits.PeerBaseLimit.StreamsInbound = max(limits.PeerBaseLimit.StreamsInbound, rmPeerStreamsInbound)
+	limits.PeerBaseLimit.Streams = max(limits.PeerBaseLimit.Streams, 2*rmPeerStreamsInbound)
+	limits.TransientBaseLimit.StreamsInbound = max(limits.TransientBaseLimit.StreamsInbound, rmTransientStreamsInbound)
+	limits.TransientBaseLimit.Streams = max(limits.TransientBaseLimit.Streams, 2*rmTransientStreamsInbound)
+	services := []struct {
+		svc       string
+		proto     protocol.ID
+		all, peer rcmgr.BaseLimit
+	}{
+		{ServiceEval, ProtocolEval,
+			rcmgr.BaseLimit{StreamsInbound: MaxEvalStreams, StreamsOutbound: 4096, Streams: 4096, Memory: 512 << 20},
+			rcmgr.BaseLimit{StreamsInbound: MaxEvalStreamsPerPeer, StreamsOutbound: 512, Streams: 1024, Memory: 128 << 20}},
+		{ServiceBlocks, ProtocolBlocks,
+			rcmgr.BaseLimit{StreamsInbound: MaxBlocksStreams, StreamsOutbound: 1024, Streams: 1536, Memory: 256 << 20},
+			rcmgr.BaseLimit{StreamsInbound: MaxBlocksStreamsPerPeer, StreamsOutbound: 64, Streams: 128, Memory: 64 << 20}},
+		{ServiceStatus, ProtocolStatus,
+			rcmgr.BaseLimit{StreamsInbound: MaxStatusStreams, StreamsOutbound: 1024, Streams: 1280, Memory: 16 << 20},
+			rcmgr.BaseLimit{StreamsInbound: MaxStatusStreamsPerPeer, StreamsOutbound: 8, Streams: 16, Memory: 1 << 20}},
+	}
+	for _, l := range services {
+		limits.AddServiceLimit(l.svc, l.all, rcmgr.BaseLimitIncrease{})
+		limits.AddServicePeerLimit(l.svc, l.peer, rcmgr.BaseLimitIncrease{})
+		limits.AddProtocolLimit(l.proto, l.all, rcmgr.BaseLimitIncrease{})
+		limits.AddProtocolPeerLimit(l.proto, l.peer, rcmgr.BaseLimitIncrease{})
 	}
 	// No Prometheus metrics: unode exports none, and the resource
 	// manager's metrics reporter formats a timestamp on every scope
@@ -380,7 +520,7 @@ func newResourceManager() (network.ResourceManager, error) {
 	if err != nil {
 		return nil, fmt.Errorf("creating the resource manager: %w", err)
 	}
-	return rm, nil
+	return &admittingRM{ResourceManager: rm, gate: newStreamGate(negotiatingLimits)}, nil
 }
 
 // ID is the node's peer ID.

@@ -132,15 +132,24 @@ func (c *Codebase) AddWith(ctx context.Context, filename string, src []byte, opt
 	if err != nil {
 		return nil, err
 	}
+	// The owner's blocks are pinned from before they are stored, with
+	// whatever unpinned blocks they link to (retain.go).
+	release, err := c.pinCompiled(ctx, comp)
+	if err != nil {
+		return nil, err
+	}
 	res, err := c.addCompiled(ctx, comp)
+	release()
 	if err != nil {
 		return nil, err
 	}
 	if opts.Publish {
-		for _, b := range comp.Blocks {
-			if err := c.publishBlock(ctx, b.CID); err != nil {
-				return nil, err
-			}
+		roots := make([]cid.Cid, len(comp.Blocks))
+		for i, b := range comp.Blocks {
+			roots[i] = b.CID
+		}
+		if err := c.publishBlocks(ctx, roots); err != nil {
+			return nil, err
 		}
 	}
 	return res, nil
@@ -177,19 +186,49 @@ func (c *Codebase) Publish(ctx context.Context, nameOrCID string) ([]NameInfo, e
 }
 
 // publishBlock marks root as a published root and its closure as
-// published.
+// published dependencies.
 func (c *Codebase) publishBlock(ctx context.Context, root cid.Cid) error {
-	closure, err := c.store.ClosureOf(ctx, root)
-	if err != nil {
-		return fmt.Errorf("publishing %s: %w", root, err)
+	return c.publishBlocks(ctx, []cid.Cid{root})
+}
+
+// publishBlocks publishes several roots in one synced batch, so that
+// `add --publish` of a large file is one commit rather than one per
+// definition.
+func (c *Codebase) publishBlocks(ctx context.Context, roots []cid.Cid) error {
+	// What the owner publishes it keeps (retain.go).
+	if err := c.pinLinks(ctx, roots); err != nil {
+		return fmt.Errorf("publishing: %w", err)
+	}
+	isRoot := make(map[cid.Cid]bool, len(roots))
+	for _, r := range roots {
+		isRoot[r] = true
+	}
+	seen := map[cid.Cid]bool{}
+	var marks []cid.Cid
+	// Later roots tend to depend on earlier ones: a root already in the
+	// union has its closure there too, and is not walked again.
+	for i := len(roots) - 1; i >= 0; i-- {
+		if seen[roots[i]] {
+			continue
+		}
+		closure, err := c.store.ClosureOf(ctx, roots[i])
+		if err != nil {
+			return fmt.Errorf("publishing %s: %w", roots[i], err)
+		}
+		for _, x := range closure {
+			if !seen[x] {
+				seen[x] = true
+				marks = append(marks, x)
+			}
+		}
 	}
 	b, err := c.ds().Batch(ctx)
 	if err != nil {
 		return err
 	}
-	for _, x := range closure {
+	for _, x := range marks {
 		v := publishedDep
-		if x.Equals(root) {
+		if isRoot[x] {
 			v = publishedRoot
 		} else if old, err := c.ds().Get(ctx, markKey(prefixPublished, x)); err == nil && string(old) == publishedRoot {
 			continue // stays a root

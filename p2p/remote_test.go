@@ -23,14 +23,18 @@ const chainProgram = "f = f19\nrunAt n x = at n '(f x)\n"
 
 // 1. A runs `at B '(f x)` where f has a 20-deep chain of dependencies B
 // has never seen: the right value, exactly the blocks B lacked, one extra
-// round trip; the same call again sends nothing. C held half the chain
-// and receives only the other half.
+// round trip; the same call again sends nothing. C held half the chain,
+// published, and receives only the other half (a private copy would be
+// asked for: see TestPrivateBlockProbes).
 func TestAtSyncsExactlyWhatIsMissing(t *testing.T) {
 	ctx := testCtx(t)
 	a, b, c := newTestNode(t), newTestNode(t), newTestNode(t)
 	connectAll(t, a, b, c)
 	addSource(t, a, chainSource("f", 20)+chainProgram)
 	addSource(t, c, chainSource("f", 10))
+	if _, err := c.Codebase().Publish(ctx, "f9"); err != nil {
+		t.Fatal(err)
+	}
 
 	want, err := a.EvalAt(ctx, a.ID().String(), "f 5", Budget{})
 	if err != nil {

@@ -74,6 +74,13 @@ func (n *Node) handleStatus(s network.Stream) {
 		s.Reset()
 		return
 	}
+	// Fair admission and the first-frame deadline (admission.go); the
+	// whole exchange stays within StatusTimeout.
+	t := n.admitStream(n.admit.status, s)
+	if t == nil {
+		return
+	}
+	defer t.close()
 	if err := s.Scope().ReserveMemory(MaxStatusSize, network.ReservationPriorityAlways); err != nil {
 		n.log.Debug("status: cannot reserve memory", "peer", remote.String(), "err", err)
 		s.Reset()
@@ -81,7 +88,7 @@ func (n *Node) handleStatus(s network.Stream) {
 	}
 	defer s.Scope().ReleaseMemory(MaxStatusSize)
 	s.SetDeadline(time.Now().Add(StatusTimeout))
-	fc := newFrameConn(s, nil) // reserved above
+	fc := newFrameConn(t.frames(n.admit.lim.firstFrame, 0), nil) // reserved above
 	data, _, err := fc.readFrame(MaxStatusSize)
 	if err != nil {
 		n.log.Info("status: bad request", "peer", remote.String(), "err", err)

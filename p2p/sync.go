@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/unode-dev/unode/dag"
 )
@@ -21,10 +22,13 @@ import (
 //     (dag.Store.ResolvePrefix); a missing block it listed that way makes
 //     the caller retry once with full digests.
 //  2. The callee answers with the entries it lacks, one bit each
-//     (neededOf); nothing when it has them all or shares the caller's
-//     store.
-//  3. The caller sends exactly those blocks; the callee verifies and
-//     stores them and marks the thunk's roots complete (ensureComplete).
+//     (neededFor), and the listed ones it holds but may not share with
+//     the caller (so a need reply reveals nothing about private blocks);
+//     nothing when it has them all or shares the caller's store.
+//  3. The caller sends exactly those blocks; the callee verifies them,
+//     stores the new ones unpinned and charged to the caller (retain.go),
+//     checks that the thunk's roots reach every one of them, and marks the
+//     roots complete (ensureComplete).
 //
 // So a sync is at most one extra round trip whatever the depth of the
 // DAG, and none when the callee already has everything.
@@ -111,6 +115,39 @@ func neededOf(ctx context.Context, store *dag.Store, deps []cid.Cid) ([]int, err
 			return nil, err
 		}
 		if !ok {
+			need = append(need, i)
+		}
+	}
+	return need, nil
+}
+
+// neededFor is neededOf for a foreign caller: the entries of deps this
+// node lacks, and among the first listed ones (the caller's list, not
+// the thunk's roots) also those it holds but may not share with the
+// caller (not published, not sent here by it). Those are asked for like
+// missing ones, so that the need reply tells a caller nothing about the
+// node's private blocks: an honest caller holds every block it lists and
+// sends it; the node checks its hash and keeps its own copy. Roots are
+// exempt: a caller may refer to the owner's private implementation by
+// CID without holding it (docs/security.md, "Private implementations").
+func (n *Node) neededFor(ctx context.Context, from peer.ID, deps []cid.Cid, listed int) ([]int, error) {
+	var need []int
+	for i, c := range deps {
+		held, err := n.store.IsComplete(ctx, c)
+		if err != nil {
+			return nil, err
+		}
+		if !held {
+			if held, err = n.store.Has(ctx, c); err != nil {
+				return nil, err
+			}
+		}
+		if held && i < listed {
+			if held, err = n.cb.shareable(ctx, c, from); err != nil {
+				return nil, err
+			}
+		}
+		if !held {
 			need = append(need, i)
 		}
 	}
@@ -210,54 +247,76 @@ func resultBlocks(ctx context.Context, store *dag.Store, links, roots, deps []ci
 	return out, nil
 }
 
-// acceptResultBlocks checks that blocks received with a result are all
-// reachable from the result's links (a callee may not slip unrelated
-// blocks into the caller's store), stores them and makes sure every link
-// of the result is complete. received, if set, is told the blocks that
-// were new here.
+// checkResultBlocks checks that blocks received with a result (or a
+// fetch) are all reachable from the result's links (a callee may not
+// slip unrelated blocks into the caller's store) and returns them.
+func checkResultBlocks(links []cid.Cid, raw [][]byte) ([]dag.Block, error) {
+	if len(raw) == 0 {
+		return nil, nil
+	}
+	blocks := make([]dag.Block, len(raw))
+	byCID := make(map[cid.Cid][]cid.Cid, len(raw))
+	for i, data := range raw {
+		blocks[i] = dag.NewBlock(data)
+		ls, err := dag.NeededLinks(data)
+		if err != nil {
+			return nil, fmt.Errorf("result block %s: %w", blocks[i].CID, err)
+		}
+		byCID[blocks[i].CID] = ls
+	}
+	reached := map[cid.Cid]bool{}
+	stack := append([]cid.Cid(nil), links...)
+	for len(stack) > 0 {
+		c := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		ls, ok := byCID[c]
+		if !ok || reached[c] {
+			continue
+		}
+		reached[c] = true
+		stack = append(stack, ls...)
+	}
+	for _, b := range blocks {
+		if !reached[b.CID] {
+			return nil, invalid("result carries block %s, which the result does not refer to", b.CID)
+		}
+	}
+	return blocks, nil
+}
+
+// newBlocks returns the CIDs of those of blocks the store lacks.
+func newBlocks(ctx context.Context, store *dag.Store, blocks []dag.Block) ([]cid.Cid, error) {
+	var fresh []cid.Cid
+	for _, b := range blocks {
+		had, err := store.Has(ctx, b.CID)
+		if err != nil {
+			return nil, err
+		}
+		if !had {
+			fresh = append(fresh, b.CID)
+		}
+	}
+	return fresh, nil
+}
+
+// acceptResultBlocks checks blocks received with a result
+// (checkResultBlocks), stores them and makes sure every link of the
+// result is complete. received, if set, is told the blocks that were new
+// here. (Node.acceptResultBlocks adds what the node keeps of them.)
 func acceptResultBlocks(ctx context.Context, store *dag.Store, links []cid.Cid, raw [][]byte, received func([]cid.Cid) error) error {
-	if len(raw) > 0 {
-		blocks := make([]dag.Block, len(raw))
-		byCID := make(map[cid.Cid][]cid.Cid, len(raw))
-		for i, data := range raw {
-			blocks[i] = dag.NewBlock(data)
-			ls, err := dag.NeededLinks(data)
-			if err != nil {
-				return fmt.Errorf("result block %s: %w", blocks[i].CID, err)
-			}
-			byCID[blocks[i].CID] = ls
-		}
-		reached := map[cid.Cid]bool{}
-		stack := append([]cid.Cid(nil), links...)
-		for len(stack) > 0 {
-			c := stack[len(stack)-1]
-			stack = stack[:len(stack)-1]
-			ls, ok := byCID[c]
-			if !ok || reached[c] {
-				continue
-			}
-			reached[c] = true
-			stack = append(stack, ls...)
-		}
-		var fresh []cid.Cid
-		for _, b := range blocks {
-			if !reached[b.CID] {
-				return invalid("result carries block %s, which the result does not refer to", b.CID)
-			}
-			if received != nil {
-				had, err := store.Has(ctx, b.CID)
-				if err != nil {
-					return err
-				}
-				if !had {
-					fresh = append(fresh, b.CID)
-				}
-			}
+	blocks, err := checkResultBlocks(links, raw)
+	if err != nil {
+		return err
+	}
+	if len(blocks) > 0 {
+		fresh, err := newBlocks(ctx, store, blocks)
+		if err != nil {
+			return err
 		}
 		if err := store.AddBlocks(ctx, blocks); err != nil {
 			return err
 		}
-		if len(fresh) > 0 {
+		if len(fresh) > 0 && received != nil {
 			if err := received(fresh); err != nil {
 				return err
 			}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
 	"os/signal"
 	"strings"
@@ -59,32 +60,6 @@ func (e *env) daemon() (*apiClient, error) {
 	return e.client, nil
 }
 
-// waitDaemon waits up to lockWait for the repo's daemon to answer; it is
-// used when the repo is locked but no daemon answered at first.
-func (e *env) waitDaemon() *apiClient {
-	path, err := repo.DefaultPath()
-	if err != nil {
-		return nil
-	}
-	deadline := time.NewTimer(lockWait)
-	defer deadline.Stop()
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		select {
-		case <-e.ctx.Done():
-			return nil
-		case <-deadline.C:
-			return nil
-		case <-tick.C:
-			if c := dialDaemon(socketPath(path)); c != nil {
-				e.client = c
-				return c
-			}
-		}
-	}
-}
-
 // direct opens the repo in this process, for commands run without a
 // daemon.
 func (e *env) direct() (*backend, error) {
@@ -114,12 +89,10 @@ func invoke[Req, Res any](e *env, op *operation[Req, Res], req *Req) (*Res, erro
 		}
 		b, err := e.direct()
 		switch {
-		case errors.Is(err, repo.ErrLocked):
-			// A daemon holds the repo but did not answer yet: it may be
-			// starting.
-			if c = e.waitDaemon(); c == nil {
-				return nil, err
-			}
+		case errors.Is(err, errDaemonAnswered):
+			// The repo was locked by a daemon that was starting; it
+			// answers now.
+			c = e.client
 		case err != nil:
 			return nil, err
 		default:
@@ -133,6 +106,11 @@ func invoke[Req, Res any](e *env, op *operation[Req, Res], req *Req) (*Res, erro
 	return res, nil
 }
 
+// openRepo opens the repo for a command run without a daemon. While
+// another process holds it (another command, or a daemon starting) it
+// waits, up to busyTimeout, as SQLite's busy timeout does, and gives up
+// waiting with errDaemonAnswered (e.client set) as soon as a daemon
+// answers on the repo's socket.
 func (e *env) openRepo() (*repo.Repo, error) {
 	if e.repo != nil {
 		return e.repo, nil
@@ -141,12 +119,58 @@ func (e *env) openRepo() (*repo.Repo, error) {
 	if err != nil {
 		return nil, err
 	}
-	r, err := repo.Open(path)
+	r, c, err := openWaiting(e.ctx, path, busyTimeout)
+	if c != nil {
+		e.client = c
+		return nil, errDaemonAnswered
+	}
 	if err != nil {
 		return nil, err
 	}
+	e.reportTightened(r)
 	e.repo = r
 	return r, nil
+}
+
+// errDaemonAnswered: a daemon started while the command waited for the
+// repo; the command goes through it.
+var errDaemonAnswered = errors.New("the repo's daemon answered")
+
+// openWaiting opens the repo at path. While another process has it open
+// it retries every lockPoll (with jitter, so that waiting commands do not
+// retry in step) for up to wait, and stops early, returning the
+// daemon's client, when a daemon answers on the repo's socket. After
+// wait it fails with an error matching repo.ErrLocked.
+func openWaiting(ctx context.Context, path string, wait time.Duration) (*repo.Repo, *apiClient, error) {
+	deadline := time.Now().Add(wait)
+	for {
+		r, err := repo.Open(path)
+		if !errors.Is(err, repo.ErrLocked) {
+			return r, nil, err
+		}
+		if c := dialDaemon(socketPath(path)); c != nil {
+			return nil, c, nil
+		}
+		if time.Now().After(deadline) {
+			return nil, nil, fmt.Errorf("%w (waited %v for it)", err, wait)
+		}
+		pause := lockPoll/2 + rand.N(lockPoll)
+		select {
+		case <-ctx.Done():
+			return nil, nil, ctx.Err()
+		case <-time.After(pause):
+		}
+	}
+}
+
+// reportTightened says, once, that the repo was open to other users and
+// no longer is (repo.Open restricted it; the next open finds nothing to
+// restrict).
+func (e *env) reportTightened(r *repo.Repo) {
+	if len(r.Tightened) == 0 {
+		return
+	}
+	fmt.Fprintf(e.stderr, "unode: %s was readable by other users; restricted %d entries to you (directories 0700, files 0600)\n", r.Path, len(r.Tightened))
 }
 
 func (e *env) close() {

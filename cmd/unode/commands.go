@@ -19,6 +19,7 @@ func commands(e *env) []*cobra.Command {
 		addCmd(e), namesCmd(e), showCmd(e), evalCmd(e), runCmd(e),
 		publishCmd(e), publishedCmd(e), dataCmd(e),
 		policyCmd(e), grantCmd(e), grantsCmd(e), revokeCmd(e), logCmd(e),
+		repoCmd(e),
 	}
 }
 

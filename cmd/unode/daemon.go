@@ -8,11 +8,16 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
+	"syscall"
 
+	ma "github.com/multiformats/go-multiaddr"
 	"github.com/spf13/cobra"
 
+	"github.com/unode-dev/unode/p2p"
 	"github.com/unode-dev/unode/p2p/repo"
 )
 
@@ -57,6 +62,31 @@ func daemonCmd(e *env) *cobra.Command {
 	return cmd
 }
 
+// freePorts returns addrs with every TCP and UDP port replaced by 0 (any
+// free port).
+func freePorts(addrs []string) []string {
+	out := make([]string, 0, len(addrs))
+	for _, a := range addrs {
+		m, err := ma.NewMultiaddr(a)
+		if err != nil {
+			out = append(out, a) // startNode reports it
+			continue
+		}
+		var free ma.Multiaddr
+		for _, c := range m {
+			if c.Code() == ma.P_TCP || c.Code() == ma.P_UDP {
+				z, err := ma.NewComponent(c.Protocol().Name, "0")
+				if err == nil {
+					c = *z
+				}
+			}
+			free = append(free, c)
+		}
+		out = append(out, free.String())
+	}
+	return out
+}
+
 // runDaemon runs the node until e.ctx is canceled, then shuts down: the
 // API first (canceling requests in flight), then the node, then the repo.
 func (e *env) runDaemon(listen []string) error {
@@ -65,21 +95,38 @@ func (e *env) runDaemon(listen []string) error {
 		return err
 	}
 	sock := socketPath(path)
-	r, err := repo.Open(path)
-	if errors.Is(err, repo.ErrLocked) && dialDaemon(sock) != nil {
+	// A command started just before (`unode daemon & unode id`, a
+	// script's last `unode add`) may hold the repo for a moment: wait
+	// for it rather than exit.
+	r, running, err := openWaiting(e.ctx, path, daemonLockWait)
+	if running != nil {
 		return fmt.Errorf("a daemon is already running for %s (API %s)", path, sock)
 	}
 	if err != nil {
 		return err
 	}
 	defer r.Close()
+	e.reportTightened(r)
+	// The built-in default (no --listen, addresses.listen as `unode init`
+	// wrote it) may be taken by another repo's daemon; an address the
+	// user chose must be used as given.
+	builtin := len(listen) == 0 && slices.Equal(r.Config.Addresses.Listen, repo.DefaultConfig().Addresses.Listen)
 	if len(listen) == 0 {
 		listen = r.Config.Addresses.Listen
 	}
 	log := slog.New(slog.NewTextHandler(e.stderr, nil))
 
 	node, err := startNode(e.ctx, r, listen, log)
+	var le *p2p.ListenError
+	if err != nil && builtin && errors.As(err, &le) && errors.Is(err, syscall.EADDRINUSE) {
+		fmt.Fprintf(e.stderr, "unode: %s is in use (another unode daemon?); listening on free ports instead (set addresses.listen in %s to choose)\n",
+			le.Addr, filepath.Join(path, "config.json"))
+		node, err = startNode(e.ctx, r, freePorts(listen), log)
+	}
 	if err != nil {
+		if errors.As(err, &le) && errors.Is(err, syscall.EADDRINUSE) {
+			return fmt.Errorf("starting the node: %w (is another unode daemon running? choose another port with --listen or addresses.listen)", err)
+		}
 		return fmt.Errorf("starting the node: %w", err)
 	}
 	closeNode := sync.OnceValue(node.Close)

@@ -22,11 +22,26 @@ const (
 	// than hanging the command.
 	probeTimeout = 2 * time.Second
 
-	// lockWait is how long a command waits for a daemon's API when the
-	// repo is locked but no socket answers yet: a daemon that has just
-	// started holds the lock a moment before it listens, so
-	// `unode daemon & unode id` works.
-	lockWait = 5 * time.Second
+	// busyTimeout is how long a command run without a daemon waits for
+	// the repo while another process holds it (SQLite's busy timeout):
+	// another command without a daemon (ten parallel `unode data put`
+	// each take their turn), or a daemon that has just started and holds
+	// the lock a moment before its API answers (`unode daemon & unode
+	// id`; the command goes through the daemon as soon as it answers).
+	// Commands hold the repo for well under a second; 10 s is long enough
+	// for a queue of them and short enough that a stuck holder is
+	// reported instead of hanging the command.
+	busyTimeout = 10 * time.Second
+
+	// daemonLockWait is how long `unode daemon` waits for a short-lived
+	// command that holds the repo (one started just before it) instead
+	// of exiting. A daemon that is already running is reported at once.
+	daemonLockWait = 5 * time.Second
+
+	// lockPoll is the mean interval at which a waiting process retries
+	// the repo lock: small next to a command's run time, large enough
+	// that ten waiters cost nothing.
+	lockPoll = 20 * time.Millisecond
 
 	// readHeaderTimeout bounds how long the daemon waits for a request's
 	// headers, so a stuck client cannot hold a connection forever.

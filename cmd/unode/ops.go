@@ -501,4 +501,5 @@ var apiOps = []apiOp{
 	grantOp, grantsOp, revokeOp, logOp,
 	dataPutOp, dataGetOp, dataLsOp, dataRmOp,
 	publishOp, publishedOp,
+	repoGCOp, repoStatOp,
 }
