@@ -777,6 +777,16 @@ func walkGeneric(x any, visit func(cid.Cid)) error {
 	return malformed("%s is not allowed in DAG-CBOR", describe(x))
 }
 
+// sortedSet lists a set of CIDs sorted by their bytes.
+func sortedSet(seen map[cid.Cid]struct{}) []cid.Cid {
+	out := make([]cid.Cid, 0, len(seen))
+	for c := range seen {
+		out = append(out, c)
+	}
+	sortCIDs(out)
+	return out
+}
+
 // Links returns every link (tag 42) anywhere in a canonical DAG-CBOR item
 // (any block kind, or an encoded value), deduplicated and sorted by CID
 // bytes.
@@ -785,12 +795,7 @@ func Links(data []byte) ([]cid.Cid, error) {
 	if _, err := decodeGeneric(data, func(c cid.Cid) { seen[c] = struct{}{} }); err != nil {
 		return nil, err
 	}
-	out := make([]cid.Cid, 0, len(seen))
-	for c := range seen {
-		out = append(out, c)
-	}
-	sortCIDs(out)
-	return out, nil
+	return sortedSet(seen), nil
 }
 
 func sortCIDs(cs []cid.Cid) {

@@ -124,10 +124,5 @@ func LinksUnverified(data []byte) ([]cid.Cid, error) {
 	if err := walkGeneric(x, func(c cid.Cid) { seen[c] = struct{}{} }); err != nil {
 		return nil, err
 	}
-	out := make([]cid.Cid, 0, len(seen))
-	for c := range seen {
-		out = append(out, c)
-	}
-	sortCIDs(out)
-	return out, nil
+	return sortedSet(seen), nil
 }

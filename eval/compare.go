@@ -257,17 +257,7 @@ func (c *comparer) values(a, b Value, depth int) int {
 	// values.
 	for {
 		c.tick()
-		if depth > maxValueDepth {
-			panic(&RuntimeError{Msg: fmt.Sprintf("value nested more than %d levels deep", maxValueDepth)})
-		}
-		ra, rb := kindRank(a), kindRank(b)
-		if ra < 0 || rb < 0 {
-			bad := a
-			if ra >= 0 {
-				bad = b
-			}
-			panic(&RuntimeError{Msg: "cannot compare " + describe(bad)})
-		}
+		ra, rb := orderedKinds(a, b, depth)
 		if ra != rb {
 			return cmp.Compare(ra, rb)
 		}
@@ -338,6 +328,23 @@ func (c *comparer) values(a, b Value, depth int) int {
 	}
 }
 
+// orderedKinds ranks a and b by kind (kindRank), failing on values
+// nested too deep or of a kind with no order.
+func orderedKinds(a, b Value, depth int) (ra, rb int) {
+	if depth > maxValueDepth {
+		panic(&RuntimeError{Msg: fmt.Sprintf("value nested more than %d levels deep", maxValueDepth)})
+	}
+	ra, rb = kindRank(a), kindRank(b)
+	if ra < 0 || rb < 0 {
+		bad := a
+		if ra >= 0 {
+			bad = b
+		}
+		panic(&RuntimeError{Msg: "cannot compare " + describe(bad)})
+	}
+	return ra, rb
+}
+
 // memoized compares with the memo: it looks remembered pairs up, and
 // remembers this pair (and every memoStride-th pair down its chain) if
 // they are equal and were costly enough.
@@ -349,17 +356,7 @@ func (c *comparer) memoized(a, b Value, depth int) (r int) {
 walk:
 	for {
 		c.tick()
-		if depth > maxValueDepth {
-			panic(&RuntimeError{Msg: fmt.Sprintf("value nested more than %d levels deep", maxValueDepth)})
-		}
-		ra, rb := kindRank(a), kindRank(b)
-		if ra < 0 || rb < 0 {
-			bad := a
-			if ra >= 0 {
-				bad = b
-			}
-			panic(&RuntimeError{Msg: "cannot compare " + describe(bad)})
-		}
+		ra, rb := orderedKinds(a, b, depth)
 		if ra != rb {
 			r = cmp.Compare(ra, rb)
 			break walk

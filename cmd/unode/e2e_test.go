@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -160,48 +159,9 @@ type daemonProc struct {
 // and waits for its ready line.
 func (n *node) startDaemon() *daemonProc {
 	n.t.Helper()
-	cmd := n.command("daemon", "--json", "--listen", "/ip4/127.0.0.1/tcp/0")
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		n.t.Fatal(err)
-	}
-	d := &daemonProc{n: n, cmd: cmd, stderr: &lockedBuffer{}, done: make(chan struct{})}
-	cmd.Stderr = d.stderr
-	if err := cmd.Start(); err != nil {
-		n.t.Fatal(err)
-	}
-	n.t.Cleanup(func() {
-		select {
-		case <-d.done:
-		default:
-			cmd.Process.Kill()
-			<-d.done
-		}
-	})
-	lines := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		if sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-		for sc.Scan() {
-			n.t.Logf("daemon stdout after the ready line: %s", sc.Text())
-		}
-		d.err = cmd.Wait()
-		close(d.done)
-	}()
-	select {
-	case line, ok := <-lines:
-		if !ok {
-			<-d.done
-			n.t.Fatalf("daemon exited before it was ready (%v): %s", d.err, d.stderr.String())
-		}
-		if err := json.Unmarshal([]byte(line), &d.ready); err != nil {
-			n.t.Fatalf("daemon ready line %q: %v", line, err)
-		}
-	case <-time.After(commandTimeout):
-		n.t.Fatalf("daemon not ready within %v: %s", commandTimeout, d.stderr.String())
+	d, ok := n.startDaemonWith("--listen", "/ip4/127.0.0.1/tcp/0")
+	if !ok {
+		n.t.Fatalf("daemon exited before it was ready (%v): %s", d.err, d.stderr.String())
 	}
 	return d
 }

@@ -177,6 +177,7 @@ func (n *node) startDaemonWith(args ...string) (d *daemonProc, ok bool) {
 		}
 		close(lines)
 		for sc.Scan() {
+			n.t.Logf("daemon stdout after the ready line: %s", sc.Text())
 		}
 		d.err = cmd.Wait()
 		close(d.done)
