@@ -22,6 +22,10 @@
 //   - Token: Issue, Token.Delegate, ParseToken/String,
 //     DecodeToken/Bytes, VerifyToken. Errors are *TokenError whose
 //     Reason is a sentinel naming the failed check.
+//   - Membership of owned clusters: a token granting
+//     cluster.member:NAME (Sandbox.Members), checked by a third party
+//     with VerifyMembership, and proven fresh with SignMembershipProof /
+//     VerifyMembershipProof over an asker's nonce.
 //   - Policy: Default sandbox for unknown peers, named sandboxes for
 //     known peers; For joins the peer's sandbox with its verified tokens.
 //   - Store: grants, revocations and the audit log in a go-datastore.

@@ -25,7 +25,12 @@ func seedTokens(t testing.TB) (*world, []*Token) {
 	for i := 1; i < MaxChainDepth; i++ {
 		deep = w.grant(names[(i-1)%2], names[i%2], healthGrant, deep, 0, time.Hour)
 	}
-	return w, []*Token{root, later, narrow, exact, wide, broken, foreign, deep}
+	// Membership tokens of the owner's cluster "stats": a root, a
+	// delegation, and one from another owner.
+	member := w.grant("owner", "insurer", "--allow cluster.member:stats --allow cluster.member:batch", nil, 0, time.Hour)
+	subMember := w.grant("insurer", "worker", "--allow cluster.member:stats", member, 0, 30*time.Minute)
+	strayMember := w.grant("eve", "insurer", "--allow cluster.member:stats", nil, 0, time.Hour)
+	return w, []*Token{root, later, narrow, exact, wide, broken, foreign, deep, member, subMember, strayMember}
 }
 
 func FuzzParseToken(f *testing.F) {
@@ -164,6 +169,8 @@ func FuzzParseSandbox(f *testing.F) {
 	f.Add("--allow pure --allow remote --deny pure:Int.sub --deny remote:at")
 	f.Add(`--allow "data.read:a b" --allow data.write:=x`)
 	f.Add("--allow-code none --allow-target any --fuel 0")
+	f.Add(`--allow cluster.member:stats --allow "cluster.member:big data" --allow cluster.member:`)
+	f.Add("--allow cluster.member --allow cluster.member:a:b")
 	f.Fuzz(func(t *testing.T, text string) {
 		s, err := ParseSandbox(text)
 		if err != nil {

@@ -15,6 +15,7 @@ var (
 	uNames    = []string{"Int.sub", "Int.add", "Op.sub", "at", "send", "provision", "Float.sub"}
 	uPatterns = []string{"", "a", "a/", "a/b", "=a", "=a/b", "b/", "=b", "ab"}
 	uKeys     = []string{"", "a", "a/", "a/b", "a/bc", "ab", "b", "b/", "b/x", "c"}
+	uClusters = []string{"stats", "batch", "x y"}
 )
 
 type universe struct {
@@ -56,6 +57,7 @@ func (u universe) random(r *rand.Rand) Sandbox {
 	} else {
 		s.Targets = pick(r, u.peers)
 	}
+	s.Members = pick(r, uClusters)
 	levels := []int64{0, 5, 10}
 	s.Budget = Budget{
 		Fuel:   levels[r.IntN(3)],
@@ -88,6 +90,9 @@ func (u universe) grants(s Sandbox) []bool {
 	}
 	for _, p := range u.peers {
 		out = append(out, c.AllowsTarget(p.String()))
+	}
+	for _, name := range uClusters {
+		out = append(out, s.Normalize().GrantsMembership(name))
 	}
 	return out
 }

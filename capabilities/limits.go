@@ -62,6 +62,22 @@ const (
 	// qualified identifiers such as "List.foldl"; 64 bytes is generous.
 	MaxBuiltinNameLen = 64
 
+	// MaxMemberships bounds the cluster names one sandbox grants
+	// membership of (cluster.member:NAME): a membership token names the
+	// one or few clusters its audience serves.
+	MaxMemberships = 16
+
+	// MaxClusterNameLen bounds a cluster name in bytes: names are short
+	// labels such as "stats"; the bound keeps tokens, status messages
+	// and membership proofs small.
+	MaxClusterNameLen = 128
+
+	// MemberNonceSize is the size of the asker's fresh nonce in a
+	// membership proof (membership.go): 256 bits, so that a proof is
+	// never asked for twice with the same nonce and cannot be prepared
+	// in advance.
+	MemberNonceSize = 32
+
 	// MaxSignatureSize bounds a signature. Ed25519 signatures are 64
 	// bytes and secp256k1 (DER) at most 72; the slack allows for other
 	// key types whose public keys fit in a peer ID.

@@ -28,6 +28,11 @@ const (
 	// direction it does not distinguish: it is allowed when the sandbox
 	// has any data pattern, and its key is checked at run time.
 	GroupData = "data"
+	// GroupClusterMember is granted per cluster name
+	// ("cluster.member:stats"): membership of the issuer's owned cluster
+	// of that name (docs/security.md, "Owned clusters"). It allows no
+	// builtin.
+	GroupClusterMember = "cluster.member"
 )
 
 // builtinGroups are the groups a Sandbox grants as a whole, in their
@@ -73,6 +78,12 @@ type Sandbox struct {
 	// this node itself, and Targets.
 	AnyTarget bool
 	Targets   []peer.ID
+
+	// Members are the names of the clusters the holder may be a member
+	// of ("cluster.member:stats"): in a token rooted at a node, the
+	// clusters that node owns which the audience may join. They grant
+	// nothing to an evaluation.
+	Members []string
 
 	Budget Budget
 }
@@ -147,6 +158,7 @@ func (s Sandbox) Normalize() Sandbox {
 	if !s.AnyTarget {
 		out.Targets = sortedPeers(s.Targets)
 	}
+	out.Members = sortedSet(s.Members)
 	out.Budget = s.Budget.normalize()
 	return out
 }
@@ -176,6 +188,9 @@ func (s Sandbox) Validate() error {
 		if !slices.Contains(builtinGroups, g.Name) {
 			if g.Name == GroupDataRead || g.Name == GroupDataWrite || g.Name == GroupData {
 				return invalidf("data access is granted by key pattern (Read, Write), not as group %q", g.Name)
+			}
+			if g.Name == GroupClusterMember {
+				return invalidf("cluster membership is granted by cluster name (Members), not as group %q", g.Name)
 			}
 			return invalidf("unknown builtin group %q (want pure, remote, channel or cluster)", g.Name)
 		}
@@ -224,6 +239,14 @@ func (s Sandbox) Validate() error {
 			return invalidf("target: %v", err)
 		}
 	}
+	if len(s.Members) > MaxMemberships {
+		return invalidf("%d cluster memberships, limit %d", len(s.Members), MaxMemberships)
+	}
+	for _, m := range s.Members {
+		if err := CheckClusterName(m); err != nil {
+			return err
+		}
+	}
 	b := s.Budget
 	if b.Fuel < 0 || b.Memory < 0 || b.Time < 0 || b.Result < 0 {
 		return invalidf("negative budget")
@@ -262,6 +285,29 @@ func checkBuiltinName(n string) error {
 	return nil
 }
 
+// CheckClusterName accepts a cluster name: 1 to MaxClusterNameLen bytes
+// of UTF-8 without control characters. Errors match ErrInvalidSandbox.
+func CheckClusterName(name string) error {
+	if name == "" || len(name) > MaxClusterNameLen {
+		return invalidf("cluster name %q: empty or longer than %d bytes", name, MaxClusterNameLen)
+	}
+	if !utf8.ValidString(name) {
+		return invalidf("cluster name %q is not UTF-8", name)
+	}
+	for _, r := range name {
+		if unicode.IsControl(r) || !unicode.IsPrint(r) && r != ' ' {
+			return invalidf("cluster name %q has a control or unprintable character", name)
+		}
+	}
+	return nil
+}
+
+// GrantsMembership reports whether s grants membership of the cluster
+// with this name (cluster.member:name).
+func (s Sandbox) GrantsMembership(name string) bool {
+	return slices.Contains(s.Members, name)
+}
+
 func checkPattern(p string) error {
 	if len(p) > MaxPatternLen {
 		return invalidf("data pattern longer than %d bytes", MaxPatternLen)
@@ -287,6 +333,7 @@ func Union(a, b Sandbox) Sandbox {
 	out.Code = append(slices.Clone(a.Code), b.Code...)
 	out.AnyTarget = a.AnyTarget || b.AnyTarget
 	out.Targets = append(slices.Clone(a.Targets), b.Targets...)
+	out.Members = append(slices.Clone(a.Members), b.Members...)
 	out.Budget = Budget{
 		Fuel:   max(a.Budget.Fuel, b.Budget.Fuel),
 		Memory: max(a.Budget.Memory, b.Budget.Memory),
@@ -336,6 +383,7 @@ func Intersect(a, b Sandbox) Sandbox {
 			}
 		}
 	}
+	out.Members = intersectSorted(a.Members, b.Members)
 	out.Budget = Budget{
 		Fuel:   min(a.Budget.Fuel, b.Budget.Fuel),
 		Memory: min(a.Budget.Memory, b.Budget.Memory),
@@ -348,8 +396,9 @@ func Intersect(a, b Sandbox) Sandbox {
 // IsSubset reports whether s grants nothing that other does not: every
 // group of s is in other and other denies only builtins s denies too,
 // every data pattern of s is covered by one of other's, the definitions
-// and targets of s are among other's (or other allows any), and every
-// budget of s is at most other's.
+// and targets of s are among other's (or other allows any), its cluster
+// memberships are among other's, and every budget of s is at most
+// other's.
 //
 // Builtin groups are treated as open sets (this package does not know
 // their members), so "pure minus X" is never a subset of "pure minus Y"
@@ -392,6 +441,9 @@ func (s Sandbox) IsSubset(other Sandbox) bool {
 			}
 		}
 	}
+	if !subsetSorted(a.Members, b.Members) {
+		return false
+	}
 	ab, bb := a.Budget, b.Budget
 	return ab.Fuel <= bb.Fuel && ab.Memory <= bb.Memory && ab.Time <= bb.Time && ab.Result <= bb.Result
 }
@@ -410,7 +462,7 @@ func (s Sandbox) Equal(other Sandbox) bool {
 	return slices.Equal(a.Read, b.Read) && slices.Equal(a.Write, b.Write) &&
 		a.AnyCode == b.AnyCode && slices.Equal(a.Code, b.Code) &&
 		a.AnyTarget == b.AnyTarget && slices.Equal(a.Targets, b.Targets) &&
-		a.Budget == b.Budget
+		slices.Equal(a.Members, b.Members) && a.Budget == b.Budget
 }
 
 func findGroup(gs []Group, name string) (Group, bool) {

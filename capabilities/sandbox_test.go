@@ -60,6 +60,10 @@ var sandboxTexts = []struct{ in, canon string }{
 	{"--memory 1024 --result 1000", "--memory 1KiB --result 1000"},
 	{"--time 1500ms", "--time 1.5s"},
 	{"--allow pure --allow data.read:health/ --deny Int.sub --deny Op.sub --fuel 5 --time 1m0s", ""},
+	{"--allow cluster.member:stats", ""},
+	{"--allow cluster.member:stats --allow cluster.member:batch --allow cluster.member:stats", "--allow cluster.member:batch --allow cluster.member:stats"},
+	{`--allow "cluster.member:big data" --allow cluster --allow-code none`, `--allow cluster --allow "cluster.member:big data" --allow-code none`},
+	{"--allow cluster.member:a:b", ""},
 }
 
 func TestParseSandboxRoundTrip(t *testing.T) {
@@ -110,6 +114,11 @@ func TestParseSandboxErrors(t *testing.T) {
 		{`--allow data.read:a"b`, "quote inside"},
 		{"--allow data.read:" + strings.Repeat("x", MaxPatternLen+1), "longer than"},
 		{"--deny " + strings.Repeat("x", MaxBuiltinNameLen+1), "longer than"},
+		{"--allow cluster.member", "name the cluster"},
+		{"--allow cluster.member:", "empty"},
+		{"--allow cluster.member:" + strings.Repeat("x", MaxClusterNameLen+1), "longer than"},
+		{"--allow \"cluster.member:a\\tb\"", "control"},
+		{"--deny cluster.member:x", "unknown group"},
 	} {
 		_, err := ParseSandbox(tc.in)
 		if err == nil || !strings.Contains(err.Error(), tc.want) || !errors.Is(err, ErrInvalidSandbox) {

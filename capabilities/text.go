@@ -31,6 +31,7 @@ const (
 //	--allow pure                   a whole builtin group (pure, remote, channel, cluster)
 //	--allow data.read:health/      data keys by prefix ("data.read" alone: every key)
 //	--allow data.write:=notes/x    exactly one key
+//	--allow cluster.member:stats   membership of the issuer's cluster "stats"
 //	--deny Int.sub                 a builtin, in every group granted
 //	--deny pure:Int.sub            a builtin, in one group
 //	--allow-code CID               a definition foreign code may call (repeatable);
@@ -187,8 +188,16 @@ func (b *sandboxBuilder) allow(val string) error {
 		} else {
 			b.sb.Write = append(b.sb.Write, pattern)
 		}
+	case GroupClusterMember:
+		if !hasPattern {
+			return invalidf("--allow %s: name the cluster (cluster.member:NAME)", val)
+		}
+		if err := CheckClusterName(pattern); err != nil {
+			return err
+		}
+		b.sb.Members = append(b.sb.Members, pattern)
 	default:
-		return invalidf("--allow %s: unknown group %q (want pure, remote, channel, cluster, data.read:PREFIX or data.write:PREFIX)", val, name)
+		return invalidf("--allow %s: unknown group %q (want pure, remote, channel, cluster, data.read:PREFIX, data.write:PREFIX or cluster.member:NAME)", val, name)
 	}
 	return nil
 }
@@ -220,6 +229,9 @@ func (s Sandbox) Args() []string {
 	}
 	for _, p := range s.Write {
 		add(flagAllow, dataItem(GroupDataWrite, p))
+	}
+	for _, m := range s.Members {
+		add(flagAllow, GroupClusterMember+":"+m)
 	}
 	// Denials common to every group print once, unscoped.
 	var common []string

@@ -354,28 +354,39 @@ func (t *Token) Depth() int { return len(t.Chain()) }
 // name this node as root and the caller as audience, so a peer cannot
 // make the node verify signatures of tokens that could never apply.
 func VerifyToken(tok *Token, now time.Time, self, remote peer.ID, revoked func(id string) bool, skew time.Duration) (Sandbox, error) {
+	if err := verifyChain(tok, now, self, remote, self, revoked, skew, ErrNotRootedHere, "this node"); err != nil {
+		return Sandbox{}, err
+	}
+	return tok.sandbox, nil
+}
+
+// verifyChain makes VerifyToken's checks of a token rooted at root and
+// held by holder, as checked by self (whose own links' windows apply
+// exactly). A root other than root fails with notRooted, naming what
+// root is (rootWhat).
+func verifyChain(tok *Token, now time.Time, root, holder, self peer.ID, revoked func(id string) bool, skew time.Duration, notRooted error, rootWhat string) error {
 	if tok == nil || tok.raw == nil {
-		return Sandbox{}, tokenErr(ErrMalformedToken, "", "no token")
+		return tokenErr(ErrMalformedToken, "", "no token")
 	}
 	chain := tok.Chain()
 	if len(chain) > MaxChainDepth {
-		return Sandbox{}, tokenErr(ErrChainTooDeep, tok.id, "%d links, limit %d", len(chain), MaxChainDepth)
+		return tokenErr(ErrChainTooDeep, tok.id, "%d links, limit %d", len(chain), MaxChainDepth)
 	}
-	root := chain[len(chain)-1]
-	if root.issuer != self {
-		return Sandbox{}, tokenErr(ErrNotRootedHere, root.id, "issued by %s, and this node is %s", root.issuer, self)
+	first := chain[len(chain)-1]
+	if first.issuer != root {
+		return tokenErr(notRooted, first.id, "issued by %s, and %s is %s", first.issuer, rootWhat, root)
 	}
-	if tok.audience != remote {
-		return Sandbox{}, tokenErr(ErrWrongAudience, tok.id, "issued to %s, presented by %s", tok.audience, remote)
+	if tok.audience != holder {
+		return tokenErr(ErrWrongAudience, tok.id, "issued to %s, presented by %s", tok.audience, holder)
 	}
 	for _, t := range chain {
 		pub, err := t.issuer.ExtractPublicKey()
 		if err != nil {
-			return Sandbox{}, tokenErr(ErrBadSignature, t.id, "issuer key: %v", err)
+			return tokenErr(ErrBadSignature, t.id, "issuer key: %v", err)
 		}
 		ok, err := pub.Verify(append([]byte(signingDomain), t.signed...), t.signature)
 		if err != nil || !ok {
-			return Sandbox{}, tokenErr(ErrBadSignature, t.id, "not signed by its issuer %s", t.issuer)
+			return tokenErr(ErrBadSignature, t.id, "not signed by its issuer %s", t.issuer)
 		}
 	}
 	for _, t := range chain {
@@ -384,22 +395,22 @@ func VerifyToken(tok *Token, now time.Time, self, remote peer.ID, revoked func(i
 		}
 		if err := checkAttenuation(t.parent, t.issuer, t.sandbox, t.notBefore, t.expires, "it"); err != nil {
 			err.(*TokenError).TokenID = t.id
-			return Sandbox{}, err
+			return err
 		}
 	}
 	if revoked != nil {
 		for _, t := range chain {
 			if revoked(t.id) {
-				return Sandbox{}, tokenErr(ErrRevoked, t.id, "")
+				return tokenErr(ErrRevoked, t.id, "")
 			}
 		}
 	}
 	for _, t := range chain {
 		if err := t.checkWindow(now, self, skew); err != nil {
-			return Sandbox{}, err
+			return err
 		}
 	}
-	return tok.sandbox, nil
+	return nil
 }
 
 // checkWindow checks that now lies in the link's validity window. The

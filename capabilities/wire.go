@@ -43,6 +43,7 @@ type sandboxWire struct {
 	Memory    uint64      `cbor:"9,keyasint,omitempty"`  // bytes
 	TimeMS    uint64      `cbor:"10,keyasint,omitempty"` // milliseconds
 	Result    uint64      `cbor:"11,keyasint,omitempty"` // bytes
+	Members   []string    `cbor:"12,keyasint,omitempty"` // cluster names (cluster.member:NAME), sorted
 }
 
 // groupWire is [name, [denied builtin, ...]] with the names sorted.
@@ -86,7 +87,7 @@ func mustDecMode() cbor.DecMode {
 		IndefLength:       cbor.IndefLengthForbidden,
 		TagsMd:            cbor.TagsForbidden,
 		MaxNestedLevels:   maxCBORNesting,
-		MaxArrayElements:  max(MaxPatterns, MaxCodeCIDs, MaxTargets, MaxDenied, 16),
+		MaxArrayElements:  max(MaxPatterns, MaxCodeCIDs, MaxTargets, MaxDenied, MaxMemberships, 16),
 		MaxMapPairs:       16,
 		ExtraReturnErrors: cbor.ExtraDecErrorUnknownField,
 		UTF8:              cbor.UTF8RejectInvalid,
@@ -113,6 +114,7 @@ func (w sandboxWire) fromWire() (Sandbox, error) {
 	}
 	s.Read, s.Write = w.Read, w.Write
 	s.AnyCode, s.AnyTarget = w.AnyCode, w.AnyTarget
+	s.Members = w.Members
 	for _, b := range w.Code {
 		c, err := cid.Cast(b)
 		if err != nil || !bytes.Equal(c.Bytes(), b) {
@@ -158,6 +160,7 @@ func (s Sandbox) rawWire() sandboxWire {
 	}
 	w.Read, w.Write = s.Read, s.Write
 	w.AnyCode, w.AnyTarget = s.AnyCode, s.AnyTarget
+	w.Members = s.Members
 	for _, c := range s.Code {
 		w.Code = append(w.Code, c.Bytes())
 	}
