@@ -251,27 +251,47 @@ func init() {
 		return f
 	}).in("channel")
 
-	def1("Cluster.named", "The cluster with this name", func(th *Thread, name Value) Value {
-		th.alloc(sizeNode)
-		return &Cluster{Name: th.argText("Cluster.named", name)}
+	def1("Cluster.named", "Cluster.named name: the open cluster with this name, which any node may join (unode daemon --cluster NAME)", func(th *Thread, name Value) Value {
+		s := th.argText("Cluster.named", name)
+		th.alloc(sizeNode + int64(len(s)))
+		return &Cluster{Name: s}
 	}).in("cluster")
-	def1("provision", "provision cluster: a node of the cluster, chosen by load and ping time", func(th *Thread, c Value) Value {
-		cl, ok := c.(*Cluster)
-		if !ok {
-			th.fail("provision: expected a Cluster, got %s", describe(c))
-		}
-		n, err := th.clusterHost("provision").Provision(th, cl.Name)
+	def2("Cluster.owned", "Cluster.owned owner name: owner's cluster with this name, whose members hold a membership token from owner (cluster.member:NAME)", func(th *Thread, owner, name Value) Value {
+		o, s := th.argNode("Cluster.owned", owner), th.argText("Cluster.owned", name)
+		th.alloc(sizeNode + int64(len(s)))
+		return &Cluster{Name: s, Owner: o}
+	}).in("cluster")
+	def1("Cluster.members", "Cluster.members cluster: the members that answer and confirm their membership (a List of Node)", func(th *Thread, c Value) Value {
+		cl := th.argCluster("Cluster.members", c)
+		ns, err := th.clusterHost("Cluster.members").Members(th, cl)
 		if err != nil {
-			th.failErr(err, "provision %s", cl.Name)
+			th.failErr(err, "Cluster.members %s", Show(cl, nil))
 		}
+		th.chargeLen(len(ns))
+		l, out := th.makeList(len(ns))
+		for i, n := range ns {
+			th.poll()
+			th.alloc(sizeNode + int64(len(n.ID)))
+			out[i] = n
+		}
+		return l
+	}).in("cluster")
+	def1("provision", "provision cluster: a member, chosen by load and ping time among those that answer; successive calls spread over equally good members", func(th *Thread, c Value) Value {
+		cl := th.argCluster("provision", c)
+		n, err := th.clusterHost("provision").Provision(th, cl)
+		if err != nil {
+			th.failErr(err, "provision %s", Show(cl, nil))
+		}
+		th.alloc(sizeNode + int64(len(n.ID)))
 		return n
 	}).in("cluster")
-	def1("pingTime", "pingTime node: round trip time to the node in milliseconds", func(th *Thread, n Value) Value {
-		d, err := th.clusterHost("pingTime").PingTime(th, th.argNode("pingTime", n))
+	def2("pingTime", "pingTime a b: round trip time from node a to node b in milliseconds (a Float); a node other than here is asked to measure it, and may refuse", func(th *Thread, a, b Value) Value {
+		from, to := th.argNode("pingTime", a), th.argNode("pingTime", b)
+		d, err := th.clusterHost("pingTime").PingTime(th, from, to)
 		if err != nil {
 			th.failErr(err, "pingTime")
 		}
-		return MakeInt(d.Milliseconds())
+		return Float(float64(d) / float64(time.Millisecond))
 	}).in("cluster")
 	def1("load", "load node: the node's load (0.0 idle, 1.0 busy)", func(th *Thread, n Value) Value {
 		l, err := th.clusterHost("load").Load(th, th.argNode("load", n))
@@ -463,6 +483,14 @@ func (th *Thread) argFuture(name string, v Value) *Future {
 		th.fail("%s: expected a Future, got %s", name, describe(v))
 	}
 	return f
+}
+
+func (th *Thread) argCluster(name string, v Value) *Cluster {
+	c, ok := v.(*Cluster)
+	if !ok {
+		th.fail("%s: expected a Cluster, got %s", name, describe(v))
+	}
+	return c
 }
 
 func (th *Thread) argChannel(name string, v Value) *Channel {

@@ -291,7 +291,7 @@ func (c *comparer) values(a, b Value, depth int) int {
 			}
 			return strings.Compare(x.Node, y.Node)
 		case *Cluster:
-			return strings.Compare(x.Name, b.(*Cluster).Name)
+			return compareClusters(x, b.(*Cluster))
 		case *Map:
 			return c.maps(x, b.(*Map), depth)
 		case *Tuple:
@@ -416,7 +416,7 @@ walk:
 			r = strings.Compare(x.Node, y.Node)
 			break walk
 		case *Cluster:
-			r = strings.Compare(x.Name, b.(*Cluster).Name)
+			r = compareClusters(x, b.(*Cluster))
 			break walk
 		case *Map:
 			r = c.maps(x, b.(*Map), depth)

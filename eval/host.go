@@ -58,9 +58,17 @@ type DataHost interface {
 
 // ClusterHost is implemented by hosts that know about clusters.
 type ClusterHost interface {
-	// Provision picks a member of the named cluster.
-	Provision(th *Thread, cluster string) (*Node, error)
-	PingTime(th *Thread, node *Node) (time.Duration, error)
+	// Provision picks a member of the cluster: one that answers and
+	// confirms its membership, by load and ping time, spreading
+	// successive calls over members that are equally good.
+	Provision(th *Thread, c *Cluster) (*Node, error)
+	// Members lists the members that answer and confirm their
+	// membership.
+	Members(th *Thread, c *Cluster) ([]*Node, error)
+	// PingTime is the round trip time from node from to node to:
+	// measured by this node when from is this node, else asked of from
+	// (which may refuse).
+	PingTime(th *Thread, from, to *Node) (time.Duration, error)
 	// Load is the node's load, 0 (idle) to 1 (busy) or more.
 	Load(th *Thread, node *Node) (float64, error)
 }
@@ -475,6 +483,27 @@ func (h *LocalHost) DataDelete(_ *Thread, key string) error {
 	return nil
 }
 
-func (h *LocalHost) Provision(*Thread, string) (*Node, error)       { return h.node, nil }
-func (h *LocalHost) PingTime(*Thread, *Node) (time.Duration, error) { return 0, nil }
-func (h *LocalHost) Load(*Thread, *Node) (float64, error)           { return 0, nil }
+// Provision returns the local node: every cluster is this node alone.
+func (h *LocalHost) Provision(*Thread, *Cluster) (*Node, error) { return h.node, nil }
+
+// Members is the local node alone.
+func (h *LocalHost) Members(*Thread, *Cluster) ([]*Node, error) { return []*Node{h.node}, nil }
+
+// PingTime is 0 from the local node to itself; other nodes are
+// unreachable.
+func (h *LocalHost) PingTime(_ *Thread, from, to *Node) (time.Duration, error) {
+	for _, n := range []*Node{from, to} {
+		if n.ID != h.node.ID {
+			return 0, fmt.Errorf("node %s is unreachable (local host %s has no network)", n.ID, h.node.ID)
+		}
+	}
+	return 0, nil
+}
+
+// Load is 0 for the local node; other nodes are unreachable.
+func (h *LocalHost) Load(_ *Thread, n *Node) (float64, error) {
+	if n.ID != h.node.ID {
+		return 0, fmt.Errorf("node %s is unreachable (local host %s has no network)", n.ID, h.node.ID)
+	}
+	return 0, nil
+}

@@ -146,7 +146,11 @@ func (p *printer) value(v Value, arg bool, depth int) {
 	case *Channel:
 		p.s("<channel " + hex.EncodeToString(x.ID) + ">")
 	case *Cluster:
-		p.s("<cluster " + QuoteText(x.Name) + ">")
+		if x.Owner != nil {
+			p.s("<cluster " + QuoteText(x.Name) + " of " + x.Owner.ID + ">")
+		} else {
+			p.s("<cluster " + QuoteText(x.Name) + ">")
+		}
 	case nil:
 		p.s("<nil>")
 	default:

@@ -1,6 +1,7 @@
 package eval
 
 import (
+	"strings"
 	"sync"
 
 	"github.com/unode-dev/unode/dag"
@@ -74,8 +75,29 @@ type Channel struct {
 	Node string
 }
 
-// Cluster is a named group of nodes (Cluster.named).
-type Cluster struct{ Name string }
+// Cluster is a named group of nodes: an open cluster (Cluster.named),
+// which any node may join, or one owned by a node (Cluster.owned), whose
+// members hold the owner's membership token.
+type Cluster struct {
+	Name  string
+	Owner *Node // nil for an open cluster
+}
+
+// compareClusters orders open clusters first, then by owner, then by
+// name.
+func compareClusters(a, b *Cluster) int {
+	switch {
+	case a.Owner == nil && b.Owner != nil:
+		return -1
+	case a.Owner != nil && b.Owner == nil:
+		return 1
+	case a.Owner != nil:
+		if c := strings.Compare(a.Owner.ID, b.Owner.ID); c != 0 {
+			return c
+		}
+	}
+	return strings.Compare(a.Name, b.Name)
+}
 
 func (Int) Type() string       { return "Int" }
 func (Float) Type() string     { return "Float" }

@@ -86,6 +86,7 @@ type admissionLimits struct {
 	// protocol.
 	negotiating          gateLimits
 	eval, blocks, status gateLimits
+	member               gateLimits // /unode/member/1.0.0 (member.go)
 	slots                slotLimits
 	// unknownMemory and unknownPeerMemory bound the frame memory that
 	// unknown peers' streams hold, in all and per peer.
@@ -109,6 +110,7 @@ func defaultAdmissionLimits() admissionLimits {
 		eval:        gateLimits{MaxUnknownEvalStreamsPerPeer, MaxUnknownEvalStreams, MaxTrustedEvalStreamsPerPeer},
 		blocks:      gateLimits{MaxUnknownBlocksStreamsPerPeer, MaxUnknownBlocksStreams, MaxTrustedBlocksStreamsPerPeer},
 		status:      gateLimits{MaxUnknownStatusStreamsPerPeer, MaxUnknownStatusStreams, MaxTrustedStatusStreamsPerPeer},
+		member:      gateLimits{MaxUnknownMemberStreamsPerPeer, MaxUnknownMemberStreams, MaxTrustedMemberStreamsPerPeer},
 		slots:       slotLimits{MaxConcurrentForeign, MaxUnknownSlots, MaxUnknownSlotsPerPeer, MaxTrustedSlotsPerPeer},
 
 		unknownMemory:     MaxUnknownFrameMemory,
@@ -140,6 +142,7 @@ type admission struct {
 	trust                *trustSet
 	negotiating          *streamGate // the resource manager's (admittingRM)
 	eval, blocks, status *streamGate
+	member               *streamGate
 	slots                *slotPool
 	mem                  *unknownMemory
 }
@@ -151,6 +154,7 @@ func newAdmission(lim admissionLimits, trust *trustSet) *admission {
 		eval:   newStreamGate(lim.eval),
 		blocks: newStreamGate(lim.blocks),
 		status: newStreamGate(lim.status),
+		member: newStreamGate(lim.member),
 		slots:  &slotPool{lim: lim.slots, perPeer: map[peerKey]int{}},
 		mem: &unknownMemory{total: lim.unknownMemory, perPeerCap: lim.unknownPeerMemory,
 			allowance: unknownFrameAllowance, perPeer: map[peer.ID]int{}},

@@ -501,8 +501,10 @@ func TestSlotExhaustion(t *testing.T) {
 	defer stopCalls()
 	var wg sync.WaitGroup
 	at := target.ID().String()
-	friend := honestCalls(cctx, &wg, hp.friend, at, "1 + 2", "3", 2*time.Second)
-	holder := honestCalls(cctx, &wg, hp.holder, at, "1 + 2", "3", 2*time.Second, WithTokens(hp.token))
+	// Each call may take up to 8 s (a loaded CI machine), still far
+	// below the 30 s the attackers' evaluations hold a slot.
+	friend := honestCalls(cctx, &wg, hp.friend, at, "1 + 2", "3", 8*time.Second)
+	holder := honestCalls(cctx, &wg, hp.holder, at, "1 + 2", "3", 8*time.Second, WithTokens(hp.token))
 	wg.Wait()
 	t.Logf("attack: %d unknown peers × %d evaluations; %d running when settled (of %d slots); %d attack calls refused; %s",
 		attackers, each, running, MaxConcurrentForeign, attackErrs.Load(), admissionReport(target))

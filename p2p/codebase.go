@@ -26,6 +26,9 @@ type Codebase struct {
 	// here is the peer ID here! resolves to by default: the node's, for
 	// the codebase of a Node.
 	here string
+	// onPublish, set by a Node, is told the roots just published, which
+	// the node then announces in the DHT (announce.go).
+	onPublish func(roots []cid.Cid)
 }
 
 // NewCodebase opens a codebase over a datastore. Several codebases (and

@@ -19,7 +19,10 @@
 //	evalproto.go  /unode/eval/1.0.0, caller (callThunk) and callee (serveEval)
 //	caps.go       the sandbox of a foreign evaluation: tokens, linking,
 //	              run-time checks, its host, budgets, audit
-//	fetch.go      /unode/blocks/1.0.0: fetching published code
+//	fetch.go      /unode/blocks/1.0.0: one exchange, asker and provider
+//	fetchclosure.go  FetchClosure: providers in turn, resume, rejection
+//	fetchforeign.go  the callee fetching what a caller named without it
+//	absent.go     code named by #CID that is not here, fetched first
 //	publish.go    published and private code, AddWith, here!
 //	data.go       node data (/data/<key>)
 //	sync.go       the sync algorithm: planDeps, neededOf, result blocks
@@ -28,7 +31,12 @@
 //	admission.go  fair admission: trusted and unknown peers, stream gates,
 //	              first-frame deadlines, evaluation slot shares
 //	channels.go   channel IDs: random, tagged with their creator
-//	status.go     /unode/status/1.0.0 (StoreID, load, version)
+//	status.go     /unode/status/1.0.0 (StoreID, load, version, clusters)
+//	clusters.go   clusters: joining, finding and probing members,
+//	              provision, pingTime, load, their effect host
+//	choose.go     provision's choice among members (a pure function)
+//	member.go     /unode/member/1.0.0: membership proofs of owned
+//	              clusters, revocation questions to their owners
 //	peers.go      what the node knows per peer: StoreID, load, blocks held
 //	nethost.go    the eval.Host of a node's evaluations
 //	remote.go     EvalAt, RunAt, CallOptions, budgets on the wire, SyncStats

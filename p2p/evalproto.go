@@ -78,7 +78,7 @@ func (n *Node) callThunk(ctx context.Context, p peer.ID, addrs []ma.Multiaddr, t
 			return res, nil
 		}
 		var ce *CallError
-		if attempt == 0 && shortcut != 0 && errors.As(err, &ce) && ce.Code == CodeMissing && ce.Peer != "" {
+		if attempt == 0 && shortcut != 0 && errors.As(err, &ce) && ce.Code == CodeMissing && ce.Peer != "" && n.holds(ctx, ce.CID) {
 			// The record was stale (the peer lost blocks, or its store
 			// was replaced), or a digest prefix resolved to another
 			// block at the peer (a block this node holds and listed is
@@ -93,6 +93,17 @@ func (n *Node) callThunk(ctx context.Context, p peer.ID, addrs []ma.Multiaddr, t
 	}
 }
 
+// holds reports whether this node holds block c: a block the callee
+// misses that this node lacks too is not made available by a retry
+// (the callee was told it is absent here, and looked for providers).
+func (n *Node) holds(ctx context.Context, c cid.Cid) bool {
+	if !c.Defined() {
+		return true
+	}
+	ok, err := n.store.Has(ctx, c)
+	return ok || err != nil
+}
+
 // The shortcuts a dependency list may take, which a retry with the full
 // list undoes (callOnce).
 const (
@@ -105,7 +116,7 @@ const (
 // block by full digest.
 func (n *Node) callOnce(ctx context.Context, p peer.ID, rec *peerRecord, thunk []byte, roots []cid.Cid, b Budget, st *SyncStats, wire *wireCount, fullList bool, o callOptions) (res *callResult, shortcut int, err error) {
 	ps := n.peerName(p)
-	var deps []cid.Cid
+	var deps, absent []cid.Cid
 	if rec.store() != n.storeID {
 		known := func(c cid.Cid) bool {
 			if rec.has(c) {
@@ -117,7 +128,7 @@ func (n *Node) callOnce(ctx context.Context, p peer.ID, rec *peerRecord, thunk [
 		if fullList {
 			known = nil
 		}
-		deps, err = planDeps(ctx, n.store, roots, known)
+		deps, absent, err = planSync(ctx, n.store, roots, known)
 		if err != nil {
 			return nil, 0, localFailure(err)
 		}
@@ -133,6 +144,11 @@ func (n *Node) callOnce(ctx context.Context, p peer.ID, rec *peerRecord, thunk [
 	// The callee answers about the listed blocks, then the roots.
 	entries := append(slices.Clip(deps), roots...)
 	r := &EvalRequest{Thunk: thunk, Store: n.storeID, Budget: b.wire(ctx), Tokens: o.tokens}
+	// What the thunk names that this node lacks: the callee fetches it
+	// from providers, and does not ask this node (fetchforeign.go).
+	if r.Absent, err = digestsOf(absent[:min(len(absent), MaxAbsentRoots)]); err != nil {
+		return nil, 0, localFailure(err)
+	}
 	if fullList || len(deps) == 0 {
 		r.Deps, err = digestsOf(deps)
 	} else {
@@ -543,6 +559,12 @@ func (n *Node) serveEval(ctx context.Context, remote peer.ID, fc *frameConn, hoo
 	ctx = withLease(ctx, use)
 	deps := req.DepCIDs()
 	prefixes := req.DepPrefixes()
+	// What the caller says it does not hold: never asked of it, fetched
+	// from providers if this node lacks it too (fetchforeign.go).
+	absent := map[cid.Cid]bool{}
+	for _, c := range req.AbsentCIDs() {
+		absent[c] = true
+	}
 	if !same && len(deps)+len(prefixes)+len(roots) > 0 {
 		if len(deps)+len(prefixes)+len(roots) > MaxSyncBlocks {
 			return fail(invalid("%d dependencies (limit %d)", len(deps)+len(prefixes)+len(roots), MaxSyncBlocks))
@@ -565,7 +587,7 @@ func (n *Node) serveEval(ctx context.Context, remote peer.ID, fc *frameConn, hoo
 			}
 		}
 		entries := append(slices.Clip(deps), roots...)
-		idx, e := n.receiveBlocks(ctx, remote, fc, entries, prefixes, len(roots), use)
+		idx, e := n.receiveBlocks(ctx, remote, fc, entries, prefixes, len(roots), use, absent)
 		if e != nil {
 			return fail(e)
 		}
@@ -582,9 +604,13 @@ func (n *Node) serveEval(ctx context.Context, remote peer.ID, fc *frameConn, hoo
 		}
 	}
 	if err := n.cb.completeRoots(ctx, roots); err != nil {
-		// What arrived is linked from the roots: it stays, unretained,
-		// for a retry with a full list (or the next collection).
-		return fail(evalFailure(err))
+		// Published code the caller named without holding it comes from
+		// providers, on the caller's account (fetchforeign.go).
+		if ce := n.fetchAbsent(ctx, remote, roots, absent, use, err); ce != nil {
+			// What arrived is linked from the roots: it stays, unretained,
+			// for a retry with a full list (or the next collection).
+			return fail(ce)
+		}
 	}
 	if !same {
 		// The sync's roots stay until the caller's material is the least
@@ -806,7 +832,7 @@ func (n *Node) acceptPinned(ctx context.Context, from peer.ID, links []cid.Cid, 
 // through the links of the blocks received and held (unlinked): the
 // caller can make the node store only what its thunk needs. It returns
 // the indices of the entries asked for.
-func (n *Node) receiveBlocks(ctx context.Context, from peer.ID, fc *frameConn, deps []cid.Cid, prefixes []uint64, nroots int, use *lease) (_ []int, ce *CallError) {
+func (n *Node) receiveBlocks(ctx context.Context, from peer.ID, fc *frameConn, deps []cid.Cid, prefixes []uint64, nroots int, use *lease, absent map[cid.Cid]bool) (_ []int, ce *CallError) {
 	roots := slices.Clone(deps[len(deps)-nroots:])
 	// received holds the links of every block received, stored the ones
 	// that were new here.
@@ -824,6 +850,8 @@ func (n *Node) receiveBlocks(ctx context.Context, from peer.ID, fc *frameConn, d
 	if err != nil {
 		return nil, evalFailure(err)
 	}
+	// A root the caller declared absent it cannot send: providers may.
+	idx = slices.DeleteFunc(idx, func(i int) bool { return i >= len(deps)-nroots && absent[deps[i]] })
 	if len(idx) == 0 {
 		return nil, nil
 	}

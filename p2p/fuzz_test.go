@@ -63,6 +63,8 @@ func realMessages(tb testing.TB) (requests, replies, blocks, statuses [][]byte) 
 		enc(&EvalRequest{Thunk: thunk}),
 		enc(&EvalRequest{Thunk: thunk, Tokens: [][]byte{tok, chain}}),
 		enc(&EvalRequest{Thunk: thunk, Store: "abc", Prefixes: prefixes}), // the compact list
+		// Code the caller names without holding it.
+		enc(&EvalRequest{Thunk: thunk, Store: "abc", Prefixes: prefixes, Absent: digests[:digestLen]}),
 	}
 	replies = [][]byte{
 		enc(&EvalReply{Need: &NeedReply{Bits: bitmapFor(len(deps), []int{0, 2})}}),
@@ -73,7 +75,12 @@ func realMessages(tb testing.TB) (requests, replies, blocks, statuses [][]byte) 
 			Tokens: []string{"token 0: abc: token expired"}}).wire()}),
 	}
 	blocks = [][]byte{enc(&BlocksMessage{Blocks: raw})}
-	statuses = [][]byte{enc(&StatusMessage{Version: 1, Store: "abcdef", Load: 250})}
+	two := append(bytes.Repeat([]byte{1}, digestLen), bytes.Repeat([]byte{2}, digestLen)...)
+	statuses = [][]byte{
+		enc(&StatusMessage{Version: 1, Store: "abcdef", Load: 250}),
+		enc(&StatusMessage{Version: 1, Store: "abcdef", Clusters: two}),                                         // a member of two clusters
+		enc(&StatusMessage{Version: 1, Store: "abcdef", Clusters: append(two[digestLen:], two[:digestLen]...)}), // out of order
+	}
 	return
 }
 

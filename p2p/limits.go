@@ -313,3 +313,205 @@ const (
 	// blocks to the next collection.
 	MaxRetainedRoots = 1 << 16
 )
+
+// Fetching code from providers (fetch.go, fetchclosure.go,
+// fetchforeign.go; docs/protocol.md "/unode/blocks/1.0.0"). A provider
+// is any peer, found through the DHT or named by the asker: every bound
+// here is what one that is slow, gone or lying can cost a fetch.
+const (
+	// FetchStallTimeout: a provider that sends nothing at all for this
+	// long in the middle of an exchange (after the stream opened, before
+	// its last block) is given up, and the fetch goes on from the next
+	// provider with what is still missing. It is a silence, not a
+	// transfer time: every byte that arrives restarts it, so a slow but
+	// live link is never cut. 10 s covers a congested link's pauses.
+	FetchStallTimeout = 10 * time.Second
+
+	// FetchDialTimeout bounds opening a blocks stream to one provider
+	// (dial, handshake, protocol negotiation): a provider record whose
+	// peer is unreachable costs the fetch at most this.
+	FetchDialTimeout = 10 * time.Second
+
+	// DefaultFetchTimeout bounds a fetch whose context has no deadline:
+	// MaxSyncBytes over a slow link, with room for several providers.
+	DefaultFetchTimeout = 10 * time.Minute
+
+	// MaxFetchProviders bounds the providers one fetch asks before it
+	// gives up: a crowd of provider records for peers that are gone, or
+	// that lie, costs a bounded number of dials and exchanges.
+	MaxFetchProviders = 16
+
+	// FindProvidersLimit is how many provider records one DHT lookup
+	// asks for: more than a fetch tries, so that records for peers that
+	// left do not end it early.
+	FindProvidersLimit = 20
+
+	// MaxFetchBytes bounds the block bytes one fetch stores for the
+	// owner, over all its providers: the bound of one sync.
+	MaxFetchBytes = MaxSyncBytes
+
+	// MaxAbsentRoots bounds the blocks a caller may declare absent in
+	// an eval request (EvalRequest.Absent): the published code its
+	// thunk names without the caller holding it, which the callee
+	// fetches from providers. A program names a few such definitions;
+	// one callee fetch request carries at most MaxFetchRoots. The list
+	// (2 KiB) fits in the room MaxRequestSize leaves beyond its parts.
+	MaxAbsentRoots = MaxFetchRoots
+
+	// A callee fetches for a foreign caller on that caller's say-so: the
+	// disk it costs is unpinned and charged to the caller's quota
+	// (retain.go), and these bound the rest. ForeignFetchProviders: the
+	// providers tried (each a dial and an exchange); ForeignFetchBytes:
+	// the block bytes (a quarter of the caller's disk quota, so one
+	// call cannot fill it); ForeignFetchTimeout: the time, inside the
+	// evaluation's own deadline.
+	ForeignFetchProviders = 4
+	ForeignFetchBytes     = DefaultPeerDiskBytes / 4
+	ForeignFetchTimeout   = 20 * time.Second
+
+	// MaxForeignFetches and MaxForeignFetchesPerPeer bound the fetches
+	// foreign callers make the node run at once, in all and per caller:
+	// each holds a provider stream and bandwidth, and a peer ID costs
+	// nothing, so the total is what bounds a crowd. A caller over its
+	// share waits (within ForeignFetchTimeout) for one to end.
+	MaxForeignFetches        = 16
+	MaxForeignFetchesPerPeer = 2
+)
+
+// Clusters (clusters.go, member.go; docs/protocol.md "Clusters"). Anyone
+// can put a provider record under a cluster's key, so the candidates a
+// lookup returns may be silent, stale or hostile: every bound here is
+// what a crowd of them can cost one provision.
+const (
+	// MaxClusterCandidates bounds the provider records one lookup takes
+	// and so the members one provision probes, in parallel: 32 probes
+	// are a few hundred small streams at most, and a larger cluster is
+	// sampled (the lookup keeps the first records it finds).
+	MaxClusterCandidates = 32
+
+	// ClusterLookupTimeout bounds the DHT lookup of a cluster's members:
+	// Kademlia converges in a few hops; 5 s covers slow links, and a
+	// lookup that finds some records before it is cut uses them.
+	ClusterLookupTimeout = 5 * time.Second
+
+	// MemberProbeTimeout bounds probing one candidate (dial, status,
+	// ping, and for an owned cluster its membership proof and the
+	// owner's answer on revocation, all in parallel): a member that does
+	// not answer within it is skipped, so one silent member costs a
+	// provision at most this, however many there are.
+	MemberProbeTimeout = 2 * time.Second
+
+	// MemberListTTL is how long the members found by a lookup are used
+	// before another lookup: joins take at most this to be seen.
+	MemberListTTL = 30 * time.Second
+
+	// MemberStatusTTL is how long a member's stated load (and its
+	// confirmation that it is a member) is used before it is asked
+	// again: loads change with every evaluation, but provision in a
+	// loop should not cost a round trip per call, and provision spreads
+	// calls over equal members anyway. A member that left stops being
+	// provisioned within it.
+	MemberStatusTTL = 2 * time.Second
+
+	// PingTTL is how long a measured ping time is used: ping times
+	// change slowly, and a ping is one more stream per member.
+	PingTTL = 30 * time.Second
+
+	// MemberProofTTL is how long a verified membership proof, and the
+	// owner's answer that its token is not revoked, is used before the
+	// member is asked to prove it again: the most an asker takes to stop
+	// provisioning a member whose token the owner revoked.
+	MemberProofTTL = time.Minute
+
+	// MemberRetryDelay is how long a candidate that did not answer, or
+	// answered that it is not a member (or could not prove it), is left
+	// out before it is probed again: stale and hostile records cost one
+	// probe per delay, not one per provision.
+	MemberRetryDelay = 10 * time.Second
+
+	// MaxClusterViews bounds the clusters whose members the node keeps
+	// (least recently used out): foreign code that provisions many
+	// cluster names cannot grow the cache.
+	MaxClusterViews = 256
+
+	// MaxJoinedClusters bounds the clusters one node is a member of:
+	// each is one provider record to keep fresh and one entry of every
+	// status message.
+	MaxJoinedClusters = 64
+
+	// MaxStatusClusters bounds the cluster keys a status message lists:
+	// MaxJoinedClusters digests, 2 KiB, within MaxStatusSize.
+	MaxStatusClusters = MaxJoinedClusters
+
+	// MaxMemberMessageSize bounds a /unode/member/1.0.0 message: a
+	// membership token (at most capabilities.MaxTokenSize) and a
+	// signature, or a nonce, an owner and a cluster name, or a few
+	// token IDs.
+	MaxMemberMessageSize = capabilities.MaxTokenSize + 4<<10
+
+	// MaxRevocationQuery bounds the token IDs one revocation question
+	// names: one chain.
+	MaxRevocationQuery = capabilities.MaxChainDepth
+
+	// MemberStreamTimeout bounds a whole membership exchange on the
+	// member's (or owner's) side: one small message each way.
+	MemberStreamTimeout = 10 * time.Second
+
+	// MaxMemberStreams, MaxMemberStreamsPerPeer: libp2p's limits on
+	// inbound membership streams. An asker proves each member of a
+	// cluster once per MemberProofTTL, so few are needed at a time.
+	MaxMemberStreams        = 256
+	MaxMemberStreamsPerPeer = 8
+	// MaxUnknownMemberStreamsPerPeer and MaxUnknownMemberStreams bound
+	// unknown peers' membership streams, per peer and together (a
+	// quarter, as for status: askers are usually strangers).
+	MaxUnknownMemberStreamsPerPeer = 4
+	MaxUnknownMemberStreams        = MaxMemberStreams / 4
+	MaxTrustedMemberStreamsPerPeer = MaxMemberStreamsPerPeer
+
+	// PingTimeout bounds one ping (pingTime, and the ping of a probe
+	// within MemberProbeTimeout).
+	PingTimeout = 5 * time.Second
+)
+
+// The DHT (dht.go, p2p/discovery; docs/protocol.md "The DHT"). Its
+// inbound streams pass admission like the node's own protocols: almost
+// every DHT peer is a stranger, so unknown peers get a larger share here
+// than at eval, but still a share, and trusted peers find room whatever
+// the number of fresh peer IDs. Provider records and routing-table places
+// are bounded in p2p/discovery/limits.go.
+const (
+	// MaxDHTStreams and MaxDHTStreamsPerPeer are libp2p's limits on
+	// inbound /unode/kad streams (newResourceManager). kad-dht keeps one
+	// stream per peer it queries, idle for up to a minute, so a busy
+	// server holds about one per recent asker.
+	MaxDHTStreams        = 1024
+	MaxDHTStreamsPerPeer = 32
+	// MaxUnknownDHTStreamsPerPeer and MaxUnknownDHTStreams bound unknown
+	// peers' streams, per peer (a lookup needs one; a few cover
+	// concurrent lookups) and together (half: the other half is the
+	// trusted peers').
+	MaxUnknownDHTStreamsPerPeer = 8
+	MaxUnknownDHTStreams        = MaxDHTStreams / 2
+	MaxTrustedDHTStreamsPerPeer = MaxDHTStreamsPerPeer
+
+	// MaxDHTMessageSize bounds one message a peer sends on a DHT stream.
+	// Requests are a key and, for ADD_PROVIDER, the provider's addresses
+	// (kad-dht keeps few): 1 KiB typically. kad-dht would read up to
+	// 4 MiB, held while the sender trickles it: over MaxUnknownDHTStreams
+	// streams that would be 2 GiB; at 64 KiB it is 32 MiB.
+	MaxDHTMessageSize = 64 << 10
+
+	// maxConcurrentProvides bounds the provides the announce loop runs
+	// at once (each a DHT lookup and 20 ADD_PROVIDERs), so that a node
+	// publishing thousands of definitions re-announces them without a
+	// burst of dials.
+	maxConcurrentProvides = 4
+	// provideTimeout bounds one provide.
+	provideTimeout = time.Minute
+	// announceRetry and announceRetryMax: a provide that failed (no peer
+	// reached yet, a lookup that timed out) is tried again after 1 s,
+	// doubling up to a minute.
+	announceRetry    = time.Second
+	announceRetryMax = time.Minute
+)

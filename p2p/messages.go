@@ -1,6 +1,7 @@
 package p2p
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -50,6 +51,14 @@ type EvalRequest struct {
 	// as a missing block, and the caller retries with the full Deps.
 	// At most one of Deps and Prefixes is set.
 	Prefixes []byte `cbor:"6,keyasint,omitempty"`
+	// Absent lists, as concatenated sha2-256 digests, blocks the thunk's
+	// closure names that the caller does not hold itself (the frontier
+	// where its walk met absent blocks: typically published code it
+	// refers to by #CID), at most MaxAbsentRoots. A callee that lacks
+	// one fetches it from providers rather than ask the caller, and
+	// never asks the caller for it (docs/protocol.md, "Who the callee
+	// asks").
+	Absent []byte `cbor:"7,keyasint,omitempty"`
 }
 
 // DepPrefixLen is the length of each entry of EvalRequest.Prefixes.
@@ -122,6 +131,12 @@ type StatusMessage struct {
 	// Load is the sender's load in thousandths: foreign evaluations
 	// running, relative to what it admits at once.
 	Load int64 `cbor:"3,keyasint,omitempty"`
+	// Clusters are the clusters the sender is a member of: the
+	// sha2-256 digests of their rendezvous keys (docs/protocol.md,
+	// "Clusters"), concatenated in ascending order, at most
+	// MaxStatusClusters. A node that left a cluster no longer lists it,
+	// which is how an asker tells a stale provider record from a member.
+	Clusters []byte `cbor:"4,keyasint,omitempty"`
 }
 
 var (
@@ -221,6 +236,9 @@ func DecodeEvalRequest(data []byte) (*EvalRequest, error) {
 	if len(r.Deps) > 0 && len(r.Prefixes) > 0 {
 		return nil, badMessage("eval request with both a dependency list and dependency prefixes")
 	}
+	if len(r.Absent)%digestLen != 0 || len(r.Absent)/digestLen > MaxAbsentRoots {
+		return nil, badMessage("eval request: absent list of %d bytes (want a multiple of %d, at most %d entries)", len(r.Absent), digestLen, MaxAbsentRoots)
+	}
 	if b := r.Budget; b != nil && (b.Fuel < 0 || b.Memory < 0 || b.Depth < 0 || b.Result < 0 || b.TimeoutMs < 0) {
 		return nil, badMessage("eval request: negative budget")
 	}
@@ -243,6 +261,9 @@ func (r *EvalRequest) DepCIDs() []cid.Cid {
 	}
 	return out
 }
+
+// AbsentCIDs returns the Absent list as CIDs.
+func (r *EvalRequest) AbsentCIDs() []cid.Cid { return digestList(r.Absent) }
 
 // DepPrefixes returns the entries of Prefixes.
 func (r *EvalRequest) DepPrefixes() []uint64 {
@@ -413,7 +434,26 @@ func DecodeStatusMessage(data []byte) (*StatusMessage, error) {
 	if m.Load < 0 {
 		return nil, badMessage("status: negative load")
 	}
+	if len(m.Clusters)%digestLen != 0 || len(m.Clusters)/digestLen > MaxStatusClusters {
+		return nil, badMessage("status: cluster list of %d bytes (want a multiple of %d, at most %d entries)", len(m.Clusters), digestLen, MaxStatusClusters)
+	}
+	for i := digestLen; i < len(m.Clusters); i += digestLen {
+		if bytes.Compare(m.Clusters[i-digestLen:i], m.Clusters[i:i+digestLen]) >= 0 {
+			return nil, badMessage("status: cluster list not in ascending order")
+		}
+	}
 	return m, nil
+}
+
+// listsCluster reports whether the status lists the cluster whose
+// rendezvous key has digest d.
+func (m *StatusMessage) listsCluster(d []byte) bool {
+	for i := 0; i+digestLen <= len(m.Clusters); i += digestLen {
+		if bytes.Equal(m.Clusters[i:i+digestLen], d) {
+			return true
+		}
+	}
+	return false
 }
 
 func popCount(b []byte) int {

@@ -1,6 +1,7 @@
 package p2p
 
 import (
+	"bytes"
 	"errors"
 	"testing"
 
@@ -26,6 +27,8 @@ func TestMessagesRejectBadInput(t *testing.T) {
 		{"request: deps not a multiple of 32", enc(&EvalRequest{Thunk: []byte{1}, Deps: make([]byte, 31)}), reqDecoder},
 		{"request: prefixes not a multiple of 8", enc(&EvalRequest{Thunk: []byte{1}, Prefixes: make([]byte, 12)}), reqDecoder},
 		{"request: deps and prefixes", enc(&EvalRequest{Thunk: []byte{1}, Deps: make([]byte, 32), Prefixes: make([]byte, 8)}), reqDecoder},
+		{"request: absent not a multiple of 32", enc(&EvalRequest{Thunk: []byte{1}, Absent: make([]byte, 33)}), reqDecoder},
+		{"request: too many absent", enc(&EvalRequest{Thunk: []byte{1}, Absent: make([]byte, (MaxAbsentRoots+1)*digestLen)}), reqDecoder},
 		{"request: negative budget", enc(&EvalRequest{Thunk: []byte{1}, Budget: &WireBudget{Fuel: -1}}), reqDecoder},
 		{"request: unknown key", enc(map[int]any{1: []byte{1}, 9: 1}), reqDecoder},
 		{"request: trailing bytes", append(append([]byte(nil), good...), 0), reqDecoder},
@@ -53,6 +56,10 @@ func TestMessagesRejectBadInput(t *testing.T) {
 		{"fetch need: nothing", enc(&FetchNeed{Bits: []byte{0}}), fetchNeedDecoder},
 		{"status: no store", enc(&StatusMessage{Version: 1}), statusDecoder},
 		{"status: version 0", enc(&StatusMessage{Store: "x"}), statusDecoder},
+		{"status: clusters not digests", enc(&StatusMessage{Version: 1, Store: "x", Clusters: make([]byte, 33)}), statusDecoder},
+		{"status: clusters out of order", enc(&StatusMessage{Version: 1, Store: "x", Clusters: append(bytes.Repeat([]byte{2}, 32), bytes.Repeat([]byte{1}, 32)...)}), statusDecoder},
+		{"status: a cluster twice", enc(&StatusMessage{Version: 1, Store: "x", Clusters: make([]byte, 64)}), statusDecoder},
+		{"status: too many clusters", enc(&StatusMessage{Version: 1, Store: "x", Clusters: ascendingDigests(MaxStatusClusters + 1)}), statusDecoder},
 	} {
 		err := tc.decode(tc.data)
 		if !errors.Is(err, ErrMalformedMessage) {
@@ -62,6 +69,17 @@ func TestMessagesRejectBadInput(t *testing.T) {
 	if _, err := DecodeEvalRequest(good); err != nil {
 		t.Errorf("a good request: %v", err)
 	}
+}
+
+// ascendingDigests returns n distinct digests in ascending order.
+func ascendingDigests(n int) []byte {
+	out := make([]byte, 0, n*digestLen)
+	for i := range n {
+		d := make([]byte, digestLen)
+		d[0], d[1] = byte(i>>8), byte(i)
+		out = append(out, d...)
+	}
+	return out
 }
 
 func reqDecoder(b []byte) error        { _, err := DecodeEvalRequest(b); return err }

@@ -16,9 +16,9 @@ import (
 // the node itself runs at once on the calling thread (as with
 // eval.LocalHost), and a thunk sent to another peer runs there through
 // /unode/eval/1.0.0 on a goroutine that completes the future. Node data
-// is the node's datastore (/data/...). Channels and clusters are still
-// the in-memory ones of eval.LocalHost (later issues put them on the
-// network).
+// is the node's datastore (/data/...). Clusters are found through the
+// DHT (clusters.go). Channels are still the in-memory ones of
+// eval.LocalHost.
 type netHost struct {
 	*eval.LocalHost
 	n    *Node
@@ -143,23 +143,6 @@ func (h *netHost) DataList(th *eval.Thread, prefix string) ([]string, error) {
 
 func (h *netHost) DataDelete(th *eval.Thread, key string) error {
 	return h.n.cb.DataDelete(th.Context(), key)
-}
-
-// Load is the node's own load, or the last load a peer stated.
-func (h *netHost) Load(_ *eval.Thread, node *eval.Node) (float64, error) {
-	pid, _, err := parseNode(node)
-	if err != nil {
-		return 0, err
-	}
-	if pid == h.n.id {
-		return float64(h.n.loadPermille()) / 1000, nil
-	}
-	if r, ok := h.n.peers.lookup(pid); ok {
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		return float64(r.load) / 1000, nil
-	}
-	return 0, nil
 }
 
 // parseNode reads a Node value: a peer ID, with optional multiaddr hints

@@ -32,6 +32,7 @@ import (
 	"github.com/unode-dev/unode/capabilities"
 	"github.com/unode-dev/unode/dag"
 	"github.com/unode-dev/unode/eval"
+	"github.com/unode-dev/unode/p2p/discovery"
 )
 
 // Protocol IDs and resource-manager service names.
@@ -45,6 +46,8 @@ const (
 	ServiceEval   = "unode.eval"
 	ServiceStatus = "unode.status"
 	ServiceBlocks = "unode.blocks"
+	// ServiceDHT is the service of the DHT's streams (dht.go).
+	ServiceDHT = "unode.dht"
 )
 
 // Node is a unode node: a libp2p host whose peer ID is the node's
@@ -79,6 +82,10 @@ type Node struct {
 	counters foreignCounters
 	synced   syncAccumulator // every outgoing call's sync figures
 
+	// foreignFetches bounds the fetches run for foreign callers
+	// (fetchforeign.go).
+	foreignFetches fetchGate
+
 	key    crypto.PrivKey
 	now    func() time.Time
 	policy atomic.Pointer[capabilities.Policy]
@@ -89,6 +96,11 @@ type Node struct {
 	decoded *decodeCache
 	// chanKey authenticates the creator of each channel (channels.go).
 	chanKey channelKey
+	// clusters: those this node joined, and what it knows of the
+	// members of others (clusters.go).
+	clusters *clusterState
+	// load, when set (WithLoad), is the load the node states.
+	load func() float64
 
 	// peerNames caches peer.ID.String (base58, a few µs) for the peers
 	// this node talks to, at most maxPeerNames of them.
@@ -104,6 +116,13 @@ type Node struct {
 	// resolveHook, when set (by tests), may change what a digest prefix
 	// of a request's dependency list resolves to.
 	resolveHook atomic.Pointer[func(prefix uint64, c cid.Cid, ok bool) (cid.Cid, bool)]
+
+	// disc is the node's DHT (nil with DHTOff), dhtGate the admission of
+	// its inbound streams, ann the keys the node announces (dht.go,
+	// announce.go).
+	disc    *discovery.Discovery
+	dhtGate *streamGate
+	ann     *announcer
 }
 
 type config struct {
@@ -116,6 +135,10 @@ type config struct {
 	now    func() time.Time
 	// admission, when set (tests), replaces defaultAdmissionLimits.
 	admission *admissionLimits
+	// dht configures the DHT (dht.go).
+	dht dhtConfig
+	// load, when set (WithLoad), is the load the node states.
+	load func() float64
 }
 
 // Option configures New.
@@ -209,7 +232,8 @@ func WithClock(now func() time.Time) Option {
 // New starts a node. ctx bounds the start only; the node runs until
 // Close.
 func New(ctx context.Context, opts ...Option) (*Node, error) {
-	cfg := config{listen: []string{"/ip4/127.0.0.1/tcp/0"}, now: time.Now}
+	cfg := config{listen: []string{"/ip4/127.0.0.1/tcp/0"}, now: time.Now,
+		dht: dhtConfig{mode: DHTServer, reprovide: DefaultReprovideInterval}}
 	for _, o := range opts {
 		if err := o(&cfg); err != nil {
 			return nil, err
@@ -268,7 +292,12 @@ func New(ctx context.Context, opts ...Option) (*Node, error) {
 			return nil, &ListenError{Addr: a, Err: err}
 		}
 	}
-	h, err := libp2p.New(
+	nat, err := natOptions(cfg.dht.nat)
+	if err != nil {
+		rm.Close()
+		return nil, err
+	}
+	h, err := libp2p.New(append(nat,
 		libp2p.Identity(cfg.key),
 		// Listening comes after, one address at a time, so that a
 		// failure is reported for the address that failed.
@@ -286,7 +315,7 @@ func New(ctx context.Context, opts ...Option) (*Node, error) {
 		libp2p.Transport(websocket.New),
 		libp2p.Transport(webtransport.New),
 		libp2p.Transport(webrtc.New),
-	)
+	)...)
 	if err != nil {
 		rm.Close()
 		return nil, fmt.Errorf("starting the libp2p host: %w", err)
@@ -313,6 +342,9 @@ func New(ctx context.Context, opts ...Option) (*Node, error) {
 		grants:  capabilities.NewStore(cfg.ds),
 		links:   newLinkCache(linkCacheEntries),
 		decoded: newDecodeCache(),
+
+		clusters: newClusterState(),
+		load:     cfg.load,
 	}
 	n.grants.Now = cfg.now
 	if n.chanKey, err = deriveChannelKey(cfg.key); err != nil {
@@ -333,6 +365,12 @@ func New(ctx context.Context, opts ...Option) (*Node, error) {
 	h.SetStreamHandler(ProtocolEval, n.handleEval)
 	h.SetStreamHandler(ProtocolStatus, n.handleStatus)
 	h.SetStreamHandler(ProtocolBlocks, n.handleFetch)
+	if err := n.startDHT(ctx, cfg.ds, cfg.dht); err != nil {
+		cancel()
+		h.Close()
+		return nil, err
+	}
+	h.SetStreamHandler(ProtocolMember, n.handleMember)
 	return n, nil
 }
 
@@ -506,6 +544,14 @@ func newResourceManager() (*admittingRM, error) {
 		{ServiceStatus, ProtocolStatus,
 			rcmgr.BaseLimit{StreamsInbound: MaxStatusStreams, StreamsOutbound: 1024, Streams: 1280, Memory: 16 << 20},
 			rcmgr.BaseLimit{StreamsInbound: MaxStatusStreamsPerPeer, StreamsOutbound: 8, Streams: 16, Memory: 1 << 20}},
+		// The DHT's (dht.go): kad-dht queries up to 10 peers at once per
+		// lookup and keeps a stream to each.
+		{ServiceDHT, discovery.DefaultProtocolPrefix + "/kad/1.0.0",
+			rcmgr.BaseLimit{StreamsInbound: MaxDHTStreams, StreamsOutbound: 1024, Streams: 2048, Memory: 64 << 20},
+			rcmgr.BaseLimit{StreamsInbound: MaxDHTStreamsPerPeer, StreamsOutbound: 32, Streams: 64, Memory: 4 << 20}},
+		{ServiceMember, ProtocolMember,
+			rcmgr.BaseLimit{StreamsInbound: MaxMemberStreams, StreamsOutbound: 1024, Streams: 1280, Memory: 64 << 20},
+			rcmgr.BaseLimit{StreamsInbound: MaxMemberStreamsPerPeer, StreamsOutbound: 8, Streams: 16, Memory: MaxMemberStreamsPerPeer * MaxMemberMessageSize}},
 	}
 	for _, l := range services {
 		limits.AddServiceLimit(l.svc, l.all, rcmgr.BaseLimitIncrease{})
@@ -608,7 +654,17 @@ func (n *Node) Close() error {
 	n.host.RemoveStreamHandler(ProtocolEval)
 	n.host.RemoveStreamHandler(ProtocolStatus)
 	n.host.RemoveStreamHandler(ProtocolBlocks)
-	err := n.host.Close()
+	n.host.RemoveStreamHandler(ProtocolMember)
+	var err error
+	if n.disc != nil {
+		// Before the host: the DHT saves its routing table with the
+		// addresses in the host's peerstore.
+		n.host.RemoveStreamHandler(n.disc.Protocol())
+		err = n.disc.Close()
+	}
+	if herr := n.host.Close(); herr != nil && err == nil {
+		err = herr
+	}
 	n.wg.Wait()
 	// Every audit entry appended so far reaches the datastore.
 	if ferr := n.grants.FlushAudit(context.Background()); ferr != nil && err == nil {
@@ -675,7 +731,15 @@ func (n *Node) ForeignStats() ForeignStats {
 // SyncTotals sums the sync figures of every remote call this node made.
 func (n *Node) SyncTotals() SyncStats { return n.synced.total() }
 
-// loadPermille is the node's load in thousandths.
+// loadPermille is the node's load in thousandths: WithLoad's, or the
+// foreign evaluations running relative to what it admits at once.
 func (n *Node) loadPermille() int64 {
+	if n.load != nil {
+		l := n.load() * 1000
+		if !(l >= 0) { // negative or NaN
+			return 0
+		}
+		return int64(min(l, 1e12))
+	}
 	return n.counters.running.Load() * 1000 / MaxConcurrentForeign
 }

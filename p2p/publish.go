@@ -237,7 +237,13 @@ func (c *Codebase) publishBlocks(ctx context.Context, roots []cid.Cid) error {
 			return err
 		}
 	}
-	return b.Commit(ctx)
+	if err := b.Commit(ctx); err != nil {
+		return err
+	}
+	if c.onPublish != nil {
+		c.onPublish(roots)
+	}
+	return nil
 }
 
 // Published lists what was published by name or CID (not the closures

@@ -137,6 +137,12 @@ func (n *Node) EvalTermAt(ctx context.Context, target string, t dag.Term, b Budg
 		defer cancel()
 	}
 	if pid == n.id {
+		// Code the term names by #CID that is not here comes from
+		// providers first (absent.go).
+		fetchErr, err := n.fetchNamed(ctx, termLinks(t), FetchOptions{})
+		if err != nil {
+			return nil, err
+		}
 		// Remote calls the program starts end with it.
 		ctx, cancel := context.WithCancel(ctx)
 		defer cancel()
@@ -147,7 +153,7 @@ func (n *Node) EvalTermAt(ctx context.Context, target string, t dag.Term, b Budg
 		th.Host = h
 		v, err := th.Eval(ctx, t)
 		if err != nil {
-			return nil, err
+			return nil, WithFetchError(err, fetchErr)
 		}
 		return &RemoteResult{EvalResult: n.evalResult(ctx, v, Stats{Fuel: th.Steps(), Memory: th.MemoryUsed()}), Sync: acc.total()}, nil
 	}

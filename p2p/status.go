@@ -22,44 +22,58 @@ type PeerStatus struct {
 }
 
 func (n *Node) statusMessage() *StatusMessage {
-	return &StatusMessage{Version: ProtocolVersion, Store: n.storeID, Load: n.loadPermille()}
+	return &StatusMessage{Version: ProtocolVersion, Store: n.storeID, Load: n.loadPermille(), Clusters: n.clusters.statusClusters()}
 }
 
 // Status exchanges status with a peer and caches its StoreID and load.
 func (n *Node) Status(ctx context.Context, p peer.ID) (*PeerStatus, error) {
+	m, _, err := n.exchangeStatus(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	return &PeerStatus{ID: p.String(), Store: m.Store, Load: float64(m.Load) / 1000, Version: m.Version}, nil
+}
+
+// exchangeStatus exchanges status with p and returns its message and the
+// time from sending ours to reading its (a round trip, plus the peer's
+// work, which is little).
+func (n *Node) exchangeStatus(ctx context.Context, p peer.ID) (*StatusMessage, time.Duration, error) {
+	n.clusters.counts.statuses.Add(1)
 	ctx, cancel := context.WithTimeout(ctx, StatusTimeout)
 	defer cancel()
 	s, err := n.host.NewStream(ctx, p, ProtocolStatus)
 	if err != nil {
-		return nil, streamFailure(ctx, p.String(), "opening a status stream", err)
+		return nil, 0, streamFailure(ctx, p.String(), "opening a status stream", err)
 	}
 	stop := context.AfterFunc(ctx, func() { s.Reset() })
 	defer stop()
 	if err := s.Scope().SetService(ServiceStatus); err != nil {
 		s.Reset()
-		return nil, streamFailure(ctx, p.String(), "attaching the status service", err)
+		return nil, 0, streamFailure(ctx, p.String(), "attaching the status service", err)
 	}
 	deadline, _ := ctx.Deadline()
 	s.SetDeadline(deadline)
 	fc := newFrameConn(s, s.Scope())
+	start := time.Now()
 	if err := fc.writeMessage(n.statusMessage()); err != nil {
 		s.Reset()
-		return nil, streamFailure(ctx, p.String(), "sending status", err)
+		return nil, 0, streamFailure(ctx, p.String(), "sending status", err)
 	}
 	data, release, err := fc.readFrame(MaxStatusSize)
 	if err != nil {
 		s.Reset()
-		return nil, streamFailure(ctx, p.String(), "reading status", err)
+		return nil, 0, streamFailure(ctx, p.String(), "reading status", err)
 	}
+	rtt := time.Since(start)
 	defer release()
 	m, err := DecodeStatusMessage(data)
 	if err != nil {
 		s.Reset()
-		return nil, streamFailure(ctx, p.String(), "reading status", err)
+		return nil, 0, streamFailure(ctx, p.String(), "reading status", err)
 	}
 	s.Close()
 	n.peers.get(p).setStatus(m.Store, m.Load)
-	return &PeerStatus{ID: p.String(), Store: m.Store, Load: float64(m.Load) / 1000, Version: m.Version}, nil
+	return m, rtt, nil
 }
 
 func (n *Node) handleStatus(s network.Stream) {

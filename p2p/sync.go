@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/ipfs/go-cid"
@@ -41,6 +42,15 @@ import (
 // owner of a private implementation, which the caller refers to by CID
 // without ever holding it), or it will answer that it is missing.
 func planDeps(ctx context.Context, store *dag.Store, roots []cid.Cid, known func(cid.Cid) bool) ([]cid.Cid, error) {
+	deps, _, err := planSync(ctx, store, roots, known)
+	return deps, err
+}
+
+// planSync is planDeps that also returns the blocks it left out because
+// this store lacks them (sorted, without duplicates): what the caller
+// names without holding, which it declares absent (EvalRequest.Absent)
+// so that the callee fetches it from providers instead of asking.
+func planSync(ctx context.Context, store *dag.Store, roots []cid.Cid, known func(cid.Cid) bool) (deps, absent []cid.Cid, err error) {
 	type frame struct {
 		c     cid.Cid
 		links []cid.Cid
@@ -56,6 +66,7 @@ func planDeps(ctx context.Context, store *dag.Store, roots []cid.Cid, known func
 		}
 		data, err := store.Get(ctx, c)
 		if errors.Is(err, dag.ErrNotFound) {
+			absent = append(absent, c)
 			return nil
 		}
 		if err != nil {
@@ -73,11 +84,11 @@ func planDeps(ctx context.Context, store *dag.Store, roots []cid.Cid, known func
 			continue
 		}
 		if err := push(root); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		for len(stack) > 0 {
 			if err := ctx.Err(); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			top := &stack[len(stack)-1]
 			if top.next < len(top.links) {
@@ -85,7 +96,7 @@ func planDeps(ctx context.Context, store *dag.Store, roots []cid.Cid, known func
 				top.next++
 				if !visited[l] {
 					if err := push(l); err != nil {
-						return nil, err
+						return nil, nil, err
 					}
 				}
 				continue
@@ -94,7 +105,8 @@ func planDeps(ctx context.Context, store *dag.Store, roots []cid.Cid, known func
 			stack = stack[:len(stack)-1]
 		}
 	}
-	return order, nil
+	slices.SortFunc(absent, compareCIDs)
+	return order, absent, nil
 }
 
 // neededOf returns the indices of the entries of deps that this store

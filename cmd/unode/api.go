@@ -56,6 +56,11 @@ func (o *operation[Req, Res]) handler(b *backend, log *slog.Logger) http.Handler
 			writeAPIError(w, &apiError{Code: codeBadRequest, Line: oneLine("unode: bad request: " + err.Error())})
 			return
 		}
+		if r.Header.Get("Accept") == progressType {
+			// Progress lines, then the outcome (api_progress.go).
+			o.serveWithProgress(w, r, b, log, &req, start)
+			return
+		}
 		res, err := o.do(r.Context(), b, &req)
 		if err != nil {
 			ae := toAPIError(err)
@@ -132,23 +137,41 @@ func dialDaemon(sock string) *apiClient {
 // results decode as json.Number, so values print exactly as the daemon
 // produced them.
 func (c *apiClient) call(ctx context.Context, name string, req, res any) error {
-	body, err := json.Marshal(req)
+	resp, err := c.post(ctx, name, req, "")
 	if err != nil {
 		return err
+	}
+	defer resp.Body.Close()
+	return decodeAnswer(resp, res)
+}
+
+// post sends one request (accept, when set, is its Accept header).
+func (c *apiClient) post(ctx context.Context, name string, req any, accept string) (*http.Response, error) {
+	body, err := json.Marshal(req)
+	if err != nil {
+		return nil, err
 	}
 	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://unode"+apiPrefix+name, bytes.NewReader(body))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	hreq.Header.Set("Content-Type", "application/json")
+	if accept != "" {
+		hreq.Header.Set("Accept", accept)
+	}
 	resp, err := c.http.Do(hreq)
 	if err != nil {
 		if ctx.Err() != nil {
-			return ctx.Err()
+			return nil, ctx.Err()
 		}
-		return fmt.Errorf("talking to the daemon at %s (is `unode daemon` still running?): %w", c.sock, errors.Unwrap(err))
+		return nil, fmt.Errorf("talking to the daemon at %s (is `unode daemon` still running?): %w", c.sock, errors.Unwrap(err))
 	}
-	defer resp.Body.Close()
+	return resp, nil
+}
+
+// decodeAnswer decodes a one-JSON answer: the result into res, or the
+// error.
+func decodeAnswer(resp *http.Response, res any) error {
 	dec := json.NewDecoder(resp.Body)
 	dec.UseNumber()
 	if resp.StatusCode != http.StatusOK {

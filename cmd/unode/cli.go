@@ -100,7 +100,15 @@ func invoke[Req, Res any](e *env, op *operation[Req, Res], req *Req) (*Res, erro
 		}
 	}
 	res := new(Res)
-	if err := c.call(e.ctx, op.name, req, res); err != nil {
+	// On a terminal, the fetches the operation makes draw their progress
+	// on stderr (commands_fetch.go).
+	if report, done := e.progress(); report != nil {
+		err = c.callWithProgress(e.ctx, op.name, req, res, report)
+		done()
+	} else {
+		err = c.call(e.ctx, op.name, req, res)
+	}
+	if err != nil {
 		return nil, err
 	}
 	return res, nil

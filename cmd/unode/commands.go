@@ -16,10 +16,10 @@ import (
 func commands(e *env) []*cobra.Command {
 	return []*cobra.Command{
 		initCmd(e), daemonCmd(e), idCmd(e), connectCmd(e), peersCmd(e),
-		addCmd(e), namesCmd(e), showCmd(e), evalCmd(e), runCmd(e),
+		addCmd(e), namesCmd(e), showCmd(e), evalCmd(e), runCmd(e), fetchCmd(e),
 		publishCmd(e), publishedCmd(e), dataCmd(e),
 		policyCmd(e), grantCmd(e), grantsCmd(e), revokeCmd(e), logCmd(e),
-		repoCmd(e),
+		repoCmd(e), clusterCmd(e),
 	}
 }
 
@@ -122,6 +122,8 @@ func showCmd(e *env) *cobra.Command {
 type evalFlags struct {
 	budget    budgetFlags
 	at        string
+	cluster   string // --cluster: at a member of this cluster
+	owner     string // --owner: the owner of the --cluster
 	tokens    []string
 	tokenFile string
 	verbose   bool
@@ -146,9 +148,22 @@ func (f *evalFlags) register(cmd *cobra.Command) {
 	fl.DurationVar(&f.budget.Timeout, "timeout", 0, "wall-clock limit, e.g. 10s; 0 = the config default")
 	fl.Int64Var(&f.budget.Memory, "memory", 0, "bytes the evaluation may allocate; 0 = the default")
 	fl.StringVar(&f.at, "at", "", "evaluate at another node: a peer ID or a /p2p/ multiaddr (needs `unode daemon`)")
+	fl.StringVar(&f.cluster, "cluster", "", "evaluate at a member of the cluster NAME, chosen by load and ping time (needs `unode daemon`)")
+	fl.StringVar(&f.owner, "owner", "", "with --cluster, the owned cluster of this peer: only members holding its membership token")
 	fl.StringArrayVar(&f.tokens, "token", nil, "with --at, present this capability token (from `unode grant` on that node); repeatable")
 	fl.StringVar(&f.tokenFile, "token-file", "", "with --at, present the tokens in this file (separated by white space; # starts a comment line)")
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "print the budget used and, with --at, the sync figures on stderr")
+}
+
+// target checks the flags that say where to evaluate.
+func (f *evalFlags) target() error {
+	switch {
+	case f.at != "" && f.cluster != "":
+		return fmt.Errorf("--at and --cluster both say where to evaluate: give one")
+	case f.owner != "" && f.cluster == "":
+		return fmt.Errorf("--owner names the owner of a --cluster: add --cluster NAME")
+	}
+	return nil
 }
 
 // finish prints -v details on stderr and adapts the result for printing.
@@ -173,14 +188,23 @@ func evalCmd(e *env) *cobra.Command {
 			"--json adds the sync figures: \"sync\": {\"blocks\", \"bytes\", \"roundTrips\"}.\n\n" +
 			"--token presents a capability token that node granted this one (`unode grant`):\n" +
 			"the evaluation may then do what the token allows besides what the node's policy\n" +
-			"gives this node.",
+			"gives this node.\n\n" +
+			"With --cluster NAME the node provisions a member of the cluster NAME (as `provision\n" +
+			"(Cluster.named NAME)` does: by load and ping time, among the members that answer)\n" +
+			"and evaluates there; --owner PEER makes it PEER's owned cluster NAME, whose members\n" +
+			"must prove they hold PEER's membership token. The result's \"at\" names the member.",
+		Example: "  unode eval 'fib 20'\n  unode eval --at 12D3KooW... 'fib 20'\n" +
+			"  unode eval --cluster stats 'List.sum [1, 2, 3]'\n  unode eval --cluster stats --owner 12D3KooW... 'fib 20'",
 		Args: cobra.ExactArgs(1),
 		RunE: e.run(func(cmd *cobra.Command, args []string) (result, error) {
+			if err := f.target(); err != nil {
+				return nil, err
+			}
 			tokens, err := f.tokenTexts()
 			if err != nil {
 				return nil, err
 			}
-			res, err := invoke(e, evalOp, &evalRequest{Expr: args[0], At: f.at, Tokens: tokens, Budget: f.budget})
+			res, err := invoke(e, evalOp, &evalRequest{Expr: args[0], At: f.at, Cluster: f.cluster, Owner: f.owner, Tokens: tokens, Budget: f.budget})
 			return e.finishEval(&f, res, err)
 		}),
 	}
@@ -193,8 +217,16 @@ func runCmd(e *env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "run FILE.u",
 		Short: "Add a file's definitions and evaluate its main, here or at another node",
-		Args:  cobra.ExactArgs(1),
+		Long: "Add a file's definitions to the codebase and evaluate its main: here, at another\n" +
+			"node (--at PEER), or at a member of a cluster (--cluster NAME, with --owner PEER for\n" +
+			"an owned cluster), chosen by load and ping time. The definitions the other node\n" +
+			"lacks are sent to it first.",
+		Example: "  unode run main.u\n  unode run --cluster stats main.u",
+		Args:    cobra.ExactArgs(1),
 		RunE: e.run(func(cmd *cobra.Command, args []string) (result, error) {
+			if err := f.target(); err != nil {
+				return nil, err
+			}
 			file, err := readSource(args[0])
 			if err != nil {
 				return nil, err
@@ -203,7 +235,7 @@ func runCmd(e *env) *cobra.Command {
 			if err != nil {
 				return nil, err
 			}
-			res, err := invoke(e, runOp, &runRequest{File: file, At: f.at, Tokens: tokens, Budget: f.budget})
+			res, err := invoke(e, runOp, &runRequest{File: file, At: f.at, Cluster: f.cluster, Owner: f.owner, Tokens: tokens, Budget: f.budget})
 			return e.finishEval(&f, res, err)
 		}),
 	}

@@ -22,7 +22,7 @@ type sandboxFlags struct {
 }
 
 const (
-	helpAllow  = "allow a builtin group (pure, remote, channel, cluster) or data keys (data.read:PREFIX, data.write:PREFIX, =KEY for one key); repeatable"
+	helpAllow  = "allow a builtin group (pure, remote, channel, cluster), data keys (data.read:PREFIX, data.write:PREFIX, =KEY for one key) or, in a token, membership of a cluster of this node (cluster.member:NAME); repeatable"
 	helpDeny   = "deny a builtin (Int.sub) in every group allowed, or in one (pure:Int.sub); repeatable"
 	helpCode   = "allow foreign code to call only these definitions (CID; repeatable; \"none\": none); default any"
 	helpTarget = "a node that at/send may target besides the caller and this node (peer ID; repeatable; \"any\": all)"
@@ -240,8 +240,13 @@ func grantCmd(e *env) *cobra.Command {
 			"Prints the token, one copy-pasteable string (--json: id, token, audience,\n" +
 			"expires, sandbox); the ID to revoke it with goes to stderr. Budgets not given\n" +
 			"are zero: the policy's budgets for PEER apply. Without --allow-code the token\n" +
-			"allows any definition. The grant is recorded: `unode grants` lists it.",
+			"allows any definition. The grant is recorded: `unode grants` lists it.\n\n" +
+			"--allow cluster.member:NAME makes the token a membership of this node's cluster\n" +
+			"NAME: PEER joins with `unode daemon --cluster NAME --membership TOKEN`, and others\n" +
+			"find it with `provision (Cluster.owned <this node> \"NAME\")`. A token that grants\n" +
+			"only memberships allows no definition on calls (as --allow-code none).",
 		Example: "  unode grant --to 12D3KooW... --allow data.read:health/ --expires 1h --note insurer\n" +
+			"  unode grant --to 12D3KooW... --allow cluster.member:stats --expires 7d\n" +
 			"  T=$(unode grant --to 12D3KooW... --allow pure --deny Int.sub --fuel 1000000 --expires 7d)",
 		Args: cobra.NoArgs,
 		RunE: e.run(func(cmd *cobra.Command, args []string) (result, error) {
@@ -258,6 +263,12 @@ func grantCmd(e *env) *cobra.Command {
 			sb, err := f.sandbox(nil, false)
 			if err != nil {
 				return nil, err
+			}
+			if membershipOnly(sb) && len(f.code) == 0 {
+				// A membership token lets its holder join a cluster;
+				// presented on a call, it must not widen the code the
+				// policy lets it call (the default, any definition).
+				sb.AnyCode = false
 			}
 			res, err := invoke(e, grantOp, &grantRequest{To: to, Sandbox: sb, Expires: exp, Note: note})
 			if err != nil {
@@ -323,6 +334,12 @@ func logCmd(e *env) *cobra.Command {
 	}
 	cmd.Flags().IntVarP(&limit, "limit", "n", 100, "show at most this many entries; 0 = all")
 	return cmd
+}
+
+// membershipOnly reports whether sb grants cluster memberships and
+// nothing else an evaluation could use.
+func membershipOnly(sb capabilities.Sandbox) bool {
+	return len(sb.Members) > 0 && len(sb.Groups) == 0 && len(sb.Read) == 0 && len(sb.Write) == 0 && !sb.AnyTarget && len(sb.Targets) == 0
 }
 
 // readTokenFile reads tokens from a file: separated by white space or

@@ -28,6 +28,8 @@ type daemonResult struct {
 	Addrs []string `json:"addrs"`
 	Store string   `json:"store"`
 	API   string   `json:"api"`
+	// Clusters are the clusters joined (--cluster, the config's).
+	Clusters []p2p.ClusterInfo `json:"clusters,omitempty"`
 }
 
 func (r *daemonResult) Text() string {
@@ -36,12 +38,19 @@ func (r *daemonResult) Text() string {
 	for _, a := range r.Addrs {
 		fmt.Fprintf(&b, "listening  %s\n", a)
 	}
+	for _, c := range r.Clusters {
+		if c.Owner == "" {
+			fmt.Fprintf(&b, "cluster    %s\n", c.Name)
+		} else {
+			fmt.Fprintf(&b, "cluster    %s of %s\n", c.Name, c.Owner)
+		}
+	}
 	fmt.Fprintf(&b, "api        %s\ndaemon is ready\n", r.API)
 	return b.String()
 }
 
 func daemonCmd(e *env) *cobra.Command {
-	var listen []string
+	var listen, clusters, memberships, bootstrap []string
 	cmd := &cobra.Command{
 		Use:   "daemon",
 		Short: "Run the node: listen on libp2p and serve the local API until interrupted",
@@ -49,16 +58,34 @@ func daemonCmd(e *env) *cobra.Command {
 			"repo's identity, and serve the local API on $UNODE_PATH/api.sock, through which the\n" +
 			"other commands reach the node while it runs. The listen addresses come from the\n" +
 			"config's addresses.listen (TCP and QUIC on port 4100) unless --listen is given.\n\n" +
+			"The node joins unode's DHT (a private network, not the IPFS one) through the\n" +
+			"config's \"bootstrap\" peers and any --bootstrap ADDR (a multiaddr ending in\n" +
+			"/p2p/<peer id>); with none it is alone until others connect. A bootstrap peer that\n" +
+			"is down is retried with backoff (logged), never fatal. Peers found through the DHT\n" +
+			"are reachable by peer ID alone; what the node publishes it announces there.\n\n" +
 			"Once ready it prints its peer ID, store ID, addresses and API socket on stdout and\n" +
 			"\"daemon is ready\" (with --json, one JSON object); logs go to stderr. Ctrl-C or\n" +
-			"SIGTERM shuts it down cleanly; a second Ctrl-C exits at once.",
-		Example: "  unode daemon\n  unode daemon --listen /ip4/127.0.0.1/tcp/0 --json",
-		Args:    cobra.NoArgs,
+			"SIGTERM shuts it down cleanly; a second Ctrl-C exits at once.\n\n" +
+			"--cluster NAME joins the open cluster NAME: the node advertises itself under the\n" +
+			"cluster's key in the DHT, keeps the record fresh, and says it is a member when\n" +
+			"asked, so that `provision (Cluster.named NAME)` and `unode eval --cluster NAME` on\n" +
+			"other nodes may pick it. With --membership TOKEN (a token its owner issued with\n" +
+			"`unode grant --allow cluster.member:NAME`), --cluster NAME joins that owner's cluster\n" +
+			"NAME instead, proving membership with the token to every node that asks. Stopping\n" +
+			"the daemon leaves: it no longer answers as a member. Both add to the config's\n" +
+			"\"clusters\" and \"memberships\".",
+		Example: "  unode daemon\n  unode daemon --listen /ip4/127.0.0.1/tcp/0 --json\n" +
+			"  unode daemon --bootstrap /ip4/192.0.2.7/tcp/4100/p2p/12D3KooW...\n" +
+			"  unode daemon --cluster stats\n  unode daemon --cluster stats --membership unode1...",
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return e.runDaemon(listen)
+			return e.runDaemon(listen, clusters, memberships, bootstrap)
 		},
 	}
 	cmd.Flags().StringSliceVar(&listen, "listen", nil, "libp2p listen multiaddr (repeatable; overrides addresses.listen)")
+	cmd.Flags().StringArrayVar(&bootstrap, "bootstrap", nil, "join the DHT through this peer, a multiaddr ending in /p2p/<peer id> (repeatable; adds to the config's \"bootstrap\")")
+	cmd.Flags().StringArrayVar(&clusters, "cluster", nil, "join the cluster NAME (repeatable; adds to the config's \"clusters\")")
+	cmd.Flags().StringArrayVar(&memberships, "membership", nil, "a membership token from a cluster's owner: --cluster NAME then joins its owned cluster NAME (repeatable)")
 	return cmd
 }
 
@@ -89,7 +116,7 @@ func freePorts(addrs []string) []string {
 
 // runDaemon runs the node until e.ctx is canceled, then shuts down: the
 // API first (canceling requests in flight), then the node, then the repo.
-func (e *env) runDaemon(listen []string) error {
+func (e *env) runDaemon(listen, clusters, memberships, bootstrap []string) error {
 	path, err := repo.DefaultPath()
 	if err != nil {
 		return err
@@ -107,6 +134,14 @@ func (e *env) runDaemon(listen []string) error {
 	}
 	defer r.Close()
 	e.reportTightened(r)
+	// --bootstrap adds to the config's peers for this run (a malformed
+	// one fails the start, naming it).
+	r.Config.Bootstrap = append(append([]string(nil), r.Config.Bootstrap...), bootstrap...)
+	joins, err := clusterJoins(append(append([]string(nil), r.Config.Clusters...), clusters...),
+		append(append([]string(nil), r.Config.Memberships...), memberships...))
+	if err != nil {
+		return err
+	}
 	// The built-in default (no --listen, addresses.listen as `unode init`
 	// wrote it) may be taken by another repo's daemon; an address the
 	// user chose must be used as given.
@@ -131,6 +166,9 @@ func (e *env) runDaemon(listen []string) error {
 	}
 	closeNode := sync.OnceValue(node.Close)
 	defer closeNode()
+	if err := joinClusters(e.ctx, node, joins); err != nil {
+		return fmt.Errorf("joining clusters: %w", err)
+	}
 
 	ln, err := listenSocket(sock)
 	if err != nil {
@@ -153,6 +191,9 @@ func (e *env) runDaemon(listen []string) error {
 	go func() { served <- srv.Serve(ln) }()
 
 	ready := &daemonResult{ID: node.ID(), Addrs: nonNil(node.Addrs()), Store: node.StoreID(), API: sock}
+	if cn, ok := node.(clusterNode); ok {
+		ready.Clusters = cn.Clusters()
+	}
 	if err := e.emit(ready); err != nil {
 		srv.Close()
 		return err

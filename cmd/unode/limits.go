@@ -51,3 +51,18 @@ const (
 	// for in-flight API requests to return before closing connections.
 	shutdownGrace = 5 * time.Second
 )
+
+// Progress of fetches (commands_fetch.go, api.go "Progress").
+const (
+	// progressDelay: a transfer is drawn on the terminal only once it
+	// has run this long, so that small fetches (most) leave no line.
+	progressDelay = 300 * time.Millisecond
+	// progressEvery bounds how often the terminal line is redrawn, and
+	// how often the daemon sends a progress line on the API stream.
+	progressEvery = 100 * time.Millisecond
+	// maxAnswerLine bounds one line of the daemon's progress stream, the
+	// last of which carries the whole result: the daemon is the repo
+	// owner's own process, so this only keeps a broken one from making
+	// the client buffer without end.
+	maxAnswerLine = 256 << 20
+)

@@ -17,7 +17,8 @@ var _ netNode = p2pNode{}
 
 // newP2PNode starts a p2p.Node with the repo's key as its identity, the
 // repo's datastore as its store (blocks, node data, grants, revocations
-// and the audit log), and the config's policy.
+// and the audit log), and the config's policy, DHT (bootstrap peers,
+// mode, reprovide interval) and NAT traversal.
 func newP2PNode(ctx context.Context, r *repo.Repo, listen []string, log *slog.Logger) (netNode, error) {
 	opts := []p2p.Option{
 		p2p.WithIdentity(r.Key),
@@ -28,11 +29,43 @@ func newP2PNode(ctx context.Context, r *repo.Repo, listen []string, log *slog.Lo
 	if r.Config.Policy != nil {
 		opts = append(opts, p2p.WithPolicy(r.Config.Policy))
 	}
+	netOpts, err := networkOptions(r.Config)
+	if err != nil {
+		return nil, err
+	}
+	opts = append(opts, netOpts...)
 	n, err := p2p.New(ctx, opts...)
 	if err != nil {
 		return nil, err
 	}
 	return p2pNode{n}, nil
+}
+
+// networkOptions are the node options of the config's "bootstrap",
+// "dht" and "nat" sections (checked when the config was read).
+func networkOptions(c *repo.Config) ([]p2p.Option, error) {
+	var opts []p2p.Option
+	if len(c.Bootstrap) > 0 {
+		opts = append(opts, p2p.WithBootstrap(c.Bootstrap...))
+	}
+	if c.DHT.Mode != "" {
+		opts = append(opts, p2p.WithDHTMode(p2p.DHTMode(c.DHT.Mode)))
+	}
+	if c.DHT.ProtocolPrefix != "" {
+		opts = append(opts, p2p.WithDHTProtocolPrefix(c.DHT.ProtocolPrefix))
+	}
+	every, err := c.DHT.ReprovideEvery()
+	if err != nil {
+		return nil, err
+	}
+	opts = append(opts, p2p.WithReprovideInterval(every), p2p.WithNAT(p2p.NAT{
+		AutoNAT:      c.NAT.AutoNAT,
+		HolePunching: c.NAT.HolePunching,
+		PortMap:      c.NAT.PortMap,
+		Relays:       c.NAT.Relays,
+		Announce:     c.NAT.Announce,
+	}))
+	return opts, nil
 }
 
 func (n p2pNode) ID() string { return n.Node.ID().String() }

@@ -121,9 +121,16 @@ var addOp = &operation[addRequest, namesResult]{
 	do: func(ctx context.Context, b *backend, req *addRequest) (*namesResult, error) {
 		out := &namesResult{Names: []p2p.NameInfo{}}
 		for _, f := range req.Files {
-			res, err := b.cb.AddWith(ctx, f.Name, f.Source, p2p.AddOptions{Publish: req.Publish, Here: b.selfID()})
+			// What the file names by #CID and the repo lacks is fetched
+			// first (commands_fetch.go).
+			absent, lerr := b.cb.AbsentInFile(ctx, f.Name, f.Source)
+			note, err := b.fetchNamed(ctx, absent, lerr)
 			if err != nil {
 				return nil, err
+			}
+			res, err := b.cb.AddWith(ctx, f.Name, f.Source, p2p.AddOptions{Publish: req.Publish, Here: b.selfID()})
+			if err != nil {
+				return nil, b.missingError("add", absent, note, err)
 			}
 			out.Names = append(out.Names, res.Names...)
 		}
@@ -167,9 +174,14 @@ func (r *showResult) Text() string { return r.Source }
 var showOp = &operation[showRequest, showResult]{
 	name: "show",
 	do: func(ctx context.Context, b *backend, req *showRequest) (*showResult, error) {
-		s, err := b.cb.Show(ctx, req.What)
+		absent, lerr := b.cb.AbsentInRef(ctx, req.What)
+		note, err := b.fetchNamed(ctx, absent, lerr)
 		if err != nil {
 			return nil, err
+		}
+		s, err := b.cb.Show(ctx, req.What)
+		if err != nil {
+			return nil, b.missingError("show", absent, note, err)
 		}
 		return &showResult{Name: s.Name, Ref: s.Ref, Source: s.Source}, nil
 	},
@@ -179,17 +191,23 @@ var showOp = &operation[showRequest, showResult]{
 
 // Tokens (printed form) are presented to the --at node.
 type evalRequest struct {
-	Expr   string      `json:"expr"`
-	At     string      `json:"at,omitempty"`
-	Tokens []string    `json:"tokens,omitempty"`
-	Budget budgetFlags `json:"budget"`
+	Expr string `json:"expr"`
+	At   string `json:"at,omitempty"`
+	// Cluster (and Owner, for an owned cluster) say to evaluate at a
+	// member the node provisions.
+	Cluster string      `json:"cluster,omitempty"`
+	Owner   string      `json:"owner,omitempty"`
+	Tokens  []string    `json:"tokens,omitempty"`
+	Budget  budgetFlags `json:"budget"`
 }
 
 type runRequest struct {
-	File   sourceFile  `json:"file"`
-	At     string      `json:"at,omitempty"`
-	Tokens []string    `json:"tokens,omitempty"`
-	Budget budgetFlags `json:"budget"`
+	File    sourceFile  `json:"file"`
+	At      string      `json:"at,omitempty"`
+	Cluster string      `json:"cluster,omitempty"`
+	Owner   string      `json:"owner,omitempty"`
+	Tokens  []string    `json:"tokens,omitempty"`
+	Budget  budgetFlags `json:"budget"`
 }
 
 // parseTokens reads the tokens a request presents; they are only for a
@@ -296,11 +314,16 @@ func peerOf(target string) string {
 
 var evalOp = &operation[evalRequest, evalResult]{
 	name:    "eval",
-	network: func(r *evalRequest) string { return atFlag("eval", r.At) },
+	network: func(r *evalRequest) string { return atFlag("eval", r.At) + clusterFlag("eval", r.Cluster) },
 	do: func(ctx context.Context, b *backend, req *evalRequest) (*evalResult, error) {
 		budget, err := b.budget(req.Budget)
 		if err != nil {
 			return nil, err
+		}
+		if req.Cluster != "" {
+			if req.At, err = b.provisionTarget(ctx, "eval", req.Cluster, req.Owner); err != nil {
+				return nil, err
+			}
 		}
 		tokens, err := parseTokens(req.At, req.Tokens)
 		if err != nil {
@@ -316,9 +339,14 @@ var evalOp = &operation[evalRequest, evalResult]{
 			}
 			return remoteEvalResult(req.At, res), nil
 		}
-		res, err := b.cb.EvalSource(ctx, "<eval>", req.Expr, budget)
+		absent, lerr := b.cb.AbsentInExpr(ctx, "<eval>", req.Expr)
+		note, err := b.fetchNamed(ctx, absent, lerr)
 		if err != nil {
 			return nil, err
+		}
+		res, err := b.cb.EvalSource(ctx, "<eval>", req.Expr, budget)
+		if err != nil {
+			return nil, b.missingError("eval", absent, note, err)
 		}
 		return localResult(res), nil
 	},
@@ -326,13 +354,25 @@ var evalOp = &operation[evalRequest, evalResult]{
 
 var runOp = &operation[runRequest, evalResult]{
 	name:    "run",
-	network: func(r *runRequest) string { return atFlag("run", r.At) },
+	network: func(r *runRequest) string { return atFlag("run", r.At) + clusterFlag("run", r.Cluster) },
 	do: func(ctx context.Context, b *backend, req *runRequest) (*evalResult, error) {
 		budget, err := b.budget(req.Budget)
 		if err != nil {
 			return nil, err
 		}
+		if req.Cluster != "" {
+			if req.At, err = b.provisionTarget(ctx, "run", req.Cluster, req.Owner); err != nil {
+				return nil, err
+			}
+		}
 		tokens, err := parseTokens(req.At, req.Tokens)
+		if err != nil {
+			return nil, err
+		}
+		// The file is added here in either case: what it names by #CID
+		// and the repo lacks is fetched first (commands_fetch.go).
+		absent, lerr := b.cb.AbsentInFile(ctx, req.File.Name, req.File.Source)
+		note, err := b.fetchNamed(ctx, absent, lerr)
 		if err != nil {
 			return nil, err
 		}
@@ -342,13 +382,13 @@ var runOp = &operation[runRequest, evalResult]{
 			}
 			res, err := b.node.RunAt(ctx, req.At, req.File.Name, req.File.Source, budget, tokens)
 			if err != nil {
-				return nil, remoteError(req.At, err)
+				return nil, remoteError(req.At, b.missingError("run", absent, note, err))
 			}
 			return remoteEvalResult(req.At, res), nil
 		}
 		res, err := b.runLocal(ctx, req.File, budget)
 		if err != nil {
-			return nil, err
+			return nil, b.missingError("run", absent, note, err)
 		}
 		return localResult(res), nil
 	},
@@ -500,6 +540,7 @@ var apiOps = []apiOp{
 	policyOp, policySetOp, policyAssignOp, policyRmOp,
 	grantOp, grantsOp, revokeOp, logOp,
 	dataPutOp, dataGetOp, dataLsOp, dataRmOp,
-	publishOp, publishedOp,
+	publishOp, publishedOp, fetchOp,
 	repoGCOp, repoStatOp,
+	clusterLsOp, clustersOp,
 }

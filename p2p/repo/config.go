@@ -18,6 +18,21 @@ type Config struct {
 	// any token is presented (capabilities.Policy, docs/security.md).
 	// Never nil after LoadConfig or DefaultConfig.
 	Policy *capabilities.Policy `json:"policy"`
+	// Bootstrap are the peers the node joins the DHT through
+	// (multiaddrs ending in /p2p/<peer id>), as `unode daemon
+	// --bootstrap ADDR`; none: the node is alone until others connect.
+	Bootstrap []string `json:"bootstrap"`
+	// DHT and NAT are config_net.go's sections.
+	DHT DHTConfig `json:"dht"`
+	NAT NATConfig `json:"nat"`
+	// Clusters are the clusters the daemon joins (as `unode daemon
+	// --cluster NAME`): a name that one of Memberships grants
+	// (cluster.member:NAME) joins that token owner's cluster, any other
+	// the open cluster of that name.
+	Clusters []string `json:"clusters,omitempty"`
+	// Memberships are membership tokens (printed form) for owned
+	// clusters, as `unode daemon --membership TOKEN`.
+	Memberships []string `json:"memberships,omitempty"`
 }
 
 // DatastoreConfig selects the datastore.
@@ -50,6 +65,10 @@ func DefaultConfig() *Config {
 		}},
 		Eval:   EvalConfig{Fuel: 1_000_000_000, Timeout: "60s"},
 		Policy: capabilities.DefaultPolicy(),
+
+		Bootstrap: []string{},
+		DHT:       DHTConfig{Mode: "server", ReprovideInterval: defaultReprovideInterval},
+		NAT:       NATConfig{Relays: []string{}, Announce: []string{}},
 	}
 }
 
@@ -70,6 +89,9 @@ func LoadConfig(path string) (*Config, error) {
 	}
 	if cfg.Policy == nil { // "policy": null
 		cfg.Policy = capabilities.DefaultPolicy()
+	}
+	if err := cfg.validateNetwork(); err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
 	}
 	return cfg, nil
 }

@@ -1,0 +1,120 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/unode-dev/unode/p2p"
+)
+
+// Progress over the local API (docs/cli.md, "Local API"). A client that
+// sends `Accept: application/x-ndjson` gets, instead of one JSON answer,
+// a stream of JSON lines (status 200 whatever the outcome, since the
+// status goes out before the work ends):
+//
+//	{"progress": {"blocks":…, "bytes":…, "expected":…, "provider":…, "providers":…, "elapsedNs":…}}
+//	...
+//	{"result": <the operation's result, as without the header>}
+//	  or {"error": {"code":…, "error":…}}
+//
+// Progress lines come from the operation's fetches, at most one every
+// progressEvery, and the last line is always the outcome. Every
+// operation accepts the header; those that fetch nothing send the
+// outcome alone. The CLI asks for it when its stderr is a terminal.
+
+const progressType = "application/x-ndjson"
+
+// progressLine is one line of the stream.
+type progressMessage struct {
+	Progress *p2p.FetchProgress `json:"progress,omitempty"`
+	Result   json.RawMessage    `json:"result,omitempty"`
+	Error    *apiError          `json:"error,omitempty"`
+}
+
+func (o *operation[Req, Res]) serveWithProgress(w http.ResponseWriter, r *http.Request, b *backend, log *slog.Logger, req *Req, start time.Time) {
+	w.Header().Set("Content-Type", progressType)
+	w.WriteHeader(http.StatusOK)
+	flusher, _ := w.(http.Flusher)
+	var mu sync.Mutex
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	send := func(m *progressMessage) {
+		mu.Lock()
+		defer mu.Unlock()
+		enc.Encode(m)
+		if flusher != nil {
+			flusher.Flush()
+		}
+	}
+	var last time.Time
+	report := func(p p2p.FetchProgress) {
+		if now := time.Now(); now.Sub(last) >= progressEvery || p.Blocks == p.Expected {
+			last = now
+			send(&progressMessage{Progress: &p})
+		}
+	}
+	res, err := o.do(withProgress(r.Context(), report), b, req)
+	if err != nil {
+		ae := toAPIError(err)
+		log.Info("api", "op", o.name, "error", ae.Line, "took", time.Since(start).Round(time.Microsecond))
+		send(&progressMessage{Error: ae})
+		return
+	}
+	log.Info("api", "op", o.name, "took", time.Since(start).Round(time.Microsecond))
+	data, err := jsonMarshal(res)
+	if err != nil {
+		send(&progressMessage{Error: toAPIError(err)})
+		return
+	}
+	send(&progressMessage{Result: data})
+}
+
+// callWithProgress is call, asking the daemon for progress lines, which
+// it passes to report as they come.
+func (c *apiClient) callWithProgress(ctx context.Context, name string, req, res any, report func(p2p.FetchProgress)) error {
+	resp, err := c.post(ctx, name, req, progressType)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != progressType {
+		return decodeAnswer(resp, res)
+	}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 0, 64<<10), maxAnswerLine)
+	for sc.Scan() {
+		var m progressMessage
+		dec := json.NewDecoder(bytes.NewReader(sc.Bytes()))
+		dec.UseNumber()
+		if err := dec.Decode(&m); err != nil {
+			return fmt.Errorf("reading the daemon's answer: %w", err)
+		}
+		switch {
+		case m.Progress != nil:
+			report(*m.Progress)
+		case m.Error != nil:
+			return m.Error
+		case m.Result != nil:
+			dec := json.NewDecoder(bytes.NewReader(m.Result))
+			dec.UseNumber()
+			if err := dec.Decode(res); err != nil {
+				return fmt.Errorf("reading the daemon's answer: %w", err)
+			}
+			return nil
+		}
+	}
+	if err := sc.Err(); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("reading the daemon's answer: %w", err)
+	}
+	return fmt.Errorf("the daemon's answer ended before the outcome (is `unode daemon` still running?)")
+}
