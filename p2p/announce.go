@@ -54,6 +54,7 @@ type announced struct {
 // node's host the routed host over it (dht.go).
 func (n *Node) startDHT(ctx context.Context, ds datastore.Batching, c dhtConfig) error {
 	n.cb.onPublish = n.announceRoots
+	n.cb.onUnpublish = func(root cid.Cid) { n.withdraw(context.Background(), root) }
 	if c.mode == DHTOff {
 		return nil
 	}

@@ -29,6 +29,9 @@ type Codebase struct {
 	// onPublish, set by a Node, is told the roots just published, which
 	// the node then announces in the DHT (announce.go).
 	onPublish func(roots []cid.Cid)
+	// onUnpublish, set by a Node, is told a root just unpublished, which
+	// the node then stops announcing.
+	onUnpublish func(root cid.Cid)
 }
 
 // NewCodebase opens a codebase over a datastore. Several codebases (and

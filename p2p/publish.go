@@ -246,6 +246,84 @@ func (c *Codebase) publishBlocks(ctx context.Context, roots []cid.Cid) error {
 	return nil
 }
 
+// ErrNotPublished is returned by Unpublish for a definition that was
+// not published as a root (by name or CID).
+var ErrNotPublished = errors.New("not published")
+
+// Unpublish withdraws a definition published by name or CID: its block
+// and the blocks of its closure stop being served to other nodes, except
+// those another published root still needs, and the node stops
+// announcing it in the DHT (records already out expire where they are).
+// The blocks stay in the codebase. It returns the definition unpublished.
+func (c *Codebase) Unpublish(ctx context.Context, nameOrCID string) ([]NameInfo, error) {
+	root, err := c.resolveBlock(ctx, nameOrCID)
+	if err != nil {
+		return nil, err
+	}
+	mark, err := c.ds().Get(ctx, markKey(prefixPublished, root))
+	if errors.Is(err, datastore.ErrNotFound) || (err == nil && string(mark) != publishedRoot) {
+		what := "it is not published now"
+		if err == nil {
+			what = "it is published only as part of another published definition's closure: unpublish that one"
+		}
+		return nil, fmt.Errorf("unpublish %s: %w (%s)", nameOrCID, ErrNotPublished, what)
+	}
+	if err != nil {
+		return nil, err
+	}
+	res, err := c.ds().Query(ctx, query.Query{Prefix: strings.TrimSuffix(prefixPublished, "/")})
+	if err != nil {
+		return nil, err
+	}
+	entries, err := res.Rest()
+	if err != nil {
+		return nil, err
+	}
+	// What the other roots still need stays published.
+	keep := map[cid.Cid]bool{}
+	for _, e := range entries {
+		b, ok := cidOfMarkKey(prefixPublished, e.Key)
+		if !ok || b == root || string(e.Value) != publishedRoot || keep[b] {
+			continue
+		}
+		closure, err := c.store.ClosureOf(ctx, b)
+		if err != nil {
+			return nil, fmt.Errorf("unpublish %s: the closure of %s: %w", nameOrCID, b, err)
+		}
+		for _, x := range closure {
+			keep[x] = true
+		}
+	}
+	batch, err := c.ds().Batch(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range entries {
+		b, ok := cidOfMarkKey(prefixPublished, e.Key)
+		switch {
+		case !ok || (keep[b] && b != root):
+		case keep[b]: // root is needed by another root: it stays a dependency
+			err = batch.Put(ctx, markKey(prefixPublished, b), []byte(publishedDep))
+		default:
+			err = batch.Delete(ctx, markKey(prefixPublished, b))
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	if err := batch.Commit(ctx); err != nil {
+		return nil, err
+	}
+	if c.onUnpublish != nil {
+		c.onUnpublish(root)
+	}
+	idx, err := c.namesByBlock(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return c.blockInfo(ctx, root, idx), nil
+}
+
 // Published lists what was published by name or CID (not the closures
 // that came with it), by name; a published block with no local name is
 // listed by CID with an empty name.

@@ -17,7 +17,7 @@ func commands(e *env) []*cobra.Command {
 	return []*cobra.Command{
 		initCmd(e), daemonCmd(e), idCmd(e), connectCmd(e), peersCmd(e),
 		addCmd(e), namesCmd(e), showCmd(e), evalCmd(e), runCmd(e), fetchCmd(e),
-		publishCmd(e), publishedCmd(e), dataCmd(e),
+		publishCmd(e), unpublishCmd(e), publishedCmd(e), dataCmd(e),
 		policyCmd(e), grantCmd(e), grantsCmd(e), revokeCmd(e), logCmd(e),
 		repoCmd(e), clusterCmd(e),
 	}

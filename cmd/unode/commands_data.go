@@ -194,6 +194,23 @@ func publishCmd(e *env) *cobra.Command {
 	}
 }
 
+func unpublishCmd(e *env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "unpublish NAME|#CID...",
+		Short: "Stop publishing definitions: other nodes can no longer fetch them from here",
+		Long: "Withdraw definitions published by name or CID (`unode publish`, `add --publish`).\n" +
+			"Their blocks, and the blocks of their closures that no other published definition\n" +
+			"needs, are no longer served to other nodes, and the node stops announcing them in\n" +
+			"the DHT (records already announced expire within 48 h; a fetch meanwhile finds\n" +
+			"nothing here). The definitions stay in the codebase. Prints the names unpublished.",
+		Example: "  unode unpublish rateQuote\n  unode unpublish '#bafyreib...'",
+		Args:    cobra.MinimumNArgs(1),
+		RunE: e.run(func(cmd *cobra.Command, args []string) (result, error) {
+			return invoke(e, unpublishOp, &unpublishRequest{What: args})
+		}),
+	}
+}
+
 func publishedCmd(e *env) *cobra.Command {
 	return &cobra.Command{
 		Use:   "published",

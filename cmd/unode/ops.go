@@ -540,7 +540,7 @@ var apiOps = []apiOp{
 	policyOp, policySetOp, policyAssignOp, policyRmOp,
 	grantOp, grantsOp, revokeOp, logOp,
 	dataPutOp, dataGetOp, dataLsOp, dataRmOp,
-	publishOp, publishedOp, fetchOp,
+	publishOp, unpublishOp, publishedOp, fetchOp,
 	repoGCOp, repoStatOp,
 	clusterLsOp, clustersOp,
 }

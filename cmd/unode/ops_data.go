@@ -229,6 +229,25 @@ var publishOp = &operation[publishRequest, namesResult]{
 	},
 }
 
+type unpublishRequest struct {
+	What []string `json:"what"` // names or #CIDs published as roots
+}
+
+var unpublishOp = &operation[unpublishRequest, namesResult]{
+	name: "unpublish",
+	do: func(ctx context.Context, b *backend, req *unpublishRequest) (*namesResult, error) {
+		out := &namesResult{Names: []p2p.NameInfo{}}
+		for _, w := range req.What {
+			names, err := b.cb.Unpublish(ctx, w)
+			if err != nil {
+				return nil, err
+			}
+			out.Names = append(out.Names, names...)
+		}
+		return out, nil
+	},
+}
+
 type publishedRequest struct{}
 
 var publishedOp = &operation[publishedRequest, namesResult]{
