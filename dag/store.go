@@ -636,6 +636,18 @@ func (s *Store) StoreID(ctx context.Context) (string, error) {
 			return "", fmt.Errorf("creating store ID: %w", err)
 		}
 		id = storeIDEncoding.EncodeToString(raw[:])
+		// A store shared by several processes (PostgreSQL) may be
+		// opened by two at once: the first ID written must win, or
+		// they would each believe in their own and sync with each
+		// other for ever. storeIDMu covers one process only.
+		if pa, ok := s.ds.(putIfAbsenter); ok {
+			v, err := pa.PutIfAbsent(ctx, key, []byte(id))
+			if err != nil {
+				return "", fmt.Errorf("saving store ID: %w", err)
+			}
+			id = string(v)
+			break
+		}
 		if err := s.ds.Put(ctx, key, []byte(id)); err != nil {
 			return "", fmt.Errorf("saving store ID: %w", err)
 		}
@@ -649,6 +661,12 @@ func (s *Store) StoreID(ctx context.Context) (string, error) {
 	s.storeID = id
 	s.mu.Unlock()
 	return id, nil
+}
+
+// putIfAbsenter is a datastore that can create a key atomically across
+// all its clients (p2p/repo/pgds).
+type putIfAbsenter interface {
+	PutIfAbsent(ctx context.Context, key datastore.Key, value []byte) ([]byte, error)
 }
 
 // storeIDEncoding: lower-case RFC 4648 base32 without padding (26

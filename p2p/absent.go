@@ -27,8 +27,9 @@ func (c *Codebase) AbsentInExpr(ctx context.Context, filename, src string) ([]ci
 	if err != nil {
 		return nil, err
 	}
-	t, err := dag.CompileExpr(e, c.compileOptions(ctx))
-	if err != nil {
+	co, ls := c.compileOptions(ctx)
+	t, err := dag.CompileExpr(e, co)
+	if err := ls.check(err); err != nil {
 		return nil, err
 	}
 	return c.absentLinks(ctx, termLinks(t), nil)
@@ -41,8 +42,9 @@ func (c *Codebase) AbsentInFile(ctx context.Context, filename string, src []byte
 	if err != nil {
 		return nil, err
 	}
-	comp, err := dag.Compile(f, c.compileOptions(ctx))
-	if err != nil {
+	co, ls := c.compileOptions(ctx)
+	comp, err := dag.Compile(f, co)
+	if err := ls.check(err); err != nil {
 		return nil, err
 	}
 	own := make(map[cid.Cid]bool, len(comp.Blocks))

@@ -220,7 +220,8 @@ func compileExpr(ctx context.Context, n *Node, src string) (dag.Term, error) {
 	if err != nil {
 		return nil, err
 	}
-	return dag.CompileExpr(e, n.cb.compileOptions(ctx))
+	co, _ := n.cb.compileOptions(ctx)
+	return dag.CompileExpr(e, co)
 }
 
 // Remote evaluations per second with 64 concurrent callers on one

@@ -89,20 +89,43 @@ func refText(r dag.NameRef) string {
 
 // compileOptions resolves names against the builtins and this codebase's
 // namespace.
-func (c *Codebase) compileOptions(ctx context.Context) dag.CompileOptions {
+// A lookup that fails (the store is down, say) is remembered, and
+// lookups.check reports it in place of the compile error it caused: a
+// PostgreSQL server that went away must not read as "unknown name".
+func (c *Codebase) compileOptions(ctx context.Context) (dag.CompileOptions, *lookups) {
+	ls := &lookups{}
 	return dag.CompileOptions{
 		IsBuiltin:   eval.IsBuiltin,
 		BuiltinCtor: eval.BuiltinCtor,
 		Lookup: func(name string) (dag.NameRef, bool) {
 			ref, ok, err := c.store.LookupName(ctx, name)
+			ls.note(err)
 			return ref, ok && err == nil
 		},
 		LookupType: func(name string) (dag.NameRef, bool) {
 			ref, ok, err := c.store.LookupType(ctx, name)
+			ls.note(err)
 			return ref, ok && err == nil
 		},
 		Here: c.here,
+	}, ls
+}
+
+// lookups keeps the first failure of a compilation's name lookups.
+type lookups struct{ err error }
+
+func (l *lookups) note(err error) {
+	if err != nil && l.err == nil {
+		l.err = err
 	}
+}
+
+// check returns compileErr, or the lookup failure behind it.
+func (l *lookups) check(compileErr error) error {
+	if compileErr != nil && l.err != nil {
+		return fmt.Errorf("reading the namespace: %w", l.err)
+	}
+	return compileErr
 }
 
 // Add parses and compiles a source file, stores its blocks (hash-checked,
@@ -347,8 +370,9 @@ func (c *Codebase) EvalSource(ctx context.Context, filename, src string, b Budge
 	if err != nil {
 		return nil, err
 	}
-	t, err := dag.CompileExpr(e, c.compileOptions(ctx))
-	if err != nil {
+	co, ls := c.compileOptions(ctx)
+	t, err := dag.CompileExpr(e, co)
+	if err := ls.check(err); err != nil {
 		return nil, err
 	}
 	return c.EvalTerm(ctx, t, b)

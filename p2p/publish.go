@@ -126,10 +126,10 @@ func (c *Codebase) AddWith(ctx context.Context, filename string, src []byte, opt
 	if err != nil {
 		return nil, err
 	}
-	co := c.compileOptions(ctx)
+	co, ls := c.compileOptions(ctx)
 	co.Here = here
 	comp, err := dag.Compile(f, co)
-	if err != nil {
+	if err := ls.check(err); err != nil {
 		return nil, err
 	}
 	// The owner's blocks are pinned from before they are stored, with

@@ -85,8 +85,9 @@ func (n *Node) EvalAt(ctx context.Context, target string, src string, b Budget, 
 	if err != nil {
 		return nil, err
 	}
-	t, err := dag.CompileExpr(e, n.cb.compileOptions(ctx))
-	if err != nil {
+	co, ls := n.cb.compileOptions(ctx)
+	t, err := dag.CompileExpr(e, co)
+	if err := ls.check(err); err != nil {
 		return nil, err
 	}
 	return n.EvalTermAt(ctx, target, t, b, opts...)

@@ -3,9 +3,11 @@ package p2p
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/ipfs/go-cid"
+	"github.com/ipfs/go-datastore"
 )
 
 // TestUnpublish: unpublishing a root stops serving its closure except
@@ -86,5 +88,32 @@ func TestUnpublish(t *testing.T) {
 	}
 	if len(n.Announcements()) != 0 {
 		t.Errorf("announcements with nothing published: %v", n.Announcements())
+	}
+}
+
+// namesDownDS fails every read of the namespace, as a shared store does
+// while its server is down.
+type namesDownDS struct{ datastore.Batching }
+
+var errStoreDown = errors.New("store down")
+
+func (d namesDownDS) Get(ctx context.Context, k datastore.Key) ([]byte, error) {
+	if strings.HasPrefix(k.String(), "/names/") {
+		return nil, errStoreDown
+	}
+	return d.Batching.Get(ctx, k)
+}
+
+// TestLookupFailureIsNotUnknownName: a name that cannot be read because
+// the store fails is reported as that failure, not as an unknown name.
+func TestLookupFailureIsNotUnknownName(t *testing.T) {
+	ctx := context.Background()
+	cb := NewCodebase(namesDownDS{memDatastore()})
+	_, err := cb.EvalSource(ctx, "<eval>", "double 22", Budget{})
+	if !errors.Is(err, errStoreDown) || strings.Contains(err.Error(), "unknown name") {
+		t.Fatalf("eval with the namespace unreadable: %v; want the store's error", err)
+	}
+	if _, err := NewCodebase(memDatastore()).EvalSource(ctx, "<eval>", "double 22", Budget{}); err == nil || !strings.Contains(err.Error(), "unknown name") {
+		t.Fatalf("eval of an unknown name: %v", err)
 	}
 }
