@@ -18,7 +18,7 @@ import (
 const (
 	GroupPure    = "pure"    // computation: Int.*, List.*, operators, ...
 	GroupRemote  = "remote"  // here, at, at', await, fallback, race, ...
-	GroupChannel = "channel" // channel, send, deliver, listen
+	GroupChannel = "channel" // channel, send, deliver, listen, requests
 	GroupCluster = "cluster" // Cluster.named, provision, pingTime, load
 	// GroupDataRead and GroupDataWrite are granted per data key pattern
 	// ("data.read:health/"), never as a whole group.

@@ -247,8 +247,13 @@ func init() {
 		th.reservePending(1)
 		th.alloc(sizeFuture)
 		f := h.Listen(th, c)
-		th.trackPending(f, true)
+		th.trackListener(f) // weakly: an abandoned listen is garbage
 		return f
+	}).in("channel")
+	def1("requests", "requests node: the node's well-known request channel (one public ID on every node); only the node's own code may listen on it", func(th *Thread, node Value) Value {
+		n := th.argNode("requests", node)
+		th.alloc(sizeChannel + int64(len(requestsChannelID)))
+		return RequestsChannel(n)
 	}).in("channel")
 
 	def1("Cluster.named", "Cluster.named name: the open cluster with this name, which any node may join (unode daemon --cluster NAME)", func(th *Thread, name Value) Value {

@@ -105,7 +105,9 @@
 // When the outermost Eval or Call returns, however it ended, the
 // functions hosts registered with Thread.OnEnd run (LocalHost removes the
 // evaluation's listeners) and the listeners and timers still pending are
-// canceled.
+// canceled. Listeners are weak before that: neither the host's registry
+// nor the thread's record of pending effects holds a listen's future, so
+// one the program dropped is removed by a runtime cleanup once collected.
 
 // # Determinism
 //

@@ -1,13 +1,17 @@
 package eval
 
 import (
+	"bytes"
 	"crypto/rand"
+	"crypto/sha256"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
 	"time"
+	"weak"
 )
 
 // Host performs the effects of the language for a Thread: remote
@@ -289,35 +293,63 @@ func (th *Thread) await(f *Future) (v, errv Value) {
 // node, a thunk sent to it runs at once on the calling thread (so its
 // futures are already complete when returned, and results are
 // deterministic), channels and node data live in memory, and every
-// cluster is this node alone. Channel IDs are 128 random bits. Awaiting
-// a listen that no send answers blocks until the context's deadline or
-// Thread.Cancel; the listeners an evaluation registered are removed when
-// it ends. It is safe for concurrent use.
+// cluster is this node alone. Channel IDs are 128 random bits. It is
+// safe for concurrent use.
+//
+// Channels follow the seed's lower-level API: a message resolves every
+// listener pending on its channel at that moment (DeliverLocal) and
+// nothing is buffered, so a message nobody listens for is dropped (a
+// deliver fails with ErrNoListener). Listeners are weak: a pending listen
+// whose future has become garbage (nothing can await it any more) is
+// removed by a runtime cleanup, so programs never close channels; and
+// the listeners an evaluation registered are removed when it ends.
+// Awaiting a listen that no send answers blocks until the context's
+// deadline or Thread.Cancel.
 type LocalHost struct {
 	node *Node
 
-	mu        sync.Mutex
-	data      map[string]Value
-	listeners map[string][]listener
-	// byThread: the channels each running evaluation listens on, for
-	// removing its listeners when it ends.
-	byThread map[*Thread]map[string]struct{}
+	mu   sync.Mutex
+	data map[string]Value
+	// listeners: the pending listens on each channel (by ID), by
+	// registration number. An entry holds its future weakly.
+	listeners map[string]map[uint64]listener
+	// byThread: the registrations of each running evaluation (number to
+	// channel ID), for removing its listeners when it ends. It holds no
+	// futures, so that it does not keep an abandoned listener alive.
+	byThread map[*Thread]map[uint64]string
+	// lastListener numbers the registrations, in the order they were
+	// made: a message resolves its listeners in that order.
+	lastListener uint64
 }
 
-// listener is a pending listen: its future and the evaluation that
-// made it.
+// listener is a pending listen: its future (weakly), the evaluation that
+// made it (nil outside one) and the cleanup that removes the entry once
+// the future is garbage.
 type listener struct {
-	f  *Future
+	f       weak.Pointer[Future]
+	th      *Thread
+	cleanup runtime.Cleanup
+}
+
+// listenerKey names a registration for its cleanup, which must not refer
+// to the future it watches.
+type listenerKey struct {
+	ch string
+	n  uint64
 	th *Thread
 }
+
+// ErrNoListener fails a deliver whose message no listener took: nobody
+// was listening on the channel when it arrived, so it was dropped.
+var ErrNoListener = errors.New("no listener on the channel")
 
 // NewLocalHost returns a LocalHost whose node has the given ID.
 func NewLocalHost(id string) *LocalHost {
 	return &LocalHost{
 		node:      &Node{ID: id},
 		data:      map[string]Value{},
-		listeners: map[string][]listener{},
-		byThread:  map[*Thread]map[string]struct{}{},
+		listeners: map[string]map[uint64]listener{},
+		byThread:  map[*Thread]map[uint64]string{},
 	}
 }
 
@@ -326,15 +358,68 @@ func NewLocalHost(id string) *LocalHost {
 // its ID is what lets code send to it).
 const channelIDBytes = 16
 
-// Listening reports how many listeners are waiting for a message.
+// Listening reports how many listeners are waiting for a message: the
+// registrations whose future is still alive (one that became garbage
+// stops counting as soon as the collector finds it, before its cleanup
+// has removed the entry).
 func (h *LocalHost) Listening() int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	n := 0
-	for _, ls := range h.listeners {
-		n += len(ls)
+	for _, m := range h.listeners {
+		for _, l := range m {
+			if l.f.Value() != nil {
+				n++
+			}
+		}
 	}
 	return n
+}
+
+// registrations reports the entries in the listener registry and in its
+// per-evaluation index, live or not yet cleaned up (for tests measuring
+// that collected listeners really leave).
+func (h *LocalHost) registrations() (entries, indexed int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, m := range h.listeners {
+		entries += len(m)
+	}
+	for _, reg := range h.byThread {
+		indexed += len(reg)
+	}
+	return entries, indexed
+}
+
+// The well-known request channel of a node (`requests node`), for
+// protocols written in the language on top of channels, such as the
+// seed's at' (a Request record sent to a node's requests channel). Its
+// ID is public and the same on every node: the channel is the pair
+// (node, ID), and a message reaches it only when sent to that node. Only
+// the node's own evaluations may listen on it (p2p refuses foreign
+// code); who may send to it is decided as for the node's own channels.
+//
+// The ID is 16 bytes of SHA-256("unode requests channel v1") followed by
+// 16 zero bytes: 32 bytes like the IDs p2p makes, whose last 16 bytes
+// are an HMAC tag that is all zeros with probability 2^-128, and longer
+// than LocalHost's 16-byte IDs, so no channel a node makes has it.
+var requestsChannelID = func() [32]byte {
+	var id [32]byte
+	sum := sha256.Sum256([]byte("unode requests channel v1"))
+	copy(id[:16], sum[:16])
+	return id
+}()
+
+// RequestsChannelID returns (a copy of) the ID of every node's requests
+// channel.
+func RequestsChannelID() []byte { return bytes.Clone(requestsChannelID[:]) }
+
+// IsRequestsChannel reports whether id is the ID of a requests channel.
+func IsRequestsChannel(id []byte) bool { return bytes.Equal(id, requestsChannelID[:]) }
+
+// RequestsChannel is node's requests channel.
+func RequestsChannel(node *Node) *Channel {
+	return &Channel{ID: RequestsChannelID(), Node: node.ID}
 }
 
 var (
@@ -369,29 +454,98 @@ func (h *LocalHost) NewChannel(*Thread) (*Channel, error) {
 	return &Channel{ID: id, Node: h.node.ID}, nil
 }
 
+// Send delivers v at once to the listeners on ch when node is this node
+// and ch one of its channels; a message to a channel of another node
+// sent here has no listener (only a channel's node listens on it, and
+// the requests channels of all nodes share one ID). Another node is
+// unreachable: a send to it is dropped, a deliver fails.
 func (h *LocalHost) Send(_ *Thread, node *Node, ch *Channel, v Value, ack bool) *Future {
-	var f *Future
-	if ack {
-		f = NewFuture()
+	taken := 0
+	local := node.ID == h.node.ID
+	if local && ch.Node == h.node.ID {
+		taken = h.DeliverLocal(ch.ID, v)
 	}
-	h.mu.Lock()
-	var ls []listener
-	if node.ID == h.node.ID && ch.Node == h.node.ID {
-		ls = h.listeners[string(ch.ID)]
-		delete(h.listeners, string(ch.ID))
+	if !ack {
+		return nil
 	}
-	h.mu.Unlock()
-	for _, l := range ls {
-		l.f.Resolve(v)
-	}
-	if f != nil {
-		if len(ls) > 0 {
-			f.Resolve(UnitValue)
-		} else {
-			f.Fail(errors.New("no listener on the channel"))
-		}
+	f := NewFuture()
+	switch {
+	case taken > 0:
+		f.Resolve(UnitValue)
+	case !local:
+		f.Fail(fmt.Errorf("node %s is unreachable (local host %s has no network)", node.ID, h.node.ID))
+	default:
+		f.Fail(ErrNoListener)
 	}
 	return f
+}
+
+// DeliverLocal resolves with v every listener pending on the channel
+// with ID chID on this host at this moment, removes them, and returns
+// how many took the message (0: nobody listened and the message is
+// dropped; nothing is buffered). Listeners are resolved in the order
+// they were registered. The p2p handler for incoming channel messages
+// calls it; Send calls it for this node's own channels.
+func (h *LocalHost) DeliverLocal(chID []byte, v Value) (taken int) {
+	h.mu.Lock()
+	m := h.listeners[string(chID)]
+	delete(h.listeners, string(chID))
+	live, stops := h.takeLocked(m)
+	h.mu.Unlock()
+	stopCleanups(stops)
+	for _, f := range live {
+		f.Resolve(v)
+	}
+	return len(live)
+}
+
+// takeLocked unindexes the listeners m (removed from h.listeners by the
+// caller) and returns their futures still alive, in registration order,
+// and their cleanups, to stop once h.mu is released.
+func (h *LocalHost) takeLocked(m map[uint64]listener) ([]*Future, []runtime.Cleanup) {
+	if len(m) == 0 {
+		return nil, nil
+	}
+	ns := make([]uint64, 0, len(m))
+	for n := range m {
+		ns = append(ns, n)
+	}
+	slices.Sort(ns)
+	live := make([]*Future, 0, len(ns))
+	stops := make([]runtime.Cleanup, 0, len(ns))
+	for _, n := range ns {
+		l := m[n]
+		h.unindexLocked(l.th, n)
+		stops = append(stops, l.cleanup)
+		if f := l.f.Value(); f != nil {
+			live = append(live, f)
+		}
+	}
+	return live, stops
+}
+
+// unindexLocked removes registration n from th's index. An index
+// emptied is replaced by a new map: Go maps do not shrink, and one that
+// held many listeners would otherwise keep their memory until the
+// evaluation ends.
+func (h *LocalHost) unindexLocked(th *Thread, n uint64) {
+	if th == nil {
+		return
+	}
+	reg, ok := h.byThread[th]
+	if !ok {
+		return
+	}
+	delete(reg, n)
+	if len(reg) == 0 {
+		h.byThread[th] = map[uint64]string{}
+	}
+}
+
+func stopCleanups(cs []runtime.Cleanup) {
+	for _, c := range cs {
+		c.Stop()
+	}
 }
 
 func (h *LocalHost) Listen(th *Thread, ch *Channel) *Future {
@@ -402,16 +556,26 @@ func (h *LocalHost) Listen(th *Thread, ch *Channel) *Future {
 	}
 	id := string(ch.ID)
 	h.mu.Lock()
-	h.listeners[id] = append(h.listeners[id], listener{f, th})
+	h.lastListener++
+	k := listenerKey{ch: id, n: h.lastListener, th: th}
+	m := h.listeners[id]
+	if m == nil {
+		m = map[uint64]listener{}
+		h.listeners[id] = m
+	}
+	// The cleanup is added under h.mu, so that it is in the entry before
+	// a message or the end of the evaluation can take the entry and stop
+	// it; if it runs first, it waits for h.mu and finds the entry.
+	m[k.n] = listener{f: weak.Make(f), th: th, cleanup: runtime.AddCleanup(f, h.collected, k)}
 	first := false
 	if th != nil {
-		chans, ok := h.byThread[th]
+		reg, ok := h.byThread[th]
 		if !ok {
-			chans = map[string]struct{}{}
-			h.byThread[th] = chans
+			reg = map[uint64]string{}
+			h.byThread[th] = reg
 			first = true
 		}
-		chans[id] = struct{}{}
+		reg[k.n] = id
 	}
 	h.mu.Unlock()
 	if first {
@@ -420,30 +584,51 @@ func (h *LocalHost) Listen(th *Thread, ch *Channel) *Future {
 	return f
 }
 
+// collected removes the registration of a listen whose future became
+// garbage: nothing can await it, so no message needs to reach it.
+func (h *LocalHost) collected(k listenerKey) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if m, ok := h.listeners[k.ch]; ok {
+		delete(m, k.n)
+		if len(m) == 0 {
+			delete(h.listeners, k.ch)
+		}
+	}
+	h.unindexLocked(k.th, k.n)
+}
+
 // release removes the listeners th registered and fails their futures
 // (Msg "canceled"): the evaluation that would await them has ended.
 func (h *LocalHost) release(th *Thread) {
 	var gone []*Future
+	var stops []runtime.Cleanup
 	h.mu.Lock()
-	for id := range h.byThread[th] {
-		ls := h.listeners[id]
-		keep := ls[:0]
-		for _, l := range ls {
-			if l.th == th {
-				gone = append(gone, l.f)
-			} else {
-				keep = append(keep, l)
-			}
+	reg := h.byThread[th]
+	delete(h.byThread, th)
+	ns := make([]uint64, 0, len(reg))
+	for n := range reg {
+		ns = append(ns, n)
+	}
+	slices.Sort(ns)
+	for _, n := range ns {
+		id := reg[n]
+		m := h.listeners[id]
+		l, ok := m[n]
+		if !ok {
+			continue
 		}
-		clear(ls[len(keep):])
-		if len(keep) == 0 {
+		delete(m, n)
+		if len(m) == 0 {
 			delete(h.listeners, id)
-		} else {
-			h.listeners[id] = keep
+		}
+		stops = append(stops, l.cleanup)
+		if f := l.f.Value(); f != nil {
+			gone = append(gone, f)
 		}
 	}
-	delete(h.byThread, th)
 	h.mu.Unlock()
+	stopCleanups(stops)
 	for _, f := range gone {
 		f.Cancel()
 	}

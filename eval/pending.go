@@ -1,5 +1,7 @@
 package eval
 
+import "weak"
+
 // What an evaluation leaves pending with its host: listeners (listen),
 // timers (timeout) and futures it started (at', race, quorum, deliver).
 // They hold host resources the memory budget does not see, so they are
@@ -9,10 +11,31 @@ package eval
 // pendingEffect is a future the evaluation is waiting for, or may.
 // release: cancel it when the evaluation ends (listeners and timers,
 // which would otherwise wait forever; remote evaluations end on their
-// own, with the evaluation's context, and are left alone).
+// own, with the evaluation's context, and are left alone). A listener is
+// held weakly (w, with f nil): a listen whose future became garbage is
+// released by its host, and this record must not keep it alive.
 type pendingEffect struct {
 	f       *Future
+	w       weak.Pointer[Future]
 	release bool
+}
+
+// future returns the effect's future, or nil for a listener collected.
+func (p pendingEffect) future() *Future {
+	if p.f != nil {
+		return p.f
+	}
+	return p.w.Value()
+}
+
+// pending reports whether the effect still holds its place.
+func (p pendingEffect) pending() bool {
+	f := p.future()
+	if f == nil {
+		return false
+	}
+	_, _, done := f.Result()
+	return !done
 }
 
 func (th *Thread) maxPending() int {
@@ -24,7 +47,8 @@ func (th *Thread) maxPending() int {
 
 // reservePending fails the evaluation with a "pending" budget error
 // unless n more effects fit, first dropping the completed ones: a
-// listener that got its message or a finished remote call frees its slot.
+// listener that got its message, a listen whose future the collector
+// found garbage, or a finished remote call frees its slot.
 func (th *Thread) reservePending(n int) {
 	limit := th.maxPending()
 	if len(th.pending)+n <= limit {
@@ -32,7 +56,7 @@ func (th *Thread) reservePending(n int) {
 	}
 	live := th.pending[:0]
 	for _, p := range th.pending {
-		if _, _, done := p.f.Result(); !done {
+		if p.pending() {
 			live = append(live, p)
 		}
 	}
@@ -52,7 +76,17 @@ func (th *Thread) trackPending(f *Future, release bool) {
 	if _, _, done := f.Result(); done {
 		return
 	}
-	th.pending = append(th.pending, pendingEffect{f, release})
+	th.pending = append(th.pending, pendingEffect{f: f, release: release})
+}
+
+// trackListener records a listen's future (reserved with
+// reservePending) weakly, until it completes, becomes garbage or the
+// evaluation ends.
+func (th *Thread) trackListener(f *Future) {
+	if _, _, done := f.Result(); done {
+		return
+	}
+	th.pending = append(th.pending, pendingEffect{w: weak.Make(f), release: true})
 }
 
 // PendingEffects reports how many of the listeners, timers and futures
@@ -60,7 +94,7 @@ func (th *Thread) trackPending(f *Future, release bool) {
 func (th *Thread) PendingEffects() int {
 	n := 0
 	for _, p := range th.pending {
-		if _, _, done := p.f.Result(); !done {
+		if p.pending() {
 			n++
 		}
 	}
@@ -87,8 +121,8 @@ func (th *Thread) end() {
 		fns[i]()
 	}
 	for _, p := range th.pending {
-		if p.release {
-			p.f.Cancel()
+		if f := p.future(); p.release && f != nil {
+			f.Cancel()
 		}
 	}
 	clear(th.pending)
