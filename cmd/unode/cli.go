@@ -127,7 +127,7 @@ func (e *env) openRepo() (*repo.Repo, error) {
 	if err != nil {
 		return nil, err
 	}
-	r, c, err := openWaiting(e.ctx, path, busyTimeout)
+	r, c, err := openWaiting(e.ctx, path, busyTimeout, repo.Options{})
 	if c != nil {
 		e.client = c
 		return nil, errDaemonAnswered
@@ -148,11 +148,12 @@ var errDaemonAnswered = errors.New("the repo's daemon answered")
 // it retries every lockPoll (with jitter, so that waiting commands do not
 // retry in step) for up to wait, and stops early, returning the
 // daemon's client, when a daemon answers on the repo's socket. After
-// wait it fails with an error matching repo.ErrLocked.
-func openWaiting(ctx context.Context, path string, wait time.Duration) (*repo.Repo, *apiClient, error) {
+// wait it fails with an error matching repo.ErrLocked. opts go to
+// repo.OpenWith (the daemon's --store).
+func openWaiting(ctx context.Context, path string, wait time.Duration, opts repo.Options) (*repo.Repo, *apiClient, error) {
 	deadline := time.Now().Add(wait)
 	for {
-		r, err := repo.Open(path)
+		r, err := repo.OpenWith(path, opts)
 		if !errors.Is(err, repo.ErrLocked) {
 			return r, nil, err
 		}

@@ -51,6 +51,7 @@ func (r *daemonResult) Text() string {
 
 func daemonCmd(e *env) *cobra.Command {
 	var listen, clusters, memberships, bootstrap []string
+	var store string
 	cmd := &cobra.Command{
 		Use:   "daemon",
 		Short: "Run the node: listen on libp2p and serve the local API until interrupted",
@@ -73,15 +74,21 @@ func daemonCmd(e *env) *cobra.Command {
 			"`unode grant --allow cluster.member:NAME`), --cluster NAME joins that owner's cluster\n" +
 			"NAME instead, proving membership with the token to every node that asks. Stopping\n" +
 			"the daemon leaves: it no longer answers as a member. Both add to the config's\n" +
-			"\"clusters\" and \"memberships\".",
+			"\"clusters\" and \"memberships\".\n\n" +
+			"--store postgres://... keeps the node's data in that PostgreSQL database instead of\n" +
+			"the config's datastore, so that daemons on several machines share one store (and\n" +
+			"skip sync with each other); each keeps its identity key in its own repo. It takes\n" +
+			"precedence over $UNODE_STORE, which takes precedence over the config's \"datastore\".",
 		Example: "  unode daemon\n  unode daemon --listen /ip4/127.0.0.1/tcp/0 --json\n" +
 			"  unode daemon --bootstrap /ip4/192.0.2.7/tcp/4100/p2p/12D3KooW...\n" +
-			"  unode daemon --cluster stats\n  unode daemon --cluster stats --membership unode1...",
+			"  unode daemon --cluster stats\n  unode daemon --cluster stats --membership unode1...\n" +
+			"  unode daemon --store postgres://unode@db.example:5432/unode",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return e.runDaemon(listen, clusters, memberships, bootstrap)
+			return e.runDaemon(listen, clusters, memberships, bootstrap, store)
 		},
 	}
+	cmd.Flags().StringVar(&store, "store", "", "the datastore: a postgres:// URL (a store several daemons share) or \"pebble\"; overrides $UNODE_STORE and the config's \"datastore\"")
 	cmd.Flags().StringSliceVar(&listen, "listen", nil, "libp2p listen multiaddr (repeatable; overrides addresses.listen)")
 	cmd.Flags().StringArrayVar(&bootstrap, "bootstrap", nil, "join the DHT through this peer, a multiaddr ending in /p2p/<peer id> (repeatable; adds to the config's \"bootstrap\")")
 	cmd.Flags().StringArrayVar(&clusters, "cluster", nil, "join the cluster NAME (repeatable; adds to the config's \"clusters\")")
@@ -116,7 +123,7 @@ func freePorts(addrs []string) []string {
 
 // runDaemon runs the node until e.ctx is canceled, then shuts down: the
 // API first (canceling requests in flight), then the node, then the repo.
-func (e *env) runDaemon(listen, clusters, memberships, bootstrap []string) error {
+func (e *env) runDaemon(listen, clusters, memberships, bootstrap []string, store string) error {
 	path, err := repo.DefaultPath()
 	if err != nil {
 		return err
@@ -125,7 +132,7 @@ func (e *env) runDaemon(listen, clusters, memberships, bootstrap []string) error
 	// A command started just before (`unode daemon & unode id`, a
 	// script's last `unode add`) may hold the repo for a moment: wait
 	// for it rather than exit.
-	r, running, err := openWaiting(e.ctx, path, daemonLockWait)
+	r, running, err := openWaiting(e.ctx, path, daemonLockWait, repo.Options{Store: store})
 	if running != nil {
 		return fmt.Errorf("a daemon is already running for %s (API %s)", path, sock)
 	}

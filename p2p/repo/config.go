@@ -35,12 +35,27 @@ type Config struct {
 	Memberships []string `json:"memberships,omitempty"`
 }
 
-// DatastoreConfig selects the datastore.
+// DatastoreConfig selects the datastore. $UNODE_STORE and `unode daemon
+// --store` override Type and URL (see Options.Store).
 type DatastoreConfig struct {
-	// Type is "pebble" (embedded, the default).
+	// Type is "pebble" (embedded, the default) or "postgres" (a
+	// PostgreSQL-protocol database that several nodes may share:
+	// p2p/repo/pgds).
 	Type string `json:"type"`
 	// Path is the pebble directory, relative to the repo unless absolute.
 	Path string `json:"path,omitempty"`
+	// URL is the postgres database: postgres://user@host:port/db?...
+	// (pgx's syntax; a password may come from $PGPASSWORD or ~/.pgpass
+	// instead of the URL).
+	URL string `json:"url,omitempty"`
+	// Table is the postgres table (default "datastore"): nodes that share
+	// a store name the same one.
+	Table string `json:"table,omitempty"`
+	// MaxConns and MinConns size the postgres connection pool (0: the
+	// URL's pool_max_conns / pool_min_conns, else at most max(4, CPUs)
+	// and none kept open).
+	MaxConns int32 `json:"max_conns,omitempty"`
+	MinConns int32 `json:"min_conns,omitempty"`
 }
 
 // AddressesConfig holds the libp2p listen addresses.

@@ -11,6 +11,12 @@
 //	             published marks, grants, revocations, the audit log
 //	version      the repo format version
 //
+// The datastore may instead be a PostgreSQL database (package pgds),
+// which nodes on several machines share: chosen by Options.Store (`unode
+// daemon --store`), else $UNODE_STORE, else the config's "datastore"
+// (store.go). The key, config and lock stay in the directory: each node
+// sharing the store keeps its own identity.
+//
 // The first Open of a missing directory creates it, under the lock. Only
 // one process opens a repo at a time; a second gets ErrLocked at once, and
 // either waits and retries (the CLI does, bounded) or talks to the first
@@ -21,7 +27,8 @@
 //     file system is wrapped: privateFS); Open restricts whatever it finds
 //     readable by group or others and lists it in Repo.Tightened.
 //   - Durable: the datastore syncs every write before returning (pebble's
-//     Sync write option, with its group commit), and config, key and
+//     Sync write option, with its group commit; a PostgreSQL store's
+//     writes are committed transactions), and config, key and
 //     version files are replaced by a synced temporary file renamed over
 //     them, the directory synced after. What a Repo's user acknowledges
 //     after a write returns survives kill -9 and power loss.

@@ -103,7 +103,11 @@ func Init(path string) error {
 // files 0600, the datastore's included, and restricts anything already
 // there that group or other users could reach (a directory made 0755 by
 // hand or by an older unode), listing what it changed in Tightened.
-func Open(path string) (*Repo, error) {
+func Open(path string) (*Repo, error) { return OpenWith(path, Options{}) }
+
+// OpenWith is Open with options: the datastore to use instead of the
+// config's.
+func OpenWith(path string, opts Options) (*Repo, error) {
 	if err := os.MkdirAll(path, dirPerm); err != nil {
 		return nil, fmt.Errorf("creating repo directory: %w", err)
 	}
@@ -140,14 +144,14 @@ func Open(path string) (*Repo, error) {
 			return nil, err
 		}
 	}
-	if err := r.load(); err != nil {
+	if err := r.load(opts); err != nil {
 		r.Close()
 		return nil, err
 	}
 	return r, nil
 }
 
-func (r *Repo) load() error {
+func (r *Repo) load(opts Options) error {
 	if v, err := os.ReadFile(filepath.Join(r.Path, "version")); err == nil {
 		n, err := strconv.Atoi(strings.TrimSpace(string(v)))
 		if err != nil || n != Version {
@@ -185,7 +189,15 @@ func (r *Repo) load() error {
 			}
 		}
 	}
-	switch r.Config.Datastore.Type {
+	store, err := storeConfig(r.Config.Datastore, opts)
+	if err != nil {
+		return err
+	}
+	switch store.Type {
+	case "postgres":
+		// The identity key and the config stay in the repo directory:
+		// nodes sharing the store each keep their own.
+		return r.openPostgres(store)
 	case "", "pebble":
 		dir := r.Config.Datastore.Path
 		if dir == "" {
@@ -225,7 +237,7 @@ func (r *Repo) load() error {
 		r.Datastore = ds
 		r.closeDS = ds.Close
 	default:
-		return fmt.Errorf("config: unknown datastore type %q (known: pebble)", r.Config.Datastore.Type)
+		return fmt.Errorf("config: unknown datastore type %q (known: pebble, postgres)", store.Type)
 	}
 	return nil
 }
