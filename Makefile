@@ -25,6 +25,9 @@ FUZZ_TARGETS = \
 	./p2p:FuzzDecodeFetchReply \
 	./p2p:FuzzDecodeFetchNeed \
 	./p2p:FuzzServeEval \
+	./p2p:FuzzDecodeChanMessage \
+	./p2p:FuzzDecodeChanReply \
+	./p2p:FuzzServeChan \
 	./capabilities:FuzzParseToken \
 	./capabilities:FuzzDecodeToken \
 	./capabilities:FuzzVerifyToken \

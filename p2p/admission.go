@@ -101,6 +101,12 @@ type admissionLimits struct {
 	// grantRefresh is how old the cached set of grant audiences may get
 	// before it is read again.
 	grantRefresh time.Duration
+
+	// channel bounds /unode/chan/1.0.0 streams (chanproto.go);
+	// chanFirstFrame is the deadline of their first message, chanIdle
+	// how long one may then stay silent.
+	channel                  gateLimits
+	chanFirstFrame, chanIdle time.Duration
 }
 
 // defaultAdmissionLimits are limits.go's.
@@ -111,12 +117,15 @@ func defaultAdmissionLimits() admissionLimits {
 		blocks:      gateLimits{MaxUnknownBlocksStreamsPerPeer, MaxUnknownBlocksStreams, MaxTrustedBlocksStreamsPerPeer},
 		status:      gateLimits{MaxUnknownStatusStreamsPerPeer, MaxUnknownStatusStreams, MaxTrustedStatusStreamsPerPeer},
 		member:      gateLimits{MaxUnknownMemberStreamsPerPeer, MaxUnknownMemberStreams, MaxTrustedMemberStreamsPerPeer},
+		channel:     gateLimits{MaxUnknownChanStreamsPerPeer, MaxUnknownChanStreams, MaxTrustedChanStreamsPerPeer},
 		slots:       slotLimits{MaxConcurrentForeign, MaxUnknownSlots, MaxUnknownSlotsPerPeer, MaxTrustedSlotsPerPeer},
 
 		unknownMemory:     MaxUnknownFrameMemory,
 		unknownPeerMemory: MaxUnknownPeerFrameMemory,
 		evalFirstFrame:    EvalFirstFrameTimeout,
 		firstFrame:        FirstFrameTimeout,
+		chanFirstFrame:    ChanFirstFrameTimeout,
+		chanIdle:          ChanIdleTimeout,
 		verifiedTTL:       VerifiedPeerTTL,
 		maxVerified:       MaxVerifiedPeers,
 		grantRefresh:      GrantAudienceRefresh,
@@ -143,6 +152,7 @@ type admission struct {
 	negotiating          *streamGate // the resource manager's (admittingRM)
 	eval, blocks, status *streamGate
 	member               *streamGate
+	channel              *streamGate
 	slots                *slotPool
 	mem                  *unknownMemory
 }
@@ -158,6 +168,9 @@ func newAdmission(lim admissionLimits, trust *trustSet) *admission {
 		slots:  &slotPool{lim: lim.slots, perPeer: map[peerKey]int{}},
 		mem: &unknownMemory{total: lim.unknownMemory, perPeerCap: lim.unknownPeerMemory,
 			allowance: unknownFrameAllowance, perPeer: map[peer.ID]int{}},
+		// Channel streams are long-lived: past its first message a
+		// stream keeps its place until it ends or idles out (chanIdle).
+		channel: newStreamGate(lim.channel),
 	}
 }
 

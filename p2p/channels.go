@@ -95,8 +95,20 @@ func (h *netHost) NewChannel(*eval.Thread) (*eval.Channel, error) {
 
 // Listen listens on a channel the host's principal created here; any
 // other channel (the owner's for foreign code, another peer's, a guessed
-// or forged ID) is refused.
+// or forged ID) is refused. The node's requests channel (eval.
+// RequestsChannel) has no creator tag: only the node's own evaluations
+// may listen on it, never foreign code, which would otherwise receive
+// the requests other peers send the node.
 func (h *netHost) Listen(th *eval.Thread, ch *eval.Channel) *eval.Future {
+	if ch.Node == h.self.ID && eval.IsRequestsChannel(ch.ID) {
+		if h.principal() != h.n.id {
+			f := eval.NewFuture()
+			f.Fail(sandboxDenial{&capabilities.DeniedError{Kind: capabilities.DeniedChannel, Name: channelName(ch),
+				Detail: "only the node's own code may listen on its requests channel"}})
+			return f
+		}
+		return h.LocalHost.Listen(th, ch)
+	}
 	if ch.Node == h.self.ID && !h.n.chanKey.createdBy(ch.ID, h.principal()) {
 		f := eval.NewFuture()
 		f.Fail(sandboxDenial{&capabilities.DeniedError{Kind: capabilities.DeniedChannel, Name: channelName(ch),
@@ -116,7 +128,8 @@ func (h *foreignHost) checkChannelSend(ch *eval.Channel) error {
 		return nil
 	}
 	k := &h.n.chanKey
-	if k.createdBy(ch.ID, h.onBehalfOf) || k.createdBy(ch.ID, h.n.id) {
+	// The requests channel is the node's own, like one it created.
+	if eval.IsRequestsChannel(ch.ID) || k.createdBy(ch.ID, h.onBehalfOf) || k.createdBy(ch.ID, h.n.id) {
 		return nil
 	}
 	for _, t := range h.chk.Sandbox().Targets {
@@ -133,4 +146,32 @@ func (h *foreignHost) checkChannelSend(ch *eval.Channel) error {
 func channelName(ch *eval.Channel) string {
 	n := min(len(ch.ID), 8)
 	return fmt.Sprintf("%x", ch.ID[:n])
+}
+
+// Send sends v on ch to node: to the listeners on this node at once (as
+// eval.LocalHost does), to another node through /unode/chan/1.0.0
+// (chanproto.go). The sandbox checks of foreign evaluations are
+// foreignHost's.
+func (h *netHost) Send(th *eval.Thread, node *eval.Node, ch *eval.Channel, v eval.Value, ack bool) *eval.Future {
+	pid, addrs, err := h.n.chans.parseNode(node)
+	if err != nil {
+		f := eval.NewFuture()
+		f.Fail(err)
+		return f
+	}
+	if pid == h.n.id {
+		return h.LocalHost.Send(th, h.self, ch, v, ack)
+	}
+	if owner, err := h.n.chans.parsePeer(ch.Node); err != nil || owner != pid {
+		// Only a channel's node listens on it (the requests channels of
+		// all nodes share one ID): nobody at pid takes this message.
+		if !ack {
+			return nil
+		}
+		h.n.chans.c.failed.Add(1)
+		f := eval.NewFuture()
+		f.Fail(&ChanError{Peer: h.n.peerName(pid), Reason: ChanNoListener, Msg: "the channel is not one of this node's"})
+		return f
+	}
+	return h.n.sendChan(th, pid, addrs, ch, v, ack, h.onBehalfOf)
 }

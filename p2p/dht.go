@@ -52,6 +52,7 @@ const DefaultReprovideInterval = 22 * time.Hour
 // dhtConfig is what the DHT options set.
 type dhtConfig struct {
 	mode      DHTMode
+	modeSet   bool // WithDHTMode was given (a shared group's nodes default to off)
 	bootstrap []peer.AddrInfo
 	prefix    protocol.ID
 	reprovide time.Duration
@@ -67,7 +68,7 @@ func WithDHTMode(m DHTMode) Option {
 	return func(c *config) error {
 		switch m {
 		case DHTServer, DHTClient, DHTAuto, DHTOff:
-			c.dht.mode = m
+			c.dht.mode, c.dht.modeSet = m, true
 			return nil
 		}
 		return fmt.Errorf("WithDHTMode: unknown mode %q (want server, client, auto or off)", m)

@@ -833,6 +833,15 @@ func (n *Node) acceptPinned(ctx context.Context, from peer.ID, links []cid.Cid, 
 // caller can make the node store only what its thunk needs. It returns
 // the indices of the entries asked for.
 func (n *Node) receiveBlocks(ctx context.Context, from peer.ID, fc *frameConn, deps []cid.Cid, prefixes []uint64, nroots int, use *lease, absent map[cid.Cid]bool) (_ []int, ce *CallError) {
+	return n.receiveBlocksAsking(ctx, from, fc, deps, prefixes, nroots, use, absent, func(bits []byte) error {
+		return fc.writeMessage(&EvalReply{Need: &NeedReply{Bits: bits}})
+	})
+}
+
+// receiveBlocksAsking is receiveBlocks with the need message its
+// protocol's: ask sends the bitmap of the entries asked for (eval's
+// EvalReply, chanproto.go's ChanReply), and is not called when none is.
+func (n *Node) receiveBlocksAsking(ctx context.Context, from peer.ID, fc *frameConn, deps []cid.Cid, prefixes []uint64, nroots int, use *lease, absent map[cid.Cid]bool, ask func(bits []byte) error) (_ []int, ce *CallError) {
 	roots := slices.Clone(deps[len(deps)-nroots:])
 	// received holds the links of every block received, stored the ones
 	// that were new here.
@@ -860,7 +869,7 @@ func (n *Node) receiveBlocks(ctx context.Context, from peer.ID, fc *frameConn, d
 			deps[i] = cid.Undef // whatever a prefix resolved to, it is asked for
 		}
 	}
-	if err := fc.writeMessage(&EvalReply{Need: &NeedReply{Bits: bitmapFor(len(deps), idx)}}); err != nil {
+	if err := ask(bitmapFor(len(deps), idx)); err != nil {
 		return nil, &CallError{Code: CodeMsg, Msg: "sending the need reply: " + err.Error()}
 	}
 	got, total := 0, 0

@@ -245,12 +245,12 @@ const (
 
 	// rmSystemStreamsInbound and rmPeerStreamsInbound raise libp2p's
 	// node-wide and per-peer inbound stream limits (newResourceManager)
-	// above the sum of the service limits (eval, blocks, status, and
-	// libp2p's own identify, ping, ...), so that they never bind before
+	// above the sum of the service limits (eval, blocks, status, chan,
+	// and libp2p's own identify, ping, ...), so that they never bind before
 	// the per-class ones: with libp2p's defaults a machine with 1 GB of
 	// RAM admits 1,024 inbound streams in all and 256 per peer, which
 	// strangers' streams could fill or a trusted peer's calls exceed.
-	rmSystemStreamsInbound = 4096
+	rmSystemStreamsInbound = 4096 + MaxChanStreams
 	rmPeerStreamsInbound   = 1024
 
 	// MaxUnknownNegotiatingPerPeer and MaxUnknownNegotiating bound the
@@ -514,4 +514,174 @@ const (
 	// doubling up to a minute.
 	announceRetry    = time.Second
 	announceRetryMax = time.Minute
+)
+
+// Channels across nodes (chanproto.go, docs/protocol.md
+// "/unode/chan/1.0.0"). A sender keeps one long-lived stream to each
+// receiver; every bound here is what a peer, sending or receiving, can
+// make the other hold.
+const (
+	// MaxChanMessageSize bounds one channel message: a value (at most
+	// dag.MaxValueSize), a full dependency list (MaxSyncBlocks
+	// digests), the absent list and the envelope. Most messages are a
+	// few dozen bytes; the frame's memory is reserved, and for unknown
+	// peers charged to their frame budget, before its body is read.
+	MaxChanMessageSize = dag.MaxValueSize + MaxSyncBlocks*digestLen + MaxAbsentRoots*digestLen + 4<<10
+
+	// MaxChanReplySize bounds one reply: a need bitmap over
+	// MaxSyncBlocks entries (12.5 KB), or an error with its texts.
+	MaxChanReplySize = (MaxSyncBlocks+7)/8 + 3*MaxErrorTextLen + 1<<10
+
+	// ChanFirstFrameTimeout bounds the time from a channel stream's open
+	// to the end of its first message: one transfer, as for eval
+	// (EvalFirstFrameTimeout), since a first message may be as large.
+	ChanFirstFrameTimeout = EvalFirstFrameTimeout
+
+	// ChanIdleTimeout: a receiver resets a channel stream on which no
+	// byte arrived for this long. Senders close their stream after
+	// ChanSenderIdle of silence, so an honest stream never reaches it;
+	// an idle one holds a place at the stream gate for at most a minute.
+	ChanIdleTimeout = time.Minute
+
+	// ChanSenderIdle is how long a sender keeps its stream to a peer
+	// open with nothing to send and no acknowledgement due: a program
+	// that exchanges messages keeps one stream, and one that stopped
+	// releases it (and the receiver's place at its gate) soon.
+	ChanSenderIdle = 20 * time.Second
+
+	// ChanWriteTimeout: a write on a channel stream (a message, blocks,
+	// a reply) that makes no progress for this long means the other
+	// side stopped reading; the stream is reset, so a peer that reads
+	// nothing holds neither side's goroutine for long.
+	ChanWriteTimeout = 30 * time.Second
+
+	// chanDeadlineRearm: stream deadlines are moved forward at most
+	// once per this interval rather than at every frame (a deadline is
+	// two yamux timers), so they fire between the timeout and this
+	// much earlier.
+	chanDeadlineRearm = time.Second
+
+	// ChanDialTimeout bounds opening a channel stream to a peer (dial,
+	// handshake, negotiation): messages to an unreachable node fail
+	// within it.
+	ChanDialTimeout = 10 * time.Second
+
+	// ChanSyncTimeout bounds the wait for the receiver's answer to a
+	// message whose code it may lack (need or ready) and, after a need,
+	// the wait for blocks (RequestReadTimeout on the receiver's side):
+	// the stream's other messages wait behind it.
+	ChanSyncTimeout = RequestReadTimeout
+
+	// DefaultDeliverTimeout bounds a deliver whose evaluation has no
+	// earlier deadline: an acknowledgement is one round trip plus the
+	// receiver's work, so 10 s covers a slow link and a sync, and a
+	// receiver that never answers fails the deliver with Timeout.
+	DefaultDeliverTimeout = 10 * time.Second
+
+	// MaxChanQueuePerPeer and MaxChanQueueBytesPerPeer bound the
+	// messages waiting to be written to one peer: send returns at once,
+	// so a program sending faster than the link (or to a peer that
+	// stopped reading) fills the queue, and from then on its sends are
+	// dropped and counted, its delivers fail ("queue full"). 4,096
+	// messages keep the stream busy for milliseconds at full speed;
+	// 16 MiB are four maximal values.
+	MaxChanQueuePerPeer      = 4096
+	MaxChanQueueBytesPerPeer = 16 << 20
+	// MaxChanQueueBytes bounds the bytes queued to all peers together:
+	// foreign code whose sandbox allows any target, or the node's own
+	// programs, cannot make the node hold more.
+	MaxChanQueueBytes = 64 << 20
+
+	// MaxChanPendingPerPeer and MaxChanPending bound the delivers in
+	// flight (queued or written, their acknowledgement not yet in) to
+	// one peer and to all peers: each holds a future and a timer until
+	// its ack or DefaultDeliverTimeout, so a receiver that never
+	// answers costs the sender a bounded amount. Beyond them a deliver
+	// fails at once ("queue full").
+	MaxChanPendingPerPeer = 4096
+	MaxChanPending        = 16384
+
+	// MaxChanPeers bounds the peers the node keeps a sending stream (a
+	// queue and two goroutines) to at once: a program sending to
+	// thousands of nodes gets its messages to the first 1,024, and the
+	// rest are dropped (sends) or fail (delivers) until some go idle.
+	MaxChanPeers = 1024
+
+	// MaxChanStreams and MaxChanStreamsPerPeer are libp2p's limits on
+	// inbound channel streams (newResourceManager). A sender keeps one
+	// stream per receiver (a second only while one closes), so a few
+	// per peer are plenty.
+	MaxChanStreams        = 512
+	MaxChanStreamsPerPeer = 8
+	// MaxUnknownChanStreamsPerPeer and MaxUnknownChanStreams bound the
+	// channel streams unknown peers hold, per peer (one in use and one
+	// closing) and together (an eighth, as for eval): each is a handler
+	// goroutine and at most one message being processed, so this is
+	// also the bound on the messages from unknown peers in flight at
+	// once. Trusted peers hold up to MaxTrustedChanStreamsPerPeer each.
+	MaxUnknownChanStreamsPerPeer = 2
+	MaxUnknownChanStreams        = MaxChanStreams / 8
+	MaxTrustedChanStreamsPerPeer = MaxChanStreamsPerPeer
+
+	// MaxUnknownChanRate paces the messages that unknown peers' channel
+	// streams bring, all together, in tokens per second: a message
+	// takes one, and one more per chanRateUnit bytes. Taking a message
+	// to a channel nobody listens on costs a few µs, so a flood by any
+	// number of fresh peer IDs takes a fraction of one core (and at
+	// most 12.8 MB/s of values to decode); a stream over the rate is
+	// held back by its own flow control. A peer the policy lists, or a
+	// grant's audience, is not paced. chanRateBurst lets a burst of
+	// 5,000 small messages through at once.
+	MaxUnknownChanRate = 50_000
+	chanRateBurst      = 5_000
+	chanRateUnit       = 256
+
+	// chanReadBuffer and chanWriteBuffer are the per-stream buffers:
+	// many small messages (and their replies) travel per read and per
+	// write instead of one each, which is what makes a pipelined stream
+	// fast.
+	chanReadBuffer  = 4 << 10
+	chanWriteBuffer = 16 << 10
+)
+
+// Groups of nodes in one process on one store (shared.go, docs/scaling.md
+// "What a node costs"). The group's one resource manager bounds what all
+// its members hold together; its memory and file descriptors stay what
+// libp2p scales to the machine (they are the process's, however many
+// hosts it runs), and only its counts grow with the group.
+const (
+	// DefaultSharedNodes is the group size NewShared sizes for when
+	// SharedConfig.Nodes is zero: the thousand nodes of the seed's
+	// "cheap nodes", with room.
+	DefaultSharedNodes = 1024
+
+	// MaxSharedNodes bounds SharedConfig.Nodes: at the costs measured in
+	// docs/benchmarks.md ("Many nodes in one process"), 64Ki nodes need
+	// tens of GB of heap, far past any one process; the bound keeps the
+	// scaled resource-manager counts far from overflow.
+	MaxSharedNodes = 1 << 16
+
+	// SharedStreamsPerNode and SharedConnsPerNode are what each member
+	// beyond the first adds to the system-wide, transient, per-service
+	// and per-protocol stream and connection counts of the group's
+	// resource manager (inbound and outbound each; twice that in all,
+	// since a call between two members is an outbound stream at one and
+	// an inbound one at the other). A member has 64 streams and 32
+	// connections at once to itself before the group's counts bind: well
+	// above what admission lets one node's unknown peers hold through
+	// negotiation (MaxUnknownNegotiatingPerPeer) and enough for a busy
+	// member; members busier than that share the headroom of the quiet
+	// ones, and the per-peer limits (a remote peer's share of the whole
+	// group) and each member's admission gates bind first.
+	SharedStreamsPerNode = 64
+	SharedConnsPerNode   = 32
+
+	// SharedPeerConnsPerNode is what each member beyond the first adds
+	// to the connections (and descriptors) one peer may hold with the
+	// group: libp2p counts a peer's connections to every host of the
+	// resource manager together, and a peer calling many members holds
+	// one connection to each (two while both sides dial at once). The
+	// system's descriptor limit still caps the sum, and each member's
+	// admission what a peer does with them.
+	SharedPeerConnsPerNode = 2
 )

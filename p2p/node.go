@@ -96,6 +96,9 @@ type Node struct {
 	decoded *decodeCache
 	// chanKey authenticates the creator of each channel (channels.go).
 	chanKey channelKey
+	// chans is the node's side of /unode/chan/1.0.0: its senders to
+	// other nodes and the counters (chanproto.go).
+	chans *chanState
 	// clusters: those this node joined, and what it knows of the
 	// members of others (clusters.go).
 	clusters *clusterState
@@ -123,6 +126,9 @@ type Node struct {
 	disc    *discovery.Discovery
 	dhtGate *streamGate
 	ann     *announcer
+
+	// shared is the group the node is a member of, or nil (shared.go).
+	shared *Shared
 }
 
 type config struct {
@@ -139,6 +145,8 @@ type config struct {
 	dht dhtConfig
 	// load, when set (WithLoad), is the load the node states.
 	load func() float64
+	// shared, when set (WithShared), is the node's group (shared.go).
+	shared *Shared
 }
 
 // Option configures New.
@@ -239,6 +247,11 @@ func New(ctx context.Context, opts ...Option) (*Node, error) {
 			return nil, err
 		}
 	}
+	if cfg.shared != nil {
+		if err := cfg.shared.configure(&cfg); err != nil {
+			return nil, err
+		}
+	}
 	if cfg.key == nil {
 		k, _, err := crypto.GenerateEd25519Key(rand.Reader)
 		if err != nil {
@@ -277,11 +290,14 @@ func New(ctx context.Context, opts ...Option) (*Node, error) {
 	}
 
 	cb := NewCodebase(cfg.ds)
+	if cfg.shared != nil {
+		cb = cfg.shared.codebase()
+	}
 	storeID, err := cb.Store().StoreID(ctx)
 	if err != nil {
 		return nil, err
 	}
-	rm, err := newResourceManager()
+	rm, err := cfg.resourceManager()
 	if err != nil {
 		return nil, err
 	}
@@ -297,25 +313,29 @@ func New(ctx context.Context, opts ...Option) (*Node, error) {
 		rm.Close()
 		return nil, err
 	}
-	h, err := libp2p.New(append(nat,
+	// libp2p's default transports, but TCP without SO_REUSEPORT: with
+	// it, a second node (another repo's daemon) binds the same port and
+	// the kernel splits the incoming connections between the two, so
+	// that dials to the first fail with "peer id mismatch". QUIC's UDP
+	// sockets are shared only within the process, never with another one.
+	transports := []libp2p.Option{
+		libp2p.Transport(tcp.NewTCPTransport, tcp.DisableReuseport()),
+		libp2p.Transport(quic.NewTransport),
+		libp2p.Transport(websocket.New),
+		libp2p.Transport(webtransport.New),
+		libp2p.Transport(webrtc.New),
+	}
+	if cfg.shared != nil {
+		transports = sharedTransports(listen) // only what it listens on
+	}
+	h, err := libp2p.New(append(append(nat,
 		libp2p.Identity(cfg.key),
 		// Listening comes after, one address at a time, so that a
 		// failure is reported for the address that failed.
 		libp2p.NoListenAddrs,
 		libp2p.ResourceManager(rm),
 		libp2p.DisableMetrics(),
-		// libp2p's default transports, but TCP without SO_REUSEPORT: with
-		// it, a second node (another repo's daemon) binds the same port
-		// and the kernel splits the incoming connections between the two,
-		// so that dials to the first fail with "peer id mismatch". QUIC's
-		// UDP sockets are shared only within the process, never with
-		// another one.
-		libp2p.Transport(tcp.NewTCPTransport, tcp.DisableReuseport()),
-		libp2p.Transport(quic.NewTransport),
-		libp2p.Transport(websocket.New),
-		libp2p.Transport(webtransport.New),
-		libp2p.Transport(webrtc.New),
-	)...)
+	), transports...)...)
 	if err != nil {
 		rm.Close()
 		return nil, fmt.Errorf("starting the libp2p host: %w", err)
@@ -345,7 +365,9 @@ func New(ctx context.Context, opts ...Option) (*Node, error) {
 
 		clusters: newClusterState(),
 		load:     cfg.load,
+		chans:    newChanState(),
 	}
+	cfg.shared.attach(n)
 	n.grants.Now = cfg.now
 	if n.chanKey, err = deriveChannelKey(cfg.key); err != nil {
 		h.Close()
@@ -371,6 +393,11 @@ func New(ctx context.Context, opts ...Option) (*Node, error) {
 		return nil, err
 	}
 	h.SetStreamHandler(ProtocolMember, n.handleMember)
+	h.SetStreamHandler(ProtocolChan, n.handleChan)
+	if err := cfg.shared.register(n); err != nil {
+		n.Close()
+		return nil, err
+	}
 	return n, nil
 }
 
@@ -521,7 +548,9 @@ func copyPolicy(p *capabilities.Policy) (*capabilities.Policy, error) {
 // admission.go lets unknown peers hold, and it is admission that keeps
 // strangers to their share; the system and per-peer stream limits leave
 // room for everything the services admit, so they never bind first.
-func newResourceManager() (*admittingRM, error) {
+//
+// nodes is how many hosts will share it (shared.go); 1 for a node's own.
+func newResourceManager(nodes int) (*admittingRM, error) {
 	limits := rcmgr.DefaultLimits
 	libp2p.SetDefaultServiceLimits(&limits)
 	limits.SystemBaseLimit.StreamsInbound = max(limits.SystemBaseLimit.StreamsInbound, rmSystemStreamsInbound)
@@ -552,6 +581,11 @@ func newResourceManager() (*admittingRM, error) {
 		{ServiceMember, ProtocolMember,
 			rcmgr.BaseLimit{StreamsInbound: MaxMemberStreams, StreamsOutbound: 1024, Streams: 1280, Memory: 64 << 20},
 			rcmgr.BaseLimit{StreamsInbound: MaxMemberStreamsPerPeer, StreamsOutbound: 8, Streams: 16, Memory: MaxMemberStreamsPerPeer * MaxMemberMessageSize}},
+		// Channels (chanproto.go): one long-lived stream per sender and
+		// receiver, each holding at most one message being taken.
+		{ServiceChan, ProtocolChan,
+			rcmgr.BaseLimit{StreamsInbound: MaxChanStreams, StreamsOutbound: MaxChanPeers, Streams: MaxChanStreams + MaxChanPeers, Memory: 256 << 20},
+			rcmgr.BaseLimit{StreamsInbound: MaxChanStreamsPerPeer, StreamsOutbound: 8, Streams: 16, Memory: 64 << 20}},
 	}
 	for _, l := range services {
 		limits.AddServiceLimit(l.svc, l.all, rcmgr.BaseLimitIncrease{})
@@ -562,7 +596,7 @@ func newResourceManager() (*admittingRM, error) {
 	// No Prometheus metrics: unode exports none, and the resource
 	// manager's metrics reporter formats a timestamp on every scope
 	// event, which is a measurable part of a small remote call.
-	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(limits.AutoScale()), rcmgr.WithMetricsDisabled())
+	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(sharedLimits(limits.AutoScale(), nodes)), rcmgr.WithMetricsDisabled())
 	if err != nil {
 		return nil, fmt.Errorf("creating the resource manager: %w", err)
 	}
@@ -650,11 +684,13 @@ func (n *Node) Close() error {
 	}
 	n.closed = true
 	n.mu.Unlock()
+	n.shared.leave(n)
 	n.cancel()
 	n.host.RemoveStreamHandler(ProtocolEval)
 	n.host.RemoveStreamHandler(ProtocolStatus)
 	n.host.RemoveStreamHandler(ProtocolBlocks)
 	n.host.RemoveStreamHandler(ProtocolMember)
+	n.host.RemoveStreamHandler(ProtocolChan)
 	var err error
 	if n.disc != nil {
 		// Before the host: the DHT saves its routing table with the

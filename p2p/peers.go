@@ -17,6 +17,9 @@ type peerBook struct {
 	max   int
 	order *list.List // front = most recent; values are *peerRecord
 	byID  map[peer.ID]*list.Element
+	// storeOf, when set (a shared group's, shared.go), is the StoreID a
+	// new record starts with: members share the store before any status.
+	storeOf func(peer.ID) string
 }
 
 // peerRecord is what the node knows about one peer. Its fields are
@@ -43,6 +46,9 @@ func (b *peerBook) get(p peer.ID) *peerRecord {
 		return el.Value.(*peerRecord)
 	}
 	r := &peerRecord{id: p, known: newCIDSet(MaxKnownPerPeer)}
+	if b.storeOf != nil {
+		r.storeID = b.storeOf(p)
+	}
 	b.byID[p] = b.order.PushFront(r)
 	for b.order.Len() > b.max {
 		el := b.order.Back()
