@@ -2,6 +2,7 @@ package dag
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -9,6 +10,32 @@ import (
 	"github.com/ipfs/go-datastore"
 	"github.com/ipfs/go-datastore/query"
 )
+
+// ErrSharedStore: Evict was asked to remove blocks from a datastore that
+// other processes write too (SharedByProcesses). What one process knows
+// of the blocks in use — its own definitions, leases and books — is not
+// the whole story there: another node's definition may rest on the block
+// (marked complete over it), or another node may be adding a definition
+// that links to it right now, and nothing here can see either, so
+// removing it could leave a definition marked complete without its
+// closure. Nothing is evicted from such a store.
+var ErrSharedStore = errors.New("blocks are not evicted from a store several processes share: a definition of another node there may rest on any of them")
+
+// processShared is a datastore that says other processes may be writing
+// it while this one does (p2p/repo/pgds.Datastore).
+type processShared interface {
+	SharedByProcesses() bool
+}
+
+// SharedByProcesses reports whether ds says other processes may write it
+// at the same time as this one (a database several daemons share, as
+// opposed to an embedded store one process locks). A wrapper that hides
+// the method (a mount, a namespace) hides the answer too: wrap the store
+// in one that passes it on.
+func SharedByProcesses(ds datastore.Datastore) bool {
+	ps, ok := ds.(processShared)
+	return ok && ps.SharedByProcesses()
+}
 
 // Evict removes blocks from the store: first their complete markers (one
 // write), then the blocks themselves with the keys extra names for each
@@ -19,10 +46,14 @@ import (
 // Evict does not check the closure invariant: the caller must make sure
 // that no block left complete needs an evicted one (p2p evicts a set of
 // blocks that nothing it keeps links to; see p2p/retain.go). Absent
-// blocks are no error.
+// blocks are no error. On a store several processes share it removes
+// nothing and returns ErrSharedStore.
 func (s *Store) Evict(ctx context.Context, cids []cid.Cid, extra func(cid.Cid) []datastore.Key) error {
 	if len(cids) == 0 {
 		return nil
+	}
+	if SharedByProcesses(s.ds) {
+		return fmt.Errorf("evicting %d blocks: %w", len(cids), ErrSharedStore)
 	}
 	markers, err := s.ds.Batch(ctx)
 	if err != nil {

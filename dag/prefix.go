@@ -24,11 +24,13 @@ const DigestPrefixLen = 8
 // another process or Store on the same datastore after the scan are
 // not in it: a lookup then says "not held", which costs a block sent
 // again, never a wrong answer (the caller of ResolvePrefix checks what
-// it resolves).
+// it resolves). A scan that fails (a database store that is down) is
+// made again by the next lookup: the store coming back must not leave
+// every lookup failing until the process restarts.
 type prefixIndex struct {
 	active atomic.Bool // set before the scan: writes from then on are indexed
-	once   sync.Once
-	err    error
+	built  atomic.Bool // a scan completed
+	build  sync.Mutex  // held by the scan
 
 	mu sync.RWMutex
 	m  map[uint64]cid.Cid // cid.Undef: several blocks share the prefix
@@ -69,37 +71,41 @@ func (s *Store) indexAdded(cs ...cid.Cid) {
 
 func (s *Store) buildPrefixIndex(ctx context.Context) error {
 	x := &s.prefixes
-	x.once.Do(func() {
-		x.mu.Lock()
-		x.m = map[uint64]cid.Cid{}
-		x.mu.Unlock()
-		x.active.Store(true) // before the scan: nothing written from here on is missed
-		res, err := s.ds.Query(ctx, query.Query{Prefix: strings.TrimSuffix(prefixBlocks, "/"), KeysOnly: true})
-		if err != nil {
-			x.err = fmt.Errorf("indexing blocks: %w", err)
-			return
-		}
-		defer res.Close()
-		for r := range res.Next() {
-			if r.Error != nil {
-				x.err = fmt.Errorf("indexing blocks: %w", r.Error)
-				return
-			}
-			k := strings.TrimPrefix(r.Key, prefixBlocks)
-			h, err := mhKeyEncoding.DecodeString(k)
-			if err != nil {
-				continue // not a block key
-			}
-			c := cid.NewCidV1(cid.DagCBOR, h)
-			if supportedCID(c) {
-				x.add(c)
-			}
-		}
-	})
-	if x.err != nil {
-		// A failed scan is retried by no one: lookups fail from then on.
-		return x.err
+	if x.built.Load() {
+		return nil
 	}
+	x.build.Lock()
+	defer x.build.Unlock()
+	if x.built.Load() {
+		return nil
+	}
+	// A fresh map for each attempt: what a failed one indexed is found
+	// again by this scan, and what is written from the reset on is
+	// indexed by the writer.
+	x.mu.Lock()
+	x.m = map[uint64]cid.Cid{}
+	x.mu.Unlock()
+	x.active.Store(true) // before the scan: nothing written from here on is missed
+	res, err := s.ds.Query(ctx, query.Query{Prefix: strings.TrimSuffix(prefixBlocks, "/"), KeysOnly: true})
+	if err != nil {
+		return fmt.Errorf("indexing blocks: %w", err)
+	}
+	defer res.Close()
+	for r := range res.Next() {
+		if r.Error != nil {
+			return fmt.Errorf("indexing blocks: %w", r.Error)
+		}
+		k := strings.TrimPrefix(r.Key, prefixBlocks)
+		h, err := mhKeyEncoding.DecodeString(k)
+		if err != nil {
+			continue // not a block key
+		}
+		c := cid.NewCidV1(cid.DagCBOR, h)
+		if supportedCID(c) {
+			x.add(c)
+		}
+	}
+	x.built.Store(true)
 	return nil
 }
 

@@ -24,6 +24,7 @@ const (
 	prefixTypeNames = "/typenames/"
 	prefixHints     = "/hints/"
 	keyStoreID      = "/meta/storeid"
+	keyStoreSecret  = "/meta/storesecret"
 )
 
 // mhKeyEncoding is how multihashes appear in keys: RFC 4648 base32,
@@ -44,6 +45,7 @@ type Store struct {
 
 	mu      sync.Mutex
 	storeID string
+	secret  *StoreSecret
 
 	prefixes prefixIndex // see ResolvePrefix
 }
@@ -58,8 +60,9 @@ func NewStore(ds datastore.Batching) *Store {
 func (s *Store) Datastore() datastore.Batching { return s.ds }
 
 // verify checks that b may be stored: a supported CID, within the size
-// limit, hashing to its CID, and well-formed canonical DAG-CBOR. It returns
-// the block's links.
+// limit, hashing to its CID, well-formed canonical DAG-CBOR, and of
+// unode's block schema (ValidateBlock). It returns the block's needed
+// links.
 func verify(b Block) ([]cid.Cid, error) {
 	if !supportedCID(b.CID) {
 		return nil, fmt.Errorf("block %s: %w", b.CID, ErrUnsupportedCID)
@@ -74,7 +77,9 @@ func verify(b Block) ([]cid.Cid, error) {
 	if string(sum) != string(b.CID.Hash()) {
 		return nil, &HashMismatchError{Want: b.CID, Got: cid.NewCidV1(cid.DagCBOR, sum)}
 	}
-	links, err := NeededLinks(b.Data)
+	// Canonical DAG-CBOR is not enough: only blocks of unode's schema
+	// are kept (schema.go), so what is stored is what can be used.
+	links, err := validatedLinks(b.Data)
 	if err != nil {
 		return nil, fmt.Errorf("block %s: %w", b.CID, err)
 	}
@@ -83,8 +88,9 @@ func verify(b Block) ([]cid.Cid, error) {
 
 // Put stores a block after checking it: its CID must be CIDv1 dag-cbor
 // sha2-256 (ErrUnsupportedCID), its size within MaxBlockSize (ErrTooLarge),
-// its bytes must hash to the CID (*HashMismatchError), and it must be
-// canonical DAG-CBOR (*DecodeError). Put does not mark the block complete;
+// its bytes must hash to the CID (*HashMismatchError), it must be
+// canonical DAG-CBOR (*DecodeError) and a term or type block of unode's
+// schema (*SchemaError, ValidateBlock). Put does not mark the block complete;
 // see MarkComplete and AddBlocks.
 func (s *Store) Put(ctx context.Context, b Block) error {
 	if _, err := verify(b); err != nil {
@@ -603,18 +609,21 @@ func kindOf(v any) string {
 	return "unknown"
 }
 
-// storeIDMu serialises StoreID creation for every Store in the process, so
-// two Stores over one fresh datastore agree on its ID.
-var storeIDMu sync.Mutex
+// storeMetaMu serialises the creation of the store's identity and secret
+// for every Store in the process, so two Stores over one fresh datastore
+// agree on them.
+var storeMetaMu sync.Mutex
 
 // StoreID returns the random identity of the underlying datastore, creating
 // it on first use. Stores over the same datastore return the same ID;
-// nodes compare IDs to learn that they share a store.
+// nodes compare IDs to learn that they may share a store, and prove it
+// with StoreSecret (an ID is public: status gives it to anyone).
 //
-// Creation is atomic within a process. Two processes creating the ID of
-// one fresh shared database at the same instant may race (the datastore
-// has no compare-and-swap); the last write wins and the loser sees the
-// winner's ID after a restart.
+// Creation is atomic within a process, and across processes on a
+// datastore with PutIfAbsent (p2p/repo/pgds): the first ID written wins.
+// Two processes creating the ID of one fresh shared datastore without it
+// may race; the last write wins and the loser sees the winner's ID after
+// a restart.
 func (s *Store) StoreID(ctx context.Context) (string, error) {
 	s.mu.Lock()
 	id := s.storeID
@@ -622,45 +631,60 @@ func (s *Store) StoreID(ctx context.Context) (string, error) {
 	if id != "" {
 		return id, nil
 	}
-
-	storeIDMu.Lock()
-	defer storeIDMu.Unlock()
-	key := datastore.NewKey(keyStoreID)
-	v, err := s.ds.Get(ctx, key)
-	switch {
-	case err == nil:
-		id = string(v)
-	case errors.Is(err, datastore.ErrNotFound):
+	v, err := s.metaValue(ctx, keyStoreID, "store ID", func() ([]byte, error) {
 		var raw [16]byte
 		if _, err := rand.Read(raw[:]); err != nil {
-			return "", fmt.Errorf("creating store ID: %w", err)
+			return nil, err
 		}
-		id = storeIDEncoding.EncodeToString(raw[:])
-		// A store shared by several processes (PostgreSQL) may be
-		// opened by two at once: the first ID written must win, or
-		// they would each believe in their own and sync with each
-		// other for ever. storeIDMu covers one process only.
-		if pa, ok := s.ds.(putIfAbsenter); ok {
-			v, err := pa.PutIfAbsent(ctx, key, []byte(id))
-			if err != nil {
-				return "", fmt.Errorf("saving store ID: %w", err)
-			}
-			id = string(v)
-			break
-		}
-		if err := s.ds.Put(ctx, key, []byte(id)); err != nil {
-			return "", fmt.Errorf("saving store ID: %w", err)
-		}
-		if err := s.ds.Sync(ctx, key); err != nil {
-			return "", fmt.Errorf("saving store ID: %w", err)
-		}
-	default:
-		return "", fmt.Errorf("reading store ID: %w", err)
+		return []byte(storeIDEncoding.EncodeToString(raw[:])), nil
+	})
+	if err != nil {
+		return "", err
 	}
+	id = string(v)
 	s.mu.Lock()
 	s.storeID = id
 	s.mu.Unlock()
 	return id, nil
+}
+
+// metaValue returns the value under key, creating it with fresh when
+// absent so that every Store over the datastore, in this process or
+// another, ends up with the first value written. what names the value
+// in errors.
+func (s *Store) metaValue(ctx context.Context, key, what string, fresh func() ([]byte, error)) ([]byte, error) {
+	storeMetaMu.Lock()
+	defer storeMetaMu.Unlock()
+	k := datastore.NewKey(key)
+	v, err := s.ds.Get(ctx, k)
+	switch {
+	case err == nil:
+		return v, nil
+	case !errors.Is(err, datastore.ErrNotFound):
+		return nil, fmt.Errorf("reading %s: %w", what, err)
+	}
+	v, err = fresh()
+	if err != nil {
+		return nil, fmt.Errorf("creating %s: %w", what, err)
+	}
+	// A store shared by several processes (PostgreSQL) may be opened by
+	// two at once: the first value written must win, or they would each
+	// believe in their own (and, for the ID, sync with each other for
+	// ever). storeMetaMu covers one process only.
+	if pa, ok := s.ds.(putIfAbsenter); ok {
+		v, err := pa.PutIfAbsent(ctx, k, v)
+		if err != nil {
+			return nil, fmt.Errorf("saving %s: %w", what, err)
+		}
+		return v, nil
+	}
+	if err := s.ds.Put(ctx, k, v); err != nil {
+		return nil, fmt.Errorf("saving %s: %w", what, err)
+	}
+	if err := s.ds.Sync(ctx, k); err != nil {
+		return nil, fmt.Errorf("saving %s: %w", what, err)
+	}
+	return v, nil
 }
 
 // putIfAbsenter is a datastore that can create a key atomically across

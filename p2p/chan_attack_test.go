@@ -203,8 +203,15 @@ func TestChanFloodUnlistened(t *testing.T) {
 	// The flood was paced: unknown peers' messages share
 	// MaxUnknownChanRate (without it, the honest calls' p99 was 67 ms
 	// during the flood, over 1.5 ms before).
-	if w := b.chans.unknownRate.waits.Load(); w == 0 {
-		t.Error("the flood was never paced")
+	// The bucket must have waited when the node took more messages (each
+	// costs at least one token) than its burst and rate allow in the
+	// flood's time; a machine too busy to go that fast never reaches the
+	// pace, and then the wait count says nothing either way.
+	rate := b.chans.unknownRate.rate
+	if w := b.chans.unknownRate.waits.Load(); w == 0 && float64(total) > b.chans.unknownRate.burst+rate*floodTime.Seconds() {
+		t.Errorf("the flood ran at %.0f msgs/s, over the %.0f/s pace, and was never paced", float64(total)/floodTime.Seconds(), rate)
+	} else if w == 0 {
+		t.Logf("the node took the flood below the %.0f msgs/s pace: pacing not exercised", rate)
 	} else {
 		t.Logf("the flood waited %d times, %v in all", w, time.Duration(b.chans.unknownRate.waitN.Load()))
 	}

@@ -59,8 +59,13 @@ import (
 // All of it lives in a retainer, one per datastore value in the process
 // (retainerFor), so that codebases and nodes sharing a datastore share
 // their accounting and their leases. Processes sharing one database do
-// not see each other's leases: there, run eviction in one of them only
-// (docs/security.md).
+// not: neither each other's leases and books nor what the others' owner
+// writes rest on (a definition added there may link to a block this
+// process holds unpinned). So on a store several processes share
+// (dag.SharedByProcesses) nothing is evicted: the quotas still bound what
+// peers make the node store, a sync beyond them is refused with the disk
+// budget error, and `repo gc` refuses with dag.ErrSharedStore
+// (docs/scaling.md, "Several daemons on one PostgreSQL store").
 
 const prefixUnpinned = "/unpinned/"
 
@@ -142,12 +147,19 @@ type DiskQuotaError struct {
 	What  string // "bytes", "blocks" or "links"
 	Used  int64  // what would be used with the blocks
 	Limit int64
+	// Shared: the store is shared by several processes, so nothing was
+	// evicted to make room (see retainer).
+	Shared bool
 }
 
 func (e *DiskQuotaError) Error() string {
 	whose := "blocks stored for peer " + shortPeer(e.Peer)
 	if e.Scope == "node" {
 		whose = "blocks stored for other peers"
+	}
+	if e.Shared {
+		return fmt.Sprintf("disk budget exhausted: %s would take %d %s (limit %d; nothing is evicted from a store several processes share)",
+			whose, e.Used, e.What, e.Limit)
 	}
 	return fmt.Sprintf("disk budget exhausted: %s would take %d %s (limit %d, after evicting what no running evaluation or sync uses)",
 		whose, e.Used, e.What, e.Limit)
@@ -223,6 +235,9 @@ type retainer struct {
 	roots   map[digest]*list.Element
 	leases  map[*lease]struct{}
 	pinning map[digest]int // blocks owner writes are storing (pinFor)
+	// shared: other processes write the datastore too
+	// (dag.SharedByProcesses), and nothing is evicted.
+	shared bool
 }
 
 func newRetainer() *retainer {
@@ -249,16 +264,21 @@ var retainers = struct {
 
 // retainerFor returns the retainer of ds, creating it on first use.
 func retainerFor(ds datastore.Datastore) *retainer {
+	fresh := func() *retainer {
+		r := newRetainer()
+		r.shared = dag.SharedByProcesses(ds)
+		return r
+	}
 	v := reflect.ValueOf(ds)
 	if v.Kind() != reflect.Pointer || v.IsNil() || v.Type().Elem().Size() == 0 {
 		retainers.Lock()
 		defer retainers.Unlock()
 		if !v.IsValid() || !v.Type().Comparable() {
-			return newRetainer() // cannot be shared: nothing to key it by
+			return fresh() // cannot be shared: nothing to key it by
 		}
 		r, ok := retainers.strong[ds]
 		if !ok {
-			r = newRetainer()
+			r = fresh()
 			retainers.strong[ds] = r
 		}
 		return r
@@ -270,7 +290,7 @@ func retainerFor(ds datastore.Datastore) *retainer {
 	if r, ok := retainers.weak[wp]; ok {
 		return r
 	}
-	r := newRetainer()
+	r := fresh()
 	retainers.weak[wp] = r
 	runtime.AddCleanup(p, func(wp weak.Pointer[byte]) {
 		retainers.Lock()
@@ -578,7 +598,7 @@ func (r *retainer) makeRoomLocked(ctx context.Context, store *dag.Store, pu *pee
 		}
 		if u := pu.used.plus(add); !u.within(q.PerPeer) {
 			what, used, limit := u.exceeded(q.PerPeer)
-			return &DiskQuotaError{Peer: pu.id.String(), Scope: "peer", What: what, Used: used, Limit: limit}
+			return &DiskQuotaError{Peer: pu.id.String(), Scope: "peer", What: what, Used: used, Limit: limit, Shared: r.shared}
 		}
 	}
 	if !r.total.plus(add).within(q.Total) {
@@ -587,7 +607,7 @@ func (r *retainer) makeRoomLocked(ctx context.Context, store *dag.Store, pu *pee
 		}
 		if u := r.total.plus(add); !u.within(q.Total) {
 			what, used, limit := u.exceeded(q.Total)
-			return &DiskQuotaError{Peer: pu.id.String(), Scope: "node", What: what, Used: used, Limit: limit}
+			return &DiskQuotaError{Peer: pu.id.String(), Scope: "node", What: what, Used: used, Limit: limit, Shared: r.shared}
 		}
 	}
 	return nil
@@ -962,6 +982,9 @@ func (m *marker) mark(start digest, newly *[]digest) {
 // fit are dropped with every older one, and every unmarked block is
 // evicted. It returns what it evicted.
 func (r *retainer) collectLocked(ctx context.Context, store *dag.Store, scope *peerUsage, target DiskUsage) (DiskUsage, error) {
+	if r.shared {
+		return DiskUsage{}, nil // nothing is evicted: see retainer
+	}
 	m := &marker{r: r, scope: scope, marked: map[digest]bool{}}
 	for l := range r.leases {
 		for d := range l.protected {
@@ -1007,6 +1030,12 @@ func (r *retainer) collectLocked(ctx context.Context, store *dag.Store, scope *p
 // sweepLocked evicts the unpinned blocks that are not marked (and, if
 // only is set, are in it).
 func (r *retainer) sweepLocked(ctx context.Context, store *dag.Store, marked, only map[digest]bool) (DiskUsage, error) {
+	if r.shared {
+		// A failed sync's unlinked blocks stay too (dropUnlinked),
+		// charged to the peer that sent them: another process may have
+		// come to rely on one since it was stored.
+		return DiskUsage{}, nil
+	}
 	var victims []digest
 	for d := range r.blocks {
 		if !marked[d] && (only == nil || only[d]) {
@@ -1046,11 +1075,15 @@ type GCResult struct {
 // CollectGarbage evicts every unpinned block that no running evaluation
 // or sync in progress uses (`unode repo gc`). Pinned blocks (the
 // owner's, published, received for its own calls, referred to by node
-// data) are never evicted.
+// data) are never evicted. On a store several processes share it evicts
+// nothing and fails with dag.ErrSharedStore (see retainer).
 func (c *Codebase) CollectGarbage(ctx context.Context) (GCResult, error) {
 	r := c.retainer()
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.shared {
+		return GCResult{}, fmt.Errorf("repo gc: %w", dag.ErrSharedStore)
+	}
 	if err := r.ensureLocked(ctx, c.ds()); err != nil {
 		return GCResult{}, err
 	}

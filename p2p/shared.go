@@ -39,7 +39,10 @@ import (
 //   - who the members are: a member finds another by peer ID with no DHT
 //     (groupRouting), and knows it shares the store before the first
 //     call (peerBook.storeOf), so calls between members never list
-//     dependencies, ask for blocks or send any.
+//     dependencies, ask for blocks or send any. Membership is proof
+//     enough: a member is found by its peer ID, which every connection
+//     authenticates; members also prove sharing on the wire like any
+//     node (peers.go, provenStore), with the store's secret they hold.
 //
 // Per node stay what is the node's own: its key and libp2p host (peer ID,
 // connections, peerstore), its admission gates and trust set (what one
@@ -80,8 +83,8 @@ var (
 )
 
 // NewShared makes a group of nodes over ds. ctx bounds reading (or
-// creating) the StoreID. The datastore stays the caller's; Close the
-// group after its nodes.
+// creating) the StoreID and the store's secret. The datastore stays the
+// caller's; Close the group after its nodes.
 func NewShared(ctx context.Context, ds datastore.Batching, c SharedConfig) (*Shared, error) {
 	if ds == nil {
 		return nil, errors.New("NewShared: nil datastore")
@@ -95,6 +98,12 @@ func NewShared(ctx context.Context, ds datastore.Batching, c SharedConfig) (*Sha
 	store := dag.NewStore(ds)
 	id, err := store.StoreID(ctx)
 	if err != nil {
+		return nil, err
+	}
+	// Members prove to nodes outside the group that share the datastore
+	// (another process on the same PostgreSQL store) with the secret,
+	// like any node; read here so that a store without one fails now.
+	if _, err := store.StoreSecret(ctx); err != nil {
 		return nil, err
 	}
 	rm, err := newResourceManager(c.Nodes)
@@ -197,7 +206,7 @@ var _ network.ResourceManager = unclosedRM{}
 // resourceManager is the node's resource manager: its own, or its group's.
 func (c *config) resourceManager() (*admittingRM, error) {
 	if c.shared == nil {
-		return newResourceManager(1)
+		return newResourceManager(1, c.rcmgrOptions()...)
 	}
 	return c.shared.nodeRM(), nil
 }
@@ -259,9 +268,11 @@ func (s *Shared) member(p peer.ID) (*Node, bool) {
 	return m, ok
 }
 
-// storeOf is the StoreID of p if it is a member, or "". A member's ID is
-// its libp2p identity, which the secure channel authenticates on every
-// connection, so a stream to p reaches the member that shares the store.
+// storeOf is the StoreID of p if it is a member, or "", taken as proven
+// (peerRecord.same). A member's ID is its libp2p identity, which the
+// secure channel authenticates on every connection, so a stream to p
+// reaches the member that shares the store, and no one else can speak
+// as p.
 func (s *Shared) storeOf(p peer.ID) string {
 	if _, ok := s.member(p); ok {
 		return s.storeID

@@ -10,6 +10,7 @@ import (
 	"github.com/ipfs/go-datastore"
 	dssync "github.com/ipfs/go-datastore/sync"
 	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/network"
 
 	"github.com/unode-dev/unode/dag"
 	"github.com/unode-dev/unode/eval"
@@ -206,6 +207,15 @@ func TestStaleRecordRetries(t *testing.T) {
 		t.Fatalf("first call: %+v, %v", st, err)
 	}
 	b.Close()
+	// Until A sees the old connection go, connecting to B2 would find
+	// it "already connected" and dial nothing; the call would then go
+	// to B's dead address.
+	waitUntil(t, func() error {
+		if a.host.Network().Connectedness(b.ID()) == network.Connected {
+			return errors.New("a still holds its connection to b")
+		}
+		return nil
+	})
 	b2 := newTestNode(t, WithIdentity(key))
 	connectAll(t, a, b2)
 	// A's record says B holds everything; B2 (same peer ID) holds nothing.

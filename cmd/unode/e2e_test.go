@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/unode-dev/unode/p2p/repo/pgds/pgtest"
 )
 
 // End-to-end tests: they build the real binary once and run it as a user
@@ -34,7 +36,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binDir = dir
-	code := m.Run()
+	code := pgtest.Run(m) // and removes the PostgreSQL servers tests started
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

@@ -33,6 +33,12 @@ type Config struct {
 	// Memberships are membership tokens (printed form) for owned
 	// clusters, as `unode daemon --membership TOKEN`.
 	Memberships []string `json:"memberships,omitempty"`
+	// Metrics is where `unode daemon` serves Prometheus metrics
+	// (host:port, loopback unless MetricsAllowRemote; empty: no
+	// endpoint), as --metrics. Log is config_ops.go's section.
+	Metrics            string    `json:"metrics,omitempty"`
+	MetricsAllowRemote bool      `json:"metrics_allow_remote,omitempty"`
+	Log                LogConfig `json:"log,omitzero"`
 }
 
 // DatastoreConfig selects the datastore. $UNODE_STORE and `unode daemon
@@ -106,6 +112,9 @@ func LoadConfig(path string) (*Config, error) {
 		cfg.Policy = capabilities.DefaultPolicy()
 	}
 	if err := cfg.validateNetwork(); err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	if err := cfg.validateOps(); err != nil {
 		return nil, fmt.Errorf("config %s: %w", path, err)
 	}
 	return cfg, nil

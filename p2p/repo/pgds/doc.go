@@ -42,7 +42,11 @@
 //     the next call without the Datastore being reopened.
 //
 // Beyond go-datastore, PutIfAbsent stores a key only if no client has, in
-// one statement: what creating a shared identity once needs. There is no
+// one statement: what creating a shared identity once needs;
+// SharedByProcesses tells callers that keep books about the store in
+// memory that other processes write it too; and Error.StoreUnavailable
+// tells a server that cannot be reached from one that refused a
+// statement, for callers that must not show the store's address. There is no
 // TxnDatastore: a transaction spanning the caller's reads and writes
 // would hold a connection across them and, to mean anything on
 // PostgreSQL, run SERIALIZABLE, with retries the caller would have to

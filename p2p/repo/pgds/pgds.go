@@ -59,6 +59,26 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.Err }
 
+// StoreUnavailable reports whether the call failed because the server
+// could not be reached or went away (a refused or failed dial, a lost
+// connection, a server shutting down, starting up or too slow for the
+// caller's deadline, the Datastore closed), not because it refused the
+// statement, the key was too long or the caller gave up: the same call
+// may succeed later, unchanged. A caller that reports a failure to
+// someone who should not see the store's address (Error's text names
+// it) can still tell "unavailable" from "failed" by it.
+func (e *Error) StoreUnavailable() bool {
+	err := e.Err
+	if errors.Is(err, ErrKeyTooLong) || errors.Is(err, pgx.ErrNoRows) || errors.Is(err, context.Canceled) {
+		return false
+	}
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) {
+		return true // no answer from the server
+	}
+	return strings.HasPrefix(pe.Code, "08") || pe.Code == "57P01" || pe.Code == "57P02" || pe.Code == "57P03"
+}
+
 // Datastore is a go-datastore Batching datastore in one PostgreSQL table.
 // It is safe for concurrent use, and any number of Datastores, in any
 // number of processes, may use one table at once.
@@ -137,6 +157,12 @@ func New(ctx context.Context, url string, opts Options) (*Datastore, error) {
 
 // Name is how errors name the store: "host:port/database".
 func (d *Datastore) Name() string { return d.name }
+
+// SharedByProcesses reports true: other processes, on this machine or
+// others, may read and write the table at any moment. A caller that keeps
+// books about the store in memory (what is in use, what may be deleted)
+// learns from it that its books are not the whole story.
+func (d *Datastore) SharedByProcesses() bool { return true }
 
 // createTable creates the table if absent. The key is BYTEA so that keys
 // sort byte by byte on every server whatever its collation, which prefix

@@ -106,7 +106,11 @@ var (
 // Main runs the tests of a package that uses pgtest, then stops every
 // server still running and removes their directories. Call it from
 // TestMain.
-func Main(m *testing.M) {
+func Main(m *testing.M) { os.Exit(Run(m)) }
+
+// Run is Main for a TestMain with cleanup of its own to do after the
+// tests: it returns m.Run's exit code instead of exiting.
+func Run(m *testing.M) int {
 	mainCalled.Store(true)
 	code := m.Run()
 	liveMu.Lock()
@@ -118,7 +122,7 @@ func Main(m *testing.M) {
 	if tmplDir != "" {
 		os.RemoveAll(filepath.Dir(tmplDir))
 	}
-	os.Exit(code)
+	return code
 }
 
 // Shared returns the test binary's shared server, starting it on first
