@@ -15,6 +15,7 @@ FUZZ_TARGETS = \
 	./dag:FuzzDecodeValue \
 	./dag:FuzzLinks \
 	./dag:FuzzValueLinks \
+	./dag:FuzzValidateBlock \
 	./eval:FuzzWire \
 	./eval:FuzzEval \
 	./p2p:FuzzDecodeEvalRequest \

@@ -233,9 +233,10 @@ func (s *Store) resolve(ctx context.Context, x string) (string, error) {
 	case 1:
 		return matches[0], nil
 	case 0:
-		return "", fmt.Errorf("capabilities: no grant with ID %s...: %w", x, ErrUnknownGrant)
+		// Said once: "no such grant" is the sentinel's text.
+		return "", fmt.Errorf("%w with an ID starting %s ('unode grants' lists them)", ErrUnknownGrant, x)
 	}
-	return "", fmt.Errorf("capabilities: %d grants match ID prefix %s: %w", len(matches), x, ErrUnknownGrant)
+	return "", fmt.Errorf("%w: %d grants have an ID starting %s (give more of the ID)", ErrUnknownGrant, len(matches), x)
 }
 
 // idLen is the length of a token ID: base32 of 16 bytes.
@@ -480,6 +481,15 @@ func (s *Store) commitAudit(batch []auditPut) error {
 		return commit(ctx)
 	}
 	return nil
+}
+
+// AuditQueued is how many audit entries wait for the next commit (not
+// those of a commit under way): a queue that stays near MaxPendingAudit
+// means the datastore cannot keep up, and callers start waiting on it.
+func (s *Store) AuditQueued() int {
+	s.amu.Lock()
+	defer s.amu.Unlock()
+	return len(s.pending)
 }
 
 // FlushAudit writes every audit entry queued so far, and reports a

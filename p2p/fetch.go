@@ -295,7 +295,10 @@ func (f *fetch) receive(ctx context.Context, pname string, p peer.ID, fc *frameC
 				release()
 				return &receiveError{rejected(pname, c, "block %s is not in the closure of the roots asked for", c)}
 			}
-			links, err := dag.NeededLinks(data)
+			// Schema-checked (dag.ValidateBlock): a provider that sends a
+			// block outside the schema is dropped like one that sends a
+			// wrong one.
+			links, err := dag.ValidatedLinks(data)
 			if err != nil {
 				release()
 				return &receiveError{rejected(pname, c, "block %s: %v", c, err)}
@@ -364,21 +367,27 @@ func (n *Node) handleFetch(s network.Stream) {
 
 // serveFetch answers one fetch request over fc.
 func (n *Node) serveFetch(ctx context.Context, remote peer.ID, fc *frameConn) error {
-	msg, release, err := fc.readFrame(MaxFetchRequestSize)
-	if err != nil {
-		return err
-	}
-	req, err := DecodeFetchRequest(msg)
-	release()
-	if err != nil {
-		return err
-	}
 	refuse := func(e *CallError) error {
 		if werr := fc.writeMessage(&FetchReply{Error: e.wire()}); werr != nil {
 			return werr
 		}
 		n.log.Info("blocks: refused", "peer", remote.String(), "err", e)
 		return nil
+	}
+	// A request that arrived whole but is malformed gets an error reply
+	// saying why (wireerrors.go); a stream without a whole frame is
+	// reset (the returned error).
+	msg, release, err := fc.readFrame(MaxFetchRequestSize)
+	if err != nil {
+		if ce := malformedRequest(err); ce != nil {
+			return refuse(ce)
+		}
+		return err
+	}
+	req, err := DecodeFetchRequest(msg)
+	release()
+	if err != nil {
+		return refuse(invalid("%v", err))
 	}
 	// A block this node does not publish is answered exactly as one it
 	// does not hold, so that no peer can tell the node's private blocks
@@ -444,16 +453,19 @@ func (n *Node) serveFetch(ctx context.Context, remote peer.ID, fc *frameConn) er
 		return nil // the asker has everything
 	}
 	if err != nil {
+		if ce := malformedRequest(err); ce != nil {
+			return refuse(ce) // in place of the blocks
+		}
 		return err
 	}
 	need, err := DecodeFetchNeed(msg)
 	release()
 	if err != nil {
-		return err
+		return refuse(invalid("%v", err))
 	}
 	idx, err := bitsSet(need.Bits, len(list))
 	if err != nil {
-		return err
+		return refuse(invalid("%v", err))
 	}
 	var st SyncStats
 	return n.sendBlocks(ctx, remote, fc, list, idx, &st, "") // all checked above

@@ -27,7 +27,8 @@ type EvalRequest struct {
 	// Thunk is dag.EncodeValue of the closure of no arguments to force.
 	Thunk []byte `cbor:"1,keyasint"`
 	// Store is the caller's StoreID; a callee with the same StoreID
-	// shares the caller's blocks and skips sync.
+	// shares the caller's blocks and skips sync, once StoreProof proves
+	// the caller shares it.
 	Store string `cbor:"2,keyasint,omitempty"`
 	// Budget is what the caller asks for; the callee grants at most its
 	// own caps. Absent or zero fields ask for the callee's default.
@@ -59,6 +60,12 @@ type EvalRequest struct {
 	// never asks the caller for it (docs/protocol.md, "Who the callee
 	// asks").
 	Absent []byte `cbor:"7,keyasint,omitempty"`
+	// StoreProof proves that the caller holds the secret of the store
+	// Store names (dag.StoreSecret.Prove of the caller's peer ID; see
+	// docs/protocol.md, "Shared stores"): StoreProofLen bytes, only with
+	// Store. Without it, or with a proof that does not verify, a callee
+	// whose StoreID Store names treats the caller as a stranger.
+	StoreProof []byte `cbor:"8,keyasint,omitempty"`
 }
 
 // DepPrefixLen is the length of each entry of EvalRequest.Prefixes.
@@ -99,6 +106,9 @@ type ResultReply struct {
 	// Fuel and Memory are what the evaluation used.
 	Fuel   int64 `cbor:"4,keyasint,omitempty"`
 	Memory int64 `cbor:"5,keyasint,omitempty"`
+	// StoreProof proves the callee shares the store Store names, as in
+	// EvalRequest.
+	StoreProof []byte `cbor:"6,keyasint,omitempty"`
 }
 
 // WireError is a typed failure (see ErrorCode).
@@ -123,11 +133,16 @@ type BlocksMessage struct {
 }
 
 // StatusMessage is what each side of a status exchange tells the other.
+// A reply may instead carry only Error: the answerer could not read the
+// opener's status (it is malformed) and says why, rather than reset the
+// stream with the reason in its own log only.
 type StatusMessage struct {
-	// Version is the unode protocol version (ProtocolVersion).
-	Version int `cbor:"1,keyasint"`
-	// Store is the sender's StoreID.
-	Store string `cbor:"2,keyasint"`
+	// Version is the unode protocol version (ProtocolVersion). Required
+	// (omitted only from an error reply).
+	Version int `cbor:"1,keyasint,omitempty"`
+	// Store is the sender's StoreID, as text. Required (omitted only
+	// from an error reply).
+	Store string `cbor:"2,keyasint,omitempty"`
 	// Load is the sender's load in thousandths: foreign evaluations
 	// running, relative to what it admits at once.
 	Load int64 `cbor:"3,keyasint,omitempty"`
@@ -137,6 +152,12 @@ type StatusMessage struct {
 	// MaxStatusClusters. A node that left a cluster no longer lists it,
 	// which is how an asker tells a stale provider record from a member.
 	Clusters []byte `cbor:"4,keyasint,omitempty"`
+	// StoreProof proves the sender shares the store Store names, as in
+	// EvalRequest.
+	StoreProof []byte `cbor:"5,keyasint,omitempty"`
+	// Error, alone in a reply, is why the answerer refused the opener's
+	// status (code "invalid" for a malformed one).
+	Error *WireError `cbor:"6,keyasint,omitempty"`
 }
 
 var (
@@ -207,7 +228,7 @@ func decodeMessage(data []byte, limit int, v any, what string) error {
 		return badMessage("%s of %d bytes exceeds the limit of %d", what, len(data), limit)
 	}
 	if err := msgDecMode.Unmarshal(data, v); err != nil {
-		return &MessageError{Msg: what + ": " + err.Error(), Err: err}
+		return &MessageError{Msg: what + ": " + describeDecodeError(v, data, err), Err: err} // wireerrors.go
 	}
 	return nil
 }
@@ -226,6 +247,9 @@ func DecodeEvalRequest(data []byte) (*EvalRequest, error) {
 	}
 	if len(r.Store) > MaxStoreIDLen {
 		return nil, badMessage("eval request: store ID of %d bytes", len(r.Store))
+	}
+	if err := checkStoreProof(r.Store, r.StoreProof, "eval request"); err != nil {
+		return nil, err
 	}
 	if len(r.Deps)%digestLen != 0 || len(r.Deps)/digestLen > MaxSyncBlocks {
 		return nil, badMessage("eval request: dependency list of %d bytes (want a multiple of %d, at most %d entries)", len(r.Deps), digestLen, MaxSyncBlocks)
@@ -347,6 +371,9 @@ func DecodeEvalReply(data []byte) (*EvalReply, error) {
 		if len(res.Store) > MaxStoreIDLen {
 			return nil, badMessage("result reply: store ID of %d bytes", len(res.Store))
 		}
+		if err := checkStoreProof(res.Store, res.StoreProof, "result reply"); err != nil {
+			return nil, err
+		}
 		if res.Fuel < 0 || res.Memory < 0 {
 			return nil, badMessage("result reply: negative usage")
 		}
@@ -382,6 +409,21 @@ func (e *WireError) validate() error {
 		if _, err := cid.Cast(e.CID); err != nil {
 			return badMessage("error CID: %v", err)
 		}
+	}
+	return nil
+}
+
+// checkStoreProof checks the form of a message's store proof: absent, or
+// StoreProofLen bytes with a StoreID to prove. Whether it verifies is
+// the receiver's business (Node.provenStore).
+func checkStoreProof(store string, proof []byte, what string) error {
+	switch {
+	case len(proof) == 0:
+		return nil
+	case store == "":
+		return badMessage("%s: a store proof without a store ID", what)
+	case len(proof) != StoreProofLen:
+		return badMessage("%s: store proof of %d bytes (want %d)", what, len(proof), StoreProofLen)
 	}
 	return nil
 }
@@ -425,11 +467,23 @@ func DecodeStatusMessage(data []byte) (*StatusMessage, error) {
 	if err := decodeMessage(data, MaxStatusSize, m, "status message"); err != nil {
 		return nil, err
 	}
+	if m.Error != nil {
+		if m.Version != 0 || m.Store != "" || m.Load != 0 || len(m.Clusters) > 0 || len(m.StoreProof) > 0 {
+			return nil, badMessage("status: an error reply with status fields")
+		}
+		if err := m.Error.validate(); err != nil {
+			return nil, err
+		}
+		return m, nil
+	}
 	if m.Version < 1 {
 		return nil, badMessage("status: version %d", m.Version)
 	}
 	if m.Store == "" || len(m.Store) > MaxStoreIDLen {
 		return nil, badMessage("status: store ID of %d bytes", len(m.Store))
+	}
+	if err := checkStoreProof(m.Store, m.StoreProof, "status"); err != nil {
+		return nil, err
 	}
 	if m.Load < 0 {
 		return nil, badMessage("status: negative load")

@@ -3,7 +3,6 @@ package p2p
 import (
 	"context"
 	"crypto/rand"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/big"
@@ -26,26 +25,22 @@ import (
 // Tests of bounded disk (issue 7, case 6) and of private-block probes
 // (case 11). See retain.go.
 
-// randomBlock is a block of n random bytes (a CBOR byte string): what an
-// attacker makes up.
+// randomBlock is a block of about n random bytes (a term block holding
+// one Bytes literal): what an attacker makes up. It fits the block
+// schema, so that what is tested is what the node does with blocks it
+// may store; blocks outside the schema are refused before that
+// (schema_attack_test.go).
 func randomBlock(t testing.TB, n int) dag.Block {
 	t.Helper()
-	var data []byte // a byte string header, canonical (shortest) length
-	switch {
-	case n < 24:
-		data = []byte{0x40 | byte(n)}
-	case n < 1<<8:
-		data = []byte{0x58, byte(n)}
-	case n < 1<<16:
-		data = binary.BigEndian.AppendUint16([]byte{0x59}, uint16(n))
-	default:
-		data = binary.BigEndian.AppendUint32([]byte{0x5a}, uint32(n))
-	}
-	buf := make([]byte, n)
+	buf := make([]byte, max(n-48, n/2)) // 48: more than the envelope takes
 	rand.Read(buf)
-	b := dag.NewBlock(append(data, buf...))
-	if _, err := dag.Links(b.Data); err != nil {
-		t.Fatalf("random block is not DAG-CBOR: %v", err)
+	data, err := dag.EncodeTermBlock(&dag.TermBlock{Members: []dag.Term{&dag.Bytes{V: buf}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := dag.NewBlock(data)
+	if err := dag.ValidateBlock(b.Data); err != nil {
+		t.Fatalf("random block does not fit the schema: %v", err)
 	}
 	return b
 }

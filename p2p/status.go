@@ -10,19 +10,23 @@ import (
 
 // /unode/status/1.0.0: the opener sends its StatusMessage, the other side
 // answers with its own, and both remember what they learned (above all
-// the StoreID, which tells a caller to skip sync with a peer that shares
-// its store).
+// the StoreID and its proof, which tell a caller to skip sync with a peer
+// that shares its store).
 
 // PeerStatus is what a peer said about itself.
 type PeerStatus struct {
-	ID      string  `json:"id"`
-	Store   string  `json:"store"`
-	Load    float64 `json:"load"`
-	Version int     `json:"version"`
+	ID    string `json:"id"`
+	Store string `json:"store"`
+	// SameStore: the peer proved it shares this node's store (a Store
+	// equal to this node's StoreID without a valid proof leaves it
+	// false).
+	SameStore bool    `json:"sameStore,omitempty"`
+	Load      float64 `json:"load"`
+	Version   int     `json:"version"`
 }
 
 func (n *Node) statusMessage() *StatusMessage {
-	return &StatusMessage{Version: ProtocolVersion, Store: n.storeID, Load: n.loadPermille(), Clusters: n.clusters.statusClusters()}
+	return &StatusMessage{Version: ProtocolVersion, Store: n.storeID, StoreProof: n.storeProof, Load: n.loadPermille(), Clusters: n.clusters.statusClusters()}
 }
 
 // Status exchanges status with a peer and caches its StoreID and load.
@@ -31,7 +35,8 @@ func (n *Node) Status(ctx context.Context, p peer.ID) (*PeerStatus, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &PeerStatus{ID: p.String(), Store: m.Store, Load: float64(m.Load) / 1000, Version: m.Version}, nil
+	same := n.peers.get(p).sameStore()
+	return &PeerStatus{ID: p.String(), Store: m.Store, SameStore: same, Load: float64(m.Load) / 1000, Version: m.Version}, nil
 }
 
 // exchangeStatus exchanges status with p and returns its message and the
@@ -72,7 +77,11 @@ func (n *Node) exchangeStatus(ctx context.Context, p peer.ID) (*StatusMessage, t
 		return nil, 0, streamFailure(ctx, p.String(), "reading status", err)
 	}
 	s.Close()
-	n.peers.get(p).setStatus(m.Store, m.Load)
+	if m.Error != nil {
+		// The peer could not read ours (a version it does not speak).
+		return nil, 0, callErrorFromWire(p.String(), m.Error)
+	}
+	n.peers.get(p).setStatus(m.Store, n.provenStore(p, m.Store, m.StoreProof), m.Load)
 	return m, rtt, nil
 }
 
@@ -103,19 +112,37 @@ func (n *Node) handleStatus(s network.Stream) {
 	defer s.Scope().ReleaseMemory(MaxStatusSize)
 	s.SetDeadline(time.Now().Add(StatusTimeout))
 	fc := newFrameConn(t.frames(n.admit.lim.firstFrame, 0), nil) // reserved above
+	// A request that arrived whole but is malformed is answered with an
+	// error reply saying why (wireerrors.go); a stream that does not
+	// carry a whole frame is reset.
+	refuse := func(ce *CallError) {
+		n.log.Info("status: bad request", "peer", remote.String(), "err", ce)
+		if err := fc.writeMessage(&StatusMessage{Error: ce.wire()}); err != nil {
+			s.Reset()
+			return
+		}
+		s.Close()
+	}
 	data, _, err := fc.readFrame(MaxStatusSize)
 	if err != nil {
+		if ce := malformedRequest(err); ce != nil {
+			refuse(ce)
+			return
+		}
 		n.log.Info("status: bad request", "peer", remote.String(), "err", err)
 		s.Reset()
 		return
 	}
 	m, err := DecodeStatusMessage(data)
 	if err != nil {
-		n.log.Info("status: bad request", "peer", remote.String(), "err", err)
-		s.Reset()
+		refuse(invalid("%v", err))
 		return
 	}
-	n.peers.get(remote).setStatus(m.Store, m.Load)
+	if m.Error != nil {
+		refuse(invalid("status: the opener's message is an error reply"))
+		return
+	}
+	n.peers.get(remote).setStatus(m.Store, n.provenStore(remote, m.Store, m.StoreProof), m.Load)
 	if err := fc.writeMessage(n.statusMessage()); err != nil {
 		s.Reset()
 		return

@@ -270,7 +270,8 @@ func checkResultBlocks(links []cid.Cid, raw [][]byte) ([]dag.Block, error) {
 	byCID := make(map[cid.Cid][]cid.Cid, len(raw))
 	for i, data := range raw {
 		blocks[i] = dag.NewBlock(data)
-		ls, err := dag.NeededLinks(data)
+		// Schema-checked (dag.ValidateBlock) before its links are trusted.
+		ls, err := dag.ValidatedLinks(data)
 		if err != nil {
 			return nil, fmt.Errorf("result block %s: %w", blocks[i].CID, err)
 		}

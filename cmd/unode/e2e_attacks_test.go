@@ -281,13 +281,17 @@ func TestE2EAttackSandboxEscapes(t *testing.T) {
 	}
 }
 
-// randomBlockData is a valid DAG-CBOR block (a byte string) of n random
-// bytes.
+// randomBlockData is a block of about n random bytes: a term block
+// holding one Bytes literal (it fits the block schema, so the node may
+// store it: what is tested is what it keeps).
 func randomBlockData(n int) []byte {
-	data := binary.BigEndian.AppendUint32([]byte{0x5a}, uint32(n))
-	buf := make([]byte, n)
+	buf := make([]byte, max(n-48, n/2)) // 48: more than the envelope takes
 	rand.Read(buf)
-	return append(data, buf...)
+	data, err := dag.EncodeTermBlock(&dag.TermBlock{Members: []dag.Term{&dag.Bytes{V: buf}}})
+	if err != nil {
+		panic(err)
+	}
+	return data
 }
 
 // TestE2EAttackUnlinkedBlocks: case 6 against a daemon. An unknown peer
