@@ -3,6 +3,7 @@ package dag
 import (
 	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/ipfs/go-cid"
 
@@ -37,6 +38,9 @@ type Compiled struct {
 	Blocks []Block
 	Names  []NameEntry
 	Hints  []DefHints
+	// Positions locates the definitions' nodes in the source, for
+	// runtime errors; like Hints, not part of any hash.
+	Positions []DefPositions
 }
 
 // DefHints records a definition's local-variable names in binder order.
@@ -71,6 +75,7 @@ var builtinTypes = map[string]bool{
 	"Int": true, "Float": true, "Text": true, "Bool": true, "Bytes": true,
 	"List": true, "Map": true, "Optional": true, "Either": true, "Err": true,
 	"Node": true, "Future": true, "Channel": true, "Unit": true, "Duration": true,
+	"Set": true, // eval's persistent set (issue 13)
 }
 
 func errAt(pos syntax.Pos, format string, args ...any) *syntax.Error {
@@ -135,6 +140,13 @@ func Compile(f *syntax.File, opts CompileOptions) (*Compiled, error) {
 // CompileExpr resolves a standalone expression (as typed at `unode eval`)
 // against the options' namespace and builtins.
 func CompileExpr(e syntax.Expr, opts CompileOptions) (Term, error) {
+	t, _, err := CompileExprPositions(e, opts)
+	return t, err
+}
+
+// CompileExprPositions is CompileExpr that also returns the positions of
+// the expression's nodes, indexed as DefPositions.Pos is.
+func CompileExprPositions(e syntax.Expr, opts CompileOptions) (Term, []syntax.Pos, error) {
 	c := &compiler{
 		opts:   opts,
 		types:  map[string]*syntax.TypeDecl{},
@@ -144,12 +156,12 @@ func CompileExpr(e syntax.Expr, opts CompileOptions) (Term, error) {
 		defOf:  map[string]DefRef{},
 		out:    &Compiled{},
 	}
-	r := &resolver{c: c}
+	r := &resolver{c: c, at: map[Term]syntax.Pos{}}
 	t := r.expr(e, nil)
 	if len(r.errs) > 0 {
-		return nil, r.errs
+		return nil, nil, r.errs
 	}
-	return t, nil
+	return t, positionTable(t, r.at), nil
 }
 
 type localCtor struct {
@@ -419,15 +431,17 @@ func (c *compiler) compileDefs() error {
 		}
 		terms := make([]Term, len(comp))
 		hints := make([][]string, len(comp))
+		positions := make([][]syntax.Pos, len(comp))
 		for i, n := range comp {
 			r := &resolver{c: c, onLocalDef: func(name string) Term {
 				if p, ok := prov[name]; ok {
 					return &Self{Member: p}
 				}
 				return &Ref{Def: c.defOf[name]}
-			}}
+			}, at: map[Term]syntax.Pos{}}
 			terms[i] = r.def(c.defs[n])
 			hints[i] = r.hints
+			positions[i] = positionTable(terms[i], r.at)
 			if len(r.errs) > 0 {
 				return r.errs
 			}
@@ -450,6 +464,9 @@ func (c *compiler) compileDefs() error {
 			c.defOf[n] = ref
 			c.out.Names = append(c.out.Names, NameEntry{Name: n, Ref: NameRef{Kind: KindTerm, Def: ref}})
 			c.out.Hints = append(c.out.Hints, DefHints{Def: ref, Names: hints[i]})
+			if positions[i] != nil {
+				c.out.Positions = append(c.out.Positions, DefPositions{Def: ref, Pos: positions[i]})
+			}
 		}
 	}
 	return nil
@@ -463,6 +480,9 @@ type resolver struct {
 	errs       syntax.ErrorList
 	hints      []string
 	scope      []string
+	// at records where each failing-capable node came from (see
+	// positions.go); nil to record nothing.
+	at map[Term]syntax.Pos
 }
 
 func (r *resolver) fail(pos syntax.Pos, format string, args ...any) {
@@ -471,6 +491,11 @@ func (r *resolver) fail(pos syntax.Pos, format string, args ...any) {
 
 func (r *resolver) push(name string) {
 	r.scope = append(r.scope, name)
+	if strings.HasPrefix(name, "%") {
+		// An operator section's parameter (see syntax.parseParen) is
+		// no source name: let show pick a fresh one.
+		name = ""
+	}
 	r.hints = append(r.hints, name)
 }
 
@@ -569,9 +594,71 @@ func (r *resolver) ident(pos syntax.Pos, name string) Term {
 	if r.c.opts.IsBuiltin != nil && r.c.opts.IsBuiltin(name) {
 		return &Builtin{Name: name}
 	}
-	r.fail(pos, "unknown name %s", name)
+	r.fail(pos, "unknown name %s%s", name, r.suggest(name))
 	return &Unit{}
 }
+
+// suggest is the hint after "unknown name x": the likely typo fix among
+// the locals in scope, the file's names, the namespace and the builtins
+// (issue 13), or what a character literal is written as.
+func (r *resolver) suggest(name string) string {
+	if len(name) == 2 && name[1] == '\'' {
+		// 'a' lexes as a delay of the name a'.
+		return fmt.Sprintf(` (there are no character literals; for a one-character Text write "%c")`, name[0])
+	}
+	var near []string
+	near = append(near, r.scope...)
+	for n := range r.c.defs {
+		near = append(near, n)
+	}
+	for n := range r.c.ctors {
+		near = append(near, n)
+	}
+	known := func(n string) bool {
+		if r.c.opts.IsBuiltin != nil && r.c.opts.IsBuiltin(n) {
+			return true
+		}
+		if r.c.opts.BuiltinCtor != nil {
+			if _, _, _, ok := r.c.opts.BuiltinCtor(n); ok {
+				return true
+			}
+		}
+		if r.c.opts.Lookup != nil {
+			_, ok := r.c.opts.Lookup(n)
+			return ok
+		}
+		return false
+	}
+	s := syntax.Closest(name, near)
+	if s == "" {
+		s = syntax.Probe(name, known)
+	}
+	if s == "" && !strings.Contains(name, ".") {
+		// length for List.length, lenght for List.length.
+		for _, m := range suggestModules {
+			if known(m + "." + name) {
+				s = m + "." + name
+				break
+			}
+		}
+		for _, m := range suggestModules {
+			if s != "" {
+				break
+			}
+			if p := syntax.Probe(m+"."+name, known); strings.HasPrefix(p, m+".") {
+				s = p
+			}
+		}
+	}
+	if s == "" {
+		return ""
+	}
+	return " (did you mean " + s + "?)"
+}
+
+// suggestModules are the builtin namespaces an unknown unqualified name
+// is looked for in, most used first. Only suggestions depend on it.
+var suggestModules = []string{"List", "Text", "Map", "Set", "Int", "Float", "Bytes", "Optional", "Either", "Data", "Cluster", "Node"}
 
 // ctorRef resolves a constructor name in a pattern.
 func (r *resolver) ctorRef(pos syntax.Pos, name string) (TypeRef, int, int, bool) {
@@ -611,6 +698,20 @@ func app(fn Term, args ...Term) Term {
 }
 
 func (r *resolver) expr(e syntax.Expr, _ any) Term {
+	t := r.expr1(e)
+	if r.at != nil && hasPosition(t) {
+		if _, seen := r.at[t]; !seen {
+			pos := e.ExprPos()
+			if b, ok := e.(*syntax.BinOp); ok && b.OpPos.Line != 0 {
+				pos = b.OpPos
+			}
+			r.at[t] = pos
+		}
+	}
+	return t
+}
+
+func (r *resolver) expr1(e syntax.Expr) Term {
 	switch e := e.(type) {
 	case *syntax.Ident:
 		return r.ident(e.Pos, e.Name)

@@ -28,7 +28,9 @@
 // stored. What a block needs is its links (NeededLinks), except those
 // that occur only inside a thunk sent to a fixed node (`at here! 'e`):
 // that code runs only there, so holders of the block do not need it
-// (here.go; docs/security.md, "Private implementations"). Put and AddBlocks hash every block and refuse mismatches;
+// (here.go; docs/security.md, "Private implementations"). Put and AddBlocks hash every block and refuse mismatches,
+// and blocks outside the block schema (ValidateBlock, schema.go: only term and
+// type blocks whose links all name CIDv1 dag-cbor sha2-256 blocks are kept);
 // markers are written after the blocks they describe (AddBlocks: one
 // batch of blocks, then one batch of markers; MarkClosureComplete: one
 // batch of markers over blocks already stored), so the invariant survives
@@ -48,7 +50,9 @@
 //	/complete/<mh>         marker: the block's closure is stored
 //	/names/<name>          NameRef as CBOR [kind, link, member(, ctor, arity)]
 //	/hints/<mh>/<member>   CBOR array of local-variable names, binder order
+//	/positions/<mh>/<member> CBOR [file, line, col, ...], one pair per node in Preorder (positions.go)
 //	/meta/storeid          the store's random identity (26 base32 chars)
+//	/meta/storesecret      32 random bytes proving sharing (StoreSecret)
 //
 // <mh> is the block's sha2-256 multihash in upper-case unpadded base32,
 // as in boxo's blockstore. Node data, grants and the audit log live in the

@@ -51,3 +51,13 @@ const (
 	cacheMaxBlocks = 4096
 	cacheMaxBytes  = 32 << 20
 )
+
+// Source positions (positions.go; issue 13).
+const (
+	// MaxPositions bounds the nodes one definition's position table may
+	// have. A table has one entry per term node, and a definition block
+	// is at most MaxBlockSize bytes with at least one byte per node, so
+	// real tables are far smaller; the bound keeps a corrupt table from
+	// costing more than a few MiB to decode.
+	MaxPositions = 1 << 20
+)

@@ -83,7 +83,19 @@ func init() {
 	def2("timeout", "timeout ms future: a Future that fails with Timeout unless future completes within ms milliseconds", func(th *Thread, ms, fv Value) Value {
 		d := th.argInt("timeout", ms)
 		f := th.argFuture("timeout", fv)
+		dur := time.Duration(math.MaxInt64) // "never", for an absurd ms
+		if d < int64(math.MaxInt64/time.Millisecond) {
+			dur = time.Duration(max(d, 0)) * time.Millisecond
+		}
 		if _, _, ok := f.Result(); ok {
+			if f.ranFor > dur {
+				// Forced here before timeout saw it, for longer than
+				// allowed (ForceHere).
+				th.alloc(sizeFuture)
+				out := NewFuture()
+				out.FailWith(errTimeoutValue)
+				return out
+			}
 			return f
 		}
 		th.reservePending(1)
@@ -98,10 +110,6 @@ func init() {
 				out.Resolve(f.v)
 			}
 		})
-		dur := time.Duration(math.MaxInt64) // "never", for an absurd ms
-		if d < int64(math.MaxInt64/time.Millisecond) {
-			dur = time.Duration(max(d, 0)) * time.Millisecond
-		}
 		t := time.AfterFunc(dur, func() { out.FailWith(errTimeoutValue) })
 		out.whenDone(func() {
 			t.Stop()

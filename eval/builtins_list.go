@@ -562,3 +562,199 @@ func init() {
 		return th.listOf(out)
 	})
 }
+
+// cmpResult reads the result of a user comparison function (negative, 0
+// or positive).
+func (th *Thread) cmpResult(name string, v Value) int64 {
+	return th.argInt(name+" (comparison result)", v)
+}
+
+// Issue 13: what a user reaches for first.
+func init() {
+	def2("List.groupBy", "List.groupBy eq xs: runs of consecutive elements, each element x joining the run of its first element f while eq f x", func(th *Thread, eq, l Value) Value {
+		x := th.argList("List.groupBy", l)
+		xs := x.Elems()
+		var groups []Value
+		for i := 0; i < len(xs); {
+			j := i + 1
+			for j < len(xs) && th.argBool("List.groupBy (predicate result)", th.call2(eq, xs[i], xs[j])) {
+				j++
+			}
+			th.alloc(sizeList)
+			groups = append(groups, x.view(i, j))
+			i = j
+		}
+		return th.listOf(groups)
+	}).ho()
+	def3("List.scanl", "List.scanl f acc xs = [acc, f acc x0, f (f acc x0) x1, ...] (one longer than xs)", func(th *Thread, f, acc, l Value) Value {
+		xs := th.argList("List.scanl", l).Elems()
+		r, out := th.makeList(len(xs) + 1)
+		out[0] = acc
+		for i, x := range xs {
+			acc = th.call2(f, acc, x)
+			out[i+1] = acc
+		}
+		return r
+	}).ho()
+	def3("List.iterate", "List.iterate f n x = [x, f x, f (f x), ...], n elements", func(th *Thread, f, n, x Value) Value {
+		k := th.argInt("List.iterate", n)
+		if k <= 0 {
+			return emptyList
+		}
+		th.checkCount(k, sizeSlot)
+		r, out := th.makeList(int(k))
+		out[0] = x
+		for i := 1; i < len(out); i++ {
+			out[i] = th.call1(f, out[i-1])
+		}
+		return r
+	}).ho()
+	def2("List.unfold", "List.unfold f seed: the xs of f seed = Some (x, seed'), f seed' = Some (x', seed''), ... until None (a loop that never ends stops at the fuel budget)", func(th *Thread, f, seed Value) Value {
+		var out []Value
+		for {
+			v, ok := th.argOptional("List.unfold", th.call1(f, seed))
+			if !ok {
+				return th.listOf(out)
+			}
+			p := th.argTuple("List.unfold", v, 2)
+			th.checkCount(int64(len(out)+1), sizeSlot)
+			out = append(out, p[0])
+			seed = p[1]
+		}
+	}).ho()
+	def2("List.chunksOf", "List.chunksOf n xs: xs cut into lists of n elements (the last may be shorter); n must be positive", func(th *Thread, n, l Value) Value {
+		k := th.argInt("List.chunksOf", n)
+		x := th.argList("List.chunksOf", l)
+		if k <= 0 {
+			th.fail("List.chunksOf: the chunk size must be positive, got %d", k)
+		}
+		if x.n == 0 {
+			return emptyList
+		}
+		c := (int64(x.n) + k - 1) / k
+		th.chargeLen(int(c))
+		r, out := th.makeList(int(c))
+		for i := range out {
+			th.poll()
+			lo := int64(i) * k
+			th.alloc(sizeList)
+			out[i] = x.view(int(lo), int(min(lo+k, int64(x.n))))
+		}
+		return r
+	})
+	def3("List.zip3", "Triples of corresponding elements, as long as the shortest list", func(th *Thread, a, b, c Value) Value {
+		xs, ys, zs := th.argList("List.zip3", a).Elems(), th.argList("List.zip3", b).Elems(), th.argList("List.zip3", c).Elems()
+		n := min(len(xs), len(ys), len(zs))
+		th.chargeLen(n)
+		l, out := th.makeList(n)
+		for i := range out {
+			th.poll()
+			th.alloc(sizeTuple + 3*sizeSlot)
+			out[i] = &Tuple{Elems: []Value{xs[i], ys[i], zs[i]}}
+		}
+		return l
+	})
+	def4("List.zipWith3", "List.zipWith3 f xs ys zs: f applied to corresponding elements", func(th *Thread, f, a, b, c Value) Value {
+		xs, ys, zs := th.argList("List.zipWith3", a).Elems(), th.argList("List.zipWith3", b).Elems(), th.argList("List.zipWith3", c).Elems()
+		n := min(len(xs), len(ys), len(zs))
+		l, out := th.makeList(n)
+		for i := range out {
+			out[i] = th.call3(f, xs[i], ys[i], zs[i])
+		}
+		return l
+	}).ho()
+	def2("List.lookup", "List.lookup k pairs: Some v of the first pair (k, v), or None", func(th *Thread, k, l Value) Value {
+		ps := th.argList("List.lookup", l).Elems()
+		th.chargeLen(len(ps))
+		for _, p := range ps {
+			th.poll()
+			e := th.argTuple("List.lookup", p, 2)
+			if th.compare(k, e[0]) == 0 {
+				return th.some(e[1])
+			}
+		}
+		return noneValue
+	})
+	def2("List.findIndex", "List.findIndex p xs: Some index of the first element p holds for, or None", func(th *Thread, p, l Value) Value {
+		for i, x := range th.argList("List.findIndex", l).Elems() {
+			if th.truthy("List.findIndex", p, x) {
+				return th.some(MakeInt(int64(i)))
+			}
+		}
+		return noneValue
+	}).ho()
+	def2("List.foldl1", "List.foldl1 f xs: Some (f (... (f x0 x1) ...) xn), or None for []", func(th *Thread, f, l Value) Value {
+		xs := th.argList("List.foldl1", l).Elems()
+		if len(xs) == 0 {
+			return noneValue
+		}
+		acc := xs[0]
+		for _, x := range xs[1:] {
+			acc = th.call2(f, acc, x)
+		}
+		return th.some(acc)
+	}).ho()
+	extremeBy := func(name string, sign int64) {
+		def2(name, name+" cmp xs: Some first "+map[int64]string{1: "largest", -1: "smallest"}[sign]+" element by cmp (negative, 0 or positive, as for sortBy), or None", func(th *Thread, f, l Value) Value {
+			xs := th.argList(name, l).Elems()
+			if len(xs) == 0 {
+				return noneValue
+			}
+			m := xs[0]
+			for _, x := range xs[1:] {
+				if th.cmpResult(name, th.call2(f, x, m))*sign > 0 {
+					m = x
+				}
+			}
+			return th.some(m)
+		}).ho()
+	}
+	extremeBy("List.maximumBy", 1)
+	extremeBy("List.minimumBy", -1)
+	def2("List.concatMap", "List.concatMap f xs = List.flatMap f xs", builtins["List.flatMap"].f2).ho()
+	def2("List.elem", "List.elem x xs = List.contains x xs", builtins["List.contains"].f2)
+	def2("List.intercalate", "List.intercalate sep xss: the lists of xss joined with the list sep between them", func(th *Thread, sep, l Value) Value {
+		s := th.argList("List.intercalate", sep).Elems()
+		var out []Value
+		for i, x := range th.argList("List.intercalate", l).Elems() {
+			th.poll()
+			ys := th.argList("List.intercalate", x).Elems()
+			if i > 0 {
+				th.chargeLen(len(s))
+				th.checkCount(int64(len(out)+len(s)), sizeSlot)
+				out = append(out, s...)
+			}
+			th.chargeLen(len(ys))
+			th.checkCount(int64(len(out)+len(ys)), sizeSlot)
+			out = append(out, ys...)
+		}
+		return th.listOf(out)
+	})
+	def1("List.transpose", "Rows become columns: List.transpose [[1, 2, 3], [4, 5]] = [[1, 4], [2, 5], [3]]", func(th *Thread, l Value) Value {
+		rows := th.argList("List.transpose", l).Elems()
+		th.chargeLen(len(rows))
+		// Row by row, so that the work is the number of elements
+		// however ragged the rows are.
+		var cols [][]Value
+		total := 0
+		for _, r := range rows {
+			th.poll()
+			es := th.argList("List.transpose", r).Elems()
+			total += len(es)
+			th.chargeLen(len(es))
+			th.checkCount(int64(total), 2*sizeSlot)
+			for j, e := range es {
+				if j == len(cols) {
+					cols = append(cols, nil)
+				}
+				cols[j] = append(cols[j], e)
+			}
+		}
+		res, out := th.makeList(len(cols))
+		for j, c := range cols {
+			th.poll()
+			out[j] = th.listOf(c)
+		}
+		return res
+	})
+}

@@ -301,3 +301,133 @@ func bitsLen(n int) int {
 	}
 	return b
 }
+
+// mapMin and mapMax return the entry with the least (greatest) key; t is
+// not nil.
+func mapMin(t *mapNode) *mapNode {
+	for t.l != nil {
+		t = t.l
+	}
+	return t
+}
+
+func mapMax(t *mapNode) *mapNode {
+	for t.r != nil {
+		t = t.r
+	}
+	return t
+}
+
+// Issue 13: what a user reaches for first.
+func init() {
+	def3("Map.alter", "Map.alter f k m: f (Some v) or f None for the value at k; Some w sets k to w, None removes k", func(th *Thread, f, k, m Value) Value {
+		x := th.argMap("Map.alter", m)
+		th.charge(int64(bitsLen(x.Len())))
+		old, had := th.mapLookup(x.root, k)
+		var arg Value = noneValue
+		if had {
+			arg = th.some(old)
+		}
+		// Call f before rebuilding the path, so the callback does not
+		// run under mapInsert's Go frames.
+		if v, ok := th.argOptional("Map.alter (result)", th.call1(f, arg)); ok {
+			return th.newMap(th.mapInsert(x.root, k, v, nil, false))
+		}
+		if !had {
+			return x
+		}
+		return th.newMap(th.mapDelete(x.root, k))
+	}).ho()
+	def3("Map.update", "Map.update f k m: for k present with v, Some w sets it to w and None removes it; m unchanged without k", func(th *Thread, f, k, m Value) Value {
+		x := th.argMap("Map.update", m)
+		th.charge(int64(bitsLen(x.Len())))
+		old, had := th.mapLookup(x.root, k)
+		if !had {
+			return x
+		}
+		if v, ok := th.argOptional("Map.update (result)", th.call1(f, old)); ok {
+			return th.newMap(th.mapInsert(x.root, k, v, nil, false))
+		}
+		return th.newMap(th.mapDelete(x.root, k))
+	}).ho()
+	def2("Map.fromListWith", "Map.fromListWith f pairs: like fromList, but a repeated key's value is f new old, in list order", func(th *Thread, f, l Value) Value {
+		ps := th.argList("Map.fromListWith", l).Elems()
+		var t *mapNode
+		for _, p := range ps {
+			e := th.argTuple("Map.fromListWith", p, 2)
+			th.charge(int64(bitsLen(t.len())))
+			v := e[1]
+			if old, ok := th.mapLookup(t, e[0]); ok {
+				v = th.call2(f, e[1], old)
+			}
+			t = th.mapInsert(t, e[0], v, nil, false)
+		}
+		return th.newMap(t)
+	}).ho()
+	def3("Map.unionWith", "Map.unionWith f a b: all entries of both; for a key in both, f va vb", func(th *Thread, f, a, b Value) Value {
+		x, y := th.argMap("Map.unionWith", a), th.argMap("Map.unionWith", b)
+		// Merge the two sorted entry lists, calling f in key order.
+		ak, av := x.Entries()
+		bk, bv := y.Entries()
+		th.chargeLen(len(ak) + len(bk))
+		th.checkCount(int64(len(ak)+len(bk)), 2*sizeSlot)
+		keys := make([]Value, 0, len(ak)+len(bk))
+		vals := make([]Value, 0, len(ak)+len(bk))
+		i, j := 0, 0
+		for i < len(ak) || j < len(bk) {
+			th.poll()
+			var c int
+			switch {
+			case i == len(ak):
+				c = 1
+			case j == len(bk):
+				c = -1
+			default:
+				c = th.compare(ak[i], bk[j])
+			}
+			switch {
+			case c < 0:
+				keys, vals = append(keys, ak[i]), append(vals, av[i])
+				i++
+			case c > 0:
+				keys, vals = append(keys, bk[j]), append(vals, bv[j])
+				j++
+			default:
+				keys, vals = append(keys, ak[i]), append(vals, th.call2(f, av[i], bv[j]))
+				i++
+				j++
+			}
+		}
+		return th.mapFromSorted(keys, vals)
+	}).ho()
+	def2("Map.partition", "Map.partition p m = (the entries whose value p holds for, the others)", func(th *Thread, p, m Value) Value {
+		keys, vals := th.argMap("Map.partition", m).Entries()
+		var yk, yv, nk, nv []Value
+		for i, v := range vals {
+			if th.truthy("Map.partition", p, v) {
+				yk, yv = append(yk, keys[i]), append(yv, v)
+			} else {
+				nk, nv = append(nk, keys[i]), append(nv, v)
+			}
+		}
+		return th.tuple2(th.mapFromSorted(yk, yv), th.mapFromSorted(nk, nv))
+	}).ho()
+	def1("Map.lookupMin", "Some (key, value) with the least key, or None", func(th *Thread, m Value) Value {
+		x := th.argMap("Map.lookupMin", m)
+		if x.root == nil {
+			return noneValue
+		}
+		th.charge(int64(bitsLen(x.Len())))
+		e := mapMin(x.root)
+		return th.some(th.tuple2(e.k, e.v))
+	})
+	def1("Map.lookupMax", "Some (key, value) with the greatest key, or None", func(th *Thread, m Value) Value {
+		x := th.argMap("Map.lookupMax", m)
+		if x.root == nil {
+			return noneValue
+		}
+		th.charge(int64(bitsLen(x.Len())))
+		e := mapMax(x.root)
+		return th.some(th.tuple2(e.k, e.v))
+	})
+}

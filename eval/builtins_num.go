@@ -54,15 +54,28 @@ func init() {
 		if n < 0 {
 			th.fail("Int.pow: negative exponent %d", n)
 		}
+		// An overflow names the call, not the squaring step that hit it
+		// (issue 13).
+		base, exp := x, n
+		mul := func(p, q int64) int64 {
+			if p == 0 || q == 0 {
+				return 0
+			}
+			r := p * q
+			if r/q != p || (p == -1 && q == math.MinInt64) || (q == -1 && p == math.MinInt64) {
+				th.fail("Int overflow in Int.pow %d %d (the result does not fit in 64 bits)", base, exp)
+			}
+			return r
+		}
 		r := int64(1)
 		for n > 0 {
 			th.step()
 			if n&1 == 1 {
-				r = int64(mulInt(th, r, x).(Int))
+				r = mul(r, x)
 			}
 			n >>= 1
 			if n > 0 {
-				x = int64(mulInt(th, x, x).(Int))
+				x = mul(x, x)
 			}
 		}
 		return MakeInt(r)
@@ -184,4 +197,94 @@ func init() {
 	})
 	def0("Float.pi", "π", func(*Thread) Value { return Float(math.Pi) })
 	def0("Float.e", "e", func(*Thread) Value { return Float(math.E) })
+}
+
+// isqrt is the floor of the square root of n >= 0, exactly.
+func isqrt(n int64) int64 {
+	r := int64(math.Sqrt(float64(n)))
+	for r > 0 && r > n/r {
+		r--
+	}
+	for r+1 <= n/(r+1) {
+		r++
+	}
+	return r
+}
+
+// Issue 13: what a user reaches for first.
+func init() {
+	def1("Int.sqrt", "The floor of the square root (a negative argument is an error)", func(th *Thread, a Value) Value {
+		x := th.argInt("Int.sqrt", a)
+		if x < 0 {
+			th.fail("Int.sqrt: negative argument %d", x)
+		}
+		return MakeInt(isqrt(x))
+	})
+	def1("Int.toHex", "Hexadecimal text, lower case, with - when negative (255 is \"ff\")", func(th *Thread, a Value) Value {
+		return th.text(strconv.FormatInt(th.argInt("Int.toHex", a), 16))
+	})
+	def1("Int.fromHex", "Some Int from hexadecimal text (an optional - then digits, either case, an optional 0x), or None", func(th *Thread, a Value) Value {
+		s := th.argText("Int.fromHex", a)
+		th.chargeLen(len(s))
+		neg := strings.HasPrefix(s, "-")
+		body := strings.TrimPrefix(s, "-")
+		if p := strings.ToLower(body[:min(2, len(body))]); p == "0x" {
+			body = body[2:]
+		}
+		if body == "" || strings.ContainsAny(body, "+-_") {
+			return noneValue
+		}
+		if neg {
+			body = "-" + body
+		}
+		n, err := strconv.ParseInt(body, 16, 64)
+		if err != nil {
+			return noneValue
+		}
+		return th.some(MakeInt(n))
+	})
+	def2("Float.toFixed", "Float.toFixed digits x: x in decimal with that many digits after the point, rounded half to even (Float.toFixed 2 3.14159 is \"3.14\"); NaN and the infinities as Float.toText prints them", func(th *Thread, d, a Value) Value {
+		n := th.argInt("Float.toFixed", d)
+		x := th.argFloat("Float.toFixed", a)
+		if n < 0 || n > maxFixedDigits {
+			th.fail("Float.toFixed: digits must be 0 to %d, got %d", maxFixedDigits, n)
+		}
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return th.text(FormatFloat(x))
+		}
+		return th.text(strconv.FormatFloat(x, 'f', int(n), 64))
+	})
+
+	// Unqualified, for any values of one kind (by the order of Compare).
+	def2("min", "min a b: the smaller of two values of the same kind (a if equal)", func(th *Thread, a, b Value) Value {
+		if th.compareOp("min", a, b) <= 0 {
+			return a
+		}
+		return b
+	})
+	def2("max", "max a b: the larger of two values of the same kind (a if equal)", func(th *Thread, a, b Value) Value {
+		if th.compareOp("max", a, b) >= 0 {
+			return a
+		}
+		return b
+	})
+	def2("compare", "compare a b: -1, 0 or 1 as a is less than, equal to or greater than b (of the same kind)", func(th *Thread, a, b Value) Value {
+		switch c := th.compareOp("compare", a, b); {
+		case c < 0:
+			return MakeInt(-1)
+		case c > 0:
+			return MakeInt(1)
+		}
+		return MakeInt(0)
+	})
+	intAbs := builtins["Int.abs"].f1
+	def1("abs", "Absolute value of an Int (abs Int.minValue is an error) or a Float", func(th *Thread, a Value) Value {
+		if x, ok := a.(Float); ok {
+			return Float(math.Abs(float64(x)))
+		}
+		if _, ok := a.(Int); !ok {
+			th.fail("abs: expected an Int or a Float, got %s", describe(a))
+		}
+		return intAbs(th, a)
+	})
 }

@@ -215,15 +215,11 @@ func opAppend(th *Thread, a, b Value) Value {
 	switch x := a.(type) {
 	case Text:
 		if y, ok := b.(Text); ok {
-			th.charge(int64(len(x)+len(y)) / 64)
-			th.checkAlloc(int64(len(x)) + int64(len(y)))
-			return th.text(string(x) + string(y))
+			return Text(th.appendText(string(x), string(y))) // see builtins_text.go
 		}
 	case Bytes:
 		if y, ok := b.(Bytes); ok {
-			th.charge(int64(len(x)+len(y)) / 64)
-			th.checkAlloc(int64(len(x)) + int64(len(y)))
-			return th.bytes(string(x) + string(y))
+			return Bytes(th.appendText(string(x), string(y)))
 		}
 	case *List:
 		if y, ok := b.(*List); ok {
@@ -245,13 +241,15 @@ func (th *Thread) compareOp(op string, a, b Value) int {
 // opCode specializes arithmetic and comparisons on Ints, the operations
 // inner loops are made of, when the compiler sees them applied to two
 // arguments. Anything else takes the generic path.
-func (s *scope) opCode(name string, ts []dag.Term, nest int) code {
+// at is the operation's site, set on the slow paths only: the fast ones
+// cannot fail (see site in compile.go).
+func (s *scope) opCode(name string, ts []dag.Term, at *site, nest int) code {
 	if len(ts) != 2 {
 		return nil
 	}
 	switch name {
 	case "Op.lt", "Op.le", "Op.gt", "Op.ge", "Op.eq", "Op.neq":
-		c := s.condOp(&dag.App{Fn: &dag.Builtin{Name: name}, Args: ts}, nest)
+		c := s.condOpAt(&dag.App{Fn: &dag.Builtin{Name: name}, Args: ts}, at, nest)
 		return func(th *Thread, fr *frame) Value { return MakeBool(c(th, fr)) }
 	case "Op.add", "Op.sub", "Op.mul":
 	default:
@@ -271,6 +269,7 @@ func (s *scope) opCode(name string, ts []dag.Term, nest int) code {
 						return MakeInt(s)
 					}
 				}
+				th.at = at
 				return opAdd(th, x, kv)
 			}
 		case "Op.sub":
@@ -282,6 +281,7 @@ func (s *scope) opCode(name string, ts []dag.Term, nest int) code {
 						return MakeInt(s)
 					}
 				}
+				th.at = at
 				return opSub(th, x, kv)
 			}
 		}
@@ -300,6 +300,7 @@ func (s *scope) opCode(name string, ts []dag.Term, nest int) code {
 					}
 				}
 			}
+			th.at = at
 			return opAdd(th, x, y)
 		}
 	case "Op.sub":
@@ -314,6 +315,7 @@ func (s *scope) opCode(name string, ts []dag.Term, nest int) code {
 					}
 				}
 			}
+			th.at = at
 			return opSub(th, x, y)
 		}
 	}
@@ -321,12 +323,18 @@ func (s *scope) opCode(name string, ts []dag.Term, nest int) code {
 		x := a(th, fr)
 		y := b(th, fr)
 		th.step()
+		th.at = at
 		return opMul(th, x, y)
 	}
 }
 
 // condOp compiles a comparison used as a condition straight to a Go bool.
 func (s *scope) condOp(t dag.Term, nest int) func(*Thread, *frame) bool {
+	return s.condOpAt(t, s.site(t), nest)
+}
+
+// condOpAt is condOp with the comparison's site, set on the slow paths.
+func (s *scope) condOpAt(t dag.Term, at *site, nest int) func(*Thread, *frame) bool {
 	app, ok := t.(*dag.App)
 	if !ok || len(app.Args) != 2 {
 		return nil
@@ -370,6 +378,7 @@ func (s *scope) condOp(t dag.Term, nest int) func(*Thread, *frame) bool {
 				}
 				return test(0)
 			}
+			th.at = at
 			return test(th.compareOp(op, a, kv))
 		}
 	}
@@ -389,6 +398,7 @@ func (s *scope) condOp(t dag.Term, nest int) func(*Thread, *frame) bool {
 				return test(0)
 			}
 		}
+		th.at = at
 		return test(th.compareOp(op, a, b))
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // Text positions and lengths count Unicode code points, not bytes:
@@ -106,6 +107,83 @@ func (th *Thread) mapChunks(s string, f func(string) string) string {
 	return b.String()
 }
 
+// Appending to text in a loop (acc ++ piece) would copy the whole
+// accumulator at every step: quadratic time, and a memory charge that
+// counts every intermediate copy. Instead, a text built by ++ that is
+// long enough lives at the start of a growable buffer with headroom, and
+// appending to the text that ends exactly where the buffer's used part
+// ends writes the new bytes in place (amortised O(1) per byte, like
+// List.snoc). Bytes inside the used part are never written again, so
+// every Text viewing the buffer stays immutable. A Thread remembers its
+// last few buffers (textAppendSlots); whether an append takes the fast
+// path depends only on the thread's own evaluation history, so the fuel
+// and memory charged stay deterministic. A buffer is charged for its
+// whole capacity when allocated, so the charge is what is really
+// allocated; the old buffer of a grown text is garbage unless an older
+// version of the text is still held.
+type textBuf struct{ data []byte } // len(data) is the used part
+
+type textAppender struct {
+	bufs [textAppendSlots]*textBuf
+	next int
+	// ending: a reset is registered for the end of the evaluation, so a
+	// thread kept between evaluations does not keep its buffers alive
+	// (the texts made in them stay valid; they only stop growing in
+	// place).
+	ending bool
+}
+
+// find returns the buffer whose used part is exactly s.
+func (a *textAppender) find(s string) *textBuf {
+	p := unsafe.StringData(s)
+	for _, b := range a.bufs {
+		if b != nil && len(b.data) == len(s) && unsafe.SliceData(b.data) == p {
+			return b
+		}
+	}
+	return nil
+}
+
+// appendText returns x ++ y (for Text and Bytes, whose Values are Go
+// strings).
+func (th *Thread) appendText(x, y string) string {
+	if y == "" {
+		return x
+	}
+	if x == "" {
+		return y
+	}
+	n := int64(len(x)) + int64(len(y))
+	if b := th.texts.find(x); b != nil && n <= int64(cap(b.data)) {
+		th.charge(int64(len(y)) / 64)
+		th.alloc(sizeText)
+		b.data = append(b.data, y...)
+		return unsafe.String(unsafe.SliceData(b.data), len(b.data))
+	}
+	th.charge(n / 64)
+	if n < textAppendMin {
+		th.alloc(sizeText + n)
+		return x + y
+	}
+	c := 2 * n
+	th.checkAlloc(c)
+	th.alloc(sizeText + c)
+	data := make([]byte, 0, c)
+	data = append(append(data, x...), y...)
+	if !th.texts.ending {
+		th.texts.ending = true
+		th.OnEnd(func() { th.texts = textAppender{} })
+	}
+	b := th.texts.find(x)
+	if b == nil {
+		b = &textBuf{}
+		th.texts.bufs[th.texts.next] = b
+		th.texts.next = (th.texts.next + 1) % textAppendSlots
+	}
+	b.data = data
+	return unsafe.String(unsafe.SliceData(data), len(data))
+}
+
 func init() {
 	def1("Text.length", "Number of code points", func(th *Thread, a Value) Value {
 		s := th.argText("Text.length", a)
@@ -117,9 +195,7 @@ func init() {
 	})
 	def2("Text.concat", "Text.concat a b = a ++ b", func(th *Thread, a, b Value) Value {
 		x, y := th.argText("Text.concat", a), th.argText("Text.concat", b)
-		th.chargeLen(len(x) + len(y))
-		th.checkAlloc(int64(len(x)) + int64(len(y)))
-		return th.text(x + y)
+		return Text(th.appendText(x, y))
 	})
 	def2("Text.join", "Text.join separator texts", func(th *Thread, sep, l Value) Value {
 		s := th.argText("Text.join", sep)
@@ -517,4 +593,81 @@ func clamp(i int64, n int) int {
 		return n
 	}
 	return int(i)
+}
+
+// joinTexts joins the texts of a list, each followed by after (or, with
+// between set, separated by it), charging the result before building it.
+func (th *Thread) joinTexts(name string, l Value, sep string, trailing bool) Value {
+	xs := th.argList(name, l).Elems()
+	th.chargeLen(len(xs))
+	n := int64(0)
+	for i, x := range xs {
+		th.poll()
+		n += int64(len(th.argText(name, x)))
+		if trailing || i > 0 {
+			n += int64(len(sep))
+		}
+		th.checkAlloc(n)
+	}
+	th.charge(n / 8)
+	th.alloc(sizeText + n)
+	var b strings.Builder
+	b.Grow(int(n))
+	for i, x := range xs {
+		if i&(pollInterval-1) == 0 {
+			th.check()
+		}
+		if !trailing && i > 0 {
+			b.WriteString(sep)
+		}
+		b.WriteString(string(x.(Text)))
+		if trailing {
+			b.WriteString(sep)
+		}
+	}
+	return Text(b.String())
+}
+
+// textClass is a character class test: whether t is non-empty and every
+// code point of it is in the class.
+func textClass(name, what string, in func(rune) bool) {
+	def1(name, "Whether the text is non-empty and every code point is "+what+" (use on one character, as from Text.toChars)", func(th *Thread, t Value) Value {
+		x := th.argText(name, t)
+		th.chargeLen(len(x))
+		if x == "" {
+			return False
+		}
+		for _, r := range x {
+			th.poll()
+			if !in(r) {
+				return False
+			}
+		}
+		return True
+	})
+}
+
+// Issue 13: what a user reaches for first.
+func init() {
+	def1("Text.unlines", "Text.unlines ls: each line followed by \\n (the inverse of Text.lines)", func(th *Thread, l Value) Value {
+		return th.joinTexts("Text.unlines", l, "\n", true)
+	})
+	def1("Text.unwords", "Text.unwords ws: the words separated by one space", func(th *Thread, l Value) Value {
+		return th.joinTexts("Text.unwords", l, " ", false)
+	})
+	def2("Text.splitAt", "Text.splitAt n text = (Text.take n text, Text.drop n text)", func(th *Thread, n, t Value) Value {
+		x := th.argText("Text.splitAt", t)
+		k := th.argInt("Text.splitAt", n)
+		th.chargeLen(min(len(x), int(max(k, 0))))
+		off := th.runeOffset(x, k)
+		th.alloc(2 * sizeText) // both halves share the text's bytes
+		return th.tuple2(Text(x[:off]), Text(x[off:]))
+	})
+	textClass("Text.isDigit", "an ASCII digit 0-9", func(r rune) bool { return r >= '0' && r <= '9' })
+	textClass("Text.isAlpha", "a letter", unicode.IsLetter)
+	textClass("Text.isAlphaNum", "a letter or a digit", func(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) })
+	textClass("Text.isSpace", "white space", unicode.IsSpace)
+	textClass("Text.isUpper", "an upper-case letter", unicode.IsUpper)
+	textClass("Text.isLower", "a lower-case letter", unicode.IsLower)
+	textClass("Text.isPunct", "punctuation", unicode.IsPunct)
 }

@@ -157,10 +157,34 @@ func (th *Thread) refName(ref dag.DefRef) string {
 type compiler struct {
 	owner *dag.DefRef
 	unit  *codeUnit
+	// node numbers the term's nodes as dag.Preorder does, so that code
+	// that can fail records where it is (see site).
+	node map[dag.Term]int32
 }
 
-func newCompiler(owner *dag.DefRef) *compiler {
-	return &compiler{owner: owner, unit: &codeUnit{owner: owner}}
+func newCompiler(owner *dag.DefRef, t dag.Term) *compiler {
+	c := &compiler{owner: owner, unit: &codeUnit{owner: owner}, node: map[dag.Term]int32{}}
+	var n int32
+	dag.Preorder(t, func(x dag.Term) {
+		if _, dup := c.node[x]; !dup {
+			c.node[x] = n
+		}
+		n++
+	})
+	return c
+}
+
+// site is a place in compiled code that can fail: the definition it is
+// part of (nil for an evaluated expression) and its node number in
+// dag.Preorder. Code sets Thread.at to its site just before it calls or
+// fails, never on a fast path that cannot fail (one store per call, none
+// per arithmetic step); each call records in the callee's frame the site
+// it was made from. A runtime error turns those sites into source
+// positions through the thread's Names (DefPositioner), so positions
+// never enter the code or its hash.
+type site struct {
+	owner *dag.DefRef
+	node  int32
 }
 
 // scope is a function being compiled.
@@ -194,7 +218,7 @@ func compileTop(t dag.Term) (fc *funcCode, err error) {
 	if fv := freeVars(t, 0); len(fv) > 0 {
 		malformed("expression has a free variable (index %d)", fv[0])
 	}
-	c := newCompiler(nil)
+	c := newCompiler(nil, t)
 	return c.function(0, t, nil, nil, false), nil
 }
 
@@ -207,7 +231,7 @@ func compileDef(ref dag.DefRef, t dag.Term) (b *defBody, err error) {
 	if fv := freeVars(t, 0); len(fv) > 0 {
 		malformed("definition %s has a free variable (index %d)", ref, fv[0])
 	}
-	c := newCompiler(&ref)
+	c := newCompiler(&ref, t)
 	if lam, ok := t.(*dag.Lam); ok {
 		checkArity(lam)
 		fc := c.function(lam.Arity, lam.Body, lam, nil, false)
@@ -265,6 +289,19 @@ func constCode(v Value) code {
 // number of Go calls between the function's body and t, used to weigh
 // calls made from t (see Thread.MaxDepth).
 func (s *scope) expr(t dag.Term, tail bool, nest int) code {
+	return s.exprNode(t, tail, nest)
+}
+
+// site is where t is, or nil when its position cannot be known.
+func (s *scope) site(t dag.Term) *site {
+	n, ok := s.c.node[t]
+	if !ok {
+		return nil
+	}
+	return &site{owner: s.c.owner, node: n}
+}
+
+func (s *scope) exprNode(t dag.Term, tail bool, nest int) code {
 	switch t := t.(type) {
 	case *dag.Var:
 		loc := s.locate(t.Index)
@@ -373,7 +410,7 @@ func (s *scope) expr(t dag.Term, tail bool, nest int) code {
 			return body(th, fr)
 		}
 	case *dag.If:
-		cond := s.cond(t.Cond, nest+1)
+		cond := s.cond(t.Cond, s.site(t), nest+1)
 		then := s.expr(t.Then, tail, nest+1)
 		els := s.expr(t.Else, tail, nest+1)
 		return func(th *Thread, fr *frame) Value {
@@ -420,16 +457,20 @@ func (s *scope) expr(t dag.Term, tail bool, nest int) code {
 		}
 	case *dag.Force:
 		x := s.expr(t.X, false, nest+1)
+		at := s.site(t)
 		if tail {
 			return func(th *Thread, fr *frame) Value {
 				th.tcFn = x(th, fr)
 				th.tcBase, th.tcN = th.sp, 0
+				th.at = at
 				return nil
 			}
 		}
 		w := 1 + nest
 		return func(th *Thread, fr *frame) Value {
-			return th.run(x(th, fr), th.sp, 0, w)
+			f := x(th, fr)
+			th.at = at
+			return th.run(f, th.sp, 0, w)
 		}
 	case nil:
 		malformed("nil term")
@@ -511,7 +552,7 @@ func (s *scope) app(t *dag.App, tail bool, nest int) code {
 	case *dag.Builtin:
 		desc := s.builtin(f.Name)
 		if desc.arity == n {
-			return s.builtinCall(desc, t.Args, nest)
+			return s.builtinCall(desc, t.Args, s.site(t), nest)
 		}
 	case *dag.Ctor:
 		d := s.ctor(f)
@@ -549,7 +590,7 @@ func (s *scope) app(t *dag.App, tail bool, nest int) code {
 		return s.callCode(func(th *Thread, _ *frame) Value {
 			th.guardDef(dc)
 			return th.defValue(dc)
-		}, args, tail, nest)
+		}, args, s.site(t), tail, nest)
 	case *dag.Self:
 		dc := s.selfDef(f)
 		args := s.exprs(t.Args, nest+1)
@@ -557,18 +598,20 @@ func (s *scope) app(t *dag.App, tail bool, nest int) code {
 			return s.callCode(func(th *Thread, _ *frame) Value {
 				th.guardDef(dc)
 				return th.defValue(dc)
-			}, args, tail, nest)
+			}, args, s.site(t), tail, nest)
 		}
 		// Recursion: the code runs only after its definition was reached
 		// through a checked reference (see guard.go).
-		return s.callCode(func(th *Thread, _ *frame) Value { return th.defValue(dc) }, args, tail, nest)
+		return s.callCode(func(th *Thread, _ *frame) Value { return th.defValue(dc) }, args, s.site(t), tail, nest)
 	}
 	fn := s.expr(t.Fn, false, nest+1)
-	return s.callCode(fn, s.exprs(t.Args, nest+1), tail, nest)
+	return s.callCode(fn, s.exprs(t.Args, nest+1), s.site(t), tail, nest)
 }
 
 // callCode applies the value of fn to args: a tail call or a nested one.
-func (s *scope) callCode(fn code, args []code, tail bool, nest int) code {
+// The site is set once the arguments are evaluated: it is where the call
+// is, for the callee's frame and for a failure to apply.
+func (s *scope) callCode(fn code, args []code, at *site, tail bool, nest int) code {
 	n := len(args)
 	if tail {
 		if n == 1 {
@@ -578,6 +621,7 @@ func (s *scope) callCode(fn code, args []code, tail bool, nest int) code {
 				base := th.sp
 				th.push(a(th, fr))
 				th.tcFn, th.tcBase, th.tcN = f, base, 1
+				th.at = at
 				return nil
 			}
 		}
@@ -588,6 +632,7 @@ func (s *scope) callCode(fn code, args []code, tail bool, nest int) code {
 				th.push(a(th, fr))
 			}
 			th.tcFn, th.tcBase, th.tcN = f, base, n
+			th.at = at
 			return nil
 		}
 	}
@@ -599,6 +644,7 @@ func (s *scope) callCode(fn code, args []code, tail bool, nest int) code {
 			f := fn(th, fr)
 			base := th.sp
 			th.push(a(th, fr))
+			th.at = at
 			return th.run(f, base, 1, w)
 		}
 	case 2:
@@ -608,6 +654,7 @@ func (s *scope) callCode(fn code, args []code, tail bool, nest int) code {
 			base := th.sp
 			th.push(a(th, fr))
 			th.push(b(th, fr))
+			th.at = at
 			return th.run(f, base, 2, w)
 		}
 	}
@@ -617,13 +664,14 @@ func (s *scope) callCode(fn code, args []code, tail bool, nest int) code {
 		for _, a := range args {
 			th.push(a(th, fr))
 		}
+		th.at = at
 		return th.run(f, base, n, w)
 	}
 }
 
 // builtinCall compiles a builtin given exactly its arity.
-func (s *scope) builtinCall(desc *builtinDesc, ts []dag.Term, nest int) code {
-	if c := s.opCode(desc.name, ts, nest); c != nil {
+func (s *scope) builtinCall(desc *builtinDesc, ts []dag.Term, at *site, nest int) code {
+	if c := s.opCode(desc.name, ts, at, nest); c != nil {
 		return c
 	}
 	args := s.exprs(ts, nest+1)
@@ -639,6 +687,7 @@ func (s *scope) builtinCall(desc *builtinDesc, ts []dag.Term, nest int) code {
 		return func(th *Thread, fr *frame) Value {
 			x := a(th, fr)
 			th.step()
+			th.at = at
 			if w == 0 {
 				return f(th, x)
 			}
@@ -653,6 +702,7 @@ func (s *scope) builtinCall(desc *builtinDesc, ts []dag.Term, nest int) code {
 			x := a(th, fr)
 			y := b(th, fr)
 			th.step()
+			th.at = at
 			if w == 0 {
 				return f(th, x, y)
 			}
@@ -669,6 +719,7 @@ func (s *scope) builtinCall(desc *builtinDesc, ts []dag.Term, nest int) code {
 			th.push(a(th, fr))
 		}
 		th.step()
+		th.at = at
 		th.depth += w
 		v := f(th, th.stack[base:base+n])
 		th.depth -= w
@@ -678,7 +729,7 @@ func (s *scope) builtinCall(desc *builtinDesc, ts []dag.Term, nest int) code {
 }
 
 // cond compiles an if condition to a Go bool.
-func (s *scope) cond(t dag.Term, nest int) func(*Thread, *frame) bool {
+func (s *scope) cond(t dag.Term, at *site, nest int) func(*Thread, *frame) bool {
 	if c := s.condOp(t, nest); c != nil {
 		return c
 	}
@@ -687,6 +738,7 @@ func (s *scope) cond(t dag.Term, nest int) func(*Thread, *frame) bool {
 		v := c(th, fr)
 		b, ok := v.(Bool)
 		if !ok {
+			th.at = at
 			th.fail("if condition is %s, not a Bool", describe(v))
 		}
 		return bool(b)
@@ -700,6 +752,7 @@ type armCode struct {
 
 func (s *scope) match(t *dag.Match, tail bool, nest int) code {
 	scrut := s.expr(t.Scrutinee, false, nest+1)
+	at := s.site(t)
 	arms := make([]armCode, len(t.Arms))
 	for i, a := range t.Arms {
 		next := s.nbind
@@ -717,7 +770,8 @@ func (s *scope) match(t *dag.Match, tail bool, nest int) code {
 				return arms[i].body(th, fr)
 			}
 		}
-		th.fail("no pattern matched %s", showBrief(v, th.Names))
+		th.at = at
+		th.noMatch(v)
 		return nil
 	}
 }
@@ -938,4 +992,29 @@ func patVars(p dag.Pattern) int {
 		return patVars(p.Head) + patVars(p.Tail)
 	}
 	return 0
+}
+
+// noMatch fails a match. An under-applied constructor is the usual way to
+// get a function where data was expected: name it and count its fields.
+func (th *Thread) noMatch(v Value) {
+	var c *ctorDesc
+	var args []Value
+	switch f := v.(type) {
+	case *CtorFn:
+		c = f.ctor
+	case *Partial:
+		if cf, ok := f.Fn.(*CtorFn); ok {
+			c, args = cf.ctor, f.Args
+		}
+	}
+	if c == nil {
+		th.fail("no pattern matched %s", showBrief(v, th.Names))
+	}
+	name := ctorName(c, th.Names)
+	shown := name
+	for _, a := range args {
+		shown += " " + showBrief(a, th.Names)
+	}
+	th.fail("no pattern matched: %s is the constructor %s given %d of its %d field%s (a function, not data)",
+		shown, name, len(args), c.arity, plural(c.arity))
 }

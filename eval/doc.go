@@ -17,7 +17,9 @@
 //	*List      -- list with O(1) length/index/tail and amortised O(1) cons and snoc
 //	*Map       -- persistent map ordered by Compare (a weight-balanced tree)
 //	*Data      -- a constructor applied to all its fields (Optional, Either,
-//	              Err and user data types)
+//	              Err, Set and user data types; a Set is the builtin type
+//	              "Set" whose one field is a *Map of its elements to (),
+//	              see set.go)
 //	*Closure   -- a function or thunk (arity 0) written in the language
 //	*Builtin   -- a primitive function, not yet applied
 //	*CtorFn    -- a constructor of arity >= 1 used as a function
@@ -83,7 +85,21 @@
 // evaluation from another goroutine with a *CanceledError. Errors raised
 // by the program itself (match failure, overflow, division by zero, type
 // mismatches, a failed remote evaluation awaited with await) are
-// *RuntimeError values carrying a backtrace of definitions.
+// *RuntimeError values carrying a backtrace of definitions. Compiled code
+// knows each failing node's number in dag.Preorder (a site), never its
+// source position: Thread.at is set to the site before a call or a
+// failure, and only when an error is reported are sites turned into
+// file:line:col, through a Names that is a DefPositioner (or
+// Thread.ExprPositions for the evaluated term). Code therefore runs the
+// same, and hashes the same, with or without its source.
+//
+// Memory is charged at allocation and never given back (so the count is
+// deterministic), and the data structures keep that close to what a
+// program holds: Text and Bytes ++ append in place into buffers with
+// headroom (builtins_text.go), lists cons and snoc into shared buffers
+// (list.go), and a map insert charges the node it adds in full and the
+// path it copies at a quarter (map.go); docs/language.md, "How memory is
+// charged", gives the numbers.
 //
 // Budgets bind while the work is done. A builtin whose work grows with
 // its input charges its fuel (and checks its memory) before the work when

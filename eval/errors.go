@@ -4,6 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/unode-dev/unode/dag"
+	"github.com/unode-dev/unode/eval/syntax"
 )
 
 // Sentinel errors for errors.Is.
@@ -59,29 +62,114 @@ func (e *BudgetError) Is(target error) bool { return target == ErrBudget }
 // failed remote evaluation awaited with await. Stack lists the active
 // definitions, innermost first (a name when the Thread's Names can give
 // one, else the definition's hash reference; "<expr>" for the evaluated
-// expression itself). Err is the underlying cause, if any (for example a
-// Loader error), and is reachable through errors.Is/As.
+// expression itself; "lambda in f" for a function written inside f).
+// Frames gives the same calls with where each was in its code, and Pos
+// is where the failing expression is written; positions are known when
+// the Thread's Names is a DefPositioner (or ExprPositions is set) and
+// are the zero Pos otherwise. Err is the underlying cause, if any (for
+// example a Loader error), and is reachable through errors.Is/As.
 type RuntimeError struct {
-	Msg   string
-	Stack []string
-	Err   error
+	Msg    string
+	Pos    syntax.Pos
+	Stack  []string
+	Frames []Frame
+	Err    error
+}
+
+// Frame is one active call in a RuntimeError, like a line of starlark-go's
+// EvalError.Backtrace: the definition's name, the position the call was
+// at inside it, and how many directly nested calls of the same
+// definition at the same position it stands for (recursion).
+type Frame struct {
+	Name  string
+	Pos   syntax.Pos
+	Calls int
+	// Def and Node say where Pos is without needing the source: the
+	// definition (nil for the evaluated expression and for builtins)
+	// and the node's number in dag.Preorder (-1 if unknown). A node
+	// that ran code it was sent can return them, and the sender, which
+	// has the source, can Relocate the error.
+	Def  *dag.DefRef
+	Node int
+}
+
+// Relocate fills in the names and positions of e's frames from dn and dp
+// (the caller's namespace; either may be nil), where they know them; what
+// they do not know is left as it was. It is for an error that comes back
+// from a node that evaluated code sent by this one.
+func (e *RuntimeError) Relocate(dn DefNamer, dp DefPositioner) {
+	for i := range e.Frames {
+		f := &e.Frames[i]
+		if f.Def == nil {
+			continue
+		}
+		if dn != nil {
+			if n := dn.DefName(*f.Def); n != "" {
+				f.Name = relocatedName(f.Name, f.Def.String(), n)
+			}
+		}
+		if dp != nil && f.Node >= 0 {
+			if t := dp.DefPositions(*f.Def); f.Node < len(t) && t[f.Node].Line != 0 {
+				f.Pos = t[f.Node]
+			}
+		}
+	}
+	if len(e.Frames) > 0 && e.Frames[0].Pos.Line != 0 {
+		e.Pos = e.Frames[0].Pos
+	}
+}
+
+// relocatedName replaces the hash reference in a frame name ("#bafy…",
+// "lambda in #bafy…") by the name the caller knows it by.
+func relocatedName(frame, ref, name string) string {
+	if i := strings.Index(frame, ref); i >= 0 {
+		return frame[:i] + name + frame[i+len(ref):]
+	}
+	return frame
 }
 
 func (e *RuntimeError) Error() string {
-	if len(e.Stack) == 0 {
-		return e.Msg
+	msg := e.Msg
+	if e.Pos.Line != 0 {
+		msg = e.Pos.String() + ": " + msg
 	}
-	return e.Msg + " (in " + e.Stack[0] + ")"
+	if len(e.Stack) == 0 {
+		return msg
+	}
+	return msg + " (in " + e.Stack[0] + ")"
 }
 
-// Backtrace returns the message followed by one line per active
-// definition, innermost first.
+// Backtrace returns the message (after its position, when known)
+// followed by one line per active call, innermost first:
+//
+//	prog.u:3:9: cannot apply + to an Int and a Text
+//		in h at prog.u:3:9
+//		in g at prog.u:7:3
+//		in main at prog.u:10:5
 func (e *RuntimeError) Backtrace() string {
 	var b strings.Builder
+	if e.Pos.Line != 0 {
+		b.WriteString(e.Pos.String())
+		b.WriteString(": ")
+	}
 	b.WriteString(e.Msg)
-	for _, s := range e.Stack {
+	if len(e.Frames) == 0 {
+		for _, s := range e.Stack {
+			b.WriteString("\n\tin ")
+			b.WriteString(s)
+		}
+		return b.String()
+	}
+	for _, f := range e.Frames {
 		b.WriteString("\n\tin ")
-		b.WriteString(s)
+		b.WriteString(f.Name)
+		if f.Pos.Line != 0 {
+			b.WriteString(" at ")
+			b.WriteString(f.Pos.String())
+		}
+		if f.Calls > 1 {
+			fmt.Fprintf(&b, " (%d calls)", f.Calls)
+		}
 	}
 	return b.String()
 }

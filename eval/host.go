@@ -100,6 +100,10 @@ type Future struct {
 	cbs    map[uint64]func()
 	cbNext uint64
 	fired  bool
+
+	// ranFor is how long ForceHere took to complete the future before
+	// returning it (future_here.go); zero for other futures.
+	ranFor time.Duration
 }
 
 func (*Future) Type() string     { return "Future" }
@@ -437,13 +441,7 @@ func (h *LocalHost) Spawn(th *Thread, node *Node, thunk Value) *Future {
 		f.Fail(fmt.Errorf("node %s is unreachable (local host %s has no network)", node.ID, h.node.ID))
 		return f
 	}
-	v, err := th.Force(thunk)
-	if err != nil {
-		f.Fail(err)
-	} else {
-		f.Resolve(v)
-	}
-	return f
+	return ForceHere(th, thunk) // future_here.go
 }
 
 func (h *LocalHost) NewChannel(*Thread) (*Channel, error) {

@@ -146,6 +146,10 @@ const (
 	sizePartial = 48
 	sizeText    = 16 // string header boxed in an interface
 	sizeMapNode = 64 // key, value, two children, size
+	// sizeMapCopy is charged for a map node that copies one on the path
+	// of an insert or delete (see map.go): a quarter of a node, so that
+	// keeping every version of a map holds at most 4 times its charge.
+	sizeMapCopy = 16
 	sizeMap     = 16
 	sizeNode    = 64
 	sizeFuture  = 128
@@ -158,4 +162,33 @@ const (
 	sizeWireNode = 16
 	// sizeMemoEntry is charged for each pair a comparison remembers.
 	sizeMemoEntry = 64
+)
+
+// Text appends (builtins_text.go, appendText).
+const (
+	// textAppendMin is the least length of a ++ result that goes into a
+	// growable buffer; shorter texts are copied, which is cheaper than a
+	// buffer twice their size.
+	textAppendMin = 256
+
+	// textAppendSlots is how many growable text buffers a thread
+	// remembers: enough for a few texts built side by side (a program
+	// building two accumulators at once), small enough that the lookup
+	// at every ++ is a handful of comparisons.
+	textAppendSlots = 4
+)
+
+// Library bounds (issue 13).
+const (
+	// maxFixedDigits bounds Float.toFixed's digits after the point: a
+	// float64 has at most 17 significant digits and its smallest
+	// subnormal needs 1074 decimals to print exactly; 100 is more than
+	// any display needs and keeps the result small.
+	maxFixedDigits = 100
+
+	// traceShowBytes bounds what Debug.trace prints of its value. The
+	// printing is not charged (so that fuel does not depend on whether
+	// a trace hook is set), and the bound keeps its cost a few
+	// microseconds whatever the value.
+	traceShowBytes = 1000
 )

@@ -10,6 +10,7 @@ import (
 
 // Show prints v in source syntax: 55, -2, 13.0, 0.1, "x\n", true, (),
 // 0xs0aff, (1, "a"), [1, 2, 3], Map.fromList [(1, "a")], Map.empty,
+// Set.fromList [1, 2], Set.empty,
 // Some (Just 1), None. Constructor names come from names (nil is
 // allowed); builtin types name their own constructors, and an unnamed
 // constructor prints as its hash reference #<type cid>#<index> (or
@@ -42,6 +43,46 @@ type printer struct {
 	names Namer
 	limit int // bytes
 	cut   bool
+	// th, when set, is charged one unit of fuel per 8 values printed
+	// and polled for cancellation (toText).
+	th *Thread
+	n  int
+}
+
+// toText prints v as Show does with no names, charging th: fuel as it
+// goes and for the text's length, and memory for the text. The output
+// is bounded by what memory is left, so a value with much shared
+// structure fails the memory budget instead of printing its expansion.
+func (th *Thread) toText(v Value) Value {
+	limit := int64(maxShowBytes)
+	left := th.maxMem - th.mem - sizeText
+	if left < limit {
+		limit = max(left, 0)
+	}
+	p := printer{limit: int(limit), th: th}
+	p.value(v, false, 0)
+	if p.cut && limit < maxShowBytes {
+		panic(&BudgetError{Which: BudgetMemory, Limit: th.maxMem})
+	}
+	s := p.b.String()
+	if p.cut {
+		s += "..."
+	}
+	th.chargeLen(len(s))
+	return th.text(s)
+}
+
+func init() {
+	def1("toText", "toText v: v as text, as Show prints it (a Text is quoted; constructors of user types print as their hash reference #cid#index, since names are local)", func(th *Thread, v Value) Value {
+		return th.toText(v)
+	})
+	def2("Debug.trace", "Debug.trace label v = v; the program running the evaluation receives label and v as text (eval.Thread.Trace); foreign code, and runs whose program sets no receiver, print nothing; it never changes the result or what is charged", func(th *Thread, label, v Value) Value {
+		l := th.argText("Debug.trace", label)
+		if th.Trace != nil {
+			th.Trace(l, showLimit(v, th.Names, traceShowBytes))
+		}
+		return v
+	})
 }
 
 func (p *printer) full() bool {
@@ -59,6 +100,12 @@ func (p *printer) room() int { return max(p.limit-p.b.Len(), 0) }
 func (p *printer) value(v Value, arg bool, depth int) {
 	if p.full() {
 		return
+	}
+	if p.th != nil {
+		p.th.poll()
+		if p.n++; p.n&7 == 0 {
+			p.th.step()
+		}
 	}
 	if depth > maxValueDepth {
 		p.s("...")
@@ -136,6 +183,10 @@ func (p *printer) value(v Value, arg bool, depth int) {
 			p.s(")")
 		}
 	case *Data:
+		if m, ok := setMap(x); ok {
+			p.set(m, arg, depth)
+			return
+		}
 		p.data(x, arg, depth)
 	case *Closure, *Builtin, *CtorFn, *Partial, *DefFn:
 		p.s("<function>")
@@ -155,6 +206,41 @@ func (p *printer) value(v Value, arg bool, depth int) {
 		p.s("<nil>")
 	default:
 		p.s("<" + v.Type() + ">")
+	}
+}
+
+// setMap returns the elements of a well-formed set (see set.go).
+func setMap(d *Data) (*Map, bool) {
+	if d == nil || d.ctor != setCtor || len(d.Fields) != 1 {
+		return nil, false
+	}
+	m, ok := d.Fields[0].(*Map)
+	return m, ok
+}
+
+// set prints Set.empty or Set.fromList [x0, x1, ...], which reads back
+// as the same set.
+func (p *printer) set(m *Map, arg bool, depth int) {
+	if m.Len() == 0 {
+		p.s("Set.empty")
+		return
+	}
+	if arg {
+		p.s("(")
+	}
+	p.s("Set.fromList [")
+	first := true
+	m.root.each(func(k, _ Value) bool {
+		if !first {
+			p.s(", ")
+		}
+		first = false
+		p.value(k, false, depth+1)
+		return !p.full()
+	})
+	p.s("]")
+	if arg {
+		p.s(")")
 	}
 }
 
@@ -192,7 +278,7 @@ func (p *printer) data(d *Data, arg bool, depth int) {
 		}
 		p.s(" ")
 		last, ok := d.Fields[n-1].(*Data)
-		if !ok {
+		if _, isSet := setMap(last); !ok || isSet {
 			p.value(d.Fields[n-1], true, depth+1)
 			break
 		}
@@ -326,6 +412,9 @@ func toJSON(v Value, names Namer, depth int) any {
 		})
 		return out
 	case *Data:
+		if sm, ok := setMap(x); ok {
+			return list(setElems(sm))
+		}
 		m := map[string]any{"ctor": ctorName(x.ctor, names)}
 		if len(x.Fields) > 0 {
 			m["fields"] = list(x.Fields)

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 
 	"github.com/unode-dev/unode/dag"
+	"github.com/unode-dev/unode/eval/syntax"
 )
 
 // Loader gives the interpreter the definitions a program refers to.
@@ -30,6 +31,14 @@ type DefNamer interface {
 	DefName(ref dag.DefRef) string
 }
 
+// DefPositioner is an optional interface of a Thread's Names: it gives
+// the source positions of a definition's nodes (dag.DefPositions.Pos, as
+// dag.Compile produced them), so that runtime errors say where they
+// happened. It returns nil when it has none.
+type DefPositioner interface {
+	DefPositions(ref dag.DefRef) []syntax.Pos
+}
+
 // A Thread evaluates terms under a budget. Set the exported fields before
 // the first Eval or Call; a zero budget field means the default in
 // limits.go. Budgets are cumulative over all evaluations on the thread
@@ -47,6 +56,10 @@ type Thread struct {
 	// Names names constructors and (if it is a DefNamer) definitions in
 	// error messages.
 	Names Namer
+	// ExprPositions are the source positions of the nodes of the term
+	// given to Eval, as dag.CompileExprPositions returns them; nil if
+	// unknown.
+	ExprPositions []syntax.Pos
 
 	// Fuel is the maximum number of evaluation steps: one per
 	// application, one per match arm tried, and more for builtins in
@@ -85,6 +98,12 @@ type Thread struct {
 	// is not asked about again. Nil allows every definition.
 	CheckDef func(ref dag.DefRef) error
 
+	// Trace, when set, receives Debug.trace's label and the value as
+	// Show prints it (cut at a thousand bytes). Nil makes Debug.trace a
+	// no-op. It does not change what the evaluation is charged, so
+	// results and budgets are the same with and without it.
+	Trace func(label, value string)
+
 	ctx     context.Context
 	ctxDone <-chan struct{}
 	running int
@@ -108,6 +127,10 @@ type Thread struct {
 
 	globals map[*defCode]Value
 
+	// at is the site of the call or failure in progress (see site in
+	// compile.go); each frame keeps the site it was called from.
+	at *site
+
 	// What CheckBuiltin and CheckDef allowed (see guard.go).
 	builtinOK []bool
 	defOK     map[*defCode]bool
@@ -118,6 +141,9 @@ type Thread struct {
 	scratch bool
 	// polls counts Thread.poll calls, for the checks of inner loops.
 	polls int
+	// texts holds the buffers that Text ++ appends into in place
+	// (builtins_text.go).
+	texts textAppender
 
 	// What the evaluation in progress left pending (see pending.go), and
 	// what to run when it ends (OnEnd).
@@ -136,6 +162,8 @@ type frame struct {
 	slots []Value
 	env   []Value
 	fc    *funcCode
+	// site is where the caller was when it made this call.
+	site *site
 }
 
 // Steps reports the fuel spent so far.
@@ -211,7 +239,7 @@ func (th *Thread) exec(ctx context.Context, f func() Value) (v Value, err error)
 	if outer {
 		th.start(ctx)
 	}
-	sp, fp, depth := th.sp, th.fp, th.depth
+	sp, fp, depth, at := th.sp, th.fp, th.depth, th.at
 	th.running++
 	defer func() {
 		th.running--
@@ -220,7 +248,7 @@ func (th *Thread) exec(ctx context.Context, f func() Value) (v Value, err error)
 			v = nil
 		}
 		// Discard anything a failed or finished evaluation left behind.
-		th.sp, th.fp, th.depth, th.tcFn = sp, fp, depth, nil
+		th.sp, th.fp, th.depth, th.tcFn, th.at = sp, fp, depth, nil, at
 		if outer {
 			// Release what the evaluation registered with its host and
 			// left pending (listeners, timers), however it ended.
@@ -288,17 +316,82 @@ func (th *Thread) recovered(r any) error {
 		if e.Stack == nil {
 			e.Stack = th.backtrace()
 		}
+		th.locate(e)
 		return e
 	case *BudgetError, *CanceledError, *MalformedError:
 		return e.(error)
 	case runtime.Error:
 		// A Go runtime failure inside a builtin is a bug in the
 		// interpreter; report it rather than take the node down.
-		return &RuntimeError{Msg: "internal error: " + e.Error(), Stack: th.backtrace()}
+		return th.locate(&RuntimeError{Msg: "internal error: " + e.Error(), Stack: th.backtrace()})
 	case error:
-		return &RuntimeError{Msg: e.Error(), Stack: th.backtrace(), Err: e}
+		return th.locate(&RuntimeError{Msg: e.Error(), Stack: th.backtrace(), Err: e})
 	}
-	return &RuntimeError{Msg: fmt.Sprint("internal error: ", r), Stack: th.backtrace()}
+	return th.locate(&RuntimeError{Msg: fmt.Sprint("internal error: ", r), Stack: th.backtrace()})
+}
+
+// locate fills in e's Frames and Pos from the active calls, once: an
+// error caught and rethrown keeps where it first happened.
+func (th *Thread) locate(e *RuntimeError) *RuntimeError {
+	if e.Frames != nil {
+		return e
+	}
+	e.Frames = []Frame{}
+	at := th.at
+	for i := th.fp; i >= 1 && i < len(th.frames) && len(e.Frames) < maxBacktrace; i-- {
+		fc := th.frames[i].fc
+		f := Frame{Name: th.defName(fc), Calls: 1, Node: -1}
+		if fc != nil && at != nil && (fc.owner == nil && fc.name != "" || sameOwner(at, fc.owner)) {
+			// A builtin's frame is where it was called. Otherwise a
+			// site left by code that has returned (sites are set
+			// before calls and failures, not restored after) belongs
+			// to another definition: no position rather than a wrong one.
+			f.Pos = th.sitePos(at)
+			f.Def, f.Node = at.owner, int(at.node)
+		}
+		at = th.frames[i].site
+		if n := len(e.Frames); n > 0 && e.Frames[n-1].Name == f.Name && e.Frames[n-1].Pos == f.Pos && e.Frames[n-1].Node == f.Node {
+			e.Frames[n-1].Calls++
+			continue
+		}
+		e.Frames = append(e.Frames, f)
+	}
+	// The evaluated expression itself says nothing when it has no
+	// position and something inside it failed.
+	if n := len(e.Frames); n > 1 && e.Frames[n-1].Name == "<expr>" && e.Frames[n-1].Pos.Line == 0 {
+		e.Frames = e.Frames[:n-1]
+	}
+	if len(e.Frames) > 0 {
+		e.Pos = e.Frames[0].Pos
+	}
+	return e
+}
+
+func sameOwner(s *site, owner *dag.DefRef) bool {
+	if s == nil {
+		return false
+	}
+	if s.owner == nil || owner == nil {
+		return s.owner == owner
+	}
+	return *s.owner == *owner
+}
+
+// sitePos is the source position of a site, or the zero Pos.
+func (th *Thread) sitePos(s *site) syntax.Pos {
+	if s == nil {
+		return syntax.Pos{}
+	}
+	var table []syntax.Pos
+	if s.owner == nil {
+		table = th.ExprPositions
+	} else if dp, ok := th.Names.(DefPositioner); ok {
+		table = dp.DefPositions(*s.owner)
+	}
+	if int(s.node) < len(table) {
+		return table[s.node]
+	}
+	return syntax.Pos{}
 }
 
 const maxBacktrace = 50
@@ -334,18 +427,29 @@ func (th *Thread) defName(fc *funcCode) string {
 	if fc == nil {
 		return "<expr>"
 	}
-	if fc.owner == nil {
-		if fc.name != "" {
-			return fc.name
+	name := "<expr>"
+	switch {
+	case fc.owner == nil && fc.name != "":
+		return fc.name
+	case fc.owner != nil:
+		name = fc.owner.String()
+		if dn, ok := th.Names.(DefNamer); ok {
+			if n := dn.DefName(*fc.owner); n != "" {
+				name = n
+			}
 		}
-		return "<expr>"
 	}
-	if dn, ok := th.Names.(DefNamer); ok {
-		if n := dn.DefName(*fc.owner); n != "" {
-			return n
+	// Code written inside a definition is not the definition: say so,
+	// rather than count a lambda as another call of its owner.
+	switch fc.term.(type) {
+	case *dag.Lam:
+		if !fc.isDef {
+			return "lambda in " + name
 		}
+	case *dag.Delay:
+		return "thunk in " + name
 	}
-	return fc.owner.String()
+	return name
 }
 
 // currentDef names the innermost active definition.
@@ -488,6 +592,7 @@ func (th *Thread) run(fn Value, base, n, weight int) Value {
 	if th.fp >= len(th.frames) {
 		th.growFrames()
 	}
+	th.frames[th.fp].site = th.at
 	for {
 		th.steps++
 		if th.steps >= th.checkAt {
@@ -605,7 +710,15 @@ func (th *Thread) applyOther(fn *Value, base int, n *int) Value {
 func (th *Thread) overApply(fn *Value, base int, n *int, a int) Value {
 	extra := append([]Value(nil), th.stack[base+a:base+*n]...)
 	th.sp = base + a
+	at := th.at
 	r := th.run(*fn, base, a, 1)
+	th.at = at // the call's site, not what ran inside it
+	if !isFunction(r) {
+		// Say which function got too many arguments, not that its
+		// result is not a function (issue 13).
+		th.fail("%s takes %d argument%s but is given %d (its result, %s, is not a function)",
+			th.funcName(*fn), a, plural(a), *n, describe(r))
+	}
 	if base+len(extra) > len(th.stack) {
 		th.growStack(base + len(extra))
 	}
@@ -635,40 +748,51 @@ func (th *Thread) newData(c *ctorDesc, fields []Value) Value {
 	return &Data{ctor: c, Fields: append([]Value(nil), fields...)}
 }
 
-// call applies fn to args from Go code (builtins): a non-tail call.
+// call applies fn to args from Go code (builtins): a non-tail call. The
+// site is put back afterwards, so that a builtin failing after it called
+// back into the language is reported at its own call, not inside the
+// function it was given.
 func (th *Thread) call(fn Value, args ...Value) Value {
-	base := th.sp
+	base, at := th.sp, th.at
 	for _, a := range args {
 		th.push(a)
 	}
-	return th.run(fn, base, len(args), 1)
+	v := th.run(fn, base, len(args), 1)
+	th.at = at
+	return v
 }
 
 func (th *Thread) call1(fn, a Value) Value {
-	base := th.sp
+	base, at := th.sp, th.at
 	th.push(a)
-	return th.run(fn, base, 1, 1)
+	v := th.run(fn, base, 1, 1)
+	th.at = at
+	return v
 }
 
 func (th *Thread) call2(fn, a, b Value) Value {
-	base := th.sp
+	base, at := th.sp, th.at
 	th.push(a)
 	th.push(b)
-	return th.run(fn, base, 2, 1)
+	v := th.run(fn, base, 2, 1)
+	th.at = at
+	return v
 }
 
 func (th *Thread) call3(fn, a, b, c Value) Value {
-	base := th.sp
+	base, at := th.sp, th.at
 	th.push(a)
 	th.push(b)
 	th.push(c)
-	return th.run(fn, base, 3, 1)
+	v := th.run(fn, base, 3, 1)
+	th.at = at
+	return v
 }
 
 // callCatch forces thunk like a nested Call: runtime errors come back as
 // errors; budget exhaustion and cancellation keep unwinding.
 func (th *Thread) callCatch(fn Value, args ...Value) (v Value, err error) {
-	sp, fp, depth := th.sp, th.fp, th.depth
+	sp, fp, depth, at := th.sp, th.fp, th.depth, th.at
 	defer func() {
 		if r := recover(); r != nil {
 			switch e := r.(type) {
@@ -676,14 +800,38 @@ func (th *Thread) callCatch(fn Value, args ...Value) (v Value, err error) {
 				if e.Stack == nil {
 					e.Stack = th.backtrace()
 				}
-				err = e
+				err = th.locate(e)
 			case *MalformedError:
 				err = e
 			default:
 				panic(r)
 			}
-			th.sp, th.fp, th.depth, th.tcFn = sp, fp, depth, nil
+			th.sp, th.fp, th.depth, th.tcFn, th.at = sp, fp, depth, nil, at
 		}
 	}()
 	return th.call(fn, args...), nil
+}
+
+// funcName names a function value for error messages.
+func (th *Thread) funcName(v Value) string {
+	switch f := v.(type) {
+	case *Closure:
+		return th.defName(f.fc)
+	case *Builtin:
+		return f.desc.name
+	case *CtorFn:
+		return "the constructor " + ctorName(f.ctor, th.Names)
+	case *Partial:
+		return th.funcName(f.Fn)
+	case *DefFn:
+		return th.refName(f.dc.ref)
+	}
+	return describe(v)
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
 }

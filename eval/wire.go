@@ -636,6 +636,7 @@ func (th *Thread) closureFromWire(x *dag.VClosure, depth int) Value {
 }
 
 func compileWireCode(arity int, body, term dag.Term, caps []int, rec bool) *funcCode {
-	c := newCompiler(nil)
+	// Code from the wire has no source here: no sites, no positions.
+	c := newCompiler(nil, nil)
 	return c.function(arity, body, term, caps, rec)
 }

@@ -156,6 +156,11 @@ func (c *Codebase) addCompiled(ctx context.Context, comp *dag.Compiled) (*AddRes
 	if err := c.store.SetNames(ctx, comp.Names, comp.Hints); err != nil {
 		return nil, fmt.Errorf("binding names: %w", err)
 	}
+	// Where each definition was written, for runtime errors (outside the
+	// blocks: positions never change a CID).
+	if err := c.store.SetPositions(ctx, comp.Positions); err != nil {
+		return nil, fmt.Errorf("saving source positions: %w", err)
+	}
 	res := &AddResult{Names: []NameInfo{}, Blocks: len(comp.Blocks)}
 	for _, n := range comp.Names {
 		if n.Ref.Kind == dag.KindCtor && strings.Contains(n.Name, ".") {
@@ -264,6 +269,13 @@ func (n naming) DefName(r dag.DefRef) string {
 	return n.first(dag.NameRef{Kind: dag.KindTerm, Def: r})
 }
 
+// DefPositions locates a definition's nodes in the source it was added
+// from, for runtime errors (eval.DefPositioner); nil when unknown.
+func (n naming) DefPositions(r dag.DefRef) []syntax.Pos {
+	p, _ := n.store.Positions(n.ctx, r)
+	return p
+}
+
 func (n naming) forBlock(block cid.Cid) dag.Naming {
 	return dag.Naming{
 		Def: func(r dag.DefRef) string { return n.first(dag.NameRef{Kind: dag.KindTerm, Def: r}) },
@@ -307,6 +319,7 @@ func (c *Codebase) Show(ctx context.Context, what string) (*ShowResult, error) {
 		name = nm.first(ref)
 	}
 	naming := nm.forBlock(ref.Def.CID)
+	naming.Self = c.siblingNames(ctx, ref.Def.CID, name, naming.Self) // shownames.go
 	var src string
 	switch ref.Kind {
 	case dag.KindType:
@@ -371,15 +384,20 @@ func (c *Codebase) EvalSource(ctx context.Context, filename, src string, b Budge
 		return nil, err
 	}
 	co, ls := c.compileOptions(ctx)
-	t, err := dag.CompileExpr(e, co)
+	t, pos, err := dag.CompileExprPositions(e, co)
 	if err := ls.check(err); err != nil {
 		return nil, err
 	}
-	return c.EvalTerm(ctx, t, b)
+	return c.evalTerm(ctx, t, pos, b)
 }
 
 // EvalTerm evaluates a resolved term under a budget.
 func (c *Codebase) EvalTerm(ctx context.Context, t dag.Term, b Budget) (*EvalResult, error) {
+	return c.evalTerm(ctx, t, nil, b)
+}
+
+// evalTerm is EvalTerm with the term's source positions, if known.
+func (c *Codebase) evalTerm(ctx context.Context, t dag.Term, pos []syntax.Pos, b Budget) (*EvalResult, error) {
 	// Remote calls the evaluation started (at', race losers) end with it.
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -389,6 +407,7 @@ func (c *Codebase) EvalTerm(ctx context.Context, t dag.Term, b Budget) (*EvalRes
 		defer cancel()
 	}
 	th := c.newThread(b)
+	th.ExprPositions = pos
 	v, err := th.Eval(ctx, t)
 	if err != nil {
 		return nil, err

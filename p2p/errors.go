@@ -199,10 +199,38 @@ func evalFailure(err error) *CallError {
 		return &CallError{Code: CodeDenied, Msg: err.Error()}
 	case errors.Is(err, eval.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
 		return &CallError{Code: CodeTimeout, Msg: err.Error()}
+	case isStoreFailure(err):
+		return &CallError{Code: CodeMsg, Msg: storeFailureText(err)}
 	case errors.As(err, &re):
 		return &CallError{Code: CodeMsg, Msg: re.Backtrace()}
 	}
 	return &CallError{Code: CodeMsg, Msg: err.Error()}
+}
+
+// storeFailure is how a datastore says that a call failed on its side
+// (p2p/repo/pgds.Error). Its text names where the store is — host, port,
+// database, user, the key — which the node's owner needs and a peer has
+// no business knowing: a peer is told storeFailureText instead.
+type storeFailure interface {
+	error
+	// StoreUnavailable reports whether the store could not be reached
+	// (a server down or restarting), so the call may succeed later.
+	StoreUnavailable() bool
+}
+
+func isStoreFailure(err error) bool {
+	var sf storeFailure
+	return errors.As(err, &sf)
+}
+
+// storeFailureText is what a peer is told of a failure of this node's
+// datastore.
+func storeFailureText(err error) string {
+	var sf storeFailure
+	if errors.As(err, &sf) && sf.StoreUnavailable() {
+		return "the node's store is unavailable (try again later)"
+	}
+	return "the node's store failed"
 }
 
 // invalid reports a protocol violation by the peer.
@@ -233,6 +261,9 @@ func streamFailure(ctx context.Context, p string, doing string, err error) error
 	if errors.As(err, &se) && se.Remote && se.ErrorCode == network.StreamResourceLimitExceeded {
 		// The callee's admission turned the stream away (admission.go).
 		return &CallError{Peer: p, Code: CodeMsg, Msg: doing + ": the peer is busy (it refused the stream: too many from this node or its class of peers)"}
+	}
+	if text, ok := DialText(err); ok { // dialtext.go: one line and a hint
+		return &CallError{Peer: p, Code: CodeMsg, Msg: text}
 	}
 	return &CallError{Peer: p, Code: CodeMsg, Msg: doing + ": " + err.Error()}
 }

@@ -222,6 +222,8 @@ const (
 	codeNoGrant     = "unknown-grant" // revoke of an ID that names no grant
 	codeBadSandbox  = "bad-sandbox"   // a sandbox or policy that is not valid
 	codeBadToken    = "bad-token"     // a token that does not parse
+	codeRefused     = "refused"       // a block or CAR file that fails its checks (ops_block.go)
+	codeUsage       = "usage"         // a command line cobra cannot parse: unknown flag, wrong arguments (cli.go)
 	codeError       = "error"         // anything else
 )
 
@@ -240,6 +242,7 @@ var codeSentinels = map[string]error{
 	codeNoGrant:     capabilities.ErrUnknownGrant,
 	codeBadSandbox:  capabilities.ErrInvalidSandbox,
 	codeBadToken:    capabilities.ErrMalformedToken,
+	codeRefused:     errRefused,
 }
 
 // errorCode classifies an error for the API. The order matters: a failed
@@ -266,6 +269,10 @@ func errorCode(err error) string {
 			return codeInvalid
 		}
 		return codeMsg
+	case errors.Is(err, errRefused):
+		return codeRefused
+	case errors.As(err, new(*usageError)):
+		return codeUsage
 	case errors.As(err, &list), errors.As(err, &se):
 		return codeSyntax
 	case errors.Is(err, errNoDaemon):
@@ -309,7 +316,7 @@ func writeAPIError(w http.ResponseWriter, e *apiError) {
 		status = http.StatusNotFound
 	case codeNoDaemon:
 		status = http.StatusServiceUnavailable
-	case codeTimeout, codeDenied, codeBudget, codeMissing, codeCanceled, codeRuntime, codeMsg, codeInvalid:
+	case codeTimeout, codeDenied, codeBudget, codeMissing, codeCanceled, codeRuntime, codeMsg, codeInvalid, codeRefused:
 		status = http.StatusUnprocessableEntity
 	}
 	w.Header().Set("Content-Type", "application/json")

@@ -35,6 +35,9 @@ type env struct {
 	stdout io.Writer
 	stderr io.Writer
 	json   bool
+	// parsed: cobra accepted the command line (flags and arguments) and
+	// is running the command.
+	parsed bool
 
 	// stopSignals stops catching SIGINT and SIGTERM, so that a second
 	// Ctrl-C kills a daemon that is slow to shut down. May be nil.
@@ -211,7 +214,13 @@ func (e *env) run(f func(cmd *cobra.Command, args []string) (result, error)) fun
 		if err != nil {
 			return err
 		}
-		return e.emit(r)
+		if err := e.emit(r); err != nil {
+			return err
+		}
+		if rf, ok := r.(refusal); ok && rf.ExitStatus() != 0 {
+			return exitStatus(rf.ExitStatus())
+		}
+		return nil
 	}
 }
 
@@ -224,6 +233,12 @@ func newRoot(e *env) *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.PersistentFlags().BoolVar(&e.json, "json", false, "print the result as JSON")
+	// Cobra runs this hook once it has parsed the flags and checked the
+	// arguments: an error before it is the command line's (run marks it
+	// a usageError). Cobra runs only the nearest such hook, so a command
+	// that sets its own PersistentPreRun must set e.parsed too.
+	root.PersistentPreRun = func(*cobra.Command, []string) { e.parsed = true }
+	versionFlag(e, root) // commands_version.go
 	for _, c := range commands(e) {
 		root.AddCommand(c)
 	}
@@ -249,13 +264,73 @@ func run(ctx context.Context, stopSignals func(), args []string, stdin io.Reader
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	if err := root.ExecuteContext(ctx); err != nil {
+		var st exitStatus
+		if errors.As(err, &st) {
+			return int(st) // the result, printed, said why
+		}
 		if ctx.Err() != nil && errors.Is(err, context.Canceled) {
 			err = errors.New("interrupted")
 		}
-		fmt.Fprintln(stderr, errorLine(err))
+		if !e.parsed {
+			err = &usageError{err}
+		}
+		printError(stderr, err, e.json || jsonRequested(args))
 		return 1
 	}
 	return 0
+}
+
+// exitStatus ends a command whose result is printed but whose outcome is
+// a "no" that scripts must see in the exit status (token verify of a token
+// this node would refuse): run exits with it and prints nothing more.
+type exitStatus int
+
+func (s exitStatus) Error() string { return fmt.Sprintf("exit status %d", int(s)) }
+
+// refusal is a result that also sets a non-zero exit status.
+type refusal interface {
+	result
+	ExitStatus() int // 0: success
+}
+
+// usageError is a command line that does not parse (an unknown command
+// or flag, a bad flag value, the wrong number of arguments): code "usage"
+// in JSON.
+type usageError struct{ err error }
+
+func (e *usageError) Error() string { return e.err.Error() }
+func (e *usageError) Unwrap() error { return e.err }
+
+// printError prints a command's failure on stderr: the one line of
+// errorLine, or with --json the object the local API answers with,
+// {"error": LINE, "code": CODE} (the codes are errorCode's, listed in
+// docs/cli.md), on one line.
+func printError(w io.Writer, err error, asJSON bool) {
+	if !asJSON {
+		fmt.Fprintln(w, errorLine(err))
+		return
+	}
+	data, jerr := jsonMarshal(toAPIError(err))
+	if jerr != nil {
+		fmt.Fprintln(w, errorLine(err))
+		return
+	}
+	fmt.Fprintf(w, "%s\n", data)
+}
+
+// jsonRequested reports whether the command line asks for --json. Flag
+// parsing may fail before e.json is set (an unknown flag, a bad value),
+// and that failure too is printed as JSON when --json was given.
+func jsonRequested(args []string) bool {
+	for _, a := range args {
+		switch a {
+		case "--":
+			return false
+		case "--json", "--json=true", "--json=1":
+			return true
+		}
+	}
+	return false
 }
 
 // errorLine renders an error as one line. Source errors keep their

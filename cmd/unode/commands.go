@@ -18,8 +18,10 @@ func commands(e *env) []*cobra.Command {
 		initCmd(e), daemonCmd(e), idCmd(e), connectCmd(e), peersCmd(e),
 		addCmd(e), namesCmd(e), showCmd(e), evalCmd(e), runCmd(e), fetchCmd(e),
 		publishCmd(e), unpublishCmd(e), publishedCmd(e), dataCmd(e),
-		policyCmd(e), grantCmd(e), grantsCmd(e), revokeCmd(e), logCmd(e),
-		repoCmd(e), clusterCmd(e),
+		policyCmd(e), grantCmd(e), grantsCmd(e), revokeCmd(e), tokenCmd(e), logCmd(e),
+		blockCmd(e), dagCmd(e),
+		repoCmd(e), clusterCmd(e), versionCmd(e),
+		replCmd(e), rmCmd(e), // commands_repl.go, commands_names.go
 	}
 }
 
@@ -93,18 +95,26 @@ func addCmd(e *env) *cobra.Command {
 }
 
 func namesCmd(e *env) *cobra.Command {
-	return &cobra.Command{
-		Use:   "names [PREFIX]",
-		Short: "List the names in the codebase with their CIDs",
-		Args:  cobra.MaximumNArgs(1),
+	var prefix string
+	cmd := &cobra.Command{
+		Use:     "names [PREFIX]",
+		Short:   "List the names in the codebase with their CIDs",
+		Long:    "List the names in the codebase with their kind and CID, sorted; with PREFIX (or\n--prefix PREFIX), only the names that start with it.",
+		Example: "  unode names\n  unode names --prefix List.\n  unode names --json fib",
+		Args:    cobra.MaximumNArgs(1),
 		RunE: e.run(func(cmd *cobra.Command, args []string) (result, error) {
-			req := &namesRequest{}
+			req := &namesRequest{Prefix: prefix}
 			if len(args) > 0 {
+				if prefix != "" && prefix != args[0] {
+					return nil, fmt.Errorf("two prefixes given (%q and --prefix %q): give one", args[0], prefix)
+				}
 				req.Prefix = args[0]
 			}
 			return invoke(e, namesOp, req)
 		}),
 	}
+	cmd.Flags().StringVar(&prefix, "prefix", "", "list only the names that start with `PREFIX`")
+	return cmd
 }
 
 func showCmd(e *env) *cobra.Command {
@@ -127,6 +137,7 @@ type evalFlags struct {
 	tokens    []string
 	tokenFile string
 	verbose   bool
+	raw       bool // --raw: a Text result printed as plain text
 }
 
 // tokenTexts returns the tokens of --token and --token-file.
@@ -144,15 +155,20 @@ func (f *evalFlags) tokenTexts() ([]string, error) {
 
 func (f *evalFlags) register(cmd *cobra.Command) {
 	fl := cmd.Flags()
-	fl.Int64Var(&f.budget.Fuel, "fuel", 0, "fuel (evaluation steps) allowed; 0 = the config default")
-	fl.DurationVar(&f.budget.Timeout, "timeout", 0, "wall-clock limit, e.g. 10s; 0 = the config default")
-	fl.Int64Var(&f.budget.Memory, "memory", 0, "bytes the evaluation may allocate; 0 = the default")
-	fl.StringVar(&f.at, "at", "", "evaluate at another node: a peer ID or a /p2p/ multiaddr (needs `unode daemon`)")
-	fl.StringVar(&f.cluster, "cluster", "", "evaluate at a member of the cluster NAME, chosen by load and ping time (needs `unode daemon`)")
-	fl.StringVar(&f.owner, "owner", "", "with --cluster, the owned cluster of this peer: only members holding its membership token")
-	fl.StringArrayVar(&f.tokens, "token", nil, "with --at, present this capability token (from `unode grant` on that node); repeatable")
-	fl.StringVar(&f.tokenFile, "token-file", "", "with --at, present the tokens in this file (separated by white space; # starts a comment line)")
+	// Budget flags take clean values (flags.go): one size syntax, errors
+	// without strconv's text. A backquoted word in a usage string is
+	// pflag's placeholder name, so the help below quotes commands with
+	// '...' and names placeholders with `...` on purpose.
+	fl.Var((*countValue)(&f.budget.Fuel), "fuel", "fuel (evaluation steps) allowed; 0 = the config default")
+	fl.Var((*durationValue)(&f.budget.Timeout), "timeout", "wall-clock limit, e.g. 10s; 0 = the config default")
+	fl.Var((*sizeValue)(&f.budget.Memory), "memory", "memory the evaluation may use, e.g. 64MiB; 0 = the default")
+	fl.StringVar(&f.at, "at", "", "evaluate at another node: a `PEER` ID or a /p2p/ multiaddr (needs a running 'unode daemon')")
+	fl.StringVar(&f.cluster, "cluster", "", "evaluate at a member of the cluster `NAME`, chosen by load and ping time (needs a running 'unode daemon')")
+	fl.StringVar(&f.owner, "owner", "", "with --cluster, the owned cluster of this `PEER`: only members holding its membership token")
+	fl.StringArrayVar(&f.tokens, "token", nil, "with --at, present this capability `TOKEN` (from 'unode grant' on that node); repeatable")
+	fl.StringVar(&f.tokenFile, "token-file", "", "with --at, present the tokens in this `FILE` (separated by white space; # starts a comment line)")
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "print the budget used and, with --at, the sync figures on stderr")
+	fl.BoolVar(&f.raw, "raw", false, "print a Text result as plain text, unquoted and unescaped (other values print as usual)")
 }
 
 // target checks the flags that say where to evaluate.
@@ -174,7 +190,7 @@ func (e *env) finishEval(f *evalFlags, res *evalResult, err error) (result, erro
 	if f.verbose {
 		fmt.Fprintln(e.stderr, res.details())
 	}
-	return evalText{res}, nil
+	return evalText{res, f.raw}, nil
 }
 
 func evalCmd(e *env) *cobra.Command {
@@ -183,20 +199,30 @@ func evalCmd(e *env) *cobra.Command {
 		Use:   "eval EXPR",
 		Short: "Evaluate an expression against the codebase, here or at another node, and print its value",
 		Long: "Evaluate an expression against the codebase and print its value.\n\n" +
+			"An expression that starts with \"-\" (a negative number, '-7 / 2') is taken as the\n" +
+			"expression, not as flags; after \"--\" every argument is. --raw prints a Text\n" +
+			"result as plain text.\n\n" +
 			"With --at PEER|MULTIADDR the expression runs at another node: names resolve against\n" +
 			"this node's namespace, and the definitions the other node lacks are sent to it first.\n" +
 			"--json adds the sync figures: \"sync\": {\"blocks\", \"bytes\", \"roundTrips\"}.\n\n" +
-			"--token presents a capability token that node granted this one (`unode grant`):\n" +
+			"--token presents a capability token that node granted this one ('unode grant'):\n" +
 			"the evaluation may then do what the token allows besides what the node's policy\n" +
 			"gives this node.\n\n" +
-			"With --cluster NAME the node provisions a member of the cluster NAME (as `provision\n" +
-			"(Cluster.named NAME)` does: by load and ping time, among the members that answer)\n" +
+			"With --cluster NAME the node provisions a member of the cluster NAME (as 'provision\n" +
+			"(Cluster.named NAME)' does: by load and ping time, among the members that answer)\n" +
 			"and evaluates there; --owner PEER makes it PEER's owned cluster NAME, whose members\n" +
 			"must prove they hold PEER's membership token. The result's \"at\" names the member.",
-		Example: "  unode eval 'fib 20'\n  unode eval --at 12D3KooW... 'fib 20'\n" +
+		Example: "  unode eval 'fib 20'\n  unode eval '-7 / 2'\n  unode eval --raw 'Text.join \", \" [\"a\", \"b\"]'\n" +
+			"  unode eval --at 12D3KooW... 'fib 20'\n  unode eval -- --fuel\n" +
 			"  unode eval --cluster stats 'List.sum [1, 2, 3]'\n  unode eval --cluster stats --owner 12D3KooW... 'fib 20'",
-		Args: cobra.ExactArgs(1),
-		RunE: e.run(func(cmd *cobra.Command, args []string) (result, error) {
+		// An expression may start with "-" ('-7 / 2'), which pflag would
+		// read as flags; evalArgs parses the flags itself (flags.go).
+		DisableFlagParsing: true,
+		Args:               cobra.ArbitraryArgs,
+		RunE: evalArgs(e.run(func(cmd *cobra.Command, args []string) (result, error) {
+			if len(args) != 1 {
+				return nil, fmt.Errorf("eval takes one expression, got %d (quote it: unode eval 'f 1 2')", len(args))
+			}
 			if err := f.target(); err != nil {
 				return nil, err
 			}
@@ -204,9 +230,11 @@ func evalCmd(e *env) *cobra.Command {
 			if err != nil {
 				return nil, err
 			}
+			stop := e.evalProgress("eval") // progress_eval.go
 			res, err := invoke(e, evalOp, &evalRequest{Expr: args[0], At: f.at, Cluster: f.cluster, Owner: f.owner, Tokens: tokens, Budget: f.budget})
+			stop()
 			return e.finishEval(&f, res, err)
-		}),
+		})),
 	}
 	f.register(cmd)
 	return cmd
@@ -214,14 +242,18 @@ func evalCmd(e *env) *cobra.Command {
 
 func runCmd(e *env) *cobra.Command {
 	var f evalFlags
+	var scratch bool
 	cmd := &cobra.Command{
 		Use:   "run FILE.u",
 		Short: "Add a file's definitions and evaluate its main, here or at another node",
 		Long: "Add a file's definitions to the codebase and evaluate its main: here, at another\n" +
 			"node (--at PEER), or at a member of a cluster (--cluster NAME, with --owner PEER for\n" +
 			"an owned cluster), chosen by load and ping time. The definitions the other node\n" +
-			"lacks are sent to it first.",
-		Example: "  unode run main.u\n  unode run --cluster stats main.u",
+			"lacks are sent to it first.\n\n" +
+			"With --scratch the file's names are not bound: its definitions see the namespace\n" +
+			"and each other, main is evaluated here, and the namespace is left as it was.\n" +
+			"--raw prints a Text result as plain text (for programs that build text).",
+		Example: "  unode run main.u\n  unode run --scratch --raw report.u\n  unode run --cluster stats main.u",
 		Args:    cobra.ExactArgs(1),
 		RunE: e.run(func(cmd *cobra.Command, args []string) (result, error) {
 			if err := f.target(); err != nil {
@@ -235,10 +267,13 @@ func runCmd(e *env) *cobra.Command {
 			if err != nil {
 				return nil, err
 			}
-			res, err := invoke(e, runOp, &runRequest{File: file, At: f.at, Cluster: f.cluster, Owner: f.owner, Tokens: tokens, Budget: f.budget})
+			stop := e.evalProgress("run")
+			res, err := invoke(e, runOp, &runRequest{File: file, At: f.at, Cluster: f.cluster, Owner: f.owner, Tokens: tokens, Budget: f.budget, Scratch: scratch})
+			stop()
 			return e.finishEval(&f, res, err)
 		}),
 	}
 	f.register(cmd)
+	cmd.Flags().BoolVar(&scratch, "scratch", false, "evaluate the file without binding its names: the namespace is left as it was")
 	return cmd
 }

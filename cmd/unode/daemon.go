@@ -30,6 +30,9 @@ type daemonResult struct {
 	API   string   `json:"api"`
 	// Clusters are the clusters joined (--cluster, the config's).
 	Clusters []p2p.ClusterInfo `json:"clusters,omitempty"`
+	// Metrics is the Prometheus endpoint's URL (--metrics), the port
+	// it bound when given 0.
+	Metrics string `json:"metrics,omitempty"`
 }
 
 func (r *daemonResult) Text() string {
@@ -45,6 +48,9 @@ func (r *daemonResult) Text() string {
 			fmt.Fprintf(&b, "cluster    %s of %s\n", c.Name, c.Owner)
 		}
 	}
+	if r.Metrics != "" {
+		fmt.Fprintf(&b, "metrics    %s\n", r.Metrics)
+	}
 	fmt.Fprintf(&b, "api        %s\ndaemon is ready\n", r.API)
 	return b.String()
 }
@@ -52,6 +58,7 @@ func (r *daemonResult) Text() string {
 func daemonCmd(e *env) *cobra.Command {
 	var listen, clusters, memberships, bootstrap []string
 	var store string
+	var ops opsFlags
 	cmd := &cobra.Command{
 		Use:   "daemon",
 		Short: "Run the node: listen on libp2p and serve the local API until interrupted",
@@ -78,14 +85,24 @@ func daemonCmd(e *env) *cobra.Command {
 			"--store postgres://... keeps the node's data in that PostgreSQL database instead of\n" +
 			"the config's datastore, so that daemons on several machines share one store (and\n" +
 			"skip sync with each other); each keeps its identity key in its own repo. It takes\n" +
-			"precedence over $UNODE_STORE, which takes precedence over the config's \"datastore\".",
+			"precedence over $UNODE_STORE, which takes precedence over the config's \"datastore\".\n\n" +
+			"--metrics HOST:PORT serves Prometheus metrics at http://HOST:PORT/metrics (the node's,\n" +
+			"go-libp2p's, Go's); the config's \"metrics\" does the same. The endpoint has no\n" +
+			"authentication, so HOST must be loopback unless --metrics-allow-remote.\n\n" +
+			"Logs go to stderr as text, or one JSON object a line with --log-format json,\n" +
+			"go-libp2p's and the DHT's included (each with \"logger\": its subsystem).\n" +
+			"--log-level (and $UNODE_LOG, and the config's log.level) is LEVEL[,NAME=LEVEL...]:\n" +
+			"unode's level (debug, info, warn, error; default info), then library loggers' by\n" +
+			"name, libp2p=LEVEL naming them all (default error).",
 		Example: "  unode daemon\n  unode daemon --listen /ip4/127.0.0.1/tcp/0 --json\n" +
 			"  unode daemon --bootstrap /ip4/192.0.2.7/tcp/4100/p2p/12D3KooW...\n" +
 			"  unode daemon --cluster stats\n  unode daemon --cluster stats --membership unode1...\n" +
-			"  unode daemon --store postgres://unode@db.example:5432/unode",
+			"  unode daemon --store postgres://unode@db.example:5432/unode\n" +
+			"  unode daemon --metrics 127.0.0.1:9464 --log-format json\n" +
+			"  UNODE_LOG=info,libp2p=warn,dht=debug unode daemon",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return e.runDaemon(listen, clusters, memberships, bootstrap, store)
+			return e.runDaemon(listen, clusters, memberships, bootstrap, store, ops)
 		},
 	}
 	cmd.Flags().StringVar(&store, "store", "", "the datastore: a postgres:// URL (a store several daemons share) or \"pebble\"; overrides $UNODE_STORE and the config's \"datastore\"")
@@ -93,6 +110,10 @@ func daemonCmd(e *env) *cobra.Command {
 	cmd.Flags().StringArrayVar(&bootstrap, "bootstrap", nil, "join the DHT through this peer, a multiaddr ending in /p2p/<peer id> (repeatable; adds to the config's \"bootstrap\")")
 	cmd.Flags().StringArrayVar(&clusters, "cluster", nil, "join the cluster NAME (repeatable; adds to the config's \"clusters\")")
 	cmd.Flags().StringArrayVar(&memberships, "membership", nil, "a membership token from a cluster's owner: --cluster NAME then joins its owned cluster NAME (repeatable)")
+	cmd.Flags().StringVar(&ops.metrics, "metrics", "", "serve Prometheus metrics on HOST:PORT (loopback), e.g. 127.0.0.1:9464; overrides the config's \"metrics\"")
+	cmd.Flags().BoolVar(&ops.metricsAllowRemote, "metrics-allow-remote", false, "let --metrics listen on a non-loopback address (the endpoint has no authentication)")
+	cmd.Flags().StringVar(&ops.logLevel, "log-level", "", "LEVEL[,NAME=LEVEL...]: unode's log level (debug, info, warn, error) and library loggers' (libp2p=LEVEL: all); overrides $UNODE_LOG")
+	cmd.Flags().StringVar(&ops.logFormat, "log-format", "", "text (the default) or json: one JSON object a line, libraries' lines included")
 	return cmd
 }
 
@@ -123,7 +144,7 @@ func freePorts(addrs []string) []string {
 
 // runDaemon runs the node until e.ctx is canceled, then shuts down: the
 // API first (canceling requests in flight), then the node, then the repo.
-func (e *env) runDaemon(listen, clusters, memberships, bootstrap []string, store string) error {
+func (e *env) runDaemon(listen, clusters, memberships, bootstrap []string, store string, ops opsFlags) error {
 	path, err := repo.DefaultPath()
 	if err != nil {
 		return err
@@ -156,7 +177,27 @@ func (e *env) runDaemon(listen, clusters, memberships, bootstrap []string, store
 	if len(listen) == 0 {
 		listen = r.Config.Addresses.Listen
 	}
-	log := slog.New(slog.NewTextHandler(e.stderr, nil))
+	// Logs and metrics (logging.go, metrics.go): checked before the node
+	// starts, so that a mistake costs no start.
+	logs, err := resolveLogSettings(r.Config.Log.Level, r.Config.Log.Format, ops.logLevel, ops.logFormat)
+	if err != nil {
+		return err
+	}
+	log, stopLogs := newDaemonLogger(e.stderr, logs)
+	defer stopLogs()
+	if ops.metrics != "" {
+		r.Config.Metrics = ops.metrics // newP2PNode reads it
+	}
+	if ops.metricsAllowRemote {
+		r.Config.MetricsAllowRemote = true
+	}
+	var metricsLn net.Listener
+	if r.Config.Metrics != "" {
+		if metricsLn, err = listenMetrics(r.Config.Metrics, r.Config.MetricsAllowRemote); err != nil {
+			return err
+		}
+		defer metricsLn.Close()
+	}
 
 	node, err := startNode(e.ctx, r, listen, log)
 	var le *p2p.ListenError
@@ -198,6 +239,16 @@ func (e *env) runDaemon(listen, clusters, memberships, bootstrap []string, store
 	go func() { served <- srv.Serve(ln) }()
 
 	ready := &daemonResult{ID: node.ID(), Addrs: nonNil(node.Addrs()), Store: node.StoreID(), API: sock}
+	if metricsLn != nil {
+		reg, err := metricsRegistry(node)
+		if err != nil {
+			srv.Close()
+			return err
+		}
+		msrv := serveMetrics(metricsLn, reg, log)
+		defer msrv.Close()
+		ready.Metrics = "http://" + metricsLn.Addr().String() + "/metrics"
+	}
 	if cn, ok := node.(clusterNode); ok {
 		ready.Clusters = cn.Clusters()
 	}

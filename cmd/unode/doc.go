@@ -4,7 +4,9 @@
 // and invokes an operation (ops.go) that returns a typed result; the
 // result prints as text, or as JSON with --json. Every failure exits
 // non-zero with one line on stderr ("unode: ..." or, for source errors,
-// "file:line:col: ...").
+// "file:line:col: ..."); with --json that line is the local API's error
+// object, {"code": CODE, "error": LINE} (cli.go). In JSON output CIDs are
+// plain strings, never the language's #CID (jsonout.go).
 //
 // Each operation has one implementation, run against a backend: the repo,
 // its codebase and, in the daemon, the p2p node. While `unode daemon` runs

@@ -66,3 +66,49 @@ const (
 	// the client buffer without end.
 	maxAnswerLine = 256 << 20
 )
+
+// The metrics endpoint (metrics.go). A scraper (or anything else that
+// reaches the address) asks for the metrics; the node computes them on
+// demand, so these keep a flood of scrapes from costing more than a few.
+const (
+	// maxMetricsScrapes is how many scrapes are answered at once; more
+	// get 503. Prometheus scrapes one at a time per target.
+	maxMetricsScrapes = 4
+	// metricsScrapeTimeout bounds one scrape; collecting takes well under
+	// a millisecond, the Go and process collectors included.
+	metricsScrapeTimeout = 10 * time.Second
+)
+
+// Blocks and CAR files by hand (ops_block.go, commands_block.go).
+const (
+	// maxCARBytes bounds one CAR file imported or exported. A file
+	// travels whole in one local API request or answer (base64 in JSON:
+	// 32 MiB is under 43 MiB there, within maxRequestBytes) and is
+	// checked whole before any of it is stored, so it is held in memory;
+	// code closures are kilobytes to a few megabytes. A bigger DAG goes
+	// in several files.
+	maxCARBytes = 32 << 20
+	// maxCARRoots bounds the roots of one CAR file (its header) and of
+	// one export: a root is one definition named on the command line.
+	maxCARRoots = 1024
+	// maxCARHeaderBytes bounds a CAR header as go-car reads it: the
+	// roots, at most maxCARRoots CIDs of under 64 bytes each.
+	maxCARHeaderBytes = 64 << 10
+	// maxCIDBytes is the room a section's CID takes beside its block
+	// (dag.MaxBlockSize) in go-car's section bound: a CIDv1 sha2-256 is
+	// 36 bytes; the slack lets a longer CID be read and refused by kind
+	// rather than as an unreadable file.
+	maxCIDBytes = 128
+)
+
+// Bounds of `unode repl` (repl.go).
+const (
+	// maxReplLine caps one input line: the parser caps a file at 8 MiB,
+	// and a line pasted into the REPL is read whole into memory.
+	maxReplLine = 8 << 20
+
+	// maxReplLines caps the continuation lines of one input, so that an
+	// unfinished declaration piped in cannot swallow the rest of the
+	// input unseen.
+	maxReplLines = 10000
+)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"log/slog"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/unode-dev/unode/capabilities"
 	"github.com/unode-dev/unode/p2p"
 	"github.com/unode-dev/unode/p2p/repo"
@@ -11,7 +13,14 @@ import (
 
 // p2pNode adapts *p2p.Node to netNode: peer IDs and multiaddrs as text,
 // results in the CLI's own types (their JSON is the CLI's output format).
-type p2pNode struct{ *p2p.Node }
+// metrics is the registry the node exports to, when the config's
+// "metrics" asks for an endpoint (metrics.go).
+type p2pNode struct {
+	*p2p.Node
+	metrics *prometheus.Registry
+}
+
+func (n p2pNode) MetricsRegistry() *prometheus.Registry { return n.metrics }
 
 var _ netNode = p2pNode{}
 
@@ -25,6 +34,12 @@ func newP2PNode(ctx context.Context, r *repo.Repo, listen []string, log *slog.Lo
 		p2p.WithDatastore(r.Datastore),
 		p2p.WithListenAddrs(listen...),
 		p2p.WithLogger(log),
+		p2p.WithAgentVersion(thisBuild().Agent),
+	}
+	var reg *prometheus.Registry
+	if r.Config.Metrics != "" {
+		reg = prometheus.NewRegistry()
+		opts = append(opts, p2p.WithMetrics(reg))
 	}
 	if r.Config.Policy != nil {
 		opts = append(opts, p2p.WithPolicy(r.Config.Policy))
@@ -38,7 +53,7 @@ func newP2PNode(ctx context.Context, r *repo.Repo, listen []string, log *slog.Lo
 	if err != nil {
 		return nil, err
 	}
-	return p2pNode{n}, nil
+	return p2pNode{Node: n, metrics: reg}, nil
 }
 
 // networkOptions are the node options of the config's "bootstrap",

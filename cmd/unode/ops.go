@@ -111,7 +111,7 @@ func (r *namesResult) Text() string {
 		w = max(w, len(n.Name))
 	}
 	for _, n := range r.Names {
-		fmt.Fprintf(&b, "%-*s  %-4s  %s\n", w, n.Name, n.Kind, n.Ref)
+		fmt.Fprintf(&b, "%-*s  %-4s  %s\n", w, n.Name, n.Kind, refText(n.Ref))
 	}
 	return b.String()
 }
@@ -202,7 +202,9 @@ type evalRequest struct {
 }
 
 type runRequest struct {
-	File    sourceFile  `json:"file"`
+	File sourceFile `json:"file"`
+	// Scratch evaluates the file without binding its names (ops_names.go).
+	Scratch bool        `json:"scratch,omitempty"`
 	At      string      `json:"at,omitempty"`
 	Cluster string      `json:"cluster,omitempty"`
 	Owner   string      `json:"owner,omitempty"`
@@ -244,10 +246,33 @@ type evalResult struct {
 	Sync  *syncStats `json:"sync,omitempty"`
 }
 
-// evalText adapts evalResult to result without clashing with its Text field.
-type evalText struct{ *evalResult }
+// evalText adapts evalResult to result without clashing with its Text
+// field. With raw (--raw) a Text value prints as its characters.
+type evalText struct {
+	*evalResult
+	raw bool
+}
 
-func (r evalText) Text() string { return r.evalResult.Text }
+func (r evalText) Text() string {
+	if r.raw {
+		if s, ok := r.rawText(); ok {
+			return s
+		}
+	}
+	return r.evalResult.Text
+}
+
+// rawText returns a Text value's characters. A Text value is the one
+// whose JSON form is a string and whose printed form is quoted (other
+// values with a string JSON form, a NaN or a function, print unquoted),
+// which holds for results from the daemon and from remote nodes alike.
+func (r *evalResult) rawText() (string, bool) {
+	s, ok := r.Value.(string)
+	if !ok || !strings.HasPrefix(r.Text, `"`) {
+		return "", false
+	}
+	return s, true
+}
 
 func (r evalText) MarshalJSON() ([]byte, error) { return jsonMarshal(r.evalResult) }
 
@@ -267,10 +292,17 @@ func (r *evalResult) details() string {
 // peer, and the node's other errors quote the target. Source errors are
 // the caller's own and pass unchanged, so they keep file:line:col.
 func remoteError(target string, err error) error {
-	if errorCode(err) == codeSyntax || errors.Is(err, p2p.ErrRemote) || strings.Contains(err.Error(), target) {
+	if errorCode(err) == codeSyntax {
 		return err
 	}
-	return fmt.Errorf("at %s: %w", peerOf(target), err)
+	if errors.Is(err, p2p.ErrRemote) || strings.Contains(err.Error(), target) {
+		return oneLineError(err) // neterrors.go
+	}
+	at := "at " + peerOf(target)
+	if _, ok := p2p.DialText(err); ok {
+		return dialError(at, err)
+	}
+	return oneLineError(fmt.Errorf("%s: %w", at, err))
 }
 
 func plural(n int, what string) string {
@@ -369,6 +401,10 @@ var runOp = &operation[runRequest, evalResult]{
 		if err != nil {
 			return nil, err
 		}
+		if req.Scratch && req.At != "" {
+			// A remote run sends main by the name the file binds.
+			return nil, errors.New("--scratch evaluates here; with --at or --cluster the file is added (drop --scratch)")
+		}
 		// The file is added here in either case: what it names by #CID
 		// and the repo lacks is fetched first (commands_fetch.go).
 		absent, lerr := b.cb.AbsentInFile(ctx, req.File.Name, req.File.Source)
@@ -386,7 +422,11 @@ var runOp = &operation[runRequest, evalResult]{
 			}
 			return remoteEvalResult(req.At, res), nil
 		}
-		res, err := b.runLocal(ctx, req.File, budget)
+		run := b.runLocal
+		if req.Scratch {
+			run = b.runScratch
+		}
+		res, err := run(ctx, req.File, budget)
 		if err != nil {
 			return nil, b.missingError("run", absent, note, err)
 		}
@@ -418,42 +458,7 @@ func (b *backend) runLocal(ctx context.Context, file sourceFile, budget p2p.Budg
 
 // --- id, connect, peers ---
 
-type idRequest struct{}
-
-// idResult identifies a node. Addrs are full multiaddrs ending in
-// /p2p/<id>, usable as given by `unode connect` and `--at`; they are empty
-// when no daemon runs (the node is not listening).
-type idResult struct {
-	ID    string   `json:"id"`
-	Addrs []string `json:"addrs"`
-	Store string   `json:"store"`
-}
-
-func (r *idResult) Text() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "id     %s\nstore  %s\n", r.ID, r.Store)
-	if len(r.Addrs) == 0 {
-		b.WriteString("addrs  none (not listening: start `unode daemon`)\n")
-	}
-	for _, a := range r.Addrs {
-		fmt.Fprintf(&b, "addr   %s\n", a)
-	}
-	return b.String()
-}
-
-var idOp = &operation[idRequest, idResult]{
-	name: "id",
-	do: func(ctx context.Context, b *backend, _ *idRequest) (*idResult, error) {
-		if b.node != nil {
-			return &idResult{ID: b.node.ID(), Addrs: nonNil(b.node.Addrs()), Store: b.node.StoreID()}, nil
-		}
-		store, err := b.cb.Store().StoreID(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("reading store ID: %w", err)
-		}
-		return &idResult{ID: b.repo.ID.String(), Addrs: []string{}, Store: store}, nil
-	},
-}
+// idOp and its types are in ops_id.go.
 
 func nonNil(s []string) []string {
 	if s == nil {
@@ -487,7 +492,9 @@ var connectOp = &operation[connectRequest, connectResult]{
 		}
 		pi, err := b.node.Connect(ctx, req.Addr)
 		if err != nil {
-			return nil, err // it names the address or the peer
+			// It names the address or the peer; a failed dial gets one
+			// line with its cause (neterrors.go).
+			return nil, oneLineError(dialError("connect", err))
 		}
 		pi.Addrs = nonNil(pi.Addrs)
 		return &connectResult{pi}, nil
@@ -538,9 +545,11 @@ var peersOp = &operation[peersRequest, peersResult]{
 var apiOps = []apiOp{
 	addOp, namesOp, showOp, evalOp, runOp, idOp, connectOp, peersOp,
 	policyOp, policySetOp, policyAssignOp, policyRmOp,
-	grantOp, grantsOp, revokeOp, logOp,
+	grantOp, grantsOp, revokeOp, logOp, tokenVerifyOp,
 	dataPutOp, dataGetOp, dataLsOp, dataRmOp,
 	publishOp, unpublishOp, publishedOp, fetchOp,
 	repoGCOp, repoStatOp,
 	clusterLsOp, clustersOp,
+	blockGetOp, blockStatOp, blockPutOp, dagExportOp, dagImportOp,
+	rmOp, // ops_names.go
 }

@@ -167,6 +167,9 @@ type (
 		Pos  Pos
 		Op   string
 		L, R Expr
+		// OpPos is where the operator is written: a runtime error in
+		// the operation points there rather than at L.
+		OpPos Pos
 	}
 	Neg struct {
 		Pos Pos

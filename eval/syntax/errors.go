@@ -46,8 +46,9 @@ func (e *Error) Error() string { return e.Pos.String() + ": " + e.Msg }
 // returns one (never empty) when a file has errors.
 type ErrorList []*Error
 
-// Error reports the first error and how many more there are, like
-// go/scanner; use the elements (or Unwrap) for all of them.
+// Error reports every error, one per line in source order, up to
+// MaxShownErrors; past that it says how many more there are. The first
+// line is the first error, so a caller that wants one line can cut there.
 func (l ErrorList) Error() string {
 	switch len(l) {
 	case 0:
@@ -56,12 +57,20 @@ func (l ErrorList) Error() string {
 		return l[0].Error()
 	}
 	var b strings.Builder
-	b.WriteString(l[0].Error())
-	fmt.Fprintf(&b, " (and %d more error", len(l)-1)
-	if len(l) > 2 {
-		b.WriteByte('s')
+	for i, e := range l {
+		if i == MaxShownErrors {
+			fmt.Fprintf(&b, "\n(and %d more error", len(l)-i)
+			if len(l)-i > 1 {
+				b.WriteByte('s')
+			}
+			b.WriteByte(')')
+			break
+		}
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		b.WriteString(e.Error())
 	}
-	b.WriteByte(')')
 	return b.String()
 }
 

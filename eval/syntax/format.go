@@ -224,7 +224,12 @@ type fctx struct {
 // exprPrec is the precedence of an expression's outermost form.
 func exprPrec(e Expr) int {
 	switch e := e.(type) {
-	case *Lambda, *Let, *If, *Match:
+	case *Lambda:
+		if isSection(e) {
+			return precAtom
+		}
+		return 0
+	case *Let, *If, *Match:
 		return 0
 	case *BinOp:
 		return binOpLevel(e.Op)
@@ -292,6 +297,9 @@ func formatExpr(e Expr, c fctx) string {
 	case *List:
 		return "[" + formatExprs(e.Elems, c.ind) + "]"
 	case *Lambda:
+		if sec, ok := formatSection(e, c); ok {
+			return sec
+		}
 		return strings.Join(e.Params, " ") + " -> " + formatExpr(e.Body, fctx{ind: c.ind, bar: c.bar})
 	case *App:
 		var b strings.Builder
@@ -488,4 +496,53 @@ func quoteText(s string) string {
 	}
 	b.WriteByte('"')
 	return b.String()
+}
+
+// isSection reports whether l is the lambda an operator section parses
+// to (see parseParen), so that it prints back as the section.
+func isSection(l *Lambda) bool {
+	_, ok := sectionParts(l)
+	return ok
+}
+
+// sectionParts classifies a section lambda: 'b' for (op), 'r' for
+// (op e), 'l' for (e op).
+func sectionParts(l *Lambda) (byte, bool) {
+	b, ok := l.Body.(*BinOp)
+	if !ok {
+		return 0, false
+	}
+	isVar := func(e Expr, name string) bool {
+		id, ok := e.(*Ident)
+		return ok && id.Name == name
+	}
+	switch {
+	case len(l.Params) == 2 && l.Params[0] == sectionL && l.Params[1] == sectionR && isVar(b.L, sectionL) && isVar(b.R, sectionR):
+		return 'b', true
+	case len(l.Params) == 1 && l.Params[0] == sectionL && isVar(b.L, sectionL) && b.Op != "-":
+		return 'r', true
+	case len(l.Params) == 1 && l.Params[0] == sectionR && isVar(b.R, sectionR):
+		return 'l', true
+	}
+	return 0, false
+}
+
+func formatSection(l *Lambda, c fctx) (string, bool) {
+	kind, ok := sectionParts(l)
+	if !ok {
+		return "", false
+	}
+	b := l.Body.(*BinOp)
+	switch kind {
+	case 'b':
+		return "(" + b.Op + ")", true
+	case 'r':
+		return "(" + b.Op + " " + formatExpr(b.R, fctx{ind: c.ind + 2}) + ")", true
+	}
+	lvl := binOpLevel(b.Op)
+	prec := lvl
+	if levelAssoc[lvl] != assocLeft {
+		prec = lvl + 1
+	}
+	return "(" + formatExpr(b.L, fctx{ind: c.ind + 2, prec: prec}) + " " + b.Op + ")", true
 }

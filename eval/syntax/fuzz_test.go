@@ -35,6 +35,9 @@ func FuzzParseFile(f *testing.F) {
 	for range 100 {
 		f.Add(FormatDecl(&DefDecl{Name: "v", Params: []string{"x"}, Body: g.expr(4)}))
 	}
+	// Sections and let patterns (issue 13).
+	f.Add("v = flip (-) 3 (+ 1) (a * b +) (::) (\"<\" ++) (- 1)\n")
+	f.Add("v p =\n  let (a, b) = p\n      Pair c d = q\n      [e] = r\n      g = 1\n  in (a, (b |>))\n")
 	f.Fuzz(func(t *testing.T, src string) {
 		file, err := ParseFile("fuzz.u", []byte(src))
 		if err != nil {

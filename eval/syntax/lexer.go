@@ -492,6 +492,9 @@ func (lx *lexer) operator(t *token) {
 		lx.fail(t, t.off, `unexpected character '&' (logical and is "&&")`)
 	case '.':
 		lx.fail(t, t.off, "unexpected character '.' (qualified names are written without spaces, like List.map)")
+	case '\\':
+		// %q would print '\\', which reads as two backslashes.
+		lx.fail(t, t.off, "unexpected character `\\` (a lambda is written `x -> body`, with no backslash)")
 	default:
 		lx.fail(t, t.off, "unexpected character %q", r)
 	}

@@ -23,6 +23,10 @@ const (
 	// earlier ones, and an unbounded list would let a garbage file produce
 	// output proportional to its size.
 	MaxErrors = 50
+	// MaxShownErrors is how many of them ErrorList.Error spells out; the
+	// rest are counted. A screenful is what a person reads before fixing
+	// the first few and trying again.
+	MaxShownErrors = 20
 
 	// MaxIdentLen bounds an identifier (including its qualifier segments).
 	// Names become namespace keys and appear in every error message about

@@ -85,6 +85,9 @@ type parser struct {
 	// at the end of a declaration points there, not at the next one.
 	prevLine, prevEnd int
 	errs              ErrorList
+	// sections counts the enclosing parentheses that may be a left
+	// section `(e op)` (see atSection).
+	sections int
 }
 
 func newParser(filename string, src []byte, fileMode bool) *parser {
@@ -198,7 +201,7 @@ func (p *parser) parseFile() *File {
 // next line that starts in column 1, so that each broken declaration
 // produces one error and the rest of the file is still checked.
 func (p *parser) parseDeclOrSkip() (d Decl) {
-	p.declStart, p.depth, p.stops = p.tok.off, 0, p.stops[:0]
+	p.declStart, p.depth, p.stops, p.sections = p.tok.off, 0, p.stops[:0], 0
 	defer func() {
 		if r := recover(); r != nil {
 			if _, ok := r.(bailout); !ok {
@@ -524,26 +527,28 @@ func (p *parser) parseBinary(level int) Expr {
 	}
 	start := p.pos()
 	x := p.parseBinary(level + 1)
-	if opLevel(p.kind()) != level {
+	if opLevel(p.kind()) != level || p.atSection() {
 		return x
 	}
 	switch levelAssoc[level] {
 	case assocLeft:
 		n := 0
-		for opLevel(p.kind()) == level {
-			op := p.tok.text
+		for opLevel(p.kind()) == level && !p.atSection() {
+			op, opPos := p.tok.text, p.pos()
 			p.next()
 			p.enter()
 			n++
 			y := p.parseBinary(level + 1)
-			x = &BinOp{Pos: start, Op: op, L: x, R: y}
+			x = &BinOp{Pos: start, Op: op, L: x, R: y, OpPos: opPos}
 		}
 		p.depth -= n
 		return x
 	case assocRight:
 		starts, xs, ops := []Pos{start}, []Expr{x}, []string(nil)
-		for opLevel(p.kind()) == level {
+		var opPos []Pos
+		for opLevel(p.kind()) == level && !p.atSection() {
 			ops = append(ops, p.tok.text)
+			opPos = append(opPos, p.pos())
 			p.next()
 			p.enter()
 			starts = append(starts, p.pos())
@@ -552,11 +557,11 @@ func (p *parser) parseBinary(level int) Expr {
 		p.depth -= len(ops)
 		r := xs[len(xs)-1]
 		for i := len(ops) - 1; i >= 0; i-- {
-			r = &BinOp{Pos: starts[i], Op: ops[i], L: xs[i], R: r}
+			r = &BinOp{Pos: starts[i], Op: ops[i], L: xs[i], R: r, OpPos: opPos[i]}
 		}
 		return r
 	default: // non-associative comparisons
-		op := p.tok.text
+		op, opPos := p.tok.text, p.pos()
 		p.next()
 		p.enter()
 		y := p.parseBinary(level + 1)
@@ -564,8 +569,14 @@ func (p *parser) parseBinary(level int) Expr {
 		if opLevel(p.kind()) == level {
 			p.fail(p.pos(), "comparison operators do not chain: found %q after %q; add parentheses", p.tok.text, op)
 		}
-		return &BinOp{Pos: start, Op: op, L: x, R: y}
+		return &BinOp{Pos: start, Op: op, L: x, R: y, OpPos: opPos}
 	}
+}
+
+// atSection reports whether the current operator is the last token of a
+// left section `(e op)`: the binary loops leave it for parseParen.
+func (p *parser) atSection() bool {
+	return p.sections > 0 && p.peekKind() == tRParen
 }
 
 // parseUnary parses unary minus, the block forms, and applications. A minus
@@ -764,7 +775,15 @@ func (p *parser) parseParen() Expr {
 		p.next()
 		return &UnitLit{Pos: pos}
 	}
+	if k := p.kind(); opLevel(k) > 0 && (k != tMinus || p.peekKind() == tRParen) {
+		return p.parseRightSection(open, pos)
+	}
+	p.sections++
 	e := p.parseExpr()
+	p.sections--
+	if opLevel(p.kind()) > 0 && p.peekKind() == tRParen {
+		return p.parseLeftSection(pos, e)
+	}
 	if p.kind() == tComma {
 		tu := &Tuple{Pos: pos, Elems: []Expr{e}}
 		for p.kind() == tComma {
@@ -778,6 +797,58 @@ func (p *parser) parseParen() Expr {
 	}
 	p.next()
 	return e
+}
+
+// Operator sections. `(op)` is `a b -> a op b`, `(op e)` is
+// `a -> a op e` and `(e op)` is `b -> e op b`; `(- e)` stays negation,
+// as in Haskell. The parameters are named with a character no user name
+// can contain, so e can never capture them, and after dag compilation a
+// section is the lambda a user would have written (same CID).
+const (
+	sectionL = "%l"
+	sectionR = "%r"
+)
+
+// peekKind is the raw kind of the token after the current one.
+func (p *parser) peekKind() tokKind {
+	lx := p.lx // a copy: looking ahead must not move the real lexer
+	return lx.next().kind
+}
+
+func (p *parser) parseRightSection(open token, pos Pos) Expr {
+	op, opPos := p.tok.text, p.pos()
+	p.next()
+	if p.kind() == tRParen {
+		p.next()
+		return &Lambda{Pos: pos, Params: []string{sectionL, sectionR},
+			Body: &BinOp{Pos: pos, Op: op, L: &Ident{Pos: pos, Name: sectionL}, R: &Ident{Pos: pos, Name: sectionR}, OpPos: opPos}}
+	}
+	e := p.parseExpr()
+	if p.kind() != tRParen {
+		p.expected(fmt.Sprintf(`")" to close the operator section at %d:%d`, open.line, open.col))
+	}
+	p.next()
+	return &Lambda{Pos: pos, Params: []string{sectionL},
+		Body: &BinOp{Pos: pos, Op: op, L: &Ident{Pos: pos, Name: sectionL}, R: e, OpPos: opPos}}
+}
+
+// parseLeftSection finishes `(e op)`; the current token is op and ")"
+// follows. e must bind tighter than op (or equally, for a left
+// associative op), so that the section means what it reads as.
+func (p *parser) parseLeftSection(pos Pos, e Expr) Expr {
+	op, opPos, lvl := p.tok.text, p.pos(), opLevel(p.kind())
+	switch x := e.(type) {
+	case *Lambda, *Let, *If, *Match:
+		p.fail(p.pos(), "the left operand of the section (... %s) extends to it; put it in parentheses", op)
+	case *BinOp:
+		if xl := binOpLevel(x.Op); xl < lvl || xl == lvl && levelAssoc[lvl] != assocLeft {
+			p.fail(p.pos(), "in the section (%s %s), %q binds less tightly than %q; add parentheses", x.Op+" ...", op, x.Op, op)
+		}
+	}
+	p.next()
+	p.next() // )
+	return &Lambda{Pos: pos, Params: []string{sectionR},
+		Body: &BinOp{Pos: pos, Op: op, L: e, R: &Ident{Pos: pos, Name: sectionR}, OpPos: opPos}}
 }
 
 func (p *parser) parseList() Expr {
@@ -806,13 +877,14 @@ func (p *parser) parseList() Expr {
 func (p *parser) parseLet() Expr {
 	l := &Let{Pos: p.pos()}
 	p.next()
-	if p.kind() != tIdent {
-		p.expected(`a binding name after "let"`)
+	if k := p.kind(); k != tIdent && k != tLParen && k != tLBrack {
+		p.expected(`a binding name or a pattern after "let"`)
 	}
 	col := p.tok.col
 	p.stops = append(p.stops, col)
+	var items []letItem
 	for {
-		l.Bindings = append(l.Bindings, p.parseBinding())
+		items = append(items, p.parseLetItem())
 		raw := p.tok.kind
 		if p.atDeclEnd() {
 			raw = tEnd
@@ -827,7 +899,7 @@ func (p *parser) parseLet() Expr {
 		if raw == tIn {
 			break
 		}
-		if raw == tIdent && p.tok.bol && p.tok.col == col {
+		if (raw == tIdent || raw == tLParen || raw == tLBrack) && p.tok.bol && p.tok.col == col {
 			continue
 		}
 		if p.kind() == tEq {
@@ -837,8 +909,66 @@ func (p *parser) parseLet() Expr {
 	}
 	p.stops = p.stops[:len(p.stops)-1]
 	p.next() // in
-	l.Body = p.parseExpr()
-	return l
+	return desugarLet(l.Pos, items, p.parseExpr())
+}
+
+// letItem is one binding of a let: a name binding, or a pattern
+// binding `pat = value` (pat non-nil).
+type letItem struct {
+	b   *Binding
+	pat Pattern
+	pos Pos
+	val Expr
+}
+
+// desugarLet turns the bindings of a let into nested Lets, with each
+// pattern binding `let p = e in rest` becoming `match e with | p -> rest`.
+// Destructuring is sugar so that the dag form (and every CID) is what the
+// equivalent match would give; a value the pattern does not fit fails
+// like a match with no arm for it.
+func desugarLet(pos Pos, items []letItem, body Expr) Expr {
+	var names []*Binding
+	flush := func(at Pos) {
+		if len(names) > 0 {
+			if at.Line == 0 {
+				at = names[0].Pos
+			}
+			body = &Let{Pos: at, Bindings: names, Body: body}
+			names = nil
+		}
+	}
+	for i := len(items) - 1; i >= 0; i-- {
+		it := items[i]
+		if it.pat == nil {
+			names = append([]*Binding{it.b}, names...)
+			continue
+		}
+		flush(Pos{})
+		body = &Match{Pos: it.pos, Scrutinee: it.val, Arms: []*Arm{{Pos: it.pat.PatPos(), Pattern: it.pat, Body: body}}}
+	}
+	flush(pos)
+	return body
+}
+
+// parseLetItem parses a name binding or, when the binding starts with
+// "(", "[" or a constructor name, a pattern binding `pat = value`.
+func (p *parser) parseLetItem() letItem {
+	k := p.tok.kind
+	if !p.atDeclEnd() && (k == tLParen || k == tLBrack || k == tIdent && isCtorName(p.tok.text)) {
+		pos := p.pos()
+		// The first token sits at the binding column, which the layout
+		// rule reads as offside; the pattern ends at "=" anyway.
+		p.stops = append(p.stops, 0)
+		pat := p.parsePattern()
+		p.stops = p.stops[:len(p.stops)-1]
+		if p.kind() != tEq {
+			p.expected(`"=" after the pattern of a let binding`)
+		}
+		p.next()
+		return letItem{pat: pat, pos: pos, val: p.parseExpr()}
+	}
+	b := p.parseBinding()
+	return letItem{b: b, pos: b.Pos}
 }
 
 // parseBinding parses `name params = value`. The name is read by its raw

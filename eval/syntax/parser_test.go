@@ -2,6 +2,7 @@ package syntax
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -341,6 +342,18 @@ func TestPositions(t *testing.T) {
 	at("-1", arm.Body.ExprPos(), 8, 23)
 }
 
+func TestErrorListCap(t *testing.T) {
+	var src strings.Builder
+	for i := range MaxShownErrors + 3 {
+		fmt.Fprintf(&src, "f%d = (\n", i)
+	}
+	_, err := ParseFile("m.u", []byte(src.String()))
+	lines := strings.Split(err.Error(), "\n")
+	if len(lines) != MaxShownErrors+1 || lines[MaxShownErrors] != "(and 3 more errors)" {
+		t.Errorf("Error() has %d lines, last %q", len(lines), lines[len(lines)-1])
+	}
+}
+
 func TestErrorListBehaviour(t *testing.T) {
 	_, err := ParseFile("m.u", []byte("a = (\nb = 1\nc = if x 1\nd = 2\n"))
 	var list ErrorList
@@ -353,8 +366,9 @@ func TestErrorListBehaviour(t *testing.T) {
 	if list[0].Pos.Line != 1 || list[1].Pos.Line != 3 {
 		t.Errorf("errors not sorted or misplaced:\n%s", list.Full())
 	}
-	if !strings.Contains(err.Error(), "(and 1 more error)") {
-		t.Errorf("Error() = %q", err.Error())
+	// Every error is shown, one per line, not only the first (issue 13).
+	if got, want := err.Error(), list[0].Error()+"\n"+list[1].Error(); got != want {
+		t.Errorf("Error() = %q, want %q", got, want)
 	}
 	var first *Error
 	if !errors.As(err, &first) || first != list[0] {
@@ -441,5 +455,49 @@ func BenchmarkFormatFile(b *testing.B) {
 	}
 	for b.Loop() {
 		FormatFile(f)
+	}
+}
+
+// Operator sections and let destructuring parse to the lambda and the
+// match they stand for, and print back as written (issue 13).
+func TestSectionsAndLetPatterns(t *testing.T) {
+	for _, tc := range []struct{ src, want string }{
+		{"(-)", "(-)"},
+		{"flip (-) 3", "flip (-) 3"},
+		{"(+ 1)", "(+ 1)"},
+		{"(10 -)", "(10 -)"},
+		{"(a * b +)", "(a * b +)"},
+		{"(::)", "(::)"},
+		{`("<" ++)`, `("<" ++)`},
+		{"(- 1)", "-1"},
+		{"(- x)", "-x"},
+		{"(f x |>)", "(f x |>)"},
+		{"let (a, b) = p in a", "match p with\n| (a, b) -> a"},
+	} {
+		e, err := ParseExpr("t", []byte(tc.src))
+		if err != nil {
+			t.Errorf("%s: %v", tc.src, err)
+			continue
+		}
+		if got := FormatExpr(e); got != tc.want {
+			t.Errorf("%s formats as %q, want %q", tc.src, got, tc.want)
+		}
+	}
+	for _, tc := range []struct{ src, want string }{
+		{"(a + b *)", `binds less tightly than "*"`},
+		{"(a :: b ::)", `binds less tightly than "::"`},
+		{"(x -> x +)", "extends to it"},
+		{"(+ 1", `")" to close the operator section`},
+		{"let (a, b) in a", `"=" after the pattern of a let binding`},
+	} {
+		_, err := ParseExpr("t", []byte(tc.src))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: error %v, want one containing %q", tc.src, err, tc.want)
+		}
+	}
+	// Several bindings, pattern and plain, on their own lines.
+	src := "f p =\n  let (a, b) = p\n      c = a + b\n      [d] = [c]\n  in d\n"
+	if _, err := ParseFile("t.u", []byte(src)); err != nil {
+		t.Errorf("multi-line let with patterns: %v", err)
 	}
 }
