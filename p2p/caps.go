@@ -152,27 +152,48 @@ type access struct {
 func (n *Node) accessFor(ctx context.Context, remote peer.ID, raw [][]byte) *access {
 	a := &access{}
 	var toks []*capabilities.Token
-	var index []int // toks[i] is raw[index[i]]
+	var index []int     // toks[i] is raw[index[i]]
+	var refused []error // for metrics.go
 	for i, b := range raw {
 		t, err := capabilities.DecodeToken(b)
 		if err != nil {
 			a.problems = append(a.problems, tokenProblem(i, "", err))
+			refused = append(refused, err)
 			continue
 		}
 		toks = append(toks, t)
 		index = append(index, i)
 	}
 	pol := n.policy.Load()
-	sb, problems := pol.For(n.id, remote, n.now(), n.grants.Revoked(ctx), toks...)
+	// Fail closed, as grants.Revoked does, but remember why: a token
+	// whose revocation could not be read (the store is down) is refused
+	// as unchecked, not reported to its holder as revoked.
+	var unreadable error
+	revoked := func(id string) bool {
+		ok, err := n.grants.IsRevoked(ctx, id)
+		if err != nil && unreadable == nil {
+			unreadable = err
+		}
+		return ok || err != nil
+	}
+	sb, problems := pol.For(n.id, remote, n.now(), revoked, toks...)
 	bad := map[int]bool{}
 	for _, p := range problems {
 		bad[p.Index] = true
-		a.problems = append(a.problems, tokenProblem(index[p.Index], p.TokenID, p.Err))
+		why := p.Err
+		if unreadable != nil && errors.Is(why, capabilities.ErrRevoked) {
+			why = fmt.Errorf("its revocation status could not be read: %s", storeFailureText(unreadable))
+		}
+		a.problems = append(a.problems, tokenProblem(index[p.Index], p.TokenID, why))
+		refused = append(refused, p.Err)
 	}
 	for i, t := range toks {
 		if !bad[i] {
 			a.tokenIDs = append(a.tokenIDs, t.ID())
 		}
+	}
+	if len(raw) > 0 {
+		n.met.countTokens(len(a.tokenIDs), refused)
 	}
 	a.chk = capabilities.NewChecker(sb, catalog, n.id, remote)
 	return a

@@ -47,8 +47,9 @@
 // marked complete only when its whole closure is (dag's closure
 // invariant), so "the callee has X complete" means it has everything X
 // needs: one question per block decides a sync, whatever the DAG's depth.
-// Nodes that share a datastore share a StoreID and never sync. Every
-// stream has a deadline and a resource-manager service, every message a
+// Nodes that share a datastore share a StoreID and, once a peer proves
+// it with the store's secret (a StoreID is public: peers.go), never
+// sync. Every stream has a deadline and a resource-manager service, every message a
 // size cap checked before its body is read, and every failure that
 // crosses the wire is typed (CallError, matching eval's sentinels so that
 // await! sees the right Err). A foreign evaluation runs in the sandbox

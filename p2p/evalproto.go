@@ -117,7 +117,7 @@ const (
 func (n *Node) callOnce(ctx context.Context, p peer.ID, rec *peerRecord, thunk []byte, roots []cid.Cid, b Budget, st *SyncStats, wire *wireCount, fullList bool, o callOptions) (res *callResult, shortcut int, err error) {
 	ps := n.peerName(p)
 	var deps, absent []cid.Cid
-	if rec.store() != n.storeID {
+	if !rec.sameStore() {
 		known := func(c cid.Cid) bool {
 			if rec.has(c) {
 				shortcut |= usedRecord
@@ -143,7 +143,7 @@ func (n *Node) callOnce(ctx context.Context, p peer.ID, rec *peerRecord, thunk [
 	}
 	// The callee answers about the listed blocks, then the roots.
 	entries := append(slices.Clip(deps), roots...)
-	r := &EvalRequest{Thunk: thunk, Store: n.storeID, Budget: b.wire(ctx), Tokens: o.tokens}
+	r := &EvalRequest{Thunk: thunk, Store: n.storeID, StoreProof: n.storeProof, Budget: b.wire(ctx), Tokens: o.tokens}
 	// What the thunk names that this node lacks: the callee fetches it
 	// from providers, and does not ask this node (fetchforeign.go).
 	if r.Absent, err = digestsOf(absent[:min(len(absent), MaxAbsentRoots)]); err != nil {
@@ -274,13 +274,14 @@ func (n *Node) callOnce(ctx context.Context, p peer.ID, rec *peerRecord, thunk [
 		default:
 			r := reply.Result
 			s.Close()
-			rec.setStatus(r.Store, -1)
+			same := n.provenStore(p, r.Store, r.StoreProof)
+			rec.setStatus(r.Store, same, -1)
 			dec, err := n.decoded.decode(r.Value)
 			if err != nil {
 				return nil, shortcut, resultFailure(ps, err)
 			}
 			w := dec.w
-			if r.Store != n.storeID {
+			if !same {
 				if err := n.acceptResultBlocks(ctx, p, dec.links, r.Blocks, o.onBehalfOf); err != nil {
 					return nil, shortcut, resultFailure(ps, err)
 				}
@@ -380,26 +381,16 @@ func resultFailure(p string, err error) error {
 // ---- callee ----
 
 func (n *Node) handleEval(s network.Stream) {
-	if !n.track() {
-		s.Reset()
-		return
-	}
-	defer n.wg.Done()
-	remote := s.Conn().RemotePeer()
-	if err := s.Scope().SetService(ServiceEval); err != nil {
-		n.log.Debug("eval: cannot attach service", "peer", remote.String(), "err", err)
-		s.Reset()
-		return
-	}
-	// Fair admission (admission.go): the caller's class bounds the eval
+	// Fair admission (acceptStream): the caller's class bounds the eval
 	// streams it may hold here and the memory its frames reserve; the
 	// request must arrive within the first-frame deadline, what follows
 	// it (blocks after a need) within RequestReadTimeout.
-	t := n.admitStream(n.admit.eval, s)
+	t, done := n.acceptStream(s, ServiceEval, "eval", n.admit.eval)
 	if t == nil {
 		return
 	}
-	defer t.close()
+	defer done()
+	remote := s.Conn().RemotePeer()
 	s.SetWriteDeadline(time.Now().Add(RequestReadTimeout))
 	fc := newFrameConn(t.frames(n.admit.lim.evalFirstFrame, RequestReadTimeout), t.scope())
 	hooks := serveHooks{
@@ -488,6 +479,7 @@ func (n *Node) serveEval(ctx context.Context, remote peer.ID, fc *frameConn, hoo
 	// entry could not be written.
 	audit := func(ce *CallError, detail string) error {
 		entry.Outcome = outcomeOf(ce)
+		n.met.countForeign(ctx, n.metricClass(remote, len(entry.Tokens)), ce) // metrics.go
 		if ce != nil {
 			entry.Detail = ce.Error()
 		} else {
@@ -549,7 +541,7 @@ func (n *Node) serveEval(ctx context.Context, remote peer.ID, fc *frameConn, hoo
 	ctx, cancel := context.WithTimeout(ctx, g.Timeout)
 	defer cancel()
 
-	same := req.Store != "" && req.Store == n.storeID
+	same := n.heardStore(remote, req.Store, req.StoreProof)
 	// What the evaluation uses (its roots, what its sync lists and
 	// brings, what calls it makes return) is in use until it ends: no
 	// collection takes it (retain.go).
@@ -706,13 +698,13 @@ func (n *Node) serveEval(ctx context.Context, remote peer.ID, fc *frameConn, hoo
 		// The result would reach the caller with no durable record of
 		// an evaluation that used a token or node data: refuse it.
 		c.failed.Add(1)
-		return write(&CallError{Code: CodeMsg, Msg: "the audit log could not be written"})
+		return write(&CallError{Code: CodeMsg, Msg: "the audit log could not be written: " + storeFailureText(err)})
 	}
 	c.succeeded.Add(1)
 	if hooks.replying != nil {
 		hooks.replying()
 	}
-	res := &ResultReply{Value: enc, Blocks: blocks, Store: n.storeID, Fuel: th.Steps(), Memory: th.MemoryUsed()}
+	res := &ResultReply{Value: enc, Blocks: blocks, Store: n.storeID, StoreProof: n.storeProof, Fuel: th.Steps(), Memory: th.MemoryUsed()}
 	if err := fc.writeMessage(&EvalReply{Result: res}); err != nil {
 		return false, fmt.Errorf("writing the result: %w", err)
 	}

@@ -296,6 +296,7 @@ func (n *Node) FetchClosure(ctx context.Context, roots []cid.Cid, o FetchOptions
 		finder = n.finder()
 	}
 	st, err := f.run(ctx, roots, from, finder)
+	n.met.countFetch(fetchSelf, st, err) // metrics.go
 	if err == nil {
 		// Fetched for this node's own use: pinned, even the roots that
 		// were here already on another peer's say-so.

@@ -62,6 +62,7 @@ func (n *Node) fetchAbsent(ctx context.Context, caller peer.ID, roots []cid.Cid,
 		maxProviders: ForeignFetchProviders, maxBytes: ForeignFetchBytes, exclude: caller}
 	use.protect(want...)
 	st, ferr := f.run(fctx, want, nil, n.finder())
+	n.met.countFetch(fetchForeign, st, ferr) // metrics.go
 	n.log.Info("eval: fetched code the caller named without holding it", "peer", caller.String(),
 		"roots", len(want), "blocks", st.Blocks, "bytes", st.Bytes, "providers", st.Providers, "err", ferr)
 	if ferr != nil {

@@ -66,10 +66,13 @@ func realMessages(tb testing.TB) (requests, replies, blocks, statuses [][]byte) 
 		enc(&EvalRequest{Thunk: thunk, Store: "abc", Prefixes: prefixes}), // the compact list
 		// Code the caller names without holding it.
 		enc(&EvalRequest{Thunk: thunk, Store: "abc", Prefixes: prefixes, Absent: digests[:digestLen]}),
+		// A caller proving it shares the store.
+		enc(&EvalRequest{Thunk: thunk, Store: "abc", StoreProof: digests[:StoreProofLen]}),
 	}
 	replies = [][]byte{
 		enc(&EvalReply{Need: &NeedReply{Bits: bitmapFor(len(deps), []int{0, 2})}}),
 		enc(&EvalReply{Result: &ResultReply{Value: result, Blocks: raw, Store: "xyz", Fuel: 12, Memory: 34}}),
+		enc(&EvalReply{Result: &ResultReply{Value: result, Store: "xyz", StoreProof: digests[:StoreProofLen]}}),
 		enc(&EvalReply{Error: (&CallError{Code: CodeMissing, CID: top.Def.CID, Msg: "x"}).wire()}),
 		enc(&EvalReply{Error: (&CallError{Code: CodeBudget, Which: "fuel"}).wire()}),
 		enc(&EvalReply{Error: (&CallError{Code: CodeDenied, Which: "builtin", Name: "Int.sub", Msg: "x",
@@ -79,6 +82,7 @@ func realMessages(tb testing.TB) (requests, replies, blocks, statuses [][]byte) 
 	two := append(bytes.Repeat([]byte{1}, digestLen), bytes.Repeat([]byte{2}, digestLen)...)
 	statuses = [][]byte{
 		enc(&StatusMessage{Version: 1, Store: "abcdef", Load: 250}),
+		enc(&StatusMessage{Version: 1, Store: "abcdef", StoreProof: digests[:StoreProofLen]}),
 		enc(&StatusMessage{Version: 1, Store: "abcdef", Clusters: two}),                                         // a member of two clusters
 		enc(&StatusMessage{Version: 1, Store: "abcdef", Clusters: append(two[digestLen:], two[:digestLen]...)}), // out of order
 	}

@@ -642,6 +642,12 @@ const (
 	// fast.
 	chanReadBuffer  = 4 << 10
 	chanWriteBuffer = 16 << 10
+	// chanSmallFrame is the buffer each channel stream keeps for the
+	// frames of at most that size (chanFrames): its memory is reserved
+	// with the stream's scope once, for the stream's life, instead of
+	// per message. Most messages and all replies but errors fit; the
+	// streams a peer holds are bounded above, and so is what it holds.
+	chanSmallFrame = 1 << 10
 )
 
 // Groups of nodes in one process on one store (shared.go, docs/scaling.md
@@ -684,4 +690,23 @@ const (
 	// system's descriptor limit still caps the sum, and each member's
 	// admission what a peer does with them.
 	SharedPeerConnsPerNode = 2
+)
+
+// Proving a shared store (peers.go, docs/protocol.md "Shared stores").
+const (
+	// StoreProofLen is the one length a store proof may have on the
+	// wire: an HMAC-SHA256 (dag.StoreProof). Anything else is a
+	// malformed message, so a peer can make the node hash no more than
+	// 32 bytes of proof per message.
+	StoreProofLen = dag.StoreProofLen
+)
+
+// Identifying a peer (identify.go, `unode id PEER`).
+const (
+	// IdentifyTimeout bounds Identify: dialing the peer (finding it
+	// through the DHT first, when only its ID is known) and waiting for
+	// libp2p's identify exchange, which a peer could leave unanswered.
+	// Identify runs as soon as a connection is up and takes one round
+	// trip; a dial takes a few.
+	IdentifyTimeout = 30 * time.Second
 )

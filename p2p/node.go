@@ -28,6 +28,7 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/transport/websocket"
 	webtransport "github.com/libp2p/go-libp2p/p2p/transport/webtransport"
 	ma "github.com/multiformats/go-multiaddr"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/unode-dev/unode/capabilities"
 	"github.com/unode-dev/unode/dag"
@@ -94,6 +95,11 @@ type Node struct {
 	selfID string     // id.String()
 	// decoded caches the decoding of small thunks and results.
 	decoded *decodeCache
+	// storeSecret checks peers' proofs that they share the store, and
+	// storeProof is this node's (peers.go, provenStore).
+	storeSecret *dag.StoreSecret
+	storeProof  []byte
+
 	// chanKey authenticates the creator of each channel (channels.go).
 	chanKey channelKey
 	// chans is the node's side of /unode/chan/1.0.0: its senders to
@@ -129,6 +135,12 @@ type Node struct {
 
 	// shared is the group the node is a member of, or nil (shared.go).
 	shared *Shared
+
+	// met counts what only metrics need, and holds the node's
+	// registration (metrics.go); agent is what identify states
+	// (identify.go).
+	met   nodeMetrics
+	agent string
 }
 
 type config struct {
@@ -147,6 +159,11 @@ type config struct {
 	load func() float64
 	// shared, when set (WithShared), is the node's group (shared.go).
 	shared *Shared
+	// agent (WithAgentVersion) and metrics (WithMetrics): what identify
+	// states, and where metrics go (identify.go, metrics.go).
+	agent     string
+	metrics   prometheus.Registerer
+	libp2pReg *guardedRegisterer // go-libp2p's, set by libp2pOptions
 }
 
 // Option configures New.
@@ -297,6 +314,10 @@ func New(ctx context.Context, opts ...Option) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	storeSecret, err := cb.Store().StoreSecret(ctx)
+	if err != nil {
+		return nil, err
+	}
 	rm, err := cfg.resourceManager()
 	if err != nil {
 		return nil, err
@@ -334,8 +355,7 @@ func New(ctx context.Context, opts ...Option) (*Node, error) {
 		// failure is reported for the address that failed.
 		libp2p.NoListenAddrs,
 		libp2p.ResourceManager(rm),
-		libp2p.DisableMetrics(),
-	), transports...)...)
+	), append(cfg.libp2pOptions(), transports...)...)...)
 	if err != nil {
 		rm.Close()
 		return nil, fmt.Errorf("starting the libp2p host: %w", err)
@@ -366,6 +386,7 @@ func New(ctx context.Context, opts ...Option) (*Node, error) {
 		clusters: newClusterState(),
 		load:     cfg.load,
 		chans:    newChanState(),
+		agent:    cfg.agent, // set by libp2pOptions
 	}
 	cfg.shared.attach(n)
 	n.grants.Now = cfg.now
@@ -374,6 +395,7 @@ func New(ctx context.Context, opts ...Option) (*Node, error) {
 		return nil, err
 	}
 	n.selfID = h.ID().String()
+	n.storeSecret, n.storeProof = storeSecret, storeSecret.Prove([]byte(h.ID()))
 	n.policy.Store(cfg.policy)
 	lim := defaultAdmissionLimits()
 	if cfg.admission != nil {
@@ -397,6 +419,10 @@ func New(ctx context.Context, opts ...Option) (*Node, error) {
 	if err := cfg.shared.register(n); err != nil {
 		n.Close()
 		return nil, err
+	}
+	if err := n.registerMetrics(&cfg); err != nil {
+		n.Close()
+		return nil, fmt.Errorf("registering the node's metrics: %w", err)
 	}
 	return n, nil
 }
@@ -550,7 +576,8 @@ func copyPolicy(p *capabilities.Policy) (*capabilities.Policy, error) {
 // room for everything the services admit, so they never bind first.
 //
 // nodes is how many hosts will share it (shared.go); 1 for a node's own.
-func newResourceManager(nodes int) (*admittingRM, error) {
+// opts are more rcmgr options (metrics.go's rcmgrOptions).
+func newResourceManager(nodes int, opts ...rcmgr.Option) (*admittingRM, error) {
 	limits := rcmgr.DefaultLimits
 	libp2p.SetDefaultServiceLimits(&limits)
 	limits.SystemBaseLimit.StreamsInbound = max(limits.SystemBaseLimit.StreamsInbound, rmSystemStreamsInbound)
@@ -593,10 +620,13 @@ func newResourceManager(nodes int) (*admittingRM, error) {
 		limits.AddProtocolLimit(l.proto, l.all, rcmgr.BaseLimitIncrease{})
 		limits.AddProtocolPeerLimit(l.proto, l.peer, rcmgr.BaseLimitIncrease{})
 	}
-	// No Prometheus metrics: unode exports none, and the resource
+	// Prometheus metrics only when asked for (WithMetrics): the resource
 	// manager's metrics reporter formats a timestamp on every scope
 	// event, which is a measurable part of a small remote call.
-	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(sharedLimits(limits.AutoScale(), nodes)), rcmgr.WithMetricsDisabled())
+	if len(opts) == 0 {
+		opts = []rcmgr.Option{rcmgr.WithMetricsDisabled()}
+	}
+	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(sharedLimits(limits.AutoScale(), nodes)), opts...)
 	if err != nil {
 		return nil, fmt.Errorf("creating the resource manager: %w", err)
 	}
@@ -684,6 +714,7 @@ func (n *Node) Close() error {
 	}
 	n.closed = true
 	n.mu.Unlock()
+	n.unregisterMetrics()
 	n.shared.leave(n)
 	n.cancel()
 	n.host.RemoveStreamHandler(ProtocolEval)
