@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"runtime"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -21,7 +22,7 @@ import (
 // against a raw libp2p stream carrying the same frames, interleaved in
 // one run:
 //
-//	go test ./p2p -run='^$' -bench=ChanVsRawStream -benchtime=20x -count=3
+//	go test ./p2p -run='^$' -bench=ChanVsRawStream -benchtime=200x -count=5
 
 // trustedPair is two connected nodes, each listing the other in its
 // policy with openSandbox.
@@ -39,6 +40,98 @@ func trustedPair(tb testing.TB) (*Node, *Node) {
 	return a, c
 }
 
+// serveListeners runs, on n, a goroutine per channel that listens on it
+// and, as soon as it took a message, listens again (as a serve loop
+// does), until the returned stop is called.
+func serveListeners(tb testing.TB, n *Node, chs []*eval.Channel) (stop func()) {
+	tb.Helper()
+	done := make(chan struct{})
+	for _, ch := range chs {
+		go func() {
+			for {
+				f := n.net.Listen(nil, ch)
+				select {
+				case <-f.Done():
+				case <-done:
+					return
+				}
+				// Listeners are weak: waiting on Done alone does not
+				// keep the future, and so the listener, alive.
+				runtime.KeepAlive(f)
+			}
+		}()
+	}
+	if !pollUntil(func() bool { return n.net.LocalHost.Listening() == len(chs) }) {
+		tb.Fatal("listeners did not register")
+	}
+	return func() { close(done) }
+}
+
+// BenchmarkChanDeliver is one side at a time of BenchmarkChanVsRawStream's
+// round trips, to profile (-cpuprofile, -memprofile) the path of a
+// deliver alone, on both nodes, or of the raw request/response:
+//
+//	go test ./p2p -run='^$' -bench='ChanDeliver/deliver' -benchtime=100000x -cpuprofile cpu.out
+func BenchmarkChanDeliver(b *testing.B) {
+	const listeners = 32
+	ctx := context.Background()
+	a, c := trustedPair(b)
+	payload := eval.Text("a message of a few dozen bytes, as programs send")
+	chs := make([]*eval.Channel, listeners)
+	for i := range chs {
+		chs[i] = newChan(b, c)
+	}
+	enc, err := dag.EncodeValue(&dag.VText{V: string(payload)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	request := chanFrame(b, &ChanMessage{Seq: 1, Channel: chs[0].ID, Value: enc, Ack: true})[1:]
+	reply, _ := EncodeChanReply(&ChanReply{Seq: 1, Taken: 1})
+	c.host.SetStreamHandler(rawChanProtocol, func(s network.Stream) {
+		fc := &frameConn{r: bufio.NewReaderSize(s, chanReadBuffer), w: s}
+		for {
+			if _, _, err := fc.readFrame(MaxChanMessageSize); err != nil {
+				s.Reset()
+				return
+			}
+			if err := fc.writeFrame(reply); err != nil {
+				s.Reset()
+				return
+			}
+		}
+	})
+	defer serveListeners(b, c, chs)()
+	th := a.cb.newThread(Budget{})
+	node := nodeValue(c)
+	for range 100 { // the stream open, the code paths warm
+		<-a.net.Send(th, node, chs[0], payload, true).Done()
+	}
+	b.Run("deliver", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			f := a.net.Send(th, node, chs[i%listeners], payload, true)
+			<-f.Done()
+		}
+	})
+	b.Run("raw", func(b *testing.B) {
+		s, err := a.host.NewStream(ctx, c.ID(), rawChanProtocol)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer s.Reset()
+		fc := newFrameConn(s, nil)
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			if err := fc.writeFrame(request); err != nil {
+				b.Fatal(err)
+			}
+			if _, _, err := fc.readFrame(MaxChanReplySize); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
 // rawChanProtocol is the reference: a bare stream with unode's framing.
 const rawChanProtocol protocol.ID = "/unode-bench/rawchan/1.0.0"
 
@@ -46,11 +139,16 @@ const rawChanProtocol protocol.ID = "/unode-bench/rawchan/1.0.0"
 // against chanBatch raw frames written on an open stream (each with one
 // Write, as a sender without batching would), and chanRoundTrips
 // delivers (each awaited before the next) against as many raw
-// request/responses on an open stream with the same frame sizes.
+// request/responses on an open stream with the same frame sizes; and as
+// many delivers to listeners that do not listen again (waiting-deliver).
+// The round trips alternate in chunks of rtChunk, each round in another
+// order, so that whatever else the machine does (a GC, a neighbour's
+// process) falls on all sides alike.
 func BenchmarkChanVsRawStream(b *testing.B) {
 	const (
 		chanBatch      = 2000
 		chanRoundTrips = 200
+		rtChunk        = 20
 		listeners      = 32
 	)
 	ctx := context.Background()
@@ -102,29 +200,9 @@ func BenchmarkChanVsRawStream(b *testing.B) {
 	rawRR, s2 := rawStream()
 	defer s2.Reset()
 
-	// Listeners on the receiver for the delivers, one per channel, each
-	// listening again as soon as it took a message: deliver i goes to
-	// channel i mod listeners.
-	stop := make(chan struct{})
-	defer close(stop)
-	for _, ch := range chs {
-		go func() {
-			for {
-				f := c.net.Listen(nil, ch)
-				select {
-				case <-f.Done():
-				case <-stop:
-					return
-				}
-				// Listeners are weak: waiting on Done alone does not
-				// keep the future, and so the listener, alive.
-				runtime.KeepAlive(f)
-			}
-		}()
-	}
-	if !pollUntil(func() bool { return c.net.LocalHost.Listening() == listeners }) {
-		b.Fatal("listeners did not register")
-	}
+	// Listeners on the receiver for the delivers, one per channel:
+	// deliver i goes to channel i mod listeners.
+	defer serveListeners(b, c, chs)()
 	th := a.cb.newThread(Budget{})
 	node := nodeValue(c)
 	// Warm up both paths (streams open, code paths hot).
@@ -140,6 +218,64 @@ func BenchmarkChanVsRawStream(b *testing.B) {
 	}
 	var rawSendT, sendT, rawRRT, deliverT time.Duration
 	misses := 0
+	roundTrips := func(k int) time.Duration {
+		t0 := time.Now()
+		for range k {
+			if err := rawRR.writeFrame(deliverFrame[1:]); err != nil {
+				b.Fatal(err)
+			}
+			if _, _, err := rawRR.readFrame(MaxChanReplySize); err != nil {
+				b.Fatal(err)
+			}
+		}
+		return time.Since(t0)
+	}
+	next := 0 // the channel of the next deliver
+	deliver := func(k int) time.Duration {
+		t0 := time.Now()
+		for range k {
+			f := a.net.Send(th, node, chs[next%listeners], payload, true)
+			next++
+			<-f.Done()
+			if _, errv, _ := f.Result(); errv != nil {
+				if misses == 0 {
+					b.Logf("deliver failed: %s", show(errv))
+				}
+				misses++
+			}
+		}
+		return time.Since(t0)
+	}
+	// The same delivers to listeners on fresh channels, registered
+	// beforehand (not timed), each awaited by a goroutine that then
+	// ends: the round trip without the receiving program's own work of
+	// listening again (which the delivers above include, as a serve
+	// loop's would, on the same two cores).
+	var waitingT time.Duration
+	deliverWaiting := func(k int) time.Duration {
+		ls := make([]*eval.Future, k)
+		fresh := make([]*eval.Channel, k)
+		var woken sync.WaitGroup
+		for j := range ls {
+			fresh[j] = newChan(b, c)
+			ls[j] = c.net.Listen(nil, fresh[j])
+			woken.Go(func() { <-ls[j].Done() })
+		}
+		t0 := time.Now()
+		for j := range k {
+			f := a.net.Send(th, node, fresh[j], payload, true)
+			<-f.Done()
+			if _, errv, _ := f.Result(); errv != nil {
+				b.Fatalf("deliver to a waiting listener: %s", show(errv))
+			}
+		}
+		d := time.Since(t0)
+		woken.Wait()
+		// Listeners are weak: the waiting goroutines hold only the
+		// futures' channels.
+		runtime.KeepAlive(ls)
+		return d
+	}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		// Raw frames, one Write each.
@@ -161,39 +297,26 @@ func BenchmarkChanVsRawStream(b *testing.B) {
 		}
 		wait(func() bool { return c.ChanStats().Received >= wantC })
 		t2 := time.Now()
+		rawSendT += t1.Sub(t0)
+		sendT += t2.Sub(t1)
 		if a.ChanStats().DroppedQueueFull > 0 {
 			b.Fatalf("sends dropped at the queue: %+v", a.ChanStats())
 		}
 		// The sends took the listeners: let them listen again (not
 		// timed).
 		wait(func() bool { return c.net.LocalHost.Listening() == listeners })
-		t2 = time.Now()
-		// Raw request/response.
-		for range chanRoundTrips {
-			if err := rawRR.writeFrame(deliverFrame[1:]); err != nil {
-				b.Fatal(err)
-			}
-			if _, _, err := rawRR.readFrame(MaxChanReplySize); err != nil {
-				b.Fatal(err)
+		// Raw request/responses and the two kinds of deliver, in
+		// turn, each chunk in a different order.
+		sides := []func(){
+			func() { rawRRT += roundTrips(rtChunk) },
+			func() { deliverT += deliver(rtChunk) },
+			func() { waitingT += deliverWaiting(rtChunk) },
+		}
+		for k := 0; k < chanRoundTrips/rtChunk; k++ {
+			for j := range sides {
+				sides[(i+k+j)%len(sides)]()
 			}
 		}
-		t3 := time.Now()
-		// deliver, awaited.
-		for k := range chanRoundTrips {
-			f := a.net.Send(th, node, chs[k%listeners], payload, true)
-			<-f.Done()
-			if _, errv, _ := f.Result(); errv != nil {
-				if misses == 0 {
-					b.Logf("deliver failed: %s", show(errv))
-				}
-				misses++
-			}
-		}
-		t4 := time.Now()
-		rawSendT += t1.Sub(t0)
-		sendT += t2.Sub(t1)
-		rawRRT += t3.Sub(t2)
-		deliverT += t4.Sub(t3)
 	}
 	b.StopTimer()
 	msgs := float64(b.N * chanBatch)
@@ -204,5 +327,7 @@ func BenchmarkChanVsRawStream(b *testing.B) {
 	b.ReportMetric(float64(deliverT.Microseconds())/rts, "deliver-µs")
 	b.ReportMetric(float64(rawRRT.Microseconds())/rts, "raw-rr-µs")
 	b.ReportMetric(float64(deliverT)/float64(rawRRT), "deliver/raw-rr")
+	b.ReportMetric(float64(waitingT.Microseconds())/rts, "waiting-deliver-µs")
+	b.ReportMetric(float64(waitingT)/float64(rawRRT), "waiting-deliver/raw-rr")
 	b.ReportMetric(float64(misses), "deliver-misses")
 }

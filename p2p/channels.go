@@ -5,6 +5,8 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"fmt"
+	"hash"
+	"sync"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -33,7 +35,19 @@ const (
 )
 
 // channelKey is the node's key for channel tags.
-type channelKey [32]byte
+type channelKey struct {
+	key [32]byte
+	// macs holds tagMACs keyed with key, reset before each use: setting
+	// up an HMAC (two hashes, the padded keys) cost more than the tag
+	// itself, and every listen and every foreign send checks a tag.
+	macs *sync.Pool
+}
+
+// tagMAC is an HMAC under the channel key and its scratch buffers.
+type tagMAC struct {
+	h       hash.Hash
+	in, out []byte
+}
 
 // deriveChannelKey derives the tag key from the node's private key, so
 // that channels created before a restart are still recognised after it.
@@ -46,15 +60,28 @@ func deriveChannelKey(k crypto.PrivKey) (channelKey, error) {
 	h.Write([]byte("unode channel tag key v1\x00"))
 	h.Write(raw)
 	var out channelKey
-	copy(out[:], h.Sum(nil))
+	copy(out.key[:], h.Sum(nil))
+	key := out.key
+	out.macs = &sync.Pool{New: func() any { return &tagMAC{h: hmac.New(sha256.New, key[:])} }}
 	return out, nil
 }
 
-func (k *channelKey) tag(random []byte, creator peer.ID) []byte {
-	m := hmac.New(sha256.New, k[:])
-	m.Write(random)
-	m.Write([]byte(creator))
-	return m.Sum(nil)[:channelTagLen]
+// withTag calls f with the tag of random for creator (valid only during
+// the call).
+func (k *channelKey) withTag(random []byte, creator peer.ID, f func(tag []byte)) {
+	var m *tagMAC
+	if k.macs != nil {
+		m = k.macs.Get().(*tagMAC)
+		defer k.macs.Put(m)
+		m.h.Reset()
+	} else {
+		m = &tagMAC{h: hmac.New(sha256.New, k.key[:])}
+	}
+	m.h.Write(random)
+	m.in = append(m.in[:0], creator...)
+	m.h.Write(m.in)
+	m.out = m.h.Sum(m.out[:0])
+	f(m.out[:channelTagLen])
 }
 
 // newChannelID returns a fresh ID for a channel created by creator.
@@ -63,7 +90,8 @@ func (k *channelKey) newChannelID(creator peer.ID) ([]byte, error) {
 	if _, err := rand.Read(id); err != nil {
 		return nil, fmt.Errorf("channel: %w", err)
 	}
-	return append(id, k.tag(id, creator)...), nil
+	k.withTag(id, creator, func(tag []byte) { id = append(id, tag...) })
+	return id, nil
 }
 
 // createdBy reports whether id is the ID of a channel creator made on
@@ -72,7 +100,9 @@ func (k *channelKey) createdBy(id []byte, creator peer.ID) bool {
 	if len(id) != channelIDLen {
 		return false
 	}
-	return hmac.Equal(id[channelRandomLen:], k.tag(id[:channelRandomLen], creator))
+	ok := false
+	k.withTag(id[:channelRandomLen], creator, func(tag []byte) { ok = hmac.Equal(id[channelRandomLen:], tag) })
+	return ok
 }
 
 // principal is who the evaluations of this host act for.
@@ -162,9 +192,11 @@ func (h *netHost) Send(th *eval.Thread, node *eval.Node, ch *eval.Channel, v eva
 	if pid == h.n.id {
 		return h.LocalHost.Send(th, h.self, ch, v, ack)
 	}
-	if owner, err := h.n.chans.parsePeer(ch.Node); err != nil || owner != pid {
-		// Only a channel's node listens on it (the requests channels of
-		// all nodes share one ID): nobody at pid takes this message.
+	// Only a channel's node listens on it (the requests channels of all
+	// nodes share one ID): nobody at pid takes a message for another's.
+	// A channel whose node is named by node's own text (the usual case)
+	// is pid's without parsing it again.
+	if !h.sendsToOwner(node, ch, pid) {
 		if !ack {
 			return nil
 		}
@@ -174,4 +206,13 @@ func (h *netHost) Send(th *eval.Thread, node *eval.Node, ch *eval.Channel, v eva
 		return f
 	}
 	return h.n.sendChan(th, pid, addrs, ch, v, ack, h.onBehalfOf)
+}
+
+// sendsToOwner reports whether ch's node is pid, which node names.
+func (h *netHost) sendsToOwner(node *eval.Node, ch *eval.Channel, pid peer.ID) bool {
+	if ch.Node == node.ID && len(node.Addrs) == 0 {
+		return true
+	}
+	owner, err := h.n.chans.parsePeer(ch.Node)
+	return err == nil && owner == pid
 }

@@ -23,7 +23,6 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/unode-dev/unode/capabilities"
-	"github.com/unode-dev/unode/dag"
 	"github.com/unode-dev/unode/eval"
 )
 
@@ -354,11 +353,13 @@ type pendingAck struct {
 	st *chanState
 
 	mu      sync.Mutex
-	cp      *chanPeer   // set once counted at cp
-	seq     uint64      // set once written
-	timer   *time.Timer // its deadline
+	cp      *chanPeer // set once counted at cp
+	seq     uint64    // set once written
 	done    bool
 	counted bool
+	// timeout and deadline (monoNow) are set when it is counted at cp,
+	// and guarded by cp.mu (cp.watch).
+	timeout, deadline time.Duration
 }
 
 // finish completes the deliver (err nil: acknowledged) and gives its
@@ -371,14 +372,12 @@ func (a *pendingAck) finish(err error) {
 		return
 	}
 	a.done = true
-	t, counted, seq, cp := a.timer, a.counted, a.seq, a.cp
+	counted, seq, cp := a.counted, a.seq, a.cp
 	a.mu.Unlock()
-	if t != nil {
-		t.Stop()
-	}
 	if counted {
 		cp.mu.Lock()
 		cp.acks--
+		delete(cp.live, a)
 		if seq != 0 && cp.pending[seq] == a {
 			delete(cp.pending, seq)
 		}
@@ -415,8 +414,16 @@ type chanPeer struct {
 	bytes   int                    // their sizes
 	acks    int                    // delivers in flight
 	pending map[uint64]*pendingAck // written delivers by sequence number
-	running bool                   // a sender goroutine serves the queue
-	gone    bool                   // removed from st.peers
+	// live is the delivers in flight (queued or written), for their
+	// deadlines: ackTimer fires at ackAt, at or before the earliest of
+	// them (zero: not armed). One timer serves all the delivers to the
+	// peer (watch, expireAcks): a timer each cost more than the rest
+	// of queueing a deliver.
+	live     map[*pendingAck]struct{}
+	ackTimer *time.Timer
+	ackAt    time.Duration // monoNow
+	running  bool          // a sender goroutine serves the queue
+	gone     bool          // removed from st.peers
 	// sess is the open stream's session, while messages may be written
 	// on it directly (enqueueChan).
 	sess *chanSession
@@ -434,7 +441,8 @@ func (st *chanState) peerFor(n *Node, p peer.ID) (*chanPeer, error) {
 	if len(st.peers) >= MaxChanPeers {
 		return nil, errChanTooManyPeers
 	}
-	cp := &chanPeer{n: n, st: st, p: p, name: n.peerName(p), wake: make(chan struct{}, 1), pending: map[uint64]*pendingAck{}}
+	cp := &chanPeer{n: n, st: st, p: p, name: n.peerName(p), wake: make(chan struct{}, 1), pending: map[uint64]*pendingAck{},
+		live: map[*pendingAck]struct{}{}}
 	st.peers[p] = cp
 	return cp, nil
 }
@@ -448,6 +456,58 @@ func (st *chanState) forget(cp *chanPeer) {
 	if !cp.running && cp.count == 0 && cp.acks == 0 && !cp.gone {
 		cp.gone = true
 		delete(st.peers, cp.p)
+		if cp.ackTimer != nil {
+			cp.ackTimer.Stop()
+			cp.ackAt = 0
+		}
+	}
+}
+
+// monoStart anchors monoNow.
+var monoStart = time.Now()
+
+// monoNow is the time since monoStart on the monotonic clock: one clock
+// read where time.Now makes two, for the bookkeeping done per message
+// (deadlines, idleness).
+func monoNow() time.Duration { return time.Since(monoStart) }
+
+// watch makes timeout from now a's deadline, one the peer's ack timer
+// fires for (cp.mu held): it arms the timer if a's is the earliest.
+func (cp *chanPeer) watch(a *pendingAck, timeout time.Duration) {
+	a.timeout, a.deadline = timeout, monoNow()+timeout
+	cp.live[a] = struct{}{}
+	switch {
+	case cp.ackTimer == nil:
+		cp.ackTimer = time.AfterFunc(timeout, cp.expireAcks)
+		cp.ackAt = a.deadline
+	case cp.ackAt == 0 || a.deadline < cp.ackAt:
+		cp.ackTimer.Reset(timeout)
+		cp.ackAt = a.deadline
+	}
+}
+
+// expireAcks fails the delivers past their deadline and arms the timer
+// for the earliest of the others.
+func (cp *chanPeer) expireAcks() {
+	now := monoNow()
+	var late []*pendingAck
+	var next time.Duration
+	cp.mu.Lock()
+	for a := range cp.live {
+		if a.deadline <= now {
+			late = append(late, a)
+			delete(cp.live, a)
+		} else if next == 0 || a.deadline < next {
+			next = a.deadline
+		}
+	}
+	cp.ackAt = next
+	if next != 0 {
+		cp.ackTimer.Reset(next - now)
+	}
+	cp.mu.Unlock()
+	for _, a := range late {
+		a.finish(&ChanError{Peer: cp.name, Reason: ChanTimeout, Msg: fmt.Sprintf("no acknowledgement within %v", a.timeout.Round(time.Millisecond))})
 	}
 }
 
@@ -471,7 +531,7 @@ func (n *Node) sendChan(th *eval.Thread, p peer.ID, addrs []ma.Multiaddr, ch *ev
 	if len(ch.ID) != channelIDLen {
 		return failed(&ChanError{Peer: name, Reason: ChanFailed, Msg: fmt.Sprintf("a channel ID of %d bytes names no channel (want %d)", len(ch.ID), channelIDLen)})
 	}
-	if onBehalfOf != "" && n.peers.get(p).store() != n.storeID {
+	if onBehalfOf != "" && !n.peers.get(p).sameStore() {
 		if err := n.checkShareableCode(th.Context(), v, onBehalfOf); err != nil {
 			return failed(err)
 		}
@@ -482,14 +542,16 @@ func (n *Node) sendChan(th *eval.Thread, p peer.ID, addrs []ma.Multiaddr, ch *ev
 	if err != nil {
 		return failed(fmt.Errorf("to %s: %w", shortPeer(name), err))
 	}
-	data, err := dag.EncodeValue(w)
+	data, roots, err := encodeChanValue(w)
 	if err != nil {
 		return failed(fmt.Errorf("to %s: %w", shortPeer(name), err))
 	}
 	if len(addrs) > 0 {
 		n.host.Peerstore().AddAddrs(p, addrs, peerstore.TempAddrTTL)
 	}
-	m := &outMsg{ch: bytes.Clone(ch.ID), value: data, roots: dag.ValueLinks(w), onBehalfOf: onBehalfOf}
+	// Channel IDs are never modified once made (created, or decoded
+	// into their own bytes), so the message keeps ch's.
+	m := &outMsg{ch: ch.ID, value: data, roots: roots, onBehalfOf: onBehalfOf}
 	m.size = len(data) + len(m.ch) + 64*len(m.roots) + outMsgOverhead
 	var f *eval.Future
 	if ack {
@@ -553,6 +615,7 @@ func (n *Node) enqueueChan(p peer.ID, m *outMsg, timeout time.Duration) error {
 			a.mu.Lock()
 			a.cp, a.counted = cp, true
 			a.mu.Unlock()
+			cp.watch(a, timeout)
 		}
 		cp.count++
 		cp.bytes += m.size
@@ -571,13 +634,6 @@ func (n *Node) enqueueChan(p peer.ID, m *outMsg, timeout time.Duration) error {
 		cp.running = true
 		cp.mu.Unlock()
 		if a := m.ack; a != nil {
-			a.mu.Lock()
-			if !a.done {
-				a.timer = time.AfterFunc(timeout, func() {
-					a.finish(&ChanError{Peer: cp.name, Reason: ChanTimeout, Msg: fmt.Sprintf("no acknowledgement within %v", timeout.Round(time.Millisecond))})
-				})
-			}
-			a.mu.Unlock()
 			a.f.OnCancel(func() { a.finish(errors.New("canceled")) })
 		}
 		if direct != nil {
@@ -681,7 +737,7 @@ type chanSession struct {
 	bw   *bufio.Writer
 	seq  uint64
 	body []byte // the encoding of the message being written
-	// lastWrite is when a message was last written (UnixNano), for the
+	// lastWrite is when a message was last written (monoNow), for the
 	// idle close.
 	lastWrite atomic.Int64
 	// syncSeq is the message waiting for its sync answer (0: none);
@@ -718,7 +774,7 @@ func (cp *chanPeer) session() {
 	bw := bufio.NewWriterSize(&deadlineWriter{s: s, timeout: cp.st.writeTimeout}, chanWriteBuffer)
 	ss := &chanSession{cp: cp, s: s, ctx: ctx, bw: bw, syncAns: make(chan *ChanReply, 1), readDone: make(chan error, 1),
 		fc: &frameConn{r: bufio.NewReaderSize(s, chanReadBuffer), w: bw, scope: s.Scope()}}
-	ss.lastWrite.Store(time.Now().UnixNano())
+	ss.lastWrite.Store(int64(monoNow()))
 	go ss.read()
 	cp.mu.Lock()
 	cp.sess = ss
@@ -776,7 +832,7 @@ func (ss *chanSession) write(ctx context.Context) (rest []*outMsg, _ error) {
 				}
 				return nil, err
 			case <-idle.C:
-				since := time.Since(time.Unix(0, ss.lastWrite.Load()))
+				since := monoNow() - time.Duration(ss.lastWrite.Load())
 				cp.mu.Lock()
 				busy := len(cp.pending) > 0 || len(cp.queue) > 0 || since < cp.st.senderIdle
 				if !busy {
@@ -869,7 +925,7 @@ func (ss *chanSession) writeMessage(ctx context.Context, m *outMsg) error {
 	if len(m.roots) > 0 {
 		rec = n.peers.get(cp.p)
 	}
-	if len(m.roots) > 0 && rec.store() != n.storeID {
+	if len(m.roots) > 0 && !rec.sameStore() {
 		var absent []cid.Cid
 		var err error
 		deps, absent, err = planSync(ctx, n.store, m.roots, rec.has)
@@ -930,7 +986,7 @@ func (ss *chanSession) writeMessage(ctx context.Context, m *outMsg) error {
 	if cap(ss.body) > chanWriteBuffer {
 		ss.body = nil // a large value's buffer is not kept
 	}
-	ss.lastWrite.Store(time.Now().UnixNano())
+	ss.lastWrite.Store(int64(monoNow()))
 	cp.st.c.sent.Add(1)
 	if !cm.Sync {
 		return nil
@@ -986,17 +1042,20 @@ func (ss *chanSession) writeMessage(ctx context.Context, m *outMsg) error {
 
 // read reads the receiver's replies until the stream ends.
 func (ss *chanSession) read() {
+	frames := &chanFrames{fc: ss.fc}
+	defer frames.close()
+	r := &ChanReply{} // the reply being routed, reused
 	for {
-		msg, release, err := ss.fc.readFrame(MaxChanReplySize)
+		msg, release, err := frames.next(MaxChanReplySize)
 		if err != nil {
 			ss.readDone <- err
 			return
 		}
-		r, err := DecodeChanReply(msg)
-		release()
+		err = decodeChanReply(msg, r)
 		if err == nil {
 			err = ss.route(r)
 		}
+		release()
 		if err != nil {
 			ss.s.Reset()
 			ss.readDone <- err
@@ -1015,7 +1074,7 @@ func (ss *chanSession) route(r *ChanReply) error {
 			return badMessage("channel reply: a sync answer for message %d, which asked none", r.Seq)
 		}
 		select {
-		case ss.syncAns <- r:
+		case ss.syncAns <- r.clone():
 		default:
 			return badMessage("channel reply: a second sync answer for message %d", r.Seq)
 		}
@@ -1024,7 +1083,7 @@ func (ss *chanSession) route(r *ChanReply) error {
 	if syncing && r.Error != nil {
 		// The message failed before its sync: the writer goes on.
 		select {
-		case ss.syncAns <- r:
+		case ss.syncAns <- r.clone():
 		default:
 			return badMessage("channel reply: a second answer for message %d", r.Seq)
 		}
@@ -1050,15 +1109,89 @@ func (ss *chanSession) route(r *ChanReply) error {
 	return nil
 }
 
+// clone copies r, whose reader reuses it and its bytes, for the writer.
+func (r *ChanReply) clone() *ChanReply {
+	c := *r
+	c.Need = bytes.Clone(r.Need)
+	return &c
+}
+
 // writeChanFrame writes body as one frame on w (a buffered writer:
 // the prefix and the body are copied once, into its buffer).
 func writeChanFrame(w io.Writer, body []byte) error {
-	var hdr [binary.MaxVarintLen64]byte
-	if _, err := w.Write(binary.AppendUvarint(hdr[:0], uint64(len(body)))); err != nil {
+	var hdr []byte
+	if bw, ok := w.(*bufio.Writer); ok && bw.Available() >= binary.MaxVarintLen64 {
+		hdr = bw.AvailableBuffer() // the prefix is built in place, not allocated
+	}
+	if _, err := w.Write(binary.AppendUvarint(hdr, uint64(len(body)))); err != nil {
 		return err
 	}
 	_, err := w.Write(body)
 	return err
+}
+
+// chanFrames reads the frames of one channel stream. A frame of at most
+// chanSmallFrame bytes that has arrived whole in the read buffer is
+// copied into the stream's own small-frame buffer, whose memory the
+// stream's scope reserved once, for the stream's life: the accounting of
+// every small message, amortised. Any other frame (larger, still
+// arriving, malformed) is read by frameConn.readFrame, which reserves
+// its memory each time, and so is every frame if the reservation was
+// refused. A small frame's bytes are overwritten by the next frame read:
+// the caller is done with them by then.
+type chanFrames struct {
+	fc      *frameConn
+	buf     []byte // chanSmallFrame bytes, once reserved
+	refused bool   // the scope refused the reservation
+}
+
+func noRelease() {}
+
+// next reads the next frame, of at most limit bytes (as readFrame).
+func (r *chanFrames) next(limit int) ([]byte, func(), error) {
+	if r.fc.r.Buffered() == 0 {
+		// Wait for the frame's first bytes (an error here is the one
+		// readFrame would return before any byte of a frame).
+		if _, err := r.fc.r.Peek(1); err != nil {
+			return nil, noRelease, err
+		}
+	}
+	if b := r.small(limit); b != nil {
+		return b, noRelease, nil
+	}
+	return r.fc.readFrame(limit)
+}
+
+// small returns the next frame if it is small and buffered whole.
+func (r *chanFrames) small(limit int) []byte {
+	br := r.fc.r
+	head, _ := br.Peek(min(br.Buffered(), binary.MaxVarintLen64))
+	n, k := binary.Uvarint(head)
+	if k <= 0 || n == 0 || n > uint64(min(limit, chanSmallFrame)) || n > uint64(br.Buffered()-k) || r.refused {
+		return nil
+	}
+	if r.buf == nil {
+		if s := r.fc.scope; s != nil {
+			if err := s.ReserveMemory(chanSmallFrame, network.ReservationPriorityHigh); err != nil {
+				r.refused = true
+				return nil
+			}
+		}
+		r.buf = make([]byte, chanSmallFrame)
+	}
+	br.Discard(k)
+	b := r.buf[:n]
+	io.ReadFull(br, b) // buffered: it cannot fail
+	r.fc.read += int64(k) + int64(n)
+	return b
+}
+
+// close gives the small-frame buffer's reservation back.
+func (r *chanFrames) close() {
+	if r.buf != nil && r.fc.scope != nil {
+		r.fc.scope.ReleaseMemory(chanSmallFrame)
+	}
+	r.buf, r.refused = nil, true
 }
 
 // deadlineWriter moves a stream's write deadline forward as it writes:
@@ -1066,13 +1199,13 @@ func writeChanFrame(w io.Writer, body []byte) error {
 type deadlineWriter struct {
 	s       network.Stream
 	timeout time.Duration
-	last    time.Time
+	last    time.Duration // monoNow when last moved; 0: never
 }
 
 func (w *deadlineWriter) Write(p []byte) (int, error) {
-	if now := time.Now(); now.Sub(w.last) > min(chanDeadlineRearm, w.timeout/4) {
-		w.s.SetWriteDeadline(now.Add(w.timeout))
-		w.last = now
+	if now := monoNow(); w.last == 0 || now-w.last > min(chanDeadlineRearm, w.timeout/4) {
+		w.s.SetWriteDeadline(time.Now().Add(w.timeout))
+		w.last = max(now, 1)
 	}
 	return w.s.Write(p)
 }
@@ -1085,14 +1218,14 @@ type deadlineReader struct {
 	r      io.Reader
 	idle   time.Duration
 	active bool
-	last   time.Time
+	last   time.Duration // monoNow when last moved; 0: never
 }
 
 func (d *deadlineReader) Read(p []byte) (int, error) {
 	if d.active {
-		if now := time.Now(); now.Sub(d.last) > min(chanDeadlineRearm, d.idle/4) {
-			d.s.SetReadDeadline(now.Add(d.idle))
-			d.last = now
+		if now := monoNow(); d.last == 0 || now-d.last > min(chanDeadlineRearm, d.idle/4) {
+			d.s.SetReadDeadline(time.Now().Add(d.idle))
+			d.last = max(now, 1)
 		}
 	}
 	return d.r.Read(p)
@@ -1100,27 +1233,47 @@ func (d *deadlineReader) Read(p []byte) (int, error) {
 
 // ---- receiving ----
 
-func (n *Node) handleChan(s network.Stream) {
+// acceptStream starts the handler of an inbound stream as every protocol
+// handler starts (the template of /unode/eval/1.0.0): it counts the
+// handler as work Close waits for, attaches the stream to the protocol's
+// resource-manager service, and takes a place for it at the protocol's
+// gate (fair admission, admission.go: the opener's class bounds the
+// streams it holds and the memory its frames reserve). If any of them
+// refuses, the stream has been reset and t is nil; otherwise the handler
+// calls done once it is finished with the stream. what names the
+// protocol in the log.
+func (n *Node) acceptStream(s network.Stream, service, what string, g *streamGate) (t *streamTicket, done func()) {
 	if !n.track() {
 		s.Reset()
-		return
+		return nil, nil
 	}
-	defer n.wg.Done()
-	remote := s.Conn().RemotePeer()
-	if err := s.Scope().SetService(ServiceChan); err != nil {
-		n.log.Debug("chan: cannot attach service", "peer", remote.String(), "err", err)
+	if err := s.Scope().SetService(service); err != nil {
+		n.log.Debug(what+": cannot attach service", "peer", s.Conn().RemotePeer().String(), "err", err)
 		s.Reset()
-		return
+		n.wg.Done()
+		return nil, nil
 	}
-	// Fair admission (admission.go): the sender's class bounds the
-	// channel streams it holds here and the memory its frames reserve;
-	// the first message must arrive within the first-frame deadline,
-	// and then the stream may stay silent for at most chanIdle.
-	t := n.admitStream(n.admit.channel, s)
+	if t = n.admitStream(g, s); t == nil {
+		n.wg.Done()
+		return nil, nil
+	}
+	return t, func() {
+		t.close()
+		n.wg.Done()
+	}
+}
+
+func (n *Node) handleChan(s network.Stream) {
+	// The sender's class bounds the channel streams it holds here and
+	// the memory its frames reserve; the first message must arrive
+	// within the first-frame deadline, and then the stream may stay
+	// silent for at most chanIdle.
+	t, done := n.acceptStream(s, ServiceChan, "chan", n.admit.channel)
 	if t == nil {
 		return
 	}
-	defer t.close()
+	defer done()
+	remote := s.Conn().RemotePeer()
 	lim := &n.admit.lim
 	dr := &deadlineReader{s: s, r: t.frames(lim.chanFirstFrame, lim.chanIdle), idle: lim.chanIdle}
 	// A sender that stops reading its replies stalls the writes: the
@@ -1173,13 +1326,16 @@ func (n *Node) serveChan(ctx context.Context, remote peer.ID, fc *frameConn, flu
 	var last uint64
 	var body []byte // a reply's encoding
 	pol := &chanPolicy{n: n, remote: remote}
+	frames := &chanFrames{fc: fc}
+	defer frames.close()
+	m := &ChanMessage{} // the message being taken, reused
 	for {
 		if fc.r.Buffered() == 0 {
 			if err := flush(); err != nil {
 				return err
 			}
 		}
-		msg, release, err := fc.readFrame(MaxChanMessageSize)
+		msg, release, err := frames.next(MaxChanMessageSize)
 		if err != nil {
 			if errors.Is(err, io.EOF) {
 				return nil
@@ -1202,8 +1358,7 @@ func (n *Node) serveChan(ctx context.Context, remote peer.ID, fc *frameConn, flu
 				return err
 			}
 		}
-		m, err := DecodeChanMessage(msg)
-		if err != nil {
+		if err := decodeChanMessage(msg, m); err != nil {
 			release()
 			return err
 		}
@@ -1243,7 +1398,9 @@ type chanPolicy struct {
 	n      *Node
 	remote peer.ID
 	pol    *capabilities.Policy
-	chk    *capabilities.Checker
+	// send and deliver are the sandbox's verdicts on the two builtins,
+	// decided once per policy, not per message.
+	send, deliver error
 }
 
 // check refuses a message whose builtin (send, or deliver with ack) the
@@ -1253,13 +1410,13 @@ type chanPolicy struct {
 func (p *chanPolicy) check(ack bool) error {
 	if pol := p.n.policy.Load(); pol != p.pol {
 		sb, _ := pol.SandboxOf(p.remote)
-		p.pol, p.chk = pol, capabilities.NewChecker(sb, catalog, p.n.id, p.remote)
+		chk := capabilities.NewChecker(sb, catalog, p.n.id, p.remote)
+		p.pol, p.send, p.deliver = pol, chk.CheckBuiltin("send"), chk.CheckBuiltin("deliver")
 	}
-	name := "send"
 	if ack {
-		name = "deliver"
+		return p.deliver
 	}
-	return p.chk.CheckBuiltin(name)
+	return p.send
 }
 
 // takeChanMessage takes one message: check the sender's sandbox, sync
@@ -1343,7 +1500,7 @@ func (n *Node) takeChanMessage(ctx context.Context, remote peer.ID, fc *frameCon
 			n.cb.retainRoots(remote, roots)
 		}
 	}
-	v, err := eval.FromWire(dec.w)
+	v, err := chanValueFromWire(dec.w)
 	if err != nil {
 		return failed(invalid("value: %v", err)), nil
 	}
