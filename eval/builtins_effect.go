@@ -100,21 +100,7 @@ func init() {
 		}
 		th.reservePending(1)
 		th.alloc(sizeFuture)
-		out := NewFuture()
-		// No goroutine: a callback on f and a timer, both dropped as soon
-		// as out completes, and out is canceled when the evaluation ends.
-		stopF := f.whenDone(func() {
-			if f.err != nil {
-				out.failAs(f)
-			} else {
-				out.Resolve(f.v)
-			}
-		})
-		t := time.AfterFunc(dur, func() { out.FailWith(errTimeoutValue) })
-		out.whenDone(func() {
-			t.Stop()
-			stopF()
-		})
+		out := timeoutOf(f, dur)
 		th.trackPending(out, true)
 		return out
 	}).in("remote")
@@ -521,5 +507,36 @@ func (th *Thread) nodes(name string, v Value) []*Node {
 		th.poll()
 		out[i] = th.argNode(name, e)
 	}
+	return out
+}
+
+// timeoutOf returns a future completed as f completes, or failed with
+// Timeout once dur has passed. No goroutine: a callback on f and a
+// timer, both dropped as soon as the result completes (the timeout
+// builtin cancels it when the evaluation ends).
+func timeoutOf(f *Future, dur time.Duration) *Future {
+	out := NewFuture()
+	stopF := f.whenDone(func() {
+		if f.err != nil {
+			out.failAs(f)
+		} else {
+			out.Resolve(f.v)
+		}
+	})
+	t := time.AfterFunc(dur, func() {
+		// A listener is failed first: if a message completed it just
+		// before, that message is the answer (through the callback
+		// above), and one arriving after finds it done and is not
+		// counted as taken (LocalHost.DeliverLocal), so its deliver is
+		// told there was no listener rather than acknowledged and lost.
+		if f.listener && !f.failFirst(errTimeoutValue) {
+			return
+		}
+		out.FailWith(errTimeoutValue)
+	})
+	out.whenDone(func() {
+		t.Stop()
+		stopF()
+	})
 	return out
 }

@@ -104,6 +104,13 @@ type Future struct {
 	// ranFor is how long ForceHere took to complete the future before
 	// returning it (future_here.go); zero for other futures.
 	ranFor time.Duration
+
+	// listener marks the future of a listen: a message counts as taken
+	// only if it completes the future (DeliverLocal), so timeout fails
+	// the listener itself when its time is up, and a message arriving at
+	// that moment is either the answer or told there was no listener,
+	// never acknowledged and lost.
+	listener bool
 }
 
 func (*Future) Type() string     { return "Future" }
@@ -116,6 +123,18 @@ func NewFuture() *Future { return &Future{done: make(chan struct{})} }
 // ignored.
 func (f *Future) Resolve(v Value) {
 	f.complete(func() { f.v = v })
+}
+
+// resolveFirst is Resolve, reporting whether v completed the future
+// (false: it had completed, by a cancel, a timeout or the end of the
+// evaluation, and v went nowhere).
+func (f *Future) resolveFirst(v Value) bool {
+	return f.complete(func() { f.v = v })
+}
+
+// failFirst is FailWith, reporting whether errv completed the future.
+func (f *Future) failFirst(errv Value) bool {
+	return f.complete(func() { f.err = errv })
 }
 
 // FailWith fails the future with an Err value.
@@ -139,8 +158,9 @@ func (f *Future) failAs(g *Future) {
 	f.complete(func() { f.err, f.cause = g.err, g.cause })
 }
 
-// complete sets the result once and runs the whenDone functions.
-func (f *Future) complete(set func()) {
+// complete sets the result once and runs the whenDone functions; it
+// reports whether this call completed the future.
+func (f *Future) complete(set func()) bool {
 	first := false
 	f.once.Do(func() {
 		set()
@@ -148,14 +168,14 @@ func (f *Future) complete(set func()) {
 		first = true
 	})
 	if !first {
-		return
+		return false
 	}
 	f.cbMu.Lock()
 	cbs := f.cbs
 	f.cbs, f.fired = nil, true
 	f.cbMu.Unlock()
 	if len(cbs) == 0 {
-		return
+		return true
 	}
 	// In registration order, so that what they do happens in an order
 	// that does not depend on map iteration.
@@ -167,6 +187,7 @@ func (f *Future) complete(set func()) {
 	for _, id := range ids {
 		cbs[id]()
 	}
+	return true
 }
 
 // whenDone runs fn once the future completes (at once if it has), on the
@@ -491,10 +512,16 @@ func (h *LocalHost) DeliverLocal(chID []byte, v Value) (taken int) {
 	live, stops := h.takeLocked(m)
 	h.mu.Unlock()
 	stopCleanups(stops)
+	// A listener completed meanwhile (canceled by race, timed out, its
+	// evaluation ended) did not take the message: only those v completes
+	// count, so that a deliver is never acknowledged for a message no
+	// program will see.
 	for _, f := range live {
-		f.Resolve(v)
+		if f.resolveFirst(v) {
+			taken++
+		}
 	}
-	return len(live)
+	return taken
 }
 
 // takeLocked unindexes the listeners m (removed from h.listeners by the
@@ -548,6 +575,7 @@ func stopCleanups(cs []runtime.Cleanup) {
 
 func (h *LocalHost) Listen(th *Thread, ch *Channel) *Future {
 	f := NewFuture()
+	f.listener = true
 	if ch.Node != h.node.ID {
 		f.Fail(fmt.Errorf("cannot listen on a channel of node %s", ch.Node))
 		return f
