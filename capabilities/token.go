@@ -290,6 +290,14 @@ func (t *Token) UnmarshalText(b []byte) error {
 // Bytes is the canonical CBOR encoding, signature included.
 func (t *Token) Bytes() []byte { return bytes.Clone(t.raw) }
 
+// Nonce is the token's random nonce (a copy), which makes two tokens
+// with the same claims distinct.
+func (t *Token) Nonce() []byte { return bytes.Clone(t.nonce) }
+
+// Signature is the issuer's signature over the token's encoding without
+// it (a copy).
+func (t *Token) Signature() []byte { return bytes.Clone(t.signature) }
+
 // Issuer is the peer that signed the token.
 func (t *Token) Issuer() peer.ID { return t.issuer }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -27,11 +28,16 @@ type tokenLink struct {
 	Sandbox   string     `json:"sandbox"` // the flag syntax of `unode grant`; "" grants nothing
 	NotBefore *time.Time `json:"notBefore,omitempty"`
 	Expires   time.Time  `json:"expires"`
+	// Nonce and Signature are hex: what makes the token unique, and the
+	// issuer's signature over the rest of its encoding.
+	Nonce     string `json:"nonce"`
+	Signature string `json:"signature"`
 }
 
 func linkOf(t *capabilities.Token) tokenLink {
 	l := tokenLink{ID: t.ID(), Issuer: t.Issuer().String(), Audience: t.Audience().String(),
-		Sandbox: t.Sandbox().String(), Expires: t.Expires()}
+		Sandbox: t.Sandbox().String(), Expires: t.Expires(),
+		Nonce: hex.EncodeToString(t.Nonce()), Signature: hex.EncodeToString(t.Signature())}
 	if nb := t.NotBefore(); !nb.IsZero() {
 		l.NotBefore = &nb
 	}
@@ -74,6 +80,8 @@ func (r *tokenInspectResult) Text() string {
 	fmt.Fprintf(&b, "audience  %s\n", r.Audience)
 	fmt.Fprintf(&b, "grants    %s\n", orNothing(r.Sandbox))
 	fmt.Fprintf(&b, "valid     %s (%s now)\n", windowText(r.tokenLink), r.Window)
+	fmt.Fprintf(&b, "nonce     %s\n", r.Nonce)
+	fmt.Fprintf(&b, "signature %s\n", r.Signature)
 	if r.Depth == 1 {
 		fmt.Fprintf(&b, "chain     1 token: issued by its root, which alone accepts it\n")
 		return b.String()

@@ -2,6 +2,7 @@ package main
 
 import (
 	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"path/filepath"
 	"strings"
@@ -85,6 +86,14 @@ func TestTokenInspect(t *testing.T) {
 		res.Chain[1].ID != parent.ID() || res.Chain[1].Sandbox != "--allow pure --allow remote" || res.NotBefore != nil ||
 		!res.Expires.Equal(child.Expires()) {
 		t.Errorf("inspect --json = %+v", res)
+	}
+	if res.Nonce != hex.EncodeToString(child.Nonce()) || len(child.Nonce()) == 0 ||
+		res.Signature != hex.EncodeToString(child.Signature()) || len(child.Signature()) == 0 ||
+		res.Chain[1].Signature != hex.EncodeToString(parent.Signature()) {
+		t.Errorf("inspect --json nonce %q signature %q, want the token's", res.Nonce, res.Signature)
+	}
+	if !strings.Contains(out, "signature "+res.Signature) || !strings.Contains(out, "nonce     "+res.Nonce) {
+		t.Errorf("inspect text lacks the nonce or the signature:\n%s", out)
 	}
 	if repo.Exists(none) {
 		t.Error("token inspect created a repo")
