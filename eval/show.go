@@ -367,7 +367,9 @@ func QuoteText(s string) string {
 // to string, Bool to bool, Unit to nil, Bytes to {"bytes": "<hex>"},
 // tuples and lists to arrays, a Map to an array of [key, value] pairs in
 // key order, a constructor to {"ctor": name, "fields": [...]} ("fields"
-// omitted when empty), a node to {"node": id}, and other values to the
+// omitted when empty; a constructor without a name is {"cid": type
+// block, "member": its member if not 0, "index": constructor index}
+// instead of "ctor"), a node to {"node": id}, and other values to the
 // string Show prints. Names may be nil.
 func ToJSON(v Value, names Namer) any {
 	return toJSON(v, names, 0)
@@ -415,7 +417,18 @@ func toJSON(v Value, names Namer, depth int) any {
 		if sm, ok := setMap(x); ok {
 			return list(setElems(sm))
 		}
-		m := map[string]any{"ctor": ctorName(x.ctor, names)}
+		m := map[string]any{}
+		if n := ctorName(x.ctor, names); x.ctor.typ.Builtin != "" || !strings.HasPrefix(n, "#") {
+			m["ctor"] = n
+		} else {
+			// No name: the type's block by CID (a plain string, as
+			// everywhere in JSON), its member, and the constructor.
+			m["cid"] = x.ctor.typ.Def.CID.String()
+			if x.ctor.typ.Def.Member != 0 {
+				m["member"] = x.ctor.typ.Def.Member
+			}
+			m["index"] = x.ctor.index
+		}
 		if len(x.Fields) > 0 {
 			m["fields"] = list(x.Fields)
 		}

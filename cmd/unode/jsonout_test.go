@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -100,6 +101,20 @@ func TestJSONCIDsArePlain(t *testing.T) {
 		json.Unmarshal([]byte(docs["show"]), &sh)
 		if sh["member"] != 1.0 || !strings.HasPrefix(sh["cid"].(string), "baf") {
 			t.Errorf("%s: show --json: %s", how, docs["show"])
+		}
+		// A constructor nobody named (run --scratch binds no name): its
+		// type's CID, plain, and its index.
+		hidden := writeFile(t, t.TempDir(), "hidden.u", "type Hidden = Nope | Hid Int\nmain = Hid 3\n")
+		out := mustCLI(t, "--json", "run", "--scratch", hidden)
+		var run struct {
+			Value map[string]any
+		}
+		if err := json.Unmarshal([]byte(out), &run); err != nil {
+			t.Fatal(err)
+		}
+		if c, _ := run.Value["cid"].(string); !strings.HasPrefix(c, "baf") || run.Value["index"] != 1.0 ||
+			run.Value["ctor"] != nil || run.Value["member"] != nil || fmt.Sprint(run.Value["fields"]) != "[3]" {
+			t.Errorf("%s: run --scratch --json of an unnamed constructor: %s", how, out)
 		}
 		// Text keeps the language's syntax, which source may paste.
 		if out := mustCLI(t, "names", "isOdd"); !strings.Contains(out, "#baf") || !strings.HasSuffix(strings.TrimSpace(out), "#1") {
