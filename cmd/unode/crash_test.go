@@ -59,6 +59,7 @@ type crashLedger struct {
 	revoked map[string]bool   // IDs whose revoke was acknowledged
 	fresh   []string          // revoked in this iteration: presented again after restart
 	audited map[string]int    // token ID -> evaluations with it that returned
+	blocks  map[string]bool   // roots of acknowledged dag imports and block puts
 	ops     map[string]int    // acknowledged operations by kind (for the log)
 }
 
@@ -90,7 +91,8 @@ func TestCrashRecovery(t *testing.T) {
 	dv := victim.startDaemon()
 	srcDir := t.TempDir()
 	led := &crashLedger{data: map[string]int64{}, names: map[string]string{}, grants: map[string]string{},
-		revoked: map[string]bool{}, audited: map[string]int{}, ops: map[string]int{}}
+		revoked: map[string]bool{}, audited: map[string]int{}, ops: map[string]int{},
+		blocks: map[string]bool{}}
 
 	for it := range iterations {
 		addr := dv.ready.Addrs[0]
@@ -184,6 +186,69 @@ func TestCrashRecovery(t *testing.T) {
 				}
 				if _, _, code := try(caller, "eval", "--timeout", "20s", "--at", addr, "--token", tok, `List.length (Data.list "crash/")`); code == 0 {
 					led.record(func() { led.audited[id]++; led.ops["eval with token"]++ })
+				}
+			},
+			// blocks from outside: a chain the caller defines, exported
+			// from it as a CAR and imported here (dag import), and the
+			// head of another put here alone (block put; its closure is
+			// one block)
+			func(r *rand.Rand, i int) {
+				prefix := fmt.Sprintf("k%d_%d_", it, i)
+				src := fmt.Sprintf("%sa x = x * %d\n%sb x = %sa (x + %d)\n%sc x = %sb (x - %d)\n%sone x = x - %d\n",
+					prefix, i+2, prefix, prefix, it, prefix, prefix, i, prefix, i+it*100000)
+				f := filepath.Join(srcDir, prefix+".u")
+				if err := os.WriteFile(f, []byte(src), 0o600); err != nil {
+					t.Error(err)
+					return
+				}
+				out, _, code := try(caller, "--json", "add", f)
+				if code != 0 {
+					t.Errorf("add at the caller: exit %d", code)
+					return
+				}
+				var res namesResult
+				if err := json.Unmarshal([]byte(out), &res); err != nil || len(res.Names) != 4 {
+					t.Errorf("add printed %q (%v)", out, err)
+					return
+				}
+				car, _, code := try(caller, "dag", "export", prefix+"c")
+				if code != 0 {
+					t.Errorf("dag export at the caller: exit %d", code)
+					return
+				}
+				carFile := filepath.Join(srcDir, prefix+".car")
+				var one string
+				for _, x := range res.Names {
+					if x.Name == prefix+"one" {
+						one = x.Ref
+					}
+				}
+				blk, _, code := try(caller, "block", "get", one)
+				if code != 0 {
+					t.Errorf("block get at the caller: exit %d", code)
+					return
+				}
+				blkFile := filepath.Join(srcDir, prefix+".block")
+				if os.WriteFile(carFile, []byte(car), 0o600) != nil || os.WriteFile(blkFile, []byte(blk), 0o600) != nil {
+					t.Error("writing the CAR or the block")
+					return
+				}
+				if out, _, code := try(victim, "--json", "dag", "import", carFile); code == 0 {
+					var imp struct{ Imports []dagImportResult }
+					if err := json.Unmarshal([]byte(out), &imp); err != nil || len(imp.Imports) != 1 ||
+						len(imp.Imports[0].Roots) != 1 || !imp.Imports[0].Roots[0].Complete {
+						t.Errorf("dag import printed %q (%v)", out, err)
+						return
+					}
+					led.record(func() { led.blocks[imp.Imports[0].Roots[0].CID] = true; led.ops["dag import"]++ })
+				}
+				if out, _, code := try(victim, "--json", "block", "put", blkFile); code == 0 {
+					var put blockPutResult
+					if err := json.Unmarshal([]byte(out), &put); err != nil || !put.Complete {
+						t.Errorf("block put printed %q (%v)", out, err)
+						return
+					}
+					led.record(func() { led.blocks[put.CID] = true; led.ops["block put"]++ })
 				}
 			},
 			// the caller's pure evaluations (no token: default sandbox)
@@ -361,6 +426,16 @@ func (l *crashLedger) check(t *testing.T, it int, victim, caller *node, addr str
 		}
 	}
 	l.fresh = nil
+
+	// Blocks taken from outside: each acknowledged root is here with its
+	// whole closure.
+	for c := range l.blocks {
+		var st blockStatResult
+		out, errs, code := try(victim, "--json", "block", "stat", c)
+		if code != 0 || json.Unmarshal([]byte(out), &st) != nil || !st.Complete {
+			t.Errorf("iteration %d: block %s, imported or put before kill -9: exit %d, %q %q", it, c, code, out, errs)
+		}
+	}
 
 	// Audit entries of the token evaluations that returned.
 	var log logResult
