@@ -12,8 +12,8 @@ import (
 // does not import the evaluator: the node builds one from eval.Builtins().
 type Catalog struct {
 	// GroupOf returns the group of a builtin: GroupPure, GroupRemote,
-	// GroupChannel, GroupCluster, GroupDataRead, GroupDataWrite or
-	// GroupData. An unknown name ("") is never allowed, so a builtin
+	// GroupChannel, GroupCluster, GroupDataRead, GroupDataWrite,
+	// GroupData or GroupFFI. An unknown name ("") is never allowed, so a builtin
 	// added to the evaluator without a group stays out of every
 	// sandbox.
 	GroupOf func(builtin string) string
@@ -74,7 +74,11 @@ func (c *Checker) AllowsBuiltin(name string) bool { return c.CheckBuiltin(name) 
 // operator) every builtin it covers is allowed too.
 func (c *Checker) CheckBuiltin(name string) error {
 	if !c.allowsName(name) {
-		return &DeniedError{Kind: DeniedBuiltin, Name: name}
+		de := &DeniedError{Kind: DeniedBuiltin, Name: name}
+		if c.cat.GroupOf != nil && c.cat.GroupOf(name) == GroupFFI {
+			de.Detail = "native builtins need a grant of their group, ffi:GROUP"
+		}
+		return de
 	}
 	if c.cat.Covers != nil {
 		for _, n := range c.cat.Covers(name) {
@@ -97,6 +101,8 @@ func (c *Checker) allowsName(name string) bool {
 		return len(c.sb.Write) > 0
 	case GroupData:
 		return len(c.sb.Read) > 0 || len(c.sb.Write) > 0
+	case GroupFFI:
+		return len(c.sb.FFI) > 0
 	case "":
 		return false
 	default:
@@ -146,6 +152,15 @@ const (
 
 // AllowsData reports whether the data operation may touch key.
 func (c *Checker) AllowsData(op, key string) bool { return c.CheckData(op, key) == nil }
+
+// CheckNative returns a *DeniedError unless foreign code may call the
+// native builtin name, of native group group (ffi:group).
+func (c *Checker) CheckNative(name, group string) error {
+	if c.sb.GrantsFFI(group) {
+		return nil
+	}
+	return &DeniedError{Kind: DeniedFFI, Name: name, Detail: "needs " + GroupFFI + ":" + group}
+}
 
 // CheckData returns a *DeniedError unless foreign code may perform the
 // data operation (DataGet, DataList, DataPut, DataDelete) on key; for

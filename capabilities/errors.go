@@ -84,6 +84,9 @@ const (
 	// DeniedChannel: listening on a channel another principal created,
 	// or sending foreign code's data to a principal through a channel.
 	DeniedChannel = "channel"
+	// DeniedFFI: calling a native builtin (Name is its qualified name,
+	// Detail the ffi:GROUP it needs) outside the sandbox's native groups.
+	DeniedFFI = "ffi"
 )
 
 // DeniedError names what a sandbox refused: Kind is one of the Denied*

@@ -67,6 +67,15 @@ const (
 	// one or few clusters its audience serves.
 	MaxMemberships = 16
 
+	// MaxFFIGroups bounds the native groups one sandbox grants
+	// (ffi:GROUP): a node exposes a few kinds of hardware or service,
+	// and a grant names the one or few a caller needs.
+	MaxFFIGroups = 16
+
+	// MaxFFIGroupLen bounds a native group name in bytes: names are one
+	// identifier such as "Sensor".
+	MaxFFIGroupLen = 64
+
 	// MaxClusterNameLen bounds a cluster name in bytes: names are short
 	// labels such as "stats"; the bound keeps tokens, status messages
 	// and membership proofs small.

@@ -33,6 +33,13 @@ const (
 	// of that name (docs/security.md, "Owned clusters"). It allows no
 	// builtin.
 	GroupClusterMember = "cluster.member"
+	// GroupFFI is the group of native builtins a program embedding a
+	// node registers from Go (Native.call): granted per native group
+	// ("ffi:Sensor", Sandbox.FFI), never as a whole. A Catalog returns it
+	// for Native.call, which is then allowed when the sandbox grants any
+	// native group; the group of the native called is checked at run
+	// time (Checker.CheckNative).
+	GroupFFI = "ffi"
 )
 
 // builtinGroups are the groups a Sandbox grants as a whole, in their
@@ -84,6 +91,11 @@ type Sandbox struct {
 	// clusters that node owns which the audience may join. They grant
 	// nothing to an evaluation.
 	Members []string
+
+	// FFI are the groups of native builtins foreign code may call
+	// ("ffi:Sensor" grants every native of group Sensor registered on
+	// the node that enforces the sandbox).
+	FFI []string
 
 	Budget Budget
 }
@@ -159,6 +171,7 @@ func (s Sandbox) Normalize() Sandbox {
 		out.Targets = sortedPeers(s.Targets)
 	}
 	out.Members = sortedSet(s.Members)
+	out.FFI = sortedSet(s.FFI)
 	out.Budget = s.Budget.normalize()
 	return out
 }
@@ -188,6 +201,9 @@ func (s Sandbox) Validate() error {
 		if !slices.Contains(builtinGroups, g.Name) {
 			if g.Name == GroupDataRead || g.Name == GroupDataWrite || g.Name == GroupData {
 				return invalidf("data access is granted by key pattern (Read, Write), not as group %q", g.Name)
+			}
+			if g.Name == GroupFFI {
+				return invalidf("native builtins are granted by group (FFI, ffi:GROUP), not as group %q", g.Name)
 			}
 			if g.Name == GroupClusterMember {
 				return invalidf("cluster membership is granted by cluster name (Members), not as group %q", g.Name)
@@ -247,6 +263,14 @@ func (s Sandbox) Validate() error {
 			return err
 		}
 	}
+	if len(s.FFI) > MaxFFIGroups {
+		return invalidf("%d native groups, limit %d", len(s.FFI), MaxFFIGroups)
+	}
+	for _, g := range s.FFI {
+		if err := CheckFFIGroup(g); err != nil {
+			return err
+		}
+	}
 	b := s.Budget
 	if b.Fuel < 0 || b.Memory < 0 || b.Time < 0 || b.Result < 0 {
 		return invalidf("negative budget")
@@ -302,6 +326,30 @@ func CheckClusterName(name string) error {
 	return nil
 }
 
+// CheckFFIGroup accepts the name of a group of native builtins: 1 to
+// MaxFFIGroupLen ASCII letters, digits and '_', starting with a letter
+// (a name of the language, so that "ffi:Sensor" reads as Sensor.*).
+// Errors match ErrInvalidSandbox.
+func CheckFFIGroup(g string) error {
+	if g == "" || len(g) > MaxFFIGroupLen {
+		return invalidf("native group %q: empty or longer than %d bytes", g, MaxFFIGroupLen)
+	}
+	for i := 0; i < len(g); i++ {
+		c := g[i]
+		letter := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
+		if !letter && (i == 0 || c != '_' && (c < '0' || c > '9')) {
+			return invalidf("native group %q: want letters, digits and _, starting with a letter", g)
+		}
+	}
+	return nil
+}
+
+// GrantsFFI reports whether s grants the native builtins of group g
+// (ffi:g).
+func (s Sandbox) GrantsFFI(g string) bool {
+	return slices.Contains(s.FFI, g)
+}
+
 // GrantsMembership reports whether s grants membership of the cluster
 // with this name (cluster.member:name).
 func (s Sandbox) GrantsMembership(name string) bool {
@@ -334,6 +382,7 @@ func Union(a, b Sandbox) Sandbox {
 	out.AnyTarget = a.AnyTarget || b.AnyTarget
 	out.Targets = append(slices.Clone(a.Targets), b.Targets...)
 	out.Members = append(slices.Clone(a.Members), b.Members...)
+	out.FFI = append(slices.Clone(a.FFI), b.FFI...)
 	out.Budget = Budget{
 		Fuel:   max(a.Budget.Fuel, b.Budget.Fuel),
 		Memory: max(a.Budget.Memory, b.Budget.Memory),
@@ -384,6 +433,7 @@ func Intersect(a, b Sandbox) Sandbox {
 		}
 	}
 	out.Members = intersectSorted(a.Members, b.Members)
+	out.FFI = intersectSorted(a.FFI, b.FFI)
 	out.Budget = Budget{
 		Fuel:   min(a.Budget.Fuel, b.Budget.Fuel),
 		Memory: min(a.Budget.Memory, b.Budget.Memory),
@@ -441,6 +491,9 @@ func (s Sandbox) IsSubset(other Sandbox) bool {
 			}
 		}
 	}
+	if !subsetSorted(a.FFI, b.FFI) {
+		return false
+	}
 	if !subsetSorted(a.Members, b.Members) {
 		return false
 	}
@@ -462,7 +515,7 @@ func (s Sandbox) Equal(other Sandbox) bool {
 	return slices.Equal(a.Read, b.Read) && slices.Equal(a.Write, b.Write) &&
 		a.AnyCode == b.AnyCode && slices.Equal(a.Code, b.Code) &&
 		a.AnyTarget == b.AnyTarget && slices.Equal(a.Targets, b.Targets) &&
-		slices.Equal(a.Members, b.Members) && a.Budget == b.Budget
+		slices.Equal(a.Members, b.Members) && slices.Equal(a.FFI, b.FFI) && a.Budget == b.Budget
 }
 
 func findGroup(gs []Group, name string) (Group, bool) {

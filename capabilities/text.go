@@ -32,6 +32,7 @@ const (
 //	--allow data.read:health/      data keys by prefix ("data.read" alone: every key)
 //	--allow data.write:=notes/x    exactly one key
 //	--allow cluster.member:stats   membership of the issuer's cluster "stats"
+//	--allow ffi:Sensor             the native builtins of group Sensor (Sensor.*)
 //	--deny Int.sub                 a builtin, in every group granted
 //	--deny pure:Int.sub            a builtin, in one group
 //	--allow-code CID               a definition foreign code may call (repeatable);
@@ -196,8 +197,16 @@ func (b *sandboxBuilder) allow(val string) error {
 			return err
 		}
 		b.sb.Members = append(b.sb.Members, pattern)
+	case GroupFFI:
+		if !hasPattern {
+			return invalidf("--allow %s: name the native group (ffi:GROUP, such as ffi:Sensor)", val)
+		}
+		if err := CheckFFIGroup(pattern); err != nil {
+			return err
+		}
+		b.sb.FFI = append(b.sb.FFI, pattern)
 	default:
-		return invalidf("--allow %s: unknown group %q (want pure, remote, channel, cluster, data.read:PREFIX, data.write:PREFIX or cluster.member:NAME)", val, name)
+		return invalidf("--allow %s: unknown group %q (want pure, remote, channel, cluster, data.read:PREFIX, data.write:PREFIX, cluster.member:NAME or ffi:GROUP)", val, name)
 	}
 	return nil
 }
@@ -232,6 +241,9 @@ func (s Sandbox) Args() []string {
 	}
 	for _, m := range s.Members {
 		add(flagAllow, GroupClusterMember+":"+m)
+	}
+	for _, g := range s.FFI {
+		add(flagAllow, GroupFFI+":"+g)
 	}
 	// Denials common to every group print once, unscoped.
 	var common []string

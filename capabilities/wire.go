@@ -44,6 +44,7 @@ type sandboxWire struct {
 	TimeMS    uint64      `cbor:"10,keyasint,omitempty"` // milliseconds
 	Result    uint64      `cbor:"11,keyasint,omitempty"` // bytes
 	Members   []string    `cbor:"12,keyasint,omitempty"` // cluster names (cluster.member:NAME), sorted
+	FFI       []string    `cbor:"13,keyasint,omitempty"` // native groups (ffi:GROUP), sorted
 }
 
 // groupWire is [name, [denied builtin, ...]] with the names sorted.
@@ -87,7 +88,7 @@ func mustDecMode() cbor.DecMode {
 		IndefLength:       cbor.IndefLengthForbidden,
 		TagsMd:            cbor.TagsForbidden,
 		MaxNestedLevels:   maxCBORNesting,
-		MaxArrayElements:  max(MaxPatterns, MaxCodeCIDs, MaxTargets, MaxDenied, MaxMemberships, 16),
+		MaxArrayElements:  max(MaxPatterns, MaxCodeCIDs, MaxTargets, MaxDenied, MaxMemberships, MaxFFIGroups, 16),
 		MaxMapPairs:       16,
 		ExtraReturnErrors: cbor.ExtraDecErrorUnknownField,
 		UTF8:              cbor.UTF8RejectInvalid,
@@ -115,6 +116,7 @@ func (w sandboxWire) fromWire() (Sandbox, error) {
 	s.Read, s.Write = w.Read, w.Write
 	s.AnyCode, s.AnyTarget = w.AnyCode, w.AnyTarget
 	s.Members = w.Members
+	s.FFI = w.FFI
 	for _, b := range w.Code {
 		c, err := cid.Cast(b)
 		if err != nil || !bytes.Equal(c.Bytes(), b) {
@@ -161,6 +163,7 @@ func (s Sandbox) rawWire() sandboxWire {
 	w.Read, w.Write = s.Read, s.Write
 	w.AnyCode, w.AnyTarget = s.AnyCode, s.AnyTarget
 	w.Members = s.Members
+	w.FFI = s.FFI
 	for _, c := range s.Code {
 		w.Code = append(w.Code, c.Bytes())
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"reflect"
+	"slices"
 	"sort"
 	"strconv"
 	"unicode/utf8"
@@ -42,6 +43,7 @@ const (
 	tagList    = 18 // [18, e1, ..., eN]
 	tagDelay   = 19 // [19, body]
 	tagForce   = 20 // [20, x]
+	tagChunked = 21 // [21, kind, count, link]  a large literal (chunk.go)
 
 	// Pattern tags.
 	ptagVar   = 0 // [0]
@@ -79,6 +81,7 @@ const (
 	vtagPartial = 14 // [14, fn, a1, ..., aN]  N >= 1
 	vtagNode    = 15 // [15, peer id, addr1, ..., addrN]
 	vtagChannel = 16 // [16, id bytes, node]
+	vtagChunked = 17 // [17, kind, count, link]  a large value (chunk.go)
 )
 
 const (
@@ -169,7 +172,10 @@ func isNil(x any) bool {
 // byte and text and bytes their length, so a value that is huge once its
 // sharing is expanded (a list holding the same big list twice, forty levels
 // deep) is refused after about limit steps instead of exhausting memory.
-type encoder struct{ limit, left int }
+type encoder struct {
+	limit, left int
+	chunks      *chunker // non-nil: large parts become chunk blocks (chunk.go)
+}
 
 func newEncoder(limit int) *encoder { return &encoder{limit: limit, left: limit} }
 
@@ -730,18 +736,14 @@ func DecodeTypeTerm(data []byte) (TypeTerm, error) {
 // decodeGeneric decodes any DAG-CBOR item (any block kind, even one this
 // version cannot interpret), checks that it is canonical, and calls visit
 // on every link.
+//
+// The check and the links come from one pass over the bytes
+// (scanCanonical); only then is the generic form built, once.
 func decodeGeneric(data []byte, visit func(cid.Cid)) (any, error) {
-	x, err := decodeItem(data, MaxValueSize)
-	if err != nil {
+	if err := scanCanonical(data, MaxValueSize, visit, nil); err != nil {
 		return nil, err
 	}
-	if err := walkGeneric(x, visit); err != nil {
-		return nil, err
-	}
-	if err := checkCanonical(data, func() ([]byte, error) { return marshal(x, MaxValueSize) }); err != nil {
-		return nil, err
-	}
-	return x, nil
+	return decodeItem(data, MaxValueSize)
 }
 
 // walkGeneric checks that x holds only DAG-CBOR kinds and calls visit on
@@ -791,11 +793,20 @@ func sortedSet(seen map[cid.Cid]struct{}) []cid.Cid {
 // (any block kind, or an encoded value), deduplicated and sorted by CID
 // bytes.
 func Links(data []byte) ([]cid.Cid, error) {
-	seen := make(map[cid.Cid]struct{})
-	if _, err := decodeGeneric(data, func(c cid.Cid) { seen[c] = struct{}{} }); err != nil {
+	var links []cid.Cid
+	if err := scanCanonical(data, MaxValueSize, func(c cid.Cid) { links = append(links, c) }, nil); err != nil {
 		return nil, err
 	}
-	return sortedSet(seen), nil
+	return sortedUnique(links), nil
+}
+
+// sortedUnique sorts CIDs by their bytes and drops repeats, in place.
+func sortedUnique(cs []cid.Cid) []cid.Cid {
+	if len(cs) < 2 {
+		return cs
+	}
+	sortCIDs(cs)
+	return slices.CompactFunc(cs, cid.Cid.Equals)
 }
 
 func sortCIDs(cs []cid.Cid) {
@@ -907,6 +918,9 @@ func (e *encoder) encodeTerm(t Term, lvl int) (any, error) {
 	case *Float:
 		return []any{int64(tagFloat), encodeFloat(t.V)}, nil
 	case *Text:
+		if ref, err := e.chunkLiteral(ChunkText, t.V); ref != nil || err != nil {
+			return ref, err
+		}
 		if err := e.charge(len(t.V)); err != nil {
 			return nil, err
 		}
@@ -918,10 +932,15 @@ func (e *encoder) encodeTerm(t Term, lvl int) (any, error) {
 	case *Bool:
 		return []any{int64(tagBool), t.V}, nil
 	case *Bytes:
+		if ref, err := e.chunkLiteral(ChunkBytes, string(t.V)); ref != nil || err != nil {
+			return ref, err
+		}
 		if err := e.charge(len(t.V)); err != nil {
 			return nil, err
 		}
 		return []any{int64(tagBytes), encodeBytes(t.V)}, nil
+	case *ChunkedLit:
+		return encodeChunkedRef(tagChunked, t.Kind, t.Count, t.Root)
 	case *Unit:
 		return []any{int64(tagUnit)}, nil
 	case *Lam:
@@ -1051,6 +1070,12 @@ func decodeTerm(x any) (Term, error) {
 		}
 		s, err := decodeText(a[1], "Text")
 		return &Text{V: s}, err
+	case tagChunked:
+		k, n, root, err := decodeChunkedRef(a, false)
+		if err != nil {
+			return nil, err
+		}
+		return &ChunkedLit{Kind: k, Count: n, Root: root}, nil
 	case tagBool:
 		if err := wantLen(a, 2, "Bool"); err != nil {
 			return nil, err
@@ -1199,7 +1224,10 @@ func (e *encoder) encodePattern(p Pattern, lvl int) (any, error) {
 		if isNil(p.Lit) || !isLiteral(p.Lit) {
 			return nil, invalid("PLit of %T, want a literal term", p.Lit)
 		}
+		chunks := e.chunks
+		e.chunks = nil // pattern literals stay inline
 		l, err := e.encodeTerm(p.Lit, lvl+1)
+		e.chunks = chunks
 		if err != nil {
 			return nil, err
 		}

@@ -453,11 +453,12 @@ func (c *compiler) compileDefs() error {
 		for _, p := range order {
 			block.Members = append(block.Members, renumberSelf(terms[p], inv))
 		}
-		data, err := EncodeTermBlock(block)
+		data, chunks, err := EncodeTermBlockChunked(block)
 		if err != nil {
 			return fmt.Errorf("encoding definition block: %w", err)
 		}
 		blk := NewBlock(data)
+		c.out.Blocks = append(c.out.Blocks, chunks...) // large literals, before the block that links to them
 		c.out.Blocks = append(c.out.Blocks, blk)
 		for i, n := range comp {
 			ref := DefRef{CID: blk.CID, Member: inv[i]}

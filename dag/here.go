@@ -167,11 +167,12 @@ type Refs struct {
 	Builtins map[string]bool
 	Defs     map[cid.Cid]bool // blocks of definitions referred to (Ref, VDef)
 	Types    map[cid.Cid]bool // blocks of data types (constructors, patterns)
+	Chunks   map[cid.Cid]bool // roots of chunk trees (VChunked, ChunkedLit)
 }
 
 // NewRefs returns an empty Refs.
 func NewRefs() *Refs {
-	return &Refs{Builtins: map[string]bool{}, Defs: map[cid.Cid]bool{}, Types: map[cid.Cid]bool{}}
+	return &Refs{Builtins: map[string]bool{}, Defs: map[cid.Cid]bool{}, Types: map[cid.Cid]bool{}, Chunks: map[cid.Cid]bool{}}
 }
 
 // AddTerm adds what t names, including inside thunks sent to fixed nodes.
@@ -218,6 +219,8 @@ func (r *Refs) AddTerm(t Term) {
 		r.AddTerm(x.Body)
 	case *Force:
 		r.AddTerm(x.X)
+	case *ChunkedLit:
+		r.Chunks[x.Root] = true
 	}
 }
 
@@ -292,6 +295,8 @@ func (r *Refs) AddValue(v Value) {
 		case *VPartial:
 			r.AddValue(x.Fn)
 			r.addValues(x.Args)
+		case *VChunked:
+			r.Chunks[x.Root] = true
 		}
 		return
 	}
@@ -326,6 +331,19 @@ func (r *Refs) AddBlock(data []byte) error {
 		}
 		for _, l := range links {
 			r.Types[l] = true
+		}
+	case ChunkBlockKind:
+		// Element leaves hold values, whose code names builtins and
+		// definitions like a thunk's.
+		nd, err := decodeChunkBlock(data)
+		if err != nil {
+			return err
+		}
+		for _, u := range nd.units {
+			r.AddValue(u)
+		}
+		for _, k := range nd.kids {
+			r.Chunks[k.c] = true
 		}
 	}
 	return nil

@@ -61,3 +61,42 @@ const (
 	// costing more than a few MiB to decode.
 	MaxPositions = 1 << 20
 )
+
+// Chunked values (chunk.go; issue 11).
+const (
+	// ChunkThreshold: a Text or Bytes longer than this many bytes, and a
+	// List or Map whose inline encoding is longer, travels as chunk
+	// blocks. 64 KiB keeps every small value (and every value that
+	// encoded before chunking existed, up to this size) inline and
+	// byte-for-byte unchanged, while a value large enough to be worth
+	// deduplicating is stored and sent once.
+	ChunkThreshold = 64 << 10
+
+	// ChunkLeafSize is the payload of one leaf: the bytes of a data leaf,
+	// the most encoded units an element leaf takes (unless one unit
+	// alone is larger). A quarter of MaxBlockSize: any leaf fits a block
+	// with room for its envelope, and a 50 MB value is 200 leaves.
+	ChunkLeafSize = 256 << 10
+
+	// ChunkFanout bounds the children of an interior chunk node: 1024
+	// entries of about 45 bytes make a 46 KB block, and two levels cover
+	// 256 GiB of data leaves.
+	ChunkFanout = 1024
+
+	// MaxChunkHeight bounds the height of a chunk tree (a leaf is 0).
+	// Four levels of ChunkFanout cover far more than MaxChunkedBytes;
+	// the bound stops a hostile tree from making a reader walk deep.
+	MaxChunkHeight = 4
+
+	// MaxChunkedBytes bounds one chunked value: the decoded size a chunk
+	// reference may declare, in bytes for Text and Bytes and in units
+	// for a List or Map, and the chunk bytes one encoding may produce.
+	// Readers apply their own, usually smaller, budgets (ChunkReader)
+	// before they read a chunk; this bound is what no budget can lift.
+	MaxChunkedBytes = 1 << 30
+
+	// MaxChunkBlocks bounds the chunk blocks one ChunkReader reads: a
+	// value of MaxChunkedBytes in full leaves is 4096 leaves; the slack
+	// covers element leaves, which may be small.
+	MaxChunkBlocks = 1 << 20
+)

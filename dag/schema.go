@@ -92,6 +92,19 @@ func validatedLinks(data []byte) ([]cid.Cid, error) {
 	if err != nil {
 		return nil, err
 	}
+	if m, ok := x.(map[string]any); ok && m[fieldKind] == ChunkBlockKind {
+		// A chunk block (chunk.go): its node and values, and links to
+		// supported blocks only.
+		if err := validateChunk(data); err != nil {
+			return nil, err
+		}
+		for c := range seen {
+			if !supportedCID(c) {
+				return nil, &SchemaError{Path: "chunk", Field: "link", Want: "a CIDv1 dag-cbor sha2-256 link", Got: c.String()}
+			}
+		}
+		return sortedSet(seen), nil
+	}
 	w := schemaWalker{path: make([]pathStep, 0, 32)} // deeper terms grow it
 	if err := w.block(x); err != nil {
 		return nil, err
@@ -643,8 +656,13 @@ func (w *schemaWalker) term(x any, lvl int) error {
 			return err
 		}
 		return w.termsFrom(a, 1, lvl)
+	case tagChunked:
+		if _, _, _, err := decodeChunkedRef(a, false); err != nil {
+			return w.fail("chunked literal", "[21, kind, count, link] (docs/protocol.md, \"Chunked values\")", err.Error())
+		}
+		return w.linkAt(a, 3, "chunked literal link")
 	}
-	return w.at(0, "term tag", "a term tag 0 to 20", a[0])
+	return w.at(0, "term tag", "a term tag 0 to 21", a[0])
 }
 
 // isLiteralTag reports whether a term tag is a literal's (PLit).

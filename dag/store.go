@@ -586,16 +586,30 @@ func (s *Store) loadDecoded(ctx context.Context, c cid.Cid, kind string) (any, e
 		return nil, err
 	}
 	var v any
+	size := len(data)
 	switch kind {
 	case TermBlockKind:
-		v, err = DecodeTermBlock(data)
+		var tb *TermBlock
+		tb, err = DecodeTermBlock(data)
+		if err == nil && HasChunkRefs(data) {
+			// Large literals live in chunk blocks (chunk.go): read them
+			// now, so the evaluator only ever sees *Text and *Bytes.
+			r := s.ChunkReader(0)
+			for i, m := range tb.Members {
+				if tb.Members[i], err = r.Term(ctx, m); err != nil {
+					break
+				}
+			}
+			size += int(r.Used())
+		}
+		v = tb
 	case TypeBlockKind:
 		v, err = DecodeTypeBlock(data)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("block %s: %w", c, err)
 	}
-	s.cache.add(c, v, len(data))
+	s.cache.add(c, v, size)
 	return v, nil
 }
 

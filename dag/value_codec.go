@@ -1,5 +1,7 @@
 package dag
 
+import "unsafe"
+
 // EncodeValue encodes a value as {"unode": 1, "kind": "value", "value":
 // <value>}: the same envelope as blocks, so a value can be stored and
 // addressed as a block (BlockKind reports "value", Links finds the
@@ -79,6 +81,15 @@ func (e *encoder) encodeValue(v Value, lvl int) (any, error) {
 	case *VFloat:
 		return []any{int64(vtagFloat), encodeFloat(v.V)}, nil
 	case *VText:
+		if e.chunks != nil && len(v.V) > ChunkThreshold {
+			if _, err := encodeText(v.V, "Text value"); err != nil {
+				return nil, err
+			}
+			if err := e.charge(chunkRefBytes); err != nil {
+				return nil, err
+			}
+			return e.chunks.data(vtagChunked, ChunkText, v.V)
+		}
 		if err := e.charge(len(v.V)); err != nil {
 			return nil, err
 		}
@@ -90,6 +101,12 @@ func (e *encoder) encodeValue(v Value, lvl int) (any, error) {
 	case *VBool:
 		return []any{int64(vtagBool), v.V}, nil
 	case *VBytes:
+		if e.chunks != nil && len(v.V) > ChunkThreshold {
+			if err := e.charge(chunkRefBytes); err != nil {
+				return nil, err
+			}
+			return e.chunks.data(vtagChunked, ChunkBytes, unsafe.String(unsafe.SliceData(v.V), len(v.V)))
+		}
 		if err := e.charge(len(v.V)); err != nil {
 			return nil, err
 		}
@@ -99,24 +116,22 @@ func (e *encoder) encodeValue(v Value, lvl int) (any, error) {
 	case *VTuple:
 		return e.encodeValues(newTagged(vtagTuple, len(v.Elems)), v.Elems, lvl+1)
 	case *VList:
+		if e.chunks != nil {
+			return e.chunkedElems(ChunkList, unsafe.Pointer(v), len(v.Elems), func() (any, error) {
+				return e.encodeValues(newTagged(vtagList, len(v.Elems)), v.Elems, lvl+1)
+			})
+		}
 		return e.encodeValues(newTagged(vtagList, len(v.Elems)), v.Elems, lvl+1)
+	case *VChunked:
+		return encodeChunkedRef(vtagChunked, v.Kind, v.Count, v.Root)
 	case *VMap:
 		if len(v.Keys) != len(v.Vals) {
 			return nil, invalid("VMap with %d keys and %d values", len(v.Keys), len(v.Vals))
 		}
-		out := newTagged(vtagMap, 2*len(v.Keys))
-		for i := range v.Keys {
-			k, err := e.encodeValue(v.Keys[i], lvl+1)
-			if err != nil {
-				return nil, err
-			}
-			x, err := e.encodeValue(v.Vals[i], lvl+1)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, k, x)
+		if e.chunks != nil {
+			return e.chunkedElems(ChunkMap, unsafe.Pointer(v), len(v.Keys), func() (any, error) { return e.inlineMap(v, lvl) })
 		}
-		return out, nil
+		return e.inlineMap(v, lvl)
 	case *VData:
 		r, err := encodeTypeRef(v.Type, lvl+1)
 		if err != nil {
@@ -216,6 +231,60 @@ func (e *encoder) encodeValue(v Value, lvl int) (any, error) {
 		return []any{int64(vtagChannel), encodeBytes(v.ID), n}, nil
 	}
 	return nil, invalid("unknown value type %T", v)
+}
+
+func (e *encoder) inlineMap(v *VMap, lvl int) (any, error) {
+	out := newTagged(vtagMap, 2*len(v.Keys))
+	for i := range v.Keys {
+		k, err := e.encodeValue(v.Keys[i], lvl+1)
+		if err != nil {
+			return nil, err
+		}
+		x, err := e.encodeValue(v.Vals[i], lvl+1)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, k, x)
+	}
+	return out, nil
+}
+
+// chunkedElems encodes a list or map (n elements or pairs) inline, then,
+// if its encoding exceeds ChunkThreshold, as chunks instead: what its
+// elements cost the inline encoding is refunded, and counted against the
+// chunks' bound.
+func (e *encoder) chunkedElems(kind ChunkKind, p unsafe.Pointer, n int, inline func() (any, error)) (any, error) {
+	key := memoKey{p, n, kind}
+	if ref, ok := e.chunks.memo[key]; ok {
+		return ref, e.charge(chunkRefBytes)
+	}
+	// Inline, the elements may take up to the chunks' bound; only an
+	// encoding that stays inline is charged to the value's.
+	left := e.left
+	e.left = MaxChunkedBytes
+	x, err := inline()
+	used := MaxChunkedBytes - e.left
+	e.left = left
+	if err != nil {
+		return nil, err
+	}
+	a := x.([]any)
+	if cborSize(a) <= ChunkThreshold {
+		return x, e.charge(int(used))
+	}
+	if err := e.charge(chunkRefBytes); err != nil {
+		return nil, err
+	}
+	per := 1
+	if kind == ChunkMap {
+		per = 2
+	}
+	ref, err := e.chunks.elems(kind, a[1:], per)
+	if err != nil {
+		return nil, err
+	}
+	e.chunks.memo[key] = ref
+	return ref, nil
 }
 
 func decodeValue(x any) (Value, error) {
@@ -377,6 +446,12 @@ func decodeValue(x any) (Value, error) {
 			n.Addrs = append(n.Addrs, s)
 		}
 		return n, nil
+	case vtagChunked:
+		k, n, root, err := decodeChunkedRef(a, true)
+		if err != nil {
+			return nil, err
+		}
+		return &VChunked{Kind: k, Count: n, Root: root}, nil
 	case vtagChannel:
 		if err := wantLen(a, 3, "Channel value"); err != nil {
 			return nil, err

@@ -5,7 +5,7 @@ import "github.com/ipfs/go-cid"
 // ValueLinks returns the links of a value without encoding it: the same
 // CIDs, deduplicated and sorted, that Links finds in EncodeValue(v) (the
 // definitions its closures' code refers to, its defined data types, its
-// top-level functions). Callers that hold the decoded or unencoded value
+// top-level functions, the roots of its chunk trees). Callers that hold the decoded or unencoded value
 // use it to skip a second parse.
 func ValueLinks(v Value) []cid.Cid {
 	r := NewRefs()
@@ -16,6 +16,11 @@ func ValueLinks(v Value) []cid.Cid {
 	}
 	for c := range r.Types {
 		if !r.Defs[c] {
+			out = append(out, c)
+		}
+	}
+	for c := range r.Chunks {
+		if !r.Defs[c] && !r.Types[c] {
 			out = append(out, c)
 		}
 	}
@@ -80,6 +85,8 @@ func (w *linkWalker) term(t Term) {
 		w.term(x.Body)
 	case *Force:
 		w.term(x.X)
+	case *ChunkedLit:
+		w.seen[x.Root] = struct{}{}
 	}
 }
 

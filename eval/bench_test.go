@@ -2,184 +2,215 @@ package eval
 
 import (
 	"context"
-	"strings"
+	"fmt"
+	"runtime"
 	"testing"
 	"time"
 
-	lua "github.com/yuin/gopher-lua"
-	"github.com/yuin/gopher-lua/parse"
-	"go.starlark.net/starlark"
-	"go.starlark.net/syntax"
+	"github.com/unode-dev/unode/eval/internal/bench"
 )
 
-// Benchmarks run the same programs in unode, starlark-go (with a step
-// limit set, as unode always counts fuel) and gopher-lua in one `go test
-// -bench` run. The unode sub-benchmark runs last and reports how many
-// times faster it was than the others (x-vs-starlark, x-vs-lua; above 1
-// means unode is faster). Parsing and compiling happen outside the timed
-// loops for all three.
+// The interpreter benchmarks run the suite of eval/internal/bench in
+// unode (fuel accounting on, default budgets), in gopher-lua (a plain
+// lua.NewState(), and one with SetContext, as an embedder that cancels
+// scripts needs) and in go.starlark.net (with a step limit set). Each
+// b.N iteration is one round that runs every engine once, in an order
+// that rotates from round to round, and the benchmark reports the median
+// over rounds of each per-round ratio (x-vs-lua = gopher-lua's time /
+// unode's time in the same round: above 1 means unode is faster), so
+// that load from other processes hits both sides of a ratio alike. ns/op
+// is the time of a whole round (all engines) and means little; the
+// *-ms metrics are per-engine medians. Run with a fixed number of
+// rounds:
+//
+//	go test ./eval -run '^$' -bench Suite -benchtime 7x
 
-const benchUnode = `
-fib n = if n < 2 then n else fib (n - 1) + fib (n - 2)
-
-lcg n = let go i s acc = if i == n then acc else go (i + 1) (s * 16807 % 2147483647) (s % 1000000 :: acc) in go 0 42 []
-
-sortLcg n = List.length (List.sort (lcg n))
-
-mapBuild n = Map.size (List.foldl (m i -> Map.insert (i * 7919 % 1000003) i m) Map.empty (List.range 0 n))
-`
-
-const benchStarlark = `
-def fib(n):
-    if n < 2:
-        return n
-    return fib(n - 1) + fib(n - 2)
-
-def lcg(n):
-    s = 42
-    out = []
-    for i in range(n):
-        out.append(s % 1000000)
-        s = s * 16807 % 2147483647
-    return out
-
-def sort_lcg(n):
-    return len(sorted(lcg(n)))
-
-def map_build(n):
-    d = {}
-    for i in range(n):
-        d[i * 7919 % 1000003] = i
-    return len(d)
-`
-
-const benchLua = `
-function fib(n)
-  if n < 2 then return n end
-  return fib(n - 1) + fib(n - 2)
-end
-
-function lcg(n)
-  local s = 42
-  local out = {}
-  for i = 1, n do
-    out[i] = s % 1000000
-    s = s * 16807 % 2147483647
-  end
-  return out
-end
-
-function sort_lcg(n)
-  local t = lcg(n)
-  table.sort(t)
-  return #t
-end
-
-function map_build(n)
-  local d = {}
-  local c = 0
-  for i = 0, n - 1 do
-    local k = i * 7919 % 1000003
-    if d[k] == nil then c = c + 1 end
-    d[k] = i
-  end
-  return c
-end
-`
-
-type benchCase struct {
-	name     string
-	unode    string // expression
-	starlark string // expression
-	lua      string // statement setting result
-	want     int64
+type suiteEngine struct {
+	name string
+	run  func(p bench.Program, arg any) (int64, error)
 }
 
-var benchCases = []benchCase{
-	{"Fib27", "fib 27", "fib(27)", "result = fib(27)", 196418},
-	{"Sort100k", "sortLcg 100000", "sort_lcg(100000)", "result = sort_lcg(100000)", 100000},
-	{"Map100k", "mapBuild 100000", "map_build(100000)", "result = map_build(100000)", 100000},
+// unodeSuite compiles suite.u once; each run uses a fresh Thread.
+type unodeSuite struct {
+	p   *program
+	fns map[string]Value
 }
 
-func BenchmarkFib27(b *testing.B)    { runBench(b, benchCases[0]) }
-func BenchmarkSort100k(b *testing.B) { runBench(b, benchCases[1]) }
-func BenchmarkMap100k(b *testing.B)  { runBench(b, benchCases[2]) }
-
-func runBench(b *testing.B, bc benchCase) {
-	var starNs, luaNs float64
-
-	b.Run("starlark", func(b *testing.B) {
-		opts := &syntax.FileOptions{Recursion: true}
-		_, prog, err := starlark.SourceProgramOptions(opts, "bench.star", benchStarlark+"\nresult = "+bc.starlark+"\n", func(string) bool { return false })
+func newUnodeSuite(t testing.TB) *unodeSuite {
+	u := &unodeSuite{p: newProgram(t, bench.Unode), fns: map[string]Value{}}
+	for _, prog := range bench.Programs {
+		v, err := u.p.eval(t, nil, prog.Name)
 		if err != nil {
-			b.Fatal(err)
+			t.Fatal(err)
 		}
-		b.ResetTimer()
-		start := time.Now()
-		for i := 0; i < b.N; i++ {
-			th := &starlark.Thread{}
-			th.SetMaxExecutionSteps(1 << 40)
-			g, err := prog.Init(th, nil)
-			if err != nil {
-				b.Fatal(err)
-			}
-			if r, _ := starlark.AsInt32(g["result"]); int64(r) != bc.want {
-				b.Fatalf("result %v", g["result"])
-			}
-		}
-		starNs = float64(time.Since(start).Nanoseconds()) / float64(b.N)
-	})
+		u.fns[prog.Name] = v
+	}
+	return u
+}
 
-	b.Run("lua", func(b *testing.B) {
-		chunk, err := parse.Parse(strings.NewReader(benchLua+"\n"+bc.lua+"\n"), "bench.lua")
-		if err != nil {
-			b.Fatal(err)
-		}
-		proto, err := lua.Compile(chunk, "bench.lua")
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.ResetTimer()
-		start := time.Now()
-		for i := 0; i < b.N; i++ {
-			L := lua.NewState()
-			L.SetContext(context.Background())
-			L.Push(L.NewFunctionFromProto(proto))
-			if err := L.PCall(0, lua.MultRet, nil); err != nil {
-				b.Fatal(err)
-			}
-			if r := L.GetGlobal("result"); r.(lua.LNumber) != lua.LNumber(bc.want) {
-				b.Fatalf("result %v", r)
-			}
-			L.Close()
-		}
-		luaNs = float64(time.Since(start).Nanoseconds()) / float64(b.N)
-	})
+func (u *unodeSuite) run(p bench.Program, arg any) (int64, error) {
+	var a Value
+	switch x := arg.(type) {
+	case int:
+		a = MakeInt(int64(x))
+	case string:
+		a = Text(x)
+	}
+	th := &Thread{Loader: u.p.store, Names: u.p.names} // default budgets: fuel is counted
+	v, err := th.Call(context.Background(), u.fns[p.Name], a)
+	if err != nil {
+		return 0, err
+	}
+	i, ok := v.(Int)
+	if !ok {
+		return 0, fmt.Errorf("unode %s: result %s", p.Name, Show(v, u.p.names))
+	}
+	return int64(i), nil
+}
 
-	b.Run("unode", func(b *testing.B) {
-		p := newProgram(b, benchUnode)
-		term := compileExpr(b, p.c, bc.unode)
-		b.ResetTimer()
-		start := time.Now()
-		var steps int64
-		for i := 0; i < b.N; i++ {
-			th := &Thread{Loader: p.store} // default budgets: fuel is counted
-			v, err := th.Eval(context.Background(), term)
-			if err != nil {
-				b.Fatal(err)
+func suiteEngines(t testing.TB) []suiteEngine {
+	u := newUnodeSuite(t)
+	plain, err := bench.NewLuaRunner(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	withCtx, err := bench.NewLuaRunner(true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	star, err := bench.NewStarlarkRunner()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return []suiteEngine{
+		{"unode", u.run},
+		{"lua", func(p bench.Program, arg any) (int64, error) { return plain.Run(p.Name, arg) }},
+		{"lua-ctx", func(p bench.Program, arg any) (int64, error) { return withCtx.Run(p.Name, arg) }},
+		{"starlark", func(p bench.Program, arg any) (int64, error) { return star.Run(p.Name, arg) }},
+	}
+}
+
+// TestSuiteAnswers checks that the three engines agree on every program
+// of the suite at its small size (and on the known answers).
+func TestSuiteAnswers(t *testing.T) {
+	engines := suiteEngines(t)
+	for _, p := range bench.Programs {
+		t.Run(p.Name, func(t *testing.T) {
+			arg := p.Arg(p.Small)
+			var first int64
+			for i, e := range engines {
+				if e.name == "lua-ctx" {
+					continue
+				}
+				got, err := e.run(p, arg)
+				if err != nil {
+					t.Fatalf("%s: %v", e.name, err)
+				}
+				if i == 0 {
+					first = got
+					if p.WantSmall != 0 && got != p.WantSmall {
+						t.Errorf("%s: %d, want %d", e.name, got, p.WantSmall)
+					}
+				} else if got != first {
+					t.Errorf("%s: %d, unode: %d", e.name, got, first)
+				}
 			}
-			if v != MakeInt(bc.want) {
-				b.Fatalf("result %s", Show(v, nil))
+		})
+	}
+}
+
+// suiteMedians holds each program's median ratios from BenchmarkSuite,
+// for the geometric means its last sub-benchmark reports.
+var suiteMedians = map[string]map[string]float64{}
+
+func BenchmarkSuite(b *testing.B) {
+	engines := suiteEngines(b)
+	for _, p := range bench.Programs {
+		b.Run(p.Name, func(b *testing.B) {
+			arg := p.Arg(p.Real)
+			times := make([][]float64, len(engines))
+			var unodeBytes, unodeAllocs, luaBytes, luaAllocs float64
+			var ms runtime.MemStats
+			for round := 0; round < b.N; round++ {
+				var want int64
+				for k := range engines {
+					i := (k + round) % len(engines)
+					e := engines[i]
+					runtime.ReadMemStats(&ms)
+					bytes0, allocs0 := ms.TotalAlloc, ms.Mallocs
+					start := time.Now()
+					got, err := e.run(p, arg)
+					d := time.Since(start)
+					runtime.ReadMemStats(&ms)
+					if err != nil {
+						b.Fatalf("%s: %v", e.name, err)
+					}
+					if k > 0 && got != want {
+						b.Fatalf("%s: %d, another engine: %d", e.name, got, want)
+					}
+					want = got
+					times[i] = append(times[i], float64(d.Nanoseconds()))
+					switch e.name {
+					case "unode":
+						unodeBytes += float64(ms.TotalAlloc - bytes0)
+						unodeAllocs += float64(ms.Mallocs - allocs0)
+					case "lua":
+						luaBytes += float64(ms.TotalAlloc - bytes0)
+						luaAllocs += float64(ms.Mallocs - allocs0)
+					}
+				}
 			}
-			steps = th.Steps()
-		}
-		ns := float64(time.Since(start).Nanoseconds()) / float64(b.N)
-		b.ReportMetric(float64(steps), "fuel/op")
-		if starNs > 0 {
-			b.ReportMetric(starNs/ns, "x-vs-starlark")
-		}
-		if luaNs > 0 {
-			b.ReportMetric(luaNs/ns, "x-vs-lua")
+			ratios := map[string]float64{}
+			for i := 1; i < len(engines); i++ {
+				rs := make([]float64, b.N)
+				for r := range rs {
+					rs[r] = times[i][r] / times[0][r]
+				}
+				ratios[engines[i].name] = bench.Median(rs)
+				b.ReportMetric(ratios[engines[i].name], "x-vs-"+engines[i].name)
+			}
+			for i, e := range engines {
+				b.ReportMetric(bench.Median(append([]float64(nil), times[i]...))/1e6, e.name+"-ms")
+			}
+			n := float64(b.N)
+			b.ReportMetric(unodeBytes/n, "unode-B")
+			b.ReportMetric(unodeAllocs/n, "unode-allocs")
+			b.ReportMetric(luaBytes/n, "lua-B")
+			b.ReportMetric(luaAllocs/n, "lua-allocs")
+			suiteMedians[p.Name] = ratios
+		})
+	}
+	b.Run("geomean", func(b *testing.B) {
+		for _, ref := range []string{"lua", "lua-ctx", "starlark"} {
+			var xs []float64
+			for _, p := range bench.Programs {
+				if p.Name == "fib" || p.Name == "mapInserts" {
+					continue // not Benchmarks Game programs
+				}
+				if r, ok := suiteMedians[p.Name][ref]; ok {
+					xs = append(xs, r)
+				}
+			}
+			if len(xs) > 0 {
+				b.ReportMetric(bench.GeoMean(xs), "x-vs-"+ref)
+			}
 		}
 	})
+}
+
+// BenchmarkSuiteUnode runs only unode's side of the suite, for profiles
+// (go test ./eval -run '^$' -bench SuiteUnode/nbody -cpuprofile cpu.out).
+func BenchmarkSuiteUnode(b *testing.B) {
+	u := newUnodeSuite(b)
+	for _, p := range bench.Programs {
+		b.Run(p.Name, func(b *testing.B) {
+			arg := p.Arg(p.Real)
+			b.ReportAllocs()
+			for range b.N {
+				if _, err := u.run(p, arg); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }

@@ -258,7 +258,7 @@ func TestTowerEncodingRefused(t *testing.T) {
 		"tuples":   tupleTower(27),
 		"lists":    listTower(27),
 		"closures": closureTower(t, p, 27),
-		"two":      NewList([]Value{tupleTower(20), tupleTower(20)}),
+		"two":      NewList([]Value{tupleTower(26), tupleTower(26)}),
 	} {
 		th := p.thread()
 		var before, after runtime.MemStats

@@ -22,7 +22,7 @@ type builtinDesc struct {
 	// recursive Go implementation (sorting), to account for its frames.
 	extraDepth int
 	// group is the capability group: "pure", "remote", "channel",
-	// "cluster", "data".
+	// "cluster", "data", "ffi" (Native.call, native.go).
 	group string
 	value Value // the *Builtin value, for arity >= 1
 	// frame marks the call frame of a builtin applied through a function
@@ -112,13 +112,16 @@ type BuiltinInfo struct {
 	Name  string
 	Arity int
 	// Group is the capability group: "pure", "remote", "channel",
-	// "cluster" or "data".
+	// "cluster", "data" or "ffi" (Native.call).
 	Group string
 	Doc   string
 }
 
 // Builtins lists every builtin, sorted by name.
 func Builtins() []BuiltinInfo {
+	if err := loadLibrary(); err != nil {
+		panic("eval: " + err.Error()) // the library is part of the binary
+	}
 	out := make([]BuiltinInfo, 0, len(builtins))
 	for _, d := range builtins {
 		out = append(out, BuiltinInfo{Name: d.name, Arity: d.arity, Group: d.group, Doc: d.doc})

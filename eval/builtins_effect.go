@@ -345,22 +345,6 @@ func init() {
 		}
 		return UnitValue
 	}).in("data")
-
-	def1("share", "share v: a thunk that returns v", func(th *Thread, v Value) Value {
-		th.alloc(sizeClosure + sizeSlot)
-		return &Closure{fc: shareCode, env: []Value{v}}
-	})
-	def1("force", "force t = !t", func(th *Thread, t Value) Value {
-		return th.run(t, th.sp, 0, 1)
-	}).ho()
-}
-
-// shareCode is the body of share's thunks: '(x) with x captured.
-var shareCode = &funcCode{
-	arity: 0,
-	term:  &dag.Delay{Body: &dag.Var{Index: 0}},
-	caps:  []int{0},
-	body:  func(_ *Thread, fr *frame) Value { return fr.env[0] },
 }
 
 // cancelAll cancels the futures still pending.
@@ -466,13 +450,20 @@ func (th *Thread) spawn(name string, node, thunk Value) *Future {
 	}
 	h := th.host(name)
 	th.alloc(sizeFuture)
-	return h.Spawn(th, n, thunk)
+	f := h.Spawn(th, n, thunk)
+	if f != nil {
+		f.sent = thunk
+	}
+	return f
 }
 
 // failFuture raises the runtime error of a failed future, keeping the Go
 // error that failed it (if any) as the cause, so that a denial or a
 // remote error keeps its type.
 func (th *Thread) failFuture(f *Future, format string, args ...any) {
+	if e := th.remoteFailure(f); e != nil {
+		panic(e)
+	}
 	panic(&RuntimeError{Msg: fmt.Sprintf(format, args...), Stack: th.backtrace(), Err: f.cause})
 }
 

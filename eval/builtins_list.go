@@ -4,6 +4,8 @@ import (
 	"cmp"
 	"math/bits"
 	"slices"
+
+	"github.com/unode-dev/unode/dag"
 )
 
 // Lists. Functions come first and the list last, so that partial
@@ -757,4 +759,78 @@ func init() {
 		}
 		return res
 	})
+}
+
+// reverseAppend compiles List.reverse xs ++ ys (and List.reverse
+// (List.take k xs) ++ ys, the prefix reversal of permutation code) into
+// one list built in one buffer, instead of a view, a reversed copy and
+// a joined copy. Fuel is what the three builtins charge; memory is what
+// is allocated. It returns nil for any other ++.
+func (s *scope) reverseAppend(ts []dag.Term, at *site, nest int) code {
+	rev, ok := ts[0].(*dag.App)
+	if !ok || len(rev.Args) != 1 {
+		return nil
+	}
+	if b, ok := rev.Fn.(*dag.Builtin); !ok || b.Name != "List.reverse" {
+		return nil
+	}
+	s.builtin("List.reverse")
+	seg := s.listSeg(rev.Args[0], "List.reverse", nest+2)
+	atRev := s.site(rev)
+	y := s.expr(ts[1], false, nest+1)
+	return func(th *Thread, fr *frame) Value {
+		a := seg(th, fr)
+		th.step()
+		th.at = atRev
+		th.chargeLen(len(a))
+		yv := y(th, fr)
+		th.step()
+		th.at = at
+		yl, ok := yv.(*List)
+		if !ok || len(a) == 0 {
+			r, out := th.makeList(len(a))
+			for i, x := range a {
+				th.poll()
+				out[len(a)-1-i] = x
+			}
+			return opAppend(th, r, yv)
+		}
+		n := len(a) + yl.n
+		if yl.n > 0 {
+			th.charge(int64(n) / 8)
+		}
+		th.checkCount(int64(n), sizeSlot)
+		r, out := th.makeList(n)
+		for i, x := range a {
+			th.poll()
+			out[len(a)-1-i] = x
+		}
+		copy(out[len(a):], yl.Elems())
+		return r
+	}
+}
+
+// listSeg compiles t, a list argument of the builtin name, to its
+// elements; List.take k xs gives a prefix of xs without making a view.
+func (s *scope) listSeg(t dag.Term, name string, nest int) func(*Thread, *frame) []Value {
+	if app, ok := t.(*dag.App); ok && len(app.Args) == 2 {
+		if b, ok := app.Fn.(*dag.Builtin); ok && b.Name == "List.take" {
+			s.builtin("List.take")
+			kc, xc := s.expr(app.Args[0], false, nest+1), s.expr(app.Args[1], false, nest+1)
+			at := s.site(app)
+			return func(th *Thread, fr *frame) []Value {
+				kv := kc(th, fr)
+				xv := xc(th, fr)
+				th.step()
+				th.at = at
+				x := th.argList("List.take", xv)
+				k := clamp(th.argInt("List.take", kv), x.n)
+				return x.Elems()[:k]
+			}
+		}
+	}
+	c := s.expr(t, false, nest)
+	return func(th *Thread, fr *frame) []Value {
+		return th.argList(name, c(th, fr)).Elems()
+	}
 }

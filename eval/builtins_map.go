@@ -1,6 +1,10 @@
 package eval
 
-import "slices"
+import (
+	"slices"
+
+	"github.com/unode-dev/unode/dag"
+)
 
 // Maps are ordered by Compare on keys; keys may be any comparable value.
 // Functions come first and the map last. Map.union is left-biased.
@@ -430,4 +434,103 @@ func init() {
 		e := mapMax(x.root)
 		return th.some(th.tuple2(e.k, e.v))
 	})
+}
+
+// foldInsert compiles List.foldl (m x -> Map.insert k v m) m0 xs, and the
+// same with Map.insertWith f k v m, where m is not used in k, v or f: no
+// code can see the map between two steps, so the fold builds it as a
+// transient (mapEdit), one new node per new key instead of a copied path
+// per insert. Fuel is what the unfused fold charges. A fold whose m0 is
+// not a Map or xs not a List runs unfused, to fail as it would.
+func (s *scope) foldInsert(desc *builtinDesc, ts []dag.Term, at *site, nest int) code {
+	if desc.name != "List.foldl" || len(ts) != 3 {
+		return nil
+	}
+	lam, ok := ts[0].(*dag.Lam)
+	if !ok || lam.Arity != 2 {
+		return nil
+	}
+	body, ok := lam.Body.(*dag.App)
+	if !ok {
+		return nil
+	}
+	b, ok := body.Fn.(*dag.Builtin)
+	if !ok {
+		return nil
+	}
+	var fT, kT, vT dag.Term
+	switch {
+	case b.Name == "Map.insert" && len(body.Args) == 3:
+		kT, vT = body.Args[0], body.Args[1]
+	case b.Name == "Map.insertWith" && len(body.Args) == 4:
+		fT, kT, vT = body.Args[0], body.Args[1], body.Args[2]
+	default:
+		return nil
+	}
+	// The accumulator, the lambda's first parameter, is de Bruijn index 1
+	// in its body.
+	if v, ok := body.Args[len(body.Args)-1].(*dag.Var); !ok || v.Index != 1 {
+		return nil
+	}
+	for _, t := range []dag.Term{fT, kT, vT} {
+		if t != nil && slices.Contains(freeVars(t, 0), 1) {
+			return nil
+		}
+	}
+	s.builtin(b.Name)
+	insAt := s.site(body)
+	with := fT != nil
+	helper := s.lambdaWith(2, lam.Body, lam, func(ls *scope) code {
+		var f code
+		if with {
+			f = ls.expr(fT, false, 1)
+		}
+		k, v := ls.expr(kT, false, 1), ls.expr(vT, false, 1)
+		return func(th *Thread, fr *frame) Value {
+			if f != nil {
+				th.foldF = f(th, fr)
+			}
+			th.foldK = k(th, fr)
+			return v(th, fr)
+		}
+	})
+	orig := s.expr(lam, false, nest+1)
+	init, list := s.expr(ts[1], false, nest+1), s.expr(ts[2], false, nest+1)
+	w := nest + desc.extraDepth
+	return func(th *Thread, fr *frame) Value {
+		hv := helper(th, fr)
+		m0 := init(th, fr)
+		xv := list(th, fr)
+		th.step()
+		th.at = at
+		m, ok1 := m0.(*Map)
+		xl, ok2 := xv.(*List)
+		th.depth += w
+		if !ok1 || !ok2 {
+			r := desc.fn(th, []Value{orig(th, fr), m0, xv})
+			th.depth -= w
+			return r
+		}
+		e := &mapEdit{}
+		root := m.root
+		for _, x := range xl.Elems() {
+			v := th.call2(hv, UnitValue, x)
+			k, f := th.foldK, th.foldF
+			th.foldK, th.foldF = nil, nil
+			th.step() // the call of Map.insert
+			th.at = insAt
+			th.charge(int64(bitsLen(root.len())))
+			if with {
+				if old, ok := th.mapLookup(root, k); ok {
+					v = th.call2(f, old, v)
+				}
+			}
+			root = th.mapInsertT(root, k, v, e)
+		}
+		th.depth -= w
+		if root == m.root {
+			return m
+		}
+		return th.newMap(root)
+	}
 }

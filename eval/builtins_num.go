@@ -132,6 +132,7 @@ func init() {
 		})
 	}
 	f1 := func(name, doc string, op func(x float64) float64) {
+		floatFns1[name] = op
 		def1(name, doc, func(th *Thread, a Value) Value {
 			return Float(op(th.argFloat(name, a)))
 		})
@@ -288,3 +289,7 @@ func init() {
 		return intAbs(th, a)
 	})
 }
+
+// floatFns1 are the Float -> Float builtins by name, which the compiler
+// fuses into float arithmetic (see rawCode in builtins_op.go).
+var floatFns1 = map[string]func(float64) float64{}

@@ -133,7 +133,7 @@ func opAdd(th *Thread, a, b Value) Value {
 		}
 	case Float:
 		if y, ok := b.(Float); ok {
-			return Float(float64(x) + float64(y))
+			return th.boxFloat(float64(x) + float64(y))
 		}
 	}
 	th.mismatch("+", a, b)
@@ -148,7 +148,7 @@ func opSub(th *Thread, a, b Value) Value {
 		}
 	case Float:
 		if y, ok := b.(Float); ok {
-			return Float(float64(x) - float64(y))
+			return th.boxFloat(float64(x) - float64(y))
 		}
 	}
 	th.mismatch("-", a, b)
@@ -163,7 +163,7 @@ func opMul(th *Thread, a, b Value) Value {
 		}
 	case Float:
 		if y, ok := b.(Float); ok {
-			return Float(float64(x) * float64(y))
+			return th.boxFloat(float64(x) * float64(y))
 		}
 	}
 	th.mismatch("*", a, b)
@@ -178,7 +178,7 @@ func opDiv(th *Thread, a, b Value) Value {
 		}
 	case Float:
 		if y, ok := b.(Float); ok {
-			return Float(float64(x) / float64(y))
+			return th.boxFloat(float64(x) / float64(y))
 		}
 	}
 	th.mismatch("/", a, b)
@@ -252,6 +252,10 @@ func (s *scope) opCode(name string, ts []dag.Term, at *site, nest int) code {
 		c := s.condOpAt(&dag.App{Fn: &dag.Builtin{Name: name}, Args: ts}, at, nest)
 		return func(th *Thread, fr *frame) Value { return MakeBool(c(th, fr)) }
 	case "Op.add", "Op.sub", "Op.mul":
+	case "Op.div":
+		return boxRaw(s.arithRaw(name, ts, at, nest))
+	case "Op.append":
+		return s.reverseAppend(ts, at, nest)
 	default:
 		return nil
 	}
@@ -285,6 +289,11 @@ func (s *scope) opCode(name string, ts []dag.Term, at *site, nest int) code {
 				return opSub(th, x, kv)
 			}
 		}
+	}
+	if rawish(ts[0]) || rawish(ts[1]) {
+		// Nested arithmetic: pass Floats between the operations
+		// unboxed.
+		return boxRaw(s.arithRaw(name, ts, at, nest))
 	}
 	b := s.expr(ts[1], false, nest+1)
 	switch name {
@@ -401,4 +410,180 @@ func (s *scope) condOpAt(t dag.Term, at *site, nest int) func(*Thread, *frame) b
 		th.at = at
 		return test(th.compareOp(op, a, b))
 	}
+}
+
+func isIntLit(t dag.Term) bool {
+	_, ok := t.(*dag.Int)
+	return ok
+}
+
+// rawish reports whether raw compiles t to more than a boxed leaf: an
+// arithmetic operation (not Int loop arithmetic with a literal), a Float
+// literal or a Float function. Only then is fusing worth its indirection.
+func rawish(t dag.Term) bool {
+	switch t := t.(type) {
+	case *dag.Float:
+		return true
+	case *dag.App:
+		b, ok := t.Fn.(*dag.Builtin)
+		if !ok {
+			return false
+		}
+		switch {
+		case len(t.Args) == 2 && (b.Name == "Op.add" || b.Name == "Op.sub"):
+			return !isIntLit(t.Args[1])
+		case len(t.Args) == 2 && (b.Name == "Op.mul" || b.Name == "Op.div"):
+			return !isIntLit(t.Args[0]) && !isIntLit(t.Args[1]) || b.Name == "Op.div"
+		case len(t.Args) == 1:
+			return floatFns1[b.Name] != nil || b.Name == "Int.toFloat"
+		}
+	}
+	return false
+}
+
+// rawCode evaluates an expression that may be a Float without boxing
+// it: a Float result comes back as (f, nil), anything else as (0, v).
+// Nested arithmetic on Floats (x * x + y * y) thus boxes only the
+// outermost result. Fuel and failure sites are those of the boxed code.
+type rawCode func(th *Thread, fr *frame) (float64, Value)
+
+func boxRaw(r rawCode) code {
+	return func(th *Thread, fr *frame) Value {
+		f, v := r(th, fr)
+		if v == nil {
+			return th.boxFloat(f)
+		}
+		return v
+	}
+}
+
+// raw compiles t as a rawCode: arithmetic and Float functions directly,
+// anything else boxed and unboxed.
+func (s *scope) raw(t dag.Term, nest int) rawCode {
+	if app, ok := t.(*dag.App); ok {
+		if b, ok := app.Fn.(*dag.Builtin); ok {
+			switch {
+			case len(app.Args) == 2 && (b.Name == "Op.add" || b.Name == "Op.sub" || b.Name == "Op.mul" || b.Name == "Op.div"):
+				if _, lit := app.Args[1].(*dag.Int); lit && b.Name != "Op.div" {
+					break // Int loop arithmetic: opCode's fast path
+				}
+				if b.Name == "Op.mul" && isIntLit(app.Args[0]) {
+					break
+				}
+				s.builtin(b.Name)
+				return s.arithRaw(b.Name, app.Args, s.site(app), nest)
+			case len(app.Args) == 1 && floatFns1[b.Name] != nil:
+				desc := s.builtin(b.Name)
+				f, a, at := floatFns1[b.Name], s.raw(app.Args[0], nest+1), s.site(app)
+				return func(th *Thread, fr *frame) (float64, Value) {
+					x, xv := a(th, fr)
+					th.step()
+					if xv == nil {
+						return f(x), nil
+					}
+					th.at = at
+					return 0, desc.f1(th, xv)
+				}
+			}
+		}
+	}
+	if app, ok := t.(*dag.App); ok && len(app.Args) == 1 {
+		if b, ok := app.Fn.(*dag.Builtin); ok && b.Name == "Int.toFloat" {
+			desc := s.builtin(b.Name)
+			a, at := s.expr(app.Args[0], false, nest+1), s.site(app)
+			return func(th *Thread, fr *frame) (float64, Value) {
+				x := a(th, fr)
+				th.step()
+				if i, ok := x.(Int); ok {
+					return float64(i), nil
+				}
+				th.at = at
+				return 0, desc.f1(th, x)
+			}
+		}
+	}
+	if l, ok := t.(*dag.Float); ok {
+		f := l.V
+		return func(*Thread, *frame) (float64, Value) { return f, nil }
+	}
+	c := s.expr(t, false, nest)
+	return func(th *Thread, fr *frame) (float64, Value) {
+		v := c(th, fr)
+		if f, ok := v.(Float); ok {
+			return float64(f), nil
+		}
+		return 0, v
+	}
+}
+
+// arithRaw compiles a + b, a - b, a * b or a / b on two raw operands.
+func (s *scope) arithRaw(name string, ts []dag.Term, at *site, nest int) rawCode {
+	a, b := s.raw(ts[0], nest+1), s.raw(ts[1], nest+1)
+	switch name {
+	case "Op.add":
+		return func(th *Thread, fr *frame) (float64, Value) {
+			x, xv := a(th, fr)
+			y, yv := b(th, fr)
+			th.step()
+			if xv == nil && yv == nil {
+				return x + y, nil
+			}
+			if xi, ok := xv.(Int); ok {
+				if yi, ok := yv.(Int); ok {
+					if s := xi + yi; (s > xi) == (yi > 0) {
+						return 0, MakeInt(int64(s))
+					}
+				}
+			}
+			th.at = at
+			return 0, opAdd(th, reboxed(x, xv), reboxed(y, yv))
+		}
+	case "Op.sub":
+		return func(th *Thread, fr *frame) (float64, Value) {
+			x, xv := a(th, fr)
+			y, yv := b(th, fr)
+			th.step()
+			if xv == nil && yv == nil {
+				return x - y, nil
+			}
+			if xi, ok := xv.(Int); ok {
+				if yi, ok := yv.(Int); ok {
+					if s := xi - yi; (s < xi) == (yi > 0) {
+						return 0, MakeInt(int64(s))
+					}
+				}
+			}
+			th.at = at
+			return 0, opSub(th, reboxed(x, xv), reboxed(y, yv))
+		}
+	case "Op.mul":
+		return func(th *Thread, fr *frame) (float64, Value) {
+			x, xv := a(th, fr)
+			y, yv := b(th, fr)
+			th.step()
+			if xv == nil && yv == nil {
+				return x * y, nil
+			}
+			th.at = at
+			return 0, opMul(th, reboxed(x, xv), reboxed(y, yv))
+		}
+	}
+	// Op.div: the generic builtin call charged one step and set the site.
+	return func(th *Thread, fr *frame) (float64, Value) {
+		x, xv := a(th, fr)
+		y, yv := b(th, fr)
+		th.step()
+		if xv == nil && yv == nil {
+			return x / y, nil
+		}
+		th.at = at
+		return 0, opDiv(th, reboxed(x, xv), reboxed(y, yv))
+	}
+}
+
+func reboxed(f float64, v Value) Value {
+	if v == nil {
+		return Float(f)
+	}
+	return v
 }

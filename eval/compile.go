@@ -48,6 +48,9 @@ type funcCode struct {
 	name string
 	// unit is what was compiled together with this code (see guard.go).
 	unit *codeUnit
+	// node is term's number in dag.Preorder of its unit (-1 if unknown),
+	// for relocating remote runtime errors (remote_errors.go).
+	node int32
 
 	wireOnce sync.Once
 	wire     dag.Term
@@ -160,6 +163,8 @@ type compiler struct {
 	// node numbers the term's nodes as dag.Preorder does, so that code
 	// that can fail records where it is (see site).
 	node map[dag.Term]int32
+	// sent is set for code from the wire (remote_errors.go).
+	sent *sentCode
 }
 
 func newCompiler(owner *dag.DefRef, t dag.Term) *compiler {
@@ -185,6 +190,10 @@ func newCompiler(owner *dag.DefRef, t dag.Term) *compiler {
 type site struct {
 	owner *dag.DefRef
 	node  int32
+	// Code from the wire (sent) numbers its nodes only when an error
+	// needs it: term is the node (remote_errors.go).
+	sent *sentCode
+	term dag.Term
 }
 
 // scope is a function being compiled.
@@ -250,7 +259,10 @@ func checkArity(l *dag.Lam) {
 // function compiles a function body. caps are the outer indices its env
 // holds; rec means env[0] is the function itself.
 func (c *compiler) function(arity int, body, term dag.Term, caps []int, rec bool) *funcCode {
-	fc := &funcCode{arity: arity, nslots: arity, term: term, caps: caps, rec: rec, owner: c.owner, unit: c.unit}
+	fc := &funcCode{arity: arity, nslots: arity, term: term, caps: caps, rec: rec, owner: c.owner, unit: c.unit, node: -1}
+	if n, ok := c.node[term]; ok && term != nil {
+		fc.node = n
+	}
 	s := &scope{c: c, fc: fc, nbind: arity, capOf: make(map[int]int, len(caps))}
 	for k, j := range caps {
 		s.capOf[j] = k
@@ -296,6 +308,9 @@ func (s *scope) expr(t dag.Term, tail bool, nest int) code {
 func (s *scope) site(t dag.Term) *site {
 	n, ok := s.c.node[t]
 	if !ok {
+		if s.c.sent != nil {
+			return &site{node: -1, sent: s.c.sent, term: t}
+		}
 		return nil
 	}
 	return &site{owner: s.c.owner, node: n}
@@ -513,7 +528,31 @@ func (s *scope) lambda(arity int, body, term dag.Term, rec bool) code {
 		srcs[k] = s.locate(j)
 	}
 	fc := s.c.function(arity, body, term, caps, rec)
-	n := len(caps)
+	return s.closureCode(fc, srcs, rec)
+}
+
+// lambdaWith compiles a closure over the same captured values as the
+// lambda (arity, body), but whose code mk compiles in the lambda's scope.
+func (s *scope) lambdaWith(arity int, body, term dag.Term, mk func(ls *scope) code) code {
+	caps := freeVars(body, arity)
+	srcs := make([]int, len(caps))
+	for k, j := range caps {
+		srcs[k] = s.locate(j)
+	}
+	c := s.c
+	fc := &funcCode{arity: arity, nslots: arity, term: term, caps: caps, owner: c.owner, unit: c.unit}
+	ls := &scope{c: c, fc: fc, nbind: arity, capOf: make(map[int]int, len(caps))}
+	for k, j := range caps {
+		ls.capOf[j] = k
+	}
+	fc.body = mk(ls)
+	return s.closureCode(fc, srcs, false)
+}
+
+// closureCode makes the closure of fc, capturing srcs (slots, or env
+// indices as -(k+1)).
+func (s *scope) closureCode(fc *funcCode, srcs []int, rec bool) code {
+	n := len(srcs)
 	switch {
 	case n == 0:
 		return constCode(&Closure{fc: fc})
@@ -577,11 +616,11 @@ func (s *scope) app(t *dag.App, tail bool, nest int) code {
 			}
 			return func(th *Thread, fr *frame) Value {
 				th.alloc(sizeData + int64(n)*sizeSlot)
-				vs := make([]Value, n)
+				x := newDataN(d, n)
 				for i, a := range args {
-					vs[i] = a(th, fr)
+					x.Fields[i] = a(th, fr)
 				}
-				return &Data{ctor: d, Fields: vs}
+				return x
 			}
 		}
 	case *dag.Ref:
@@ -674,6 +713,9 @@ func (s *scope) builtinCall(desc *builtinDesc, ts []dag.Term, at *site, nest int
 	if c := s.opCode(desc.name, ts, at, nest); c != nil {
 		return c
 	}
+	if c := s.foldInsert(desc, ts, at, nest); c != nil {
+		return c
+	}
 	args := s.exprs(ts, nest+1)
 	// Builtins that call back into the language run those calls from
 	// this nesting; weigh them like a call.
@@ -751,6 +793,9 @@ type armCode struct {
 }
 
 func (s *scope) match(t *dag.Match, tail bool, nest int) code {
+	if c := s.matchTuple(t, tail, nest); c != nil {
+		return c
+	}
 	scrut := s.expr(t.Scrutinee, false, nest+1)
 	at := s.site(t)
 	arms := make([]armCode, len(t.Arms))
@@ -770,6 +815,68 @@ func (s *scope) match(t *dag.Match, tail bool, nest int) code {
 				return arms[i].body(th, fr)
 			}
 		}
+		th.at = at
+		th.noMatch(v)
+		return nil
+	}
+}
+
+// matchTuple compiles match (a, b, ...) with | (p, q, ...) -> ... without
+// building the tuple, when every arm is a tuple pattern of its size or
+// _: the elements are pushed on the value stack and matched there.
+func (s *scope) matchTuple(t *dag.Match, tail bool, nest int) code {
+	tup, ok := t.Scrutinee.(*dag.Tuple)
+	if !ok || len(tup.Elems) < 2 {
+		return nil
+	}
+	k := len(tup.Elems)
+	for _, a := range t.Arms {
+		switch p := a.Pat.(type) {
+		case *dag.PWild:
+		case *dag.PTuple:
+			if len(p.Elems) != k {
+				return nil
+			}
+		default:
+			return nil
+		}
+	}
+	elems := s.exprs(tup.Elems, nest+1)
+	at := s.site(t)
+	type tupleArm struct {
+		subs []patCode // nil for _
+		body code
+	}
+	arms := make([]tupleArm, len(t.Arms))
+	for i, a := range t.Arms {
+		next := s.nbind
+		if p, ok := a.Pat.(*dag.PTuple); ok {
+			arms[i].subs = s.patterns(p.Elems, &next)
+		}
+		nv := next - s.nbind
+		s.bind(nv)
+		arms[i].body = s.expr(a.Body, tail, nest+1)
+		s.unbind(nv)
+	}
+	return func(th *Thread, fr *frame) Value {
+		base := th.sp
+		for _, e := range elems {
+			th.push(e(th, fr))
+		}
+		vs := th.stack[base : base+k]
+	arms:
+		for i := range arms {
+			th.step()
+			for j, sub := range arms[i].subs {
+				if !sub(th, vs[j], fr.slots) {
+					continue arms
+				}
+			}
+			th.sp = base
+			return arms[i].body(th, fr)
+		}
+		v := &Tuple{Elems: append([]Value(nil), vs...)}
+		th.sp = base
 		th.at = at
 		th.noMatch(v)
 		return nil

@@ -168,6 +168,13 @@
 // for failed remote evaluations). Builtins lists every builtin with its
 // arity, capability group and a one-line description.
 //
+// Some builtins are written in the language: every definition in
+// library/*.u (sharedAt, atVia, RLE.encode, RLE.decode) is a builtin of
+// the same name whose work is that definition's code, compiled once per
+// process (library.go). They travel by name like the others; their group
+// is that of the effects their code names, and those effects are checked
+// against the thread's sandbox when they are called.
+//
 // # Printing and the wire
 //
 // Show prints a value in source syntax (constructor names from a Namer,
@@ -176,4 +183,11 @@
 // its code, a *dag.Lam whose free variables are renumbered to a compact
 // environment holding only what the body uses, plus that environment; a
 // top-level function travels as its DefRef.
+//
+// The wire form has no sharing. share (builtins_share.go) makes sharing
+// explicit instead: it walks a value once, finds the parts reached more
+// than once (by identity in memory), and returns a thunk whose code
+// rebuilds the value with a let per shared part and whose environment
+// holds the unshared leaves once each, so the plain encoder writes every
+// shared part once and forcing the thunk restores the sharing.
 package eval

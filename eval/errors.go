@@ -91,6 +91,15 @@ type Frame struct {
 	// has the source, can Relocate the error.
 	Def  *dag.DefRef
 	Node int
+	// Code is set instead of Def for code this node was sent rather
+	// than holds under a definition (the code of a thunk or closure in
+	// an eval request or a value): its SentCodeDigest. Node then counts
+	// in dag.Preorder of that code as sent, and the sender, which holds
+	// the code's source, relocates the frame (see RemoteRuntimeError).
+	Code []byte
+	// Peer is the node the call ran on, when another node ran it (an
+	// error that came back from an at).
+	Peer string
 }
 
 // Relocate fills in the names and positions of e's frames from dn and dp
@@ -116,6 +125,17 @@ func (e *RuntimeError) Relocate(dn DefNamer, dp DefPositioner) {
 	}
 	if len(e.Frames) > 0 && e.Frames[0].Pos.Line != 0 {
 		e.Pos = e.Frames[0].Pos
+	}
+	// Stack names the same calls.
+	if len(e.Frames) > 0 {
+		e.Stack = e.Stack[:0]
+		for _, f := range e.Frames {
+			s := f.Name
+			if f.Calls > 1 {
+				s += fmt.Sprintf(" (%d calls)", f.Calls)
+			}
+			e.Stack = append(e.Stack, s)
+		}
 	}
 }
 
@@ -169,6 +189,11 @@ func (e *RuntimeError) Backtrace() string {
 		}
 		if f.Calls > 1 {
 			fmt.Fprintf(&b, " (%d calls)", f.Calls)
+		}
+		if f.Peer != "" {
+			b.WriteString(" (at ")
+			b.WriteString(ShortPeer(f.Peer))
+			b.WriteString(")")
 		}
 	}
 	return b.String()

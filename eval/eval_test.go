@@ -578,7 +578,7 @@ func TestDeps(t *testing.T) {
 // TestBuiltinDocs requires a description and a known capability group for
 // every builtin, so that Builtins() can document the library.
 func TestBuiltinDocs(t *testing.T) {
-	groups := map[string]bool{"pure": true, "remote": true, "channel": true, "cluster": true, "data": true}
+	groups := map[string]bool{"pure": true, "remote": true, "channel": true, "cluster": true, "data": true, "ffi": true}
 	for _, b := range Builtins() {
 		if strings.HasPrefix(b.Name, "Test.") {
 			continue

@@ -26,6 +26,7 @@ import "github.com/unode-dev/unode/dag"
 // its terms name, each once.
 type codeUnit struct {
 	owner    *dag.DefRef
+	sent     *sentCode // code from the wire (remote_errors.go)
 	builtins []*builtinDesc
 	seen     map[*builtinDesc]bool
 }

@@ -91,6 +91,9 @@ type Future struct {
 	// cause is the Go error that failed the future (Fail), kept for the
 	// runtime error of await and at.
 	cause error
+	// sent is the thunk a spawn sent (at, at'), to relocate a remote
+	// runtime error into this node's source (remote_errors.go).
+	sent Value
 
 	cancelMu sync.Mutex
 	onCancel func()

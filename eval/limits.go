@@ -192,3 +192,65 @@ const (
 	// microseconds whatever the value.
 	traceShowBytes = 1000
 )
+
+// Native builtins (native.go).
+const (
+	// NativeCallFuel is the fuel a call of a native builtin costs on top
+	// of converting its arguments and result, unless its registration
+	// says otherwise: a Go call through reflection and a goroutine costs
+	// about a microsecond, some hundred interpreter steps, and a native
+	// usually reaches hardware or a service, so calls must not be free
+	// to loop over.
+	NativeCallFuel = 1000
+
+	// NativeMaxConcurrent bounds the calls of one native builtin running
+	// at once, unless its registration says otherwise. A call whose
+	// evaluation was canceled keeps its slot until the Go function
+	// returns (Go cannot stop a goroutine), so this also bounds the
+	// goroutines that a Go function ignoring its context can pile up;
+	// further callers wait for a slot within their own deadline.
+	NativeMaxConcurrent = 64
+
+	// NativeMaxTypeDepth bounds the nesting of a native's parameter and
+	// result types ([][]int is depth 1); recursive types are refused,
+	// so converted values nest no deeper than this.
+	NativeMaxTypeDepth = 8
+)
+
+// Sharing (builtins_share.go).
+const (
+	// minShareBytes is the least length of a Text or Bytes that share
+	// looks for twice: a shorter one costs about as much on the wire as
+	// the variable that would name it, so it is written where it is used.
+	minShareBytes = 16
+
+	// maxShareBindings bounds the lets one thunk made by share may hold.
+	// The lets nest, one CBOR level each, under dag.MaxNesting (10000)
+	// with the rest of the value; 4096 leaves room for the rebuilding
+	// code and deep values in the environment. A value needing more (a
+	// tower of over 4096 shared levels) is refused with a runtime error
+	// rather than expanded.
+	maxShareBindings = 4096
+
+	// maxShareTermDepth bounds how deeply the code share writes nests
+	// parts rebuilt in place (a long user-defined list whose cells hold
+	// shared parts): past it the part gets a let of its own, so that the
+	// code stays far below dag.MaxNesting and is compiled in little Go
+	// stack.
+	maxShareTermDepth = 256
+
+	// Memory charged by share: per distinct part it records (the table
+	// entry and its index), per walk frame, and per term of the code it
+	// writes (the term and its compiled form).
+	sizeShareNode  = 96
+	sizeShareFrame = 16
+	sizeShareTerm  = 96
+)
+
+// MaxWireNodes bounds the nodes of one value's wire form (the dag.Value
+// tree ToWire builds before encoding): about 8 million, under 1 GiB of Go
+// memory at the 50 to 100 bytes a node takes. The encoded size alone does
+// not bound it once large parts travel as chunks (dag.MaxChunkedBytes is
+// 1 GiB): a tower of shared pairs encodes to a few bytes a leaf but
+// expands to a node per leaf, and was allocating 8 GiB before this bound.
+const MaxWireNodes = 1 << 23

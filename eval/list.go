@@ -1,6 +1,9 @@
 package eval
 
-import "sync/atomic"
+import (
+	"sync/atomic"
+	"unsafe"
+)
 
 // List is an immutable list with O(1) length, indexing, head/tail views,
 // and amortised O(1) cons (x :: xs) and snoc (xs ++ [x]).
@@ -74,10 +77,68 @@ func (th *Thread) listOf(elems []Value) *List {
 // offset off (the caller fills them) and returns the view.
 func (th *Thread) newListBuf(c, off, n int) *List {
 	th.alloc(sizeList + sizeListBuf + int64(c)*sizeSlot)
-	b := &listBuf{data: make([]Value, c)}
+	l, b := allocListBuf(c)
 	b.lo.Store(int64(off))
 	b.hi.Store(int64(off + n))
-	return &List{buf: b, off: off, n: n}
+	*l = List{buf: b, off: off, n: n}
+	return l
+}
+
+// listBlock is a list's first view, its buffer header and (for small
+// buffers) its slots in one allocation.
+type listBlock[A any] struct {
+	l List
+	b listBuf
+	d A
+}
+
+func newListBlock[A any](c int) (*List, *listBuf) {
+	x := &listBlock[A]{}
+	x.b.data = unsafe.Slice((*Value)(unsafe.Pointer(&x.d)), c)
+	return &x.l, &x.b
+}
+
+// allocListBuf allocates a view and a buffer of c slots, in one object
+// up to 16 slots (most lists a loop conses, reverses or takes apart are
+// short) and in two beyond.
+func allocListBuf(c int) (*List, *listBuf) {
+	switch c {
+	case 1:
+		return newListBlock[[1]Value](c)
+	case 2:
+		return newListBlock[[2]Value](c)
+	case 3:
+		return newListBlock[[3]Value](c)
+	case 4:
+		return newListBlock[[4]Value](c)
+	case 5:
+		return newListBlock[[5]Value](c)
+	case 6:
+		return newListBlock[[6]Value](c)
+	case 7:
+		return newListBlock[[7]Value](c)
+	case 8:
+		return newListBlock[[8]Value](c)
+	case 9:
+		return newListBlock[[9]Value](c)
+	case 10:
+		return newListBlock[[10]Value](c)
+	case 11:
+		return newListBlock[[11]Value](c)
+	case 12:
+		return newListBlock[[12]Value](c)
+	case 13:
+		return newListBlock[[13]Value](c)
+	case 14:
+		return newListBlock[[14]Value](c)
+	case 15:
+		return newListBlock[[15]Value](c)
+	case 16:
+		return newListBlock[[16]Value](c)
+	}
+	x := &listBlock[struct{}]{}
+	x.b.data = make([]Value, c)
+	return &x.l, &x.b
 }
 
 // makeList returns a fresh list of n elements for the caller to fill

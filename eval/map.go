@@ -13,6 +13,9 @@ type mapNode struct {
 	k, v Value
 	l, r *mapNode
 	size int
+	// edit is the transient that made the node and may still change it
+	// in place (nil for a node of a persistent map; see mapEdit).
+	edit *mapEdit
 }
 
 func (*Map) Type() string     { return "Map" }
@@ -261,4 +264,90 @@ func (m *Map) Lookup(k Value) (v Value, ok bool, err error) {
 	}()
 	v, ok = scratchThread().mapLookup(m.root, k)
 	return v, ok, nil
+}
+
+// A mapEdit is a transient: a fold that inserts into a map no other code
+// can see while the fold runs (see foldInsert in builtins_map.go) changes
+// the nodes it made itself in place instead of copying the path to each
+// key. Nodes of the map it started from, and of any other map, are copied
+// once, on first change. Once the fold returns, nothing uses its mapEdit
+// again, so its nodes are as immutable as any other.
+type mapEdit struct{ _ byte }
+
+// mapOwn returns t if e made it, or a copy that e owns.
+func (th *Thread) mapOwn(t *mapNode, e *mapEdit) *mapNode {
+	if t.edit == e {
+		return t
+	}
+	th.alloc(sizeMapCopy)
+	n := *t
+	n.edit = e
+	return &n
+}
+
+func (t *mapNode) fixSize() { t.size = t.l.len() + t.r.len() + 1 }
+
+// mapInsertT inserts or replaces k in a tree being built by e, changing
+// e's nodes in place. The tree has the shape mapInsert would give it.
+func (th *Thread) mapInsertT(t *mapNode, k, v Value, e *mapEdit) *mapNode {
+	if t == nil {
+		th.alloc(sizeMapNode)
+		return &mapNode{k: k, v: v, size: 1, edit: e}
+	}
+	c := th.compare(k, t.k)
+	n := th.mapOwn(t, e)
+	switch {
+	case c < 0:
+		n.l = th.mapInsertT(n.l, k, v, e)
+	case c > 0:
+		n.r = th.mapInsertT(n.r, k, v, e)
+	default:
+		n.v = v
+		return n
+	}
+	n.fixSize()
+	return th.mapBalanceT(n, e)
+}
+
+// mapBalanceT is mapBalance on a node e owns, rotating in place.
+func (th *Thread) mapBalanceT(n *mapNode, e *mapEdit) *mapNode {
+	sl, sr := n.l.len(), n.r.len()
+	switch {
+	case sl+sr <= 1:
+	case sr > mapDelta*sl:
+		r := th.mapOwn(n.r, e)
+		if r.l.len() < mapRatio*r.r.len() {
+			n.r = r.l
+			n.fixSize()
+			r.l = n
+			r.fixSize()
+			return r
+		}
+		rl := th.mapOwn(r.l, e)
+		n.r = rl.l
+		n.fixSize()
+		r.l = rl.r
+		r.fixSize()
+		rl.l, rl.r = n, r
+		rl.fixSize()
+		return rl
+	case sl > mapDelta*sr:
+		l := th.mapOwn(n.l, e)
+		if l.r.len() < mapRatio*l.l.len() {
+			n.l = l.r
+			n.fixSize()
+			l.r = n
+			l.fixSize()
+			return l
+		}
+		lr := th.mapOwn(l.r, e)
+		l.r = lr.l
+		l.fixSize()
+		n.l = lr.r
+		n.fixSize()
+		lr.l, lr.r = l, n
+		lr.fixSize()
+		return lr
+	}
+	return n
 }

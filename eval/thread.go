@@ -109,9 +109,11 @@ type Thread struct {
 	running int
 
 	steps, checkAt, maxSteps int64
-	mem, maxMem              int64
-	depth, maxDepth          int
-	maxDepthSeen             int
+	// published is steps as of the last check, for a Meter (meter.go).
+	published       atomic.Int64
+	mem, maxMem     int64
+	depth, maxDepth int
+	maxDepthSeen    int
 
 	stack []Value
 	sp    int
@@ -144,6 +146,12 @@ type Thread struct {
 	// texts holds the buffers that Text ++ appends into in place
 	// (builtins_text.go).
 	texts textAppender
+	// floats is the slab Floats made by arithmetic are boxed in
+	// (value.go).
+	floats []float64
+	// foldK and foldF carry the key and the combining function from the
+	// code of a fused fold's lambda to the fold (foldInsert).
+	foldK, foldF Value
 
 	// What the evaluation in progress left pending (see pending.go), and
 	// what to run when it ends (OnEnd).
@@ -287,6 +295,7 @@ func (th *Thread) start(ctx context.Context) {
 	}
 	th.ctx = ctx
 	th.ctxDone = ctx.Done()
+	th.meterFrom(ctx)
 	th.maxSteps = th.Fuel
 	if th.maxSteps <= 0 {
 		th.maxSteps = DefaultFuel
@@ -341,13 +350,16 @@ func (th *Thread) locate(e *RuntimeError) *RuntimeError {
 	for i := th.fp; i >= 1 && i < len(th.frames) && len(e.Frames) < maxBacktrace; i-- {
 		fc := th.frames[i].fc
 		f := Frame{Name: th.defName(fc), Calls: 1, Node: -1}
-		if fc != nil && at != nil && (fc.owner == nil && fc.name != "" || sameOwner(at, fc.owner)) {
+		if fc != nil && at != nil && (fc.owner == nil && fc.name != "" || sameOwner(at, fc.owner) && at.sent == unitSent(fc)) {
 			// A builtin's frame is where it was called. Otherwise a
 			// site left by code that has returned (sites are set
 			// before calls and failures, not restored after) belongs
 			// to another definition: no position rather than a wrong one.
 			f.Pos = th.sitePos(at)
 			f.Def, f.Node = at.owner, int(at.node)
+			if at.sent != nil {
+				f.Code, f.Node = at.sent.sum(), at.sent.node(at.term)
+			}
 		}
 		at = th.frames[i].site
 		if n := len(e.Frames); n > 0 && e.Frames[n-1].Name == f.Name && e.Frames[n-1].Pos == f.Pos && e.Frames[n-1].Node == f.Node {
@@ -379,7 +391,7 @@ func sameOwner(s *site, owner *dag.DefRef) bool {
 
 // sitePos is the source position of a site, or the zero Pos.
 func (th *Thread) sitePos(s *site) syntax.Pos {
-	if s == nil {
+	if s == nil || s.sent != nil {
 		return syntax.Pos{}
 	}
 	var table []syntax.Pos
@@ -519,6 +531,7 @@ func (th *Thread) check() {
 		}
 	}
 	th.checkAt = min(th.steps+checkInterval, th.maxSteps+1)
+	th.published.Store(th.steps)
 }
 
 func (th *Thread) ctxError() error {
@@ -745,7 +758,9 @@ func (th *Thread) newData(c *ctorDesc, fields []Value) Value {
 		return newData2(c, fields[0], fields[1])
 	}
 	th.alloc(sizeData + int64(len(fields))*sizeSlot)
-	return &Data{ctor: c, Fields: append([]Value(nil), fields...)}
+	x := newDataN(c, len(fields))
+	copy(x.Fields, fields)
+	return x
 }
 
 // call applies fn to args from Go code (builtins): a non-tail call. The

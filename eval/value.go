@@ -3,6 +3,7 @@ package eval
 import (
 	"strings"
 	"sync"
+	"unsafe"
 
 	"github.com/unode-dev/unode/dag"
 )
@@ -282,6 +283,55 @@ func newData2(c *ctorDesc, a, b Value) *Data {
 	return &x.d
 }
 
+// newDataN allocates a Data of n fields (filled by the caller) and its
+// fields in one object.
+func newDataN(c *ctorDesc, n int) *Data {
+	var d *Data
+	var f []Value
+	switch n {
+	case 3:
+		x := &struct {
+			d Data
+			f [3]Value
+		}{}
+		d, f = &x.d, x.f[:]
+	case 4:
+		x := &struct {
+			d Data
+			f [4]Value
+		}{}
+		d, f = &x.d, x.f[:]
+	case 5:
+		x := &struct {
+			d Data
+			f [5]Value
+		}{}
+		d, f = &x.d, x.f[:]
+	case 6:
+		x := &struct {
+			d Data
+			f [6]Value
+		}{}
+		d, f = &x.d, x.f[:]
+	case 7:
+		x := &struct {
+			d Data
+			f [7]Value
+		}{}
+		d, f = &x.d, x.f[:]
+	case 8:
+		x := &struct {
+			d Data
+			f [8]Value
+		}{}
+		d, f = &x.d, x.f[:]
+	default:
+		d, f = &Data{}, make([]Value, n)
+	}
+	d.ctor, d.Fields = c, f
+	return d
+}
+
 func newTuple2(a, b Value) *Tuple {
 	x := &struct {
 		t Tuple
@@ -299,4 +349,35 @@ func isFunction(v Value) bool {
 		return true
 	}
 	return false
+}
+
+// Floats made by arithmetic are boxed in slabs: converting a float64 to
+// an interface allocates 8 bytes each time, and float code makes one per
+// operation. boxFloat stores the value in the thread's current slab and
+// returns an interface pointing into it (the technique of gopher-lua's
+// number allocator). A slab lives while any of its Floats does, so a
+// kept Float holds at most floatSlab*8 bytes; the slab is small to keep
+// that bound low. Like every scalar, Floats are not charged to the memory
+// budget: what holds them (a list slot, a field) is.
+const floatSlab = 16
+
+// floatTemplate supplies the type word of a boxed Float.
+var floatTemplate Value = Float(0)
+
+type ifaceWords struct {
+	typ  unsafe.Pointer
+	data unsafe.Pointer
+}
+
+func (th *Thread) boxFloat(f float64) Value {
+	if th == nil {
+		return Float(f)
+	}
+	if len(th.floats) == cap(th.floats) {
+		th.floats = make([]float64, 0, floatSlab)
+	}
+	th.floats = append(th.floats, f)
+	v := floatTemplate
+	(*ifaceWords)(unsafe.Pointer(&v)).data = unsafe.Pointer(&th.floats[len(th.floats)-1])
+	return v
 }

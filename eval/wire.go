@@ -36,10 +36,12 @@ func (f *DefFn) Ref() dag.DefRef { return f.dc.ref }
 // expanded. Code running on a Thread uses Thread.ToWire, which also
 // charges the evaluation's budgets.
 func ToWire(v Value) (w dag.Value, err error) {
-	if size, _, _ := wireSize(nil, v, dag.MaxValueSize); size > dag.MaxValueSize {
-		return nil, errValueTooBig(dag.MaxValueSize)
+	// Large parts travel as chunk blocks (dag.EncodeValueChunked), so
+	// the bound is the chunked value's, not one message's.
+	if size, nodes, _ := wireSize(nil, v, dag.MaxChunkedBytes); size > dag.MaxChunkedBytes || nodes > MaxWireNodes {
+		return nil, errValueTooBig(dag.MaxChunkedBytes)
 	}
-	e := &wireEnc{limit: dag.MaxValueSize}
+	e := &wireEnc{limit: dag.MaxChunkedBytes}
 	defer e.recover(&err)
 	return e.value(v, 0), nil
 }
@@ -62,7 +64,7 @@ func errValueTooBig(limit int64) error {
 // an evaluation (a result sent after Call returned) only the size is
 // bounded.
 func (th *Thread) ToWire(v Value) (w dag.Value, err error) {
-	limit := min(th.MaxResultBytesOrDefault(), dag.MaxValueSize)
+	limit := min(th.MaxResultBytesOrDefault(), dag.MaxChunkedBytes) // large parts as chunks
 	e := &wireEnc{limit: limit, result: true}
 	defer e.recover(&err)
 	var poll *Thread
@@ -70,7 +72,7 @@ func (th *Thread) ToWire(v Value) (w dag.Value, err error) {
 		poll = th
 	}
 	size, nodes, mem := wireSize(poll, v, limit)
-	if size > limit {
+	if size > limit || nodes > MaxWireNodes {
 		return nil, &BudgetError{Which: BudgetResult, Limit: limit}
 	}
 	if th.running > 0 {
@@ -280,7 +282,7 @@ func wireSize(th *Thread, v Value, limit int64) (size, nodes, mem int64) {
 		nodes++
 		mem += sizeWireNode + m
 	}
-	for len(stack) > 0 && size <= limit {
+	for len(stack) > 0 && size <= limit && nodes <= MaxWireNodes {
 		if th != nil {
 			th.poll()
 		}
@@ -636,7 +638,10 @@ func (th *Thread) closureFromWire(x *dag.VClosure, depth int) Value {
 }
 
 func compileWireCode(arity int, body, term dag.Term, caps []int, rec bool) *funcCode {
-	// Code from the wire has no source here: no sites, no positions.
+	// Code from the wire has no source here, so no positions; its sites
+	// say where in the code as sent a failure is (remote_errors.go).
 	c := newCompiler(nil, nil)
+	c.sent = &sentCode{root: term}
+	c.unit.sent = c.sent
 	return c.function(arity, body, term, caps, rec)
 }

@@ -3,8 +3,10 @@ package p2p
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -18,7 +20,13 @@ import (
 // Benchmarks of remote evaluation (docs/benchmarks.md, "Remote
 // evaluation"). Run with:
 //
-//	go test ./p2p -run='^$' -bench=. -benchtime=2000x
+//	go test ./p2p -run='^$' -bench='WarmAt|Throughput64|ColdSync' -benchtime=2000x
+//
+// Each comparison runs the reference and unode in the same run, in
+// alternating rounds (the order swapped every round), and reports the
+// median of the per-round ratios: on a loaded machine a ratio of
+// neighbouring rounds is what means something, not two totals taken
+// seconds apart.
 
 // rawProtocol is the reference: a bare libp2p request/response with the
 // same framing and message sizes as a warm eval call.
@@ -69,9 +77,66 @@ func tinyThunk(b *testing.B, a *Node) dag.Value {
 	return &dag.VClosure{Code: &dag.Delay{Body: &dag.App{Fn: &dag.Ref{Def: ref.Def}, Args: []dag.Term{&dag.Int{V: 41}}}}}
 }
 
+// roundCalls is how many calls of one side a round makes: enough that
+// a round lasts a few milliseconds, few enough for many rounds.
+const roundCalls = 20
+
+// interleave runs b.N calls of each of fs in rounds of roundCalls calls,
+// the order of fs rotating every round, and returns the nanoseconds per
+// call of each side in each round: ns[r][k] is round r of fs[k].
+func interleave(b *testing.B, fs ...func() error) [][]float64 {
+	var ns [][]float64
+	for done := 0; done < b.N; done += roundCalls {
+		calls := min(roundCalls, b.N-done)
+		row := make([]float64, len(fs))
+		r := len(ns)
+		for j := range fs {
+			k := (j + r) % len(fs)
+			t0 := time.Now()
+			for range calls {
+				if err := fs[k](); err != nil {
+					b.Fatal(err)
+				}
+			}
+			row[k] = float64(time.Since(t0).Nanoseconds()) / float64(calls)
+		}
+		ns = append(ns, row)
+	}
+	return ns
+}
+
+// medianOf is the median of xs (which it sorts).
+func medianOf(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	slices.Sort(xs)
+	if n := len(xs); n%2 == 0 {
+		return (xs[n/2-1] + xs[n/2]) / 2
+	}
+	return xs[len(xs)/2]
+}
+
+// column k of ns, and the per-round ratios of column k to column ref.
+func column(ns [][]float64, k int) []float64 {
+	out := make([]float64, len(ns))
+	for r, row := range ns {
+		out[r] = row[k]
+	}
+	return out
+}
+
+func ratios(ns [][]float64, k, ref int) []float64 {
+	out := make([]float64, len(ns))
+	for r, row := range ns {
+		out[r] = row[k] / row[ref]
+	}
+	return out
+}
+
 // Warm remote `at` of a tiny thunk over an existing connection, against a
 // raw libp2p request/response of the same sizes on the same connection,
-// alternating in the same run.
+// in alternating rounds.
 func BenchmarkWarmAtVsRawRequest(b *testing.B) {
 	ctx := context.Background()
 	a, c := newTestNode(b), newTestNode(b)
@@ -88,25 +153,90 @@ func BenchmarkWarmAtVsRawRequest(b *testing.B) {
 	if err := rawRoundTrip(ctx, a, c, req); err != nil {
 		b.Fatal(err)
 	}
-	var atTime, rawTime time.Duration
 	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		t0 := time.Now()
-		if err := rawRoundTrip(ctx, a, c, req); err != nil {
-			b.Fatal(err)
-		}
-		t1 := time.Now()
-		if _, err := a.callThunk(ctx, c.ID(), nil, thunk, Budget{}); err != nil {
-			b.Fatal(err)
-		}
-		t2 := time.Now()
-		rawTime += t1.Sub(t0)
-		atTime += t2.Sub(t1)
-	}
+	ns := interleave(b,
+		func() error { return rawRoundTrip(ctx, a, c, req) },
+		func() error { _, err := a.callThunk(ctx, c.ID(), nil, thunk, Budget{}); return err })
 	b.StopTimer()
-	b.ReportMetric(float64(atTime.Nanoseconds())/float64(b.N), "at-ns/op")
-	b.ReportMetric(float64(rawTime.Nanoseconds())/float64(b.N), "raw-ns/op")
-	b.ReportMetric(float64(atTime)/float64(rawTime), "at/raw")
+	b.ReportMetric(medianOf(column(ns, 1)), "at-ns/op")
+	b.ReportMetric(medianOf(column(ns, 0)), "raw-ns/op")
+	b.ReportMetric(medianOf(ratios(ns, 1, 0)), "at/raw")
+}
+
+// treeSource is a program of n definitions p0 .. p(n-1) in which pi
+// refers to p(10i+1) .. p(10i+10) (those below n), so that the closure
+// of p0 is all n; a call of p0 on a positive number takes the first
+// branch and does the same work whatever n is. The constants make every
+// program's blocks its own.
+func treeSource(prefix string, n int) string {
+	var b strings.Builder
+	for i := range n {
+		first := 10*i + 1
+		if first >= n {
+			fmt.Fprintf(&b, "%s%d x = x + %d\n", prefix, i, i+7*n)
+			continue
+		}
+		fmt.Fprintf(&b, "%s%d x = if x > 0 - %d then x + 1 else ", prefix, i, n+i)
+		for k := first; k < min(first+10, n); k++ {
+			if k > first {
+				b.WriteString(" + ")
+			}
+			fmt.Fprintf(&b, "%s%d x", prefix, k)
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
+}
+
+// Warm `at` of a thunk whose closure has 10 to 10,000 definitions (the
+// same work in each), in alternating rounds with a raw request/response:
+// the cost of a warm call must not depend on the size of its closure
+// (no cliff at any size). Reports each size's ns/op, its ratio to the
+// 10-definition call and to the raw exchange (medians of per-round
+// ratios).
+func BenchmarkWarmAtClosureSize(b *testing.B) {
+	ctx := context.Background()
+	a, c := newTestNode(b), newTestNode(b)
+	connectAll(b, a, c)
+	sizes := []int{10, 1000, 4095, 4100, 10000}
+	fs := []func() error{nil} // [0] is the raw exchange, set below
+	var src strings.Builder
+	for _, n := range sizes {
+		src.WriteString(treeSource(fmt.Sprintf("t%d_", n), n))
+	}
+	addSource(b, a, src.String())
+	var wireIn, wireOut int64
+	for _, n := range sizes {
+		ref, ok, err := a.store.LookupName(ctx, fmt.Sprintf("t%d_0", n))
+		if err != nil || !ok {
+			b.Fatalf("t%d_0: %v", n, err)
+		}
+		thunk := &dag.VClosure{Code: &dag.Delay{Body: &dag.App{Fn: &dag.Ref{Def: ref.Def}, Args: []dag.Term{&dag.Int{V: 41}}}}}
+		// The first call syncs the closure; the second is warm.
+		for range 2 {
+			res, err := a.callThunk(ctx, c.ID(), nil, thunk, Budget{})
+			if err != nil || show(res.value) != "42" {
+				b.Fatalf("%d definitions: %v, %v", n, res, err)
+			}
+			wireIn, wireOut = res.wire.in, res.wire.out
+		}
+		if s, err := c.summarize(ctx, ref.Def.CID); err != nil || len(s.blocks) < n {
+			b.Fatalf("%d definitions: the callee's closure summary lists %d blocks (%v)", n, len(s.blocks), err)
+		}
+		fs = append(fs, func() error { _, err := a.callThunk(ctx, c.ID(), nil, thunk, Budget{}); return err })
+	}
+	serveRaw(c.host, int(wireIn)-2)
+	req := make([]byte, wireOut-2)
+	fs[0] = func() error { return rawRoundTrip(ctx, a, c, req) }
+	b.ResetTimer()
+	ns := interleave(b, fs...)
+	b.StopTimer()
+	b.ReportMetric(medianOf(column(ns, 0)), "raw-ns/op")
+	for k, n := range sizes {
+		b.ReportMetric(medianOf(column(ns, k+1)), fmt.Sprintf("ns/op-%d", n))
+		b.ReportMetric(medianOf(ratios(ns, k+1, 1)), fmt.Sprintf("x%d/x10", n))
+		b.ReportMetric(medianOf(ratios(ns, k+1, 0)), fmt.Sprintf("x%d/raw", n))
+	}
 }
 
 // closureSource is a program of defs definitions of depth depth (depth
@@ -183,13 +313,16 @@ func BenchmarkColdSync(b *testing.B) {
 				blockBytes += int64(len(data))
 			}
 			var wire, blockWire, rounds, blocks int64
+			var cpu time.Duration
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				b.StopTimer()
 				c := newTestNode(b)
 				connectAll(b, a, c)
 				b.StartTimer()
+				cpu0 := processCPU()
 				res, err := a.callThunk(ctx, c.ID(), nil, thunk, Budget{})
+				cpu += processCPU() - cpu0
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -211,8 +344,21 @@ func BenchmarkColdSync(b *testing.B) {
 			b.ReportMetric(float64(wire)/n/float64(blockBytes), "wire/missing")
 			b.ReportMetric(float64(blockWire)/n/float64(blockBytes), "blockmsgs/missing")
 			b.ReportMetric(float64(rounds)/n+1, "round-trips")
+			// Both nodes run in this process: the caller's share (planning
+			// the sync, reading and sending the blocks) is in it too, so
+			// this bounds the callee's CPU per definition from above.
+			b.ReportMetric(float64(cpu.Microseconds())/float64(blocks), "cpu-us/block")
 		})
 	}
+}
+
+// processCPU is the CPU time (user and system) this process has used.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func compileExpr(ctx context.Context, n *Node, src string) (dag.Term, error) {
@@ -225,7 +371,9 @@ func compileExpr(ctx context.Context, n *Node, src string) (dag.Term, error) {
 }
 
 // Remote evaluations per second with 64 concurrent callers on one
-// connection.
+// connection, against raw request/responses of the same sizes 64 at
+// once, in alternating rounds of 64*8 calls; evals/raw is the median of
+// the per-round ratios of throughputs.
 func BenchmarkThroughput64Callers(b *testing.B) {
 	ctx := context.Background()
 	a, c := newTestNode(b), newTestNode(b)
@@ -238,44 +386,57 @@ func BenchmarkThroughput64Callers(b *testing.B) {
 	serveRaw(c.host, int(res.wire.in)-2)
 	req := make([]byte, res.wire.out-2)
 	const callers = 64
+	const round = callers * 8
 	var failed atomic.Int64
+	sides := []func(){
+		func() {
+			if err := rawRoundTrip(ctx, a, c, req); err != nil {
+				failed.Add(1)
+			}
+		},
+		func() {
+			if _, err := a.callThunk(ctx, c.ID(), nil, thunk, Budget{}); err != nil {
+				failed.Add(1)
+			}
+		},
+	}
+	var rawRate, evalRate, rel []float64
 	b.ResetTimer()
-	start := time.Now()
-	runParallelExactly(b, callers, func() {
-		if _, err := a.callThunk(ctx, c.ID(), nil, thunk, Budget{}); err != nil {
-			failed.Add(1)
+	for done, r := 0, 0; done < b.N; done, r = done+round, r+1 {
+		calls := min(round, b.N-done)
+		var secs [2]float64
+		for j := range sides {
+			k := (j + r) % 2
+			start := time.Now()
+			runParallelExactly(calls, callers, sides[k])
+			secs[k] = time.Since(start).Seconds()
 		}
-	})
-	elapsed := time.Since(start)
+		rawRate = append(rawRate, float64(calls)/secs[0])
+		evalRate = append(evalRate, float64(calls)/secs[1])
+		rel = append(rel, secs[0]/secs[1])
+	}
 	b.StopTimer()
-	// The reference: raw request/responses of the same sizes, 64 at once.
-	rawStart := time.Now()
-	runParallelExactly(b, callers, func() {
-		if err := rawRoundTrip(ctx, a, c, req); err != nil {
-			failed.Add(1)
-		}
-	})
-	rawElapsed := time.Since(rawStart)
 	if failed.Load() > 0 {
 		b.Fatalf("%d calls failed", failed.Load())
 	}
-	b.ReportMetric(float64(b.N)/rawElapsed.Seconds(), "raw-reqs/s")
 	if conns := len(a.host.Network().ConnsToPeer(c.ID())); conns != 1 {
 		b.Fatalf("%d connections, want one", conns)
 	}
-	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "evals/s")
+	b.ReportMetric(medianOf(evalRate), "evals/s")
+	b.ReportMetric(medianOf(rawRate), "raw-reqs/s")
+	b.ReportMetric(medianOf(rel), "evals/raw")
 	b.ReportMetric(callers, "callers")
 }
 
-// runParallelExactly runs b.N calls of f spread over exactly workers
+// runParallelExactly runs calls calls of f spread over exactly workers
 // goroutines.
-func runParallelExactly(b *testing.B, workers int, f func()) {
+func runParallelExactly(calls, workers int, f func()) {
 	var next atomic.Int64
 	done := make(chan struct{})
 	for range workers {
 		go func() {
 			defer func() { done <- struct{}{} }()
-			for next.Add(1) <= int64(b.N) {
+			for next.Add(1) <= int64(calls) {
 				f()
 			}
 		}()

@@ -1,6 +1,7 @@
 package p2p
 
 import (
+	"container/list"
 	"context"
 	"errors"
 	"fmt"
@@ -61,7 +62,7 @@ func groupOf(name string) string {
 		return capabilities.GroupDataWrite
 	}
 	switch g := evalGroups[name]; g {
-	case capabilities.GroupPure, capabilities.GroupRemote, capabilities.GroupChannel, capabilities.GroupCluster:
+	case capabilities.GroupPure, capabilities.GroupRemote, capabilities.GroupChannel, capabilities.GroupCluster, capabilities.GroupFFI:
 		return g
 	}
 	return "" // unknown: never allowed
@@ -149,7 +150,52 @@ type access struct {
 
 // accessFor computes the effective sandbox of a request by remote that
 // presents the raw tokens.
+//
+// Without tokens the sandbox depends only on the policy and the caller:
+// the access is made once per policy and caller and shared (a Checker is
+// safe for concurrent use and an access is read only), so the checks
+// precomputed against its checker (link) stay valid. Setting a policy
+// stores a new one (SetPolicy copies), which empties the cache.
 func (n *Node) accessFor(ctx context.Context, remote peer.ID, raw [][]byte) *access {
+	if len(raw) == 0 {
+		return n.access.get(n, remote)
+	}
+	return n.newAccess(ctx, remote, raw)
+}
+
+// accessCache keeps the access of tokenless calls per caller, for one
+// policy (pol): a call under another policy empties it.
+type accessCache struct {
+	mu  sync.Mutex
+	pol *capabilities.Policy
+	m   map[peer.ID]*access
+}
+
+func (c *accessCache) get(n *Node, remote peer.ID) *access {
+	pol := n.policy.Load()
+	c.mu.Lock()
+	if c.pol == pol {
+		if a, ok := c.m[remote]; ok {
+			c.mu.Unlock()
+			return a
+		}
+	}
+	c.mu.Unlock()
+	a := n.newAccessUnder(context.Background(), pol, remote, nil)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.pol != pol || len(c.m) >= accessCacheEntries {
+		c.pol, c.m = pol, map[peer.ID]*access{}
+	}
+	c.m[remote] = a
+	return a
+}
+
+func (n *Node) newAccess(ctx context.Context, remote peer.ID, raw [][]byte) *access {
+	return n.newAccessUnder(ctx, n.policy.Load(), remote, raw)
+}
+
+func (n *Node) newAccessUnder(ctx context.Context, pol *capabilities.Policy, remote peer.ID, raw [][]byte) *access {
 	a := &access{}
 	var toks []*capabilities.Token
 	var index []int     // toks[i] is raw[index[i]]
@@ -164,7 +210,6 @@ func (n *Node) accessFor(ctx context.Context, remote peer.ID, raw [][]byte) *acc
 		toks = append(toks, t)
 		index = append(index, i)
 	}
-	pol := n.policy.Load()
 	// Fail closed, as grants.Revoked does, but remember why: a token
 	// whose revocation could not be read (the store is down) is refused
 	// as unchecked, not reported to its holder as revoked.
@@ -255,23 +300,48 @@ func (n *Node) budget(sb capabilities.Budget, w *WireBudget) Budget {
 // ---- linking ----
 
 // linked is what linking found: the blocks of the closures of the
-// code's references (present ones, owner-side thunks' included).
+// code's references (present ones, owner-side thunks' included). It
+// holds the summaries themselves, shared with the cache, rather than a
+// copy of their blocks: linking a warm root costs the same whatever the
+// size of its closure. Past linkedShared summaries (code that reaches
+// many definitions dynamically) the rest are merged into one set, so
+// that has stays cheap.
 type linked struct {
 	mu     sync.Mutex
-	blocks map[cid.Cid]bool
+	sums   []*linkSummary
+	merged map[cid.Cid]struct{}
 }
+
+// linkedShared is how many summaries linked consults one by one.
+const linkedShared = 8
 
 func (l *linked) has(c cid.Cid) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.blocks[c]
+	for _, s := range l.sums {
+		if _, ok := s.blocks[c]; ok {
+			return true
+		}
+	}
+	_, ok := l.merged[c]
+	return ok
 }
 
 func (l *linked) add(s *linkSummary) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if slices.Contains(l.sums, s) {
+		return
+	}
+	if len(l.sums) < linkedShared {
+		l.sums = append(l.sums, s)
+		return
+	}
+	if l.merged == nil {
+		l.merged = map[cid.Cid]struct{}{}
+	}
 	for c := range s.blocks {
-		l.blocks[c] = true
+		l.merged[c] = struct{}{}
 	}
 }
 
@@ -288,21 +358,48 @@ func thunkRefs(w dag.Value) (builtins []string, defs []cid.Cid) {
 // link checks the closure of every block a thunk refers to (roots,
 // dag.ValueLinks of the thunk; builtins and defs, its thunkRefs): the
 // builtins they name must be allowed. It returns the linked blocks.
+//
+// The builtins of a root's closure are checked once per checker: a
+// summary remembers the last checker that allowed them, and the node
+// keeps one checker per policy and caller for calls without tokens
+// (accessFor), so a warm call of a warm root checks nothing here.
 func (n *Node) link(ctx context.Context, chk *capabilities.Checker, builtins []string, defs, roots []cid.Cid) (*linked, error) {
-	all := map[string]bool{}
-	for _, b := range builtins {
-		all[b] = true
-	}
-	l := &linked{blocks: map[cid.Cid]bool{}}
+	l := &linked{}
+	sums := make([]*linkSummary, 0, len(roots))
+	allowed := true
 	for _, root := range roots {
 		s, err := n.summarize(ctx, root)
 		if err != nil {
 			return nil, err
 		}
-		for b := range s.builtins {
+		l.add(s)
+		sums = append(sums, s)
+		if s.allowedBy.Load() == chk {
+			continue
+		}
+		if allowed && chk.CheckLink(s.builtins, nil) == nil {
+			s.allowedBy.Store(chk)
+			continue
+		}
+		allowed = false
+	}
+	if allowed {
+		// The thunk's own builtins and defs: serveEval checked them.
+		if err := chk.CheckLink(builtins, defs); err != nil {
+			return nil, asDenial(err)
+		}
+		return l, nil
+	}
+	// A refusal: the first in sorted order, as one check of everything
+	// would give it.
+	all := map[string]bool{}
+	for _, b := range builtins {
+		all[b] = true
+	}
+	for _, s := range sums {
+		for _, b := range s.builtins {
 			all[b] = true
 		}
-		l.add(s)
 	}
 	if err := chk.CheckLink(slices.Sorted(maps.Keys(all)), defs); err != nil {
 		return nil, asDenial(err)
@@ -310,22 +407,42 @@ func (n *Node) link(ctx context.Context, chk *capabilities.Checker, builtins []s
 	return l, nil
 }
 
-// linkSummary is what the closure of one block names.
+// linkSummary is what the closure of one block names. It is immutable
+// once made (allowedBy aside), and shared by the cache and the
+// evaluations linking it.
 type linkSummary struct {
-	builtins map[string]bool
-	blocks   map[cid.Cid]bool
+	builtins []string // sorted
+	blocks   map[cid.Cid]struct{}
+	// bytes is an estimate of the memory the summary holds, what the
+	// cache is bounded by.
+	bytes int64
+	// allowedBy is the last checker whose CheckLink allowed builtins.
+	allowedBy atomic.Pointer[capabilities.Checker]
 }
+
+// Estimated memory of a summary: per block, a map entry (about 48
+// bytes with its share of buckets) and the CID's bytes; per builtin, its
+// name and a slice slot.
+const (
+	summaryBaseBytes     = 256
+	summaryPerBlockBytes = 48
+	summaryPerNameBytes  = 16
+)
 
 // summarize walks the closure of root as this node holds it: every
 // block the closure invariant needs (which must be present), and the
 // blocks that thunks sent to fixed nodes refer to, when present (they
 // run here if this is that node). Summaries of complete walks are
-// cached: blocks never change.
+// cached: blocks never change, and a summary that found every block it
+// looked for is a fact about the blocks, whatever is later collected
+// or added (a walk that missed an optional block is not cached, so the
+// block, once present, is looked at).
 func (n *Node) summarize(ctx context.Context, root cid.Cid) (*linkSummary, error) {
 	if s, ok := n.links.get(root); ok {
 		return s, nil
 	}
-	s := &linkSummary{builtins: map[string]bool{}, blocks: map[cid.Cid]bool{}}
+	builtins := map[string]bool{}
+	s := &linkSummary{blocks: map[cid.Cid]struct{}{}, bytes: summaryBaseBytes}
 	partial := false
 	type item struct {
 		c      cid.Cid
@@ -350,31 +467,30 @@ func (n *Node) summarize(ctx context.Context, root cid.Cid) (*linkSummary, error
 		if err != nil {
 			return nil, err
 		}
-		s.blocks[it.c] = true
-		r := dag.NewRefs()
-		if err := r.AddBlock(data); err != nil {
+		s.blocks[it.c] = struct{}{}
+		s.bytes += summaryPerBlockBytes + int64(len(it.c.KeyString()))
+		// One decoding of a stored block (the store checked it when it
+		// took it): its builtins, its links and the links it needs.
+		sc, err := dag.ScanStoredBlock(data)
+		if err != nil {
 			return nil, fmt.Errorf("block %s: %w", it.c, err)
 		}
-		for b := range r.Builtins {
-			s.builtins[b] = true
+		for _, b := range sc.Builtins {
+			if !builtins[b] {
+				builtins[b] = true
+				s.bytes += summaryPerNameBytes + int64(len(b))
+			}
 		}
-		links, err := dag.Links(data)
-		if err != nil {
-			return nil, err
-		}
-		needed, err := dag.NeededLinks(data)
-		if err != nil {
-			return nil, err
-		}
-		for _, l := range links {
+		for _, l := range sc.Links {
 			if seen[l] {
 				continue
 			}
 			seen[l] = true
-			_, isNeeded := slices.BinarySearchFunc(needed, l, compareCIDBytes)
+			_, isNeeded := slices.BinarySearchFunc(sc.Needed, l, compareCIDBytes)
 			stack = append(stack, item{l, it.needed && isNeeded})
 		}
 	}
+	s.builtins = slices.Sorted(maps.Keys(builtins))
 	if !partial {
 		n.links.put(root, s)
 	}
@@ -386,22 +502,26 @@ func compareCIDBytes(a, b cid.Cid) int { return strings.Compare(a.KeyString(), b
 func msDuration(ms int64) time.Duration { return time.Duration(ms) * time.Millisecond }
 
 // linkCache keeps closure summaries, least recently used out, within a
-// bound on entries and one on the blocks they list in all.
+// bound on entries (linkCacheEntries) and one on the memory they hold
+// (linkCacheBytes). There is no bound on the size of one closure short
+// of the whole budget: a warm call of a 10,000-definition root costs
+// what one of a 10-definition root does.
 type linkCache struct {
-	mu     sync.Mutex
-	max    int
-	blocks int // blocks listed by the entries
-	tick   uint64
-	items  map[cid.Cid]*linkEntry
+	mu       sync.Mutex
+	max      int
+	maxBytes int64
+	bytes    int64     // held by the entries
+	lru      list.List // of *linkEntry, most recently used first
+	items    map[cid.Cid]*list.Element
 }
 
 type linkEntry struct {
+	root cid.Cid
 	s    *linkSummary
-	used uint64
 }
 
 func newLinkCache(max int) *linkCache {
-	return &linkCache{max: max, items: map[cid.Cid]*linkEntry{}}
+	return &linkCache{max: max, maxBytes: linkCacheBytes, items: map[cid.Cid]*list.Element{}}
 }
 
 func (c *linkCache) get(root cid.Cid) (*linkSummary, bool) {
@@ -411,43 +531,30 @@ func (c *linkCache) get(root cid.Cid) (*linkSummary, bool) {
 	if !ok {
 		return nil, false
 	}
-	c.tick++
-	e.used = c.tick
-	return e.s, true
+	c.lru.MoveToFront(e)
+	return e.Value.(*linkEntry).s, true
 }
 
 func (c *linkCache) put(root cid.Cid, s *linkSummary) {
-	if len(s.blocks) > maxCachedClosure {
-		return
+	if s.bytes > c.maxBytes {
+		return // larger than the whole cache: made afresh each time
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.tick++
 	if old, ok := c.items[root]; ok {
-		c.blocks -= len(old.s.blocks)
+		c.bytes -= old.Value.(*linkEntry).s.bytes
+		c.lru.Remove(old)
 	}
-	c.items[root] = &linkEntry{s: s, used: c.tick}
-	c.blocks += len(s.blocks)
-	for len(c.items) > c.max || c.blocks > maxCachedBlocks {
-		var oldest cid.Cid
-		var at uint64
-		for k, e := range c.items {
-			if at == 0 || e.used < at {
-				oldest, at = k, e.used
-			}
-		}
-		c.blocks -= len(c.items[oldest].s.blocks)
-		delete(c.items, oldest)
+	c.items[root] = c.lru.PushFront(&linkEntry{root: root, s: s})
+	c.bytes += s.bytes
+	for len(c.items) > c.max || c.bytes > c.maxBytes {
+		back := c.lru.Back()
+		e := back.Value.(*linkEntry)
+		c.lru.Remove(back)
+		delete(c.items, e.root)
+		c.bytes -= e.s.bytes
 	}
 }
-
-// Summaries of closures larger than maxCachedClosure blocks are made
-// afresh each time rather than kept, and the cache lists at most
-// maxCachedBlocks blocks in all (about 100 bytes each).
-const (
-	maxCachedClosure = 4096
-	maxCachedBlocks  = 1 << 17
-)
 
 // ---- running ----
 

@@ -1,6 +1,7 @@
 package p2p
 
 import (
+	"strconv"
 	"sync"
 
 	"github.com/ipfs/go-cid"
@@ -17,9 +18,13 @@ import (
 // what decoding would have returned; decoded values (dag.Value) are
 // never modified after decoding. Entries are dropped all at once when
 // the cache is full.
+//
+// It also remembers the other direction, for the caller: what the
+// thunks this node sends encode to (encode).
 type decodeCache struct {
 	mu      sync.Mutex
 	entries map[string]*decoded
+	encoded map[encodeKey]*encodedValue
 }
 
 // decoded is a value and what serving or accepting it reads from it.
@@ -43,7 +48,9 @@ const (
 	decodeCacheMaxLen  = 2048 // bytes; larger values are decoded each time
 )
 
-func newDecodeCache() *decodeCache { return &decodeCache{entries: map[string]*decoded{}} }
+func newDecodeCache() *decodeCache {
+	return &decodeCache{entries: map[string]*decoded{}, encoded: map[encodeKey]*encodedValue{}}
+}
 
 // decode is dag.DecodeValue(data) with its links, from the cache when
 // the same bytes decoded before.
@@ -71,4 +78,91 @@ func (c *decodeCache) decode(data []byte) (*decoded, error) {
 		c.mu.Unlock()
 	}
 	return d, nil
+}
+
+// ---- the caller's side: encodings of thunks sent ----
+
+// An encodeKey identifies a thunk by its code, which the evaluator
+// shares among every closure of the same expression and never modifies
+// (eval's wireCode), and by a compact rendering of its environment when
+// that holds only small scalars. Two thunks with the same key encode to
+// the same bytes. The key holds the code, so the term cannot be freed
+// and its address reused while the entry exists.
+type encodeKey struct {
+	code dag.Term
+	rec  bool
+	env  string
+}
+
+// encodedValue is a thunk's encoding and dag.ValueLinks of it (sorted);
+// both are shared: read only.
+type encodedValue struct {
+	data  []byte
+	links []cid.Cid
+}
+
+// maxEncodeKeyEnv bounds the rendered environment of a cached thunk:
+// a larger one is encoded each time.
+const maxEncodeKeyEnv = 256
+
+// encodeKeyOf returns the key of a thunk whose encoding may be cached.
+func encodeKeyOf(v dag.Value) (encodeKey, bool) {
+	c, ok := v.(*dag.VClosure)
+	if !ok || c.Code == nil {
+		return encodeKey{}, false
+	}
+	k := encodeKey{code: c.Code, rec: c.Rec}
+	if len(c.Env) == 0 {
+		return k, true
+	}
+	var b []byte
+	for _, e := range c.Env {
+		switch x := e.(type) {
+		case *dag.VInt:
+			b = strconv.AppendInt(append(b, 'i'), x.V, 10)
+		case *dag.VBool:
+			b = strconv.AppendBool(append(b, 'b'), x.V)
+		case *dag.VUnit:
+			b = append(b, 'u')
+		case *dag.VText:
+			b = strconv.AppendInt(append(b, 't'), int64(len(x.V)), 10)
+			b = append(append(b, ':'), x.V...)
+		default:
+			return encodeKey{}, false
+		}
+		b = append(b, ';')
+		if len(b) > maxEncodeKeyEnv {
+			return encodeKey{}, false
+		}
+	}
+	k.env = string(b)
+	return k, true
+}
+
+// encode returns the encoding of thunk v and its links: from the cache
+// when a thunk with the same code and environment was sent before, else
+// from enc. Only encodings of at most decodeCacheMaxLen bytes that refer
+// to no chunk (whose blocks enc stores as it encodes) are kept; the
+// entries are dropped all at once when there are decodeCacheEntries.
+func (c *decodeCache) encode(v dag.Value, enc func() ([]byte, []cid.Cid, error)) ([]byte, []cid.Cid, error) {
+	k, ok := encodeKeyOf(v)
+	if ok {
+		c.mu.Lock()
+		e, hit := c.encoded[k]
+		c.mu.Unlock()
+		if hit {
+			return e.data, e.links, nil
+		}
+	}
+	data, links, err := enc()
+	if err != nil || !ok || len(data) > decodeCacheMaxLen || dag.HasChunkRefs(data) {
+		return data, links, err
+	}
+	c.mu.Lock()
+	if len(c.encoded) >= decodeCacheEntries {
+		clear(c.encoded)
+	}
+	c.encoded[k] = &encodedValue{data: data, links: links}
+	c.mu.Unlock()
+	return data, links, nil
 }

@@ -64,6 +64,12 @@ type CallError struct {
 	Msg    string
 	Name   string   // what was refused, for CodeDenied
 	Tokens []string // token problems, for CodeDenied
+	// Runtime and Frames, for a CodeMsg that is a runtime error of the
+	// program, are its message alone and its calls in the callee's
+	// terms (wireerrors.go): await and at on the caller relocate them
+	// into its own source (eval.RemoteRuntimeError).
+	Runtime string
+	Frames  []eval.Frame
 }
 
 func (e *CallError) Error() string {
@@ -146,6 +152,10 @@ func (e *CallError) wire() *WireError {
 	if e.CID.Defined() {
 		w.CID = e.CID.Bytes()
 	}
+	if e.Code == CodeMsg && len(e.Frames) > 0 {
+		w.Runtime = truncateText(e.Runtime, MaxErrorTextLen)
+		w.Frames = wireFrames(e.Frames)
+	}
 	return w
 }
 
@@ -154,6 +164,9 @@ func callErrorFromWire(p string, w *WireError) *CallError {
 	e := &CallError{Peer: p, Code: ErrorCode(w.Code), Which: w.Which, Msg: w.Msg, Name: w.Name, Tokens: w.Tokens}
 	if len(w.CID) > 0 {
 		e.CID, _ = cid.Cast(w.CID) // validated by the decoder
+	}
+	if len(w.Frames) > 0 {
+		e.Runtime, e.Frames = w.Runtime, framesFromWire(w.Frames)
 	}
 	return e
 }
@@ -177,6 +190,11 @@ func evalFailure(err error) *CallError {
 	var me *dag.MissingError
 	var re *eval.RuntimeError
 	var de *capabilities.DeniedError
+	if errors.As(err, &re) && relayedRuntime(re) {
+		// A runtime error raised by an await of another node's runtime
+		// error: this node's frames, with the other's, for the caller.
+		return &CallError{Code: CodeMsg, Msg: re.Backtrace(), Runtime: re.Msg, Frames: re.Frames}
+	}
 	switch {
 	case errors.As(err, &ce):
 		c := *ce
@@ -202,7 +220,7 @@ func evalFailure(err error) *CallError {
 	case isStoreFailure(err):
 		return &CallError{Code: CodeMsg, Msg: storeFailureText(err)}
 	case errors.As(err, &re):
-		return &CallError{Code: CodeMsg, Msg: re.Backtrace()}
+		return &CallError{Code: CodeMsg, Msg: re.Backtrace(), Runtime: re.Msg, Frames: re.Frames}
 	}
 	return &CallError{Code: CodeMsg, Msg: err.Error()}
 }

@@ -53,11 +53,12 @@ func (n *Node) callThunk(ctx context.Context, p peer.ID, addrs []ma.Multiaddr, t
 	if len(opt) > 0 {
 		o = opt[0]
 	}
-	data, err := dag.EncodeValue(thunk)
+	// A warm caller sends the same thunk again and again: its encoding
+	// is cached as the callee caches its decoding (decodecache.go).
+	data, roots, err := n.decoded.encode(thunk, func() ([]byte, []cid.Cid, error) { return n.encodeSent(ctx, thunk) })
 	if err != nil {
 		return nil, &CallError{Peer: p.String(), Code: CodeMsg, Msg: "encoding the thunk: " + err.Error()}
 	}
-	roots := dag.ValueLinks(thunk)
 	if len(addrs) > 0 {
 		n.host.Peerstore().AddAddrs(p, addrs, peerstore.TempAddrTTL)
 	}
@@ -273,14 +274,37 @@ func (n *Node) callOnce(ctx context.Context, p peer.ID, rec *peerRecord, thunk [
 			return nil, shortcut, err
 		default:
 			r := reply.Result
-			s.Close()
+			if len(r.Chunks) == 0 {
+				s.Close()
+			}
 			same := n.provenStore(p, r.Store, r.StoreProof)
 			rec.setStatus(r.Store, same, -1)
 			dec, err := n.decoded.decode(r.Value)
 			if err != nil {
+				s.Reset()
 				return nil, shortcut, resultFailure(ps, err)
 			}
 			w := dec.w
+			// Large parts (chunks.go): what they declare must fit the
+			// result budget before one is asked for.
+			chunked := dag.HasChunkRefs(r.Value) && dag.DeclaredChunkBytes(w) > 0
+			limit := resultLimit(b)
+			if chunked {
+				if ce := checkDeclared(w, limit, eval.BudgetResult); ce != nil {
+					s.Reset()
+					ce.Peer = ps
+					return nil, shortcut, ce
+				}
+			}
+			if len(r.Chunks) > 0 {
+				raw, err := n.receiveResultChunks(ctx, fc, digestList(r.Chunks), limit, st)
+				if err != nil {
+					s.Reset()
+					return nil, shortcut, resultFailure(ps, err)
+				}
+				s.Close()
+				r.Blocks = append(slices.Clip(r.Blocks), raw...)
+			}
 			if !same {
 				if err := n.acceptResultBlocks(ctx, p, dec.links, r.Blocks, o.onBehalfOf); err != nil {
 					return nil, shortcut, resultFailure(ps, err)
@@ -288,6 +312,13 @@ func (n *Node) callOnce(ctx context.Context, p peer.ID, rec *peerRecord, thunk [
 			}
 			rec.learn(roots...)
 			rec.learn(deps...)
+			if chunked {
+				var ce *CallError
+				if w, ce = n.readChunks(ctx, w, limit, eval.BudgetResult); ce != nil {
+					ce.Peer = ps
+					return nil, shortcut, ce
+				}
+			}
 			v, err := eval.FromWire(w)
 			if err != nil {
 				return nil, shortcut, resultFailure(ps, err)
@@ -519,12 +550,23 @@ func (n *Node) serveEval(ctx context.Context, remote peer.ID, fc *frameConn, hoo
 		return fail(invalid("thunk: %v", err))
 	}
 	w := dec.w
-	tv, err := eval.FromWire(w)
-	if err != nil {
-		return fail(invalid("thunk: %v", err))
-	}
-	if c, ok := tv.(*eval.Closure); !ok || c.Arity() != 0 {
-		return fail(invalid("the value to evaluate is not a thunk"))
+	// A thunk with chunked parts is read once its chunks are here
+	// (chunks.go); until then only its shape is checked.
+	chunked := dag.HasChunkRefs(req.Thunk) && dag.DeclaredChunkBytes(w) > 0
+	var tv eval.Value
+	if chunked {
+		if c, ok := w.(*dag.VClosure); !ok {
+			return fail(invalid("the value to evaluate is not a thunk"))
+		} else if _, ok := c.Code.(*dag.Delay); !ok {
+			return fail(invalid("the value to evaluate is not a thunk"))
+		}
+	} else {
+		if tv, err = eval.FromWire(w); err != nil {
+			return fail(invalid("thunk: %v", err))
+		}
+		if c, ok := tv.(*eval.Closure); !ok || c.Arity() != 0 {
+			return fail(invalid("the value to evaluate is not a thunk"))
+		}
 	}
 	roots := dec.links
 	entry.Root = auditRoot(req.Thunk, roots)
@@ -540,6 +582,13 @@ func (n *Node) serveEval(ctx context.Context, remote peer.ID, fc *frameConn, hoo
 	g := n.budget(sb.Budget, req.Budget)
 	ctx, cancel := context.WithTimeout(ctx, g.Timeout)
 	defer cancel()
+	if chunked {
+		// What the chunks declare must fit the memory budget before
+		// one is asked for.
+		if ce := checkDeclared(w, budgetMemory(g), eval.BudgetMemory); ce != nil {
+			return fail(ce)
+		}
+	}
 
 	same := n.heardStore(remote, req.Store, req.StoreProof)
 	// What the evaluation uses (its roots, what its sync lists and
@@ -609,6 +658,25 @@ func (n *Node) serveEval(ctx context.Context, remote peer.ID, fc *frameConn, hoo
 		// recently used and room is needed.
 		n.cb.retainRoots(remote, roots)
 	}
+	if chunked {
+		rw, ce := n.readChunks(ctx, w, budgetMemory(g), eval.BudgetMemory)
+		if ce != nil {
+			return fail(ce)
+		}
+		// The chunks' values name code too: the sandbox checks it as it
+		// checked the thunk's own.
+		if bs, ds := thunkRefs(rw); len(bs)+len(ds) > 0 {
+			if err := acc.chk.CheckLink(bs, ds); err != nil {
+				return fail(acc.denied(asDenial(err)))
+			}
+		}
+		if tv, err = eval.FromWire(rw); err != nil {
+			return fail(invalid("thunk: %v", err))
+		}
+		if c, ok := tv.(*eval.Closure); !ok || c.Arity() != 0 {
+			return fail(invalid("the value to evaluate is not a thunk"))
+		}
+	}
 	// Link: the builtins of everything the thunk refers to.
 	l, err := n.link(ctx, acc.chk, thunkBuiltins, directDefs, roots)
 	if err != nil {
@@ -673,7 +741,16 @@ func (n *Node) serveEval(ctx context.Context, remote peer.ID, fc *frameConn, hoo
 		}
 		return fail(&CallError{Code: CodeMsg, Msg: "the result cannot be sent: " + err.Error()})
 	}
-	enc, err := dag.EncodeValue(rw)
+	ev, err := dag.EncodeValueChunked(rw)
+	var enc []byte
+	if err == nil {
+		enc = ev.Data
+		if same && len(ev.Chunks) > 0 {
+			// The caller reads them from the store both use.
+			err = n.storeOwnChunks(ctx, ev.Chunks)
+			ev.Chunks = nil
+		}
+	}
 	if err != nil {
 		c.failed.Add(1)
 		if errors.Is(err, dag.ErrTooLarge) {
@@ -705,8 +782,26 @@ func (n *Node) serveEval(ctx context.Context, remote peer.ID, fc *frameConn, hoo
 		hooks.replying()
 	}
 	res := &ResultReply{Value: enc, Blocks: blocks, Store: n.storeID, StoreProof: n.storeProof, Fuel: th.Steps(), Memory: th.MemoryUsed()}
+	chunks := parentsFirst(ev.Chunks)
+	if len(chunks) > 0 {
+		if len(chunks) > MaxSyncBlocks {
+			return write(&CallError{Code: CodeBudget, Which: eval.BudgetResult, Msg: fmt.Sprintf("the result has %d chunks (limit %d)", len(chunks), MaxSyncBlocks)})
+		}
+		cs := make([]cid.Cid, len(chunks))
+		for i, b := range chunks {
+			cs[i] = b.CID
+		}
+		if res.Chunks, err = digestsOf(cs); err != nil {
+			return write(evalFailure(err))
+		}
+	}
 	if err := fc.writeMessage(&EvalReply{Result: res}); err != nil {
 		return false, fmt.Errorf("writing the result: %w", err)
+	}
+	if len(chunks) > 0 {
+		if err := n.serveResultChunks(ctx, remote, fc, chunks); err != nil {
+			return false, err
+		}
 	}
 	return true, nil
 }

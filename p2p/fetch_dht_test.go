@@ -144,7 +144,9 @@ func TestAcceptanceFetchSurvivesBadProviders(t *testing.T) {
 		blocks, size := closureBytes(t, honest, root)
 		n := 0
 		countSent(dying, func(cid.Cid) {
-			if n++; n == 7 { // two batches have left
+			// Past the middle: the first batches have left (the 300 KiB
+			// literals go as chunks, several to a block batch).
+			if n++; n == blocks/2+1 {
 				time.Sleep(200 * time.Millisecond)
 				go dying.Close()
 			}

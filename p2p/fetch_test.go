@@ -137,11 +137,11 @@ func TestFetchClosureIsOneRequest(t *testing.T) {
 }
 
 // resumeCase stops the first provider in the middle of the transfer:
-// stop is called from its sending goroutine, at the block that starts
-// its third batch (two batches have left by then).
+// stop is called from its sending goroutine past the middle of the
+// closure (the first batches have left by then).
 func testFetchResumes(t *testing.T, stop func(a *Node, release <-chan struct{})) {
 	ctx := testCtx(t)
-	src := bigChainSource(12, 300<<10) // 12 blocks of 300 KiB: 3 to a batch
+	src := bigChainSource(12, 300<<10) // 12 definitions of 300 KiB literals, which go as chunks
 	a, b, asker := newTestNode(t), newTestNode(t), newTestNode(t)
 	publish(t, a, src)
 	publish(t, b, src)
@@ -152,7 +152,7 @@ func testFetchResumes(t *testing.T, stop func(a *Node, release <-chan struct{}))
 	var once sync.Once
 	n := 0
 	countSent(a, func(cid.Cid) {
-		if n++; n == 7 {
+		if n++; n == blocks/2+1 { // past the middle: the first batches have left
 			once.Do(func() { stop(a, release) })
 		}
 	})

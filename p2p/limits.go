@@ -55,6 +55,16 @@ const (
 	// texts are cut. Errors are for people and logs, not for data.
 	MaxErrorTextLen = 4 << 10
 
+	// MaxErrorFrames bounds the frames of a runtime error on the wire
+	// (WireError.Frames): the innermost calls and the outermost one,
+	// which is enough to say where a failure was; recursion is already
+	// folded into one frame with a count. With MaxErrorFrameName it
+	// keeps a wire error within a few KiB beside its text.
+	MaxErrorFrames = 16
+	// MaxErrorFrameName bounds a frame's name (a definition name, a
+	// hash reference, "lambda in ...").
+	MaxErrorFrameName = 256
+
 	// MaxStoreIDLen bounds a StoreID on the wire (ours are 26 bytes).
 	MaxStoreIDLen = 128
 
@@ -86,6 +96,19 @@ const (
 	// reads no block. Entries are immutable facts about immutable
 	// blocks.
 	linkCacheEntries = 1024
+
+	// linkCacheBytes bounds the memory the link summaries hold in all
+	// (about 90 bytes per block of a closure: 64 MiB is some 700,000
+	// blocks, several closures of MaxSyncBlocks). The bound is on bytes,
+	// not on the size of one closure, so a warm call costs the same
+	// whatever its closure's size; only a closure bigger than the whole
+	// budget is summarized afresh on each call.
+	linkCacheBytes = 64 << 20
+
+	// accessCacheEntries bounds the checkers kept for calls that
+	// present no token (one per calling peer, for the current policy;
+	// caps.go): past it the set is dropped and rebuilt as peers call.
+	accessCacheEntries = 1024
 
 	// stackPerDepth is the Go stack a foreign evaluation is charged per
 	// unit of call depth: eval measures about 170 bytes per unit
@@ -135,9 +158,10 @@ const (
 	MaxForeignMemory = 256 << 20
 	// MaxForeignTime bounds the wall time of one foreign evaluation.
 	MaxForeignTime = 60 * time.Second
-	// MaxForeignResult bounds the estimated size of a result, matching
-	// the value encoding cap so that any accepted result can be sent.
-	MaxForeignResult = dag.MaxValueSize
+	// MaxForeignResult bounds the estimated size of a result. Large
+	// parts travel as chunk blocks (chunks.go), so the bound is what one
+	// sync may move (MaxSyncBytes), not one message.
+	MaxForeignResult = MaxSyncBytes
 )
 
 // digestLen is the length of a sha2-256 digest, the only hash the block
@@ -709,4 +733,19 @@ const (
 	// Identify runs as soon as a connection is up and takes one round
 	// trip; a dial takes a few.
 	IdentifyTimeout = 30 * time.Second
+)
+
+// Native builtins (native.go, docs/native.md).
+const (
+	// MaxNatives bounds the native builtins one node registers. Only the
+	// embedding program registers them, but each is a name in the
+	// namespace and a line of every listing, and a program that
+	// registers in a loop by mistake should fail loudly, not grow
+	// without end.
+	MaxNatives = 1024
+
+	// MaxNativeNameLen bounds a native's qualified name in bytes
+	// (Sensor.temperature); names are identifiers, and they appear in
+	// every call's code and denial.
+	MaxNativeNameLen = 128
 )

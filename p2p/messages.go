@@ -109,6 +109,12 @@ type ResultReply struct {
 	// StoreProof proves the callee shares the store Store names, as in
 	// EvalRequest.
 	StoreProof []byte `cbor:"6,keyasint,omitempty"`
+	// Chunks lists, as concatenated sha2-256 digests, the chunk blocks
+	// of the value's large parts (docs/protocol.md, "Chunked values"),
+	// every block before those it links to. When set, the caller
+	// answers with a FetchNeed for those it lacks (or closes its side
+	// when it lacks none) and the callee sends them in BlocksMessages.
+	Chunks []byte `cbor:"7,keyasint,omitempty"`
 }
 
 // WireError is a typed failure (see ErrorCode).
@@ -125,6 +131,12 @@ type WireError struct {
 	// Tokens, for "denied", says why each presented token that failed
 	// to verify did: "<index> <token ID> <reason>: <detail>".
 	Tokens []string `cbor:"6,keyasint,omitempty"`
+	// Frames, for "msg" when the program failed with a runtime error,
+	// are its active calls, innermost first (wireerrors.go), and
+	// Runtime is its message without position or stack: the caller
+	// puts them in its own source.
+	Frames  []WireFrame `cbor:"7,keyasint,omitempty"`
+	Runtime string      `cbor:"8,keyasint,omitempty"`
 }
 
 // BlocksMessage is one batch of blocks (caller to callee, after a Need).
@@ -368,6 +380,9 @@ func DecodeEvalReply(data []byte) (*EvalReply, error) {
 		if err := checkBlockSizes(res.Blocks, "result reply"); err != nil {
 			return nil, err
 		}
+		if len(res.Chunks)%digestLen != 0 || len(res.Chunks)/digestLen > MaxSyncBlocks {
+			return nil, badMessage("result reply: chunk list of %d bytes (want a multiple of %d, at most %d entries)", len(res.Chunks), digestLen, MaxSyncBlocks)
+		}
 		if len(res.Store) > MaxStoreIDLen {
 			return nil, badMessage("result reply: store ID of %d bytes", len(res.Store))
 		}
@@ -410,7 +425,7 @@ func (e *WireError) validate() error {
 			return badMessage("error CID: %v", err)
 		}
 	}
-	return nil
+	return e.validateFrames() // wireerrors.go
 }
 
 // checkStoreProof checks the form of a message's store proof: absent, or

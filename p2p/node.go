@@ -91,8 +91,9 @@ type Node struct {
 	now    func() time.Time
 	policy atomic.Pointer[capabilities.Policy]
 	grants *capabilities.Store
-	links  *linkCache // what linking foreign code found, per root
-	selfID string     // id.String()
+	links  *linkCache  // what linking foreign code found, per root
+	access accessCache // the sandboxes of tokenless calls (caps.go)
+	selfID string      // id.String()
 	// decoded caches the decoding of small thunks and results.
 	decoded *decodeCache
 	// storeSecret checks peers' proofs that they share the store, and
@@ -141,6 +142,10 @@ type Node struct {
 	// (identify.go).
 	met   nodeMetrics
 	agent string
+
+	// natives are the native builtins the embedding program registered
+	// (native.go).
+	natives nativeRegistry
 }
 
 type config struct {

@@ -86,11 +86,12 @@ func (n *Node) EvalAt(ctx context.Context, target string, src string, b Budget, 
 		return nil, err
 	}
 	co, ls := n.cb.compileOptions(ctx)
-	t, err := dag.CompileExpr(e, co)
+	t, pos, err := dag.CompileExprPositions(e, co)
 	if err := ls.check(err); err != nil {
 		return nil, err
 	}
-	return n.EvalTermAt(ctx, target, t, b, opts...)
+	res, err := n.EvalTermAt(ctx, target, t, b, opts...)
+	return res, n.RelocateCallError(ctx, err, t, pos) // wireerrors.go
 }
 
 // RunAt adds a source file to this node's codebase and evaluates its
@@ -119,7 +120,9 @@ func (n *Node) RunAt(ctx context.Context, target, filename string, src []byte, b
 	if !ok {
 		return nil, fmt.Errorf("%s: main was not added", filename)
 	}
-	return n.EvalTermAt(ctx, target, &dag.Ref{Def: ref.Def}, b, opts...)
+	t := &dag.Ref{Def: ref.Def}
+	res, err := n.EvalTermAt(ctx, target, t, b, opts...)
+	return res, n.RelocateCallError(ctx, err, t, nil) // wireerrors.go
 }
 
 // EvalTermAt evaluates a closed, resolved term at target (see EvalAt).

@@ -1,6 +1,7 @@
 package p2p
 
 import (
+	"context"
 	"errors"
 	"reflect"
 	"slices"
@@ -9,6 +10,11 @@ import (
 	"unicode"
 
 	"github.com/fxamacker/cbor/v2"
+	"github.com/ipfs/go-cid"
+
+	"github.com/unode-dev/unode/dag"
+	"github.com/unode-dev/unode/eval"
+	"github.com/unode-dev/unode/eval/syntax"
 )
 
 // Decode errors a peer can act on. A client written in another language
@@ -220,4 +226,172 @@ func malformedRequest(err error) *CallError {
 		return invalid("%v", me)
 	}
 	return nil
+}
+
+// Runtime errors on the wire. A program that fails at the callee with a
+// runtime error is answered with code "msg", its backtrace as text in
+// msg, and, for a caller that has the source, its message alone in
+// runtime (key 8) and its active calls in frames (key 7), innermost
+// first, each
+//
+//	{1: name, 2: def, 3: member, 4: node, 5: calls, 6: code, 7: peer}
+//
+// name is what the callee calls it ("#bafy…", "lambda in #bafy…",
+// "thunk in <expr>", a builtin's name); def and member (binary CID, and
+// the member of a cycle block, omitted when 0) are the definition whose
+// code it ran; code is instead the eval.SentCodeDigest of a closure's
+// code as the caller sent it; node is the failing node's number in
+// dag.Preorder of that definition's term or that code (absent when
+// unknown); calls, omitted when 1, how many nested calls of the same
+// definition at the same node the frame stands for; peer, the node the
+// call ran on when not the callee (it relayed the error of a third
+// node). The caller looks up def and node in its own positions table,
+// and code in the closures it sent, to say where in its source each
+// call was.
+
+// WireFrame is one frame of a runtime error on the wire.
+type WireFrame struct {
+	Name   string `cbor:"1,keyasint"`
+	Def    []byte `cbor:"2,keyasint,omitempty"`
+	Member int64  `cbor:"3,keyasint,omitempty"`
+	Node   *int64 `cbor:"4,keyasint,omitempty"`
+	Calls  int64  `cbor:"5,keyasint,omitempty"`
+	Code   []byte `cbor:"6,keyasint,omitempty"`
+	Peer   string `cbor:"7,keyasint,omitempty"`
+}
+
+// wireFrames is frames as sent: at most MaxErrorFrames, the innermost
+// and the outermost (the caller's own code, usually).
+func wireFrames(frames []eval.Frame) []WireFrame {
+	if len(frames) > MaxErrorFrames {
+		frames = append(slices.Clip(frames[:MaxErrorFrames-1]), frames[len(frames)-1])
+	}
+	out := make([]WireFrame, len(frames))
+	for i, f := range frames {
+		w := WireFrame{Name: truncateText(f.Name, MaxErrorFrameName-len("…")), Peer: f.Peer}
+		if f.Def != nil && f.Def.CID.Defined() && f.Def.Member >= 0 {
+			w.Def, w.Member = f.Def.CID.Bytes(), int64(f.Def.Member)
+		} else if len(f.Code) == eval.SentCodeDigestLen {
+			w.Code = f.Code
+		}
+		if f.Node >= 0 && (w.Def != nil || w.Code != nil) {
+			n := int64(f.Node)
+			w.Node = &n
+		}
+		if f.Calls > 1 {
+			w.Calls = int64(f.Calls)
+		}
+		out[i] = w
+	}
+	return out
+}
+
+// framesFromWire is the frames of a validated wire error.
+func framesFromWire(ws []WireFrame) []eval.Frame {
+	out := make([]eval.Frame, len(ws))
+	for i, w := range ws {
+		f := eval.Frame{Name: w.Name, Calls: max(1, int(w.Calls)), Node: -1, Peer: w.Peer}
+		if len(w.Def) > 0 {
+			c, _ := cid.Cast(w.Def) // validated
+			f.Def = &dag.DefRef{CID: c, Member: int(w.Member)}
+		}
+		if len(w.Code) > 0 {
+			f.Code = slices.Clone(w.Code)
+		}
+		if w.Node != nil {
+			f.Node = int(*w.Node)
+		}
+		out[i] = f
+	}
+	return out
+}
+
+// maxFramePeer bounds a frame's peer ID text (ours are 52 bytes).
+const maxFramePeer = 128
+
+func (e *WireError) validateFrames() error {
+	if len(e.Frames) == 0 {
+		if e.Runtime != "" {
+			return badMessage("error with a runtime message but no frames")
+		}
+		return nil
+	}
+	if ErrorCode(e.Code) != CodeMsg {
+		return badMessage("frames in an error of code %q (only \"msg\" has them)", e.Code)
+	}
+	if len(e.Runtime) > MaxErrorTextLen {
+		return badMessage("error text too long")
+	}
+	if len(e.Frames) > MaxErrorFrames {
+		return badMessage("error with %d frames (at most %d)", len(e.Frames), MaxErrorFrames)
+	}
+	for i, f := range e.Frames {
+		switch {
+		case len(f.Name) > MaxErrorFrameName:
+			return badMessage("error frame %d: name of %d bytes (at most %d)", i, len(f.Name), MaxErrorFrameName)
+		case len(f.Peer) > maxFramePeer:
+			return badMessage("error frame %d: peer of %d bytes", i, len(f.Peer))
+		case len(f.Def) > 0 && len(f.Code) > 0:
+			return badMessage("error frame %d: both a definition and sent code", i)
+		case len(f.Code) > 0 && len(f.Code) != eval.SentCodeDigestLen:
+			return badMessage("error frame %d: code digest of %d bytes (want %d)", i, len(f.Code), eval.SentCodeDigestLen)
+		case f.Member < 0 || f.Member >= dag.MaxPositions:
+			return badMessage("error frame %d: member %d", i, f.Member)
+		case f.Node != nil && (*f.Node < 0 || *f.Node >= dag.MaxPositions):
+			return badMessage("error frame %d: node %d", i, *f.Node)
+		case f.Calls < 0:
+			return badMessage("error frame %d: %d calls", i, f.Calls)
+		}
+		if len(f.Def) > 0 {
+			if len(f.Def) > 128 {
+				return badMessage("error frame %d: CID of %d bytes", i, len(f.Def))
+			}
+			if _, err := cid.Cast(f.Def); err != nil {
+				return badMessage("error frame %d: CID: %v", i, err)
+			}
+		}
+	}
+	return nil
+}
+
+// RemoteRuntime makes a callee's runtime error an
+// eval.RemoteRuntimeError, so that the caller's await and at report it in
+// the caller's source.
+func (e *CallError) RemoteRuntime() (msg string, frames []eval.Frame, peer string, ok bool) {
+	if e.Code != CodeMsg || len(e.Frames) == 0 {
+		return "", nil, "", false
+	}
+	return e.Runtime, e.Frames, e.Peer, true
+}
+
+// relayedRuntime reports whether re is this node's runtime error for the
+// runtime error of a call it made to another node (its frames include
+// that node's).
+func relayedRuntime(re *eval.RuntimeError) bool {
+	for _, f := range re.Frames {
+		if f.Peer != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// RelocateCallError puts the runtime error of the closed term t, which this
+// node sent to another as its thunk (EvalAt, RunAt), into this node's
+// source: an *eval.RuntimeError (wrapping the *CallError) whose frames
+// have the names and positions of this node's namespace, pos being t's
+// own positions (nil when unknown). Other errors are returned as they
+// are, and so is a runtime error of a local evaluation.
+func (n *Node) RelocateCallError(ctx context.Context, err error, t dag.Term, pos []syntax.Pos) error {
+	if err == nil {
+		return nil
+	}
+	var re *eval.RuntimeError
+	if errors.As(err, &re) {
+		return err
+	}
+	if e := eval.RemoteExprError(err, t, pos, newNaming(ctx, n.store)); e != nil {
+		return e
+	}
+	return err
 }

@@ -193,6 +193,9 @@ func decodeAnswer(resp *http.Response, res any) error {
 type apiError struct {
 	Code string `json:"code"`
 	Line string `json:"error"`
+	// Detail is what the CLI prints after Line (errorDetail): a source
+	// file's other errors, or a runtime error's backtrace.
+	Detail []string `json:"detail,omitempty"`
 }
 
 func (e *apiError) Error() string { return e.Line }
@@ -304,7 +307,7 @@ func errorCode(err error) string {
 }
 
 func toAPIError(err error) *apiError {
-	return &apiError{Code: errorCode(err), Line: errorLine(err)}
+	return &apiError{Code: errorCode(err), Line: errorLine(err), Detail: errorDetail(err)}
 }
 
 func writeAPIError(w http.ResponseWriter, e *apiError) {

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/unode-dev/unode/eval"
 	"github.com/unode-dev/unode/p2p"
 )
 
@@ -20,12 +21,16 @@ import (
 // status goes out before the work ends):
 //
 //	{"progress": {"blocks":…, "bytes":…, "expected":…, "provider":…, "providers":…, "elapsedNs":…}}
+//	{"eval": {"fuel":…}}
+//	{"trace": {"label":…, "value":…}}
 //	...
 //	{"result": <the operation's result, as without the header>}
 //	  or {"error": {"code":…, "error":…}}
 //
 // Progress lines come from the operation's fetches, at most one every
-// progressEvery, and the last line is always the outcome. Every
+// progressEvery; eval lines from its evaluations here, the fuel used so
+// far, every evalProgressEvery while it changes. The last line is always
+// the outcome. Every
 // operation accepts the header; those that fetch nothing send the
 // outcome alone. The CLI asks for it when its stderr is a terminal.
 
@@ -34,8 +39,13 @@ const progressType = "application/x-ndjson"
 // progressLine is one line of the stream.
 type progressMessage struct {
 	Progress *p2p.FetchProgress `json:"progress,omitempty"`
-	Result   json.RawMessage    `json:"result,omitempty"`
-	Error    *apiError          `json:"error,omitempty"`
+	// Eval reports the fuel an evaluation of the operation has used so
+	// far, every evalProgressEvery while it runs (progress_eval.go).
+	Eval *evalProgressReport `json:"eval,omitempty"`
+	// Trace is a Debug.trace of an evaluation here (trace.go).
+	Trace  *traceReport    `json:"trace,omitempty"`
+	Result json.RawMessage `json:"result,omitempty"`
+	Error  *apiError       `json:"error,omitempty"`
 }
 
 func (o *operation[Req, Res]) serveWithProgress(w http.ResponseWriter, r *http.Request, b *backend, log *slog.Logger, req *Req, start time.Time) {
@@ -60,7 +70,43 @@ func (o *operation[Req, Res]) serveWithProgress(w http.ResponseWriter, r *http.R
 			send(&progressMessage{Progress: &p})
 		}
 	}
-	res, err := o.do(withProgress(r.Context(), report), b, req)
+	meter := &eval.Meter{}
+	stopFuel := make(chan struct{})
+	fuelDone := make(chan struct{})
+	go func() {
+		defer close(fuelDone)
+		t := time.NewTicker(evalProgressEvery)
+		defer t.Stop()
+		last := int64(-1)
+		for {
+			select {
+			case <-stopFuel:
+				return
+			case <-t.C:
+			}
+			if n, ok := meter.Fuel(); ok && n != last {
+				last = n
+				send(&progressMessage{Eval: &evalProgressReport{Fuel: n}})
+			}
+		}
+	}()
+	traces := 0
+	trace := func(label, value string) {
+		mu.Lock()
+		traces++
+		n := traces
+		mu.Unlock()
+		switch {
+		case n <= maxTraceLines:
+			send(&progressMessage{Trace: &traceReport{Label: label, Value: value}})
+		case n == maxTraceLines+1:
+			send(&progressMessage{Trace: &traceReport{Label: "unode", Value: fmt.Sprintf("more than %d traces; the rest are not sent", maxTraceLines)}})
+		}
+	}
+	ctx := eval.WithTrace(eval.WithMeter(r.Context(), meter), trace)
+	res, err := o.do(withProgress(ctx, report), b, req)
+	close(stopFuel)
+	<-fuelDone
 	if err != nil {
 		ae := toAPIError(err)
 		log.Info("api", "op", o.name, "error", ae.Line, "took", time.Since(start).Round(time.Microsecond))
@@ -74,6 +120,11 @@ func (o *operation[Req, Res]) serveWithProgress(w http.ResponseWriter, r *http.R
 		return
 	}
 	send(&progressMessage{Result: data})
+}
+
+// evalProgressReport is an {"eval": ...} line of the progress stream.
+type evalProgressReport struct {
+	Fuel int64 `json:"fuel"`
 }
 
 // callWithProgress is call, asking the daemon for progress lines, which
@@ -97,6 +148,10 @@ func (c *apiClient) callWithProgress(ctx context.Context, name string, req, res 
 			return fmt.Errorf("reading the daemon's answer: %w", err)
 		}
 		switch {
+		case m.Eval != nil:
+			reportEvalFuel(ctx, m.Eval.Fuel)
+		case m.Trace != nil:
+			printTrace(ctx, m.Trace.Label, m.Trace.Value)
 		case m.Progress != nil:
 			report(*m.Progress)
 		case m.Error != nil:

@@ -15,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/unode-dev/unode/eval"
 	"github.com/unode-dev/unode/eval/syntax"
 	"github.com/unode-dev/unode/p2p"
 	"github.com/unode-dev/unode/p2p/repo"
@@ -307,7 +308,7 @@ func (e *usageError) Unwrap() error { return e.err }
 // docs/cli.md), on one line.
 func printError(w io.Writer, err error, asJSON bool) {
 	if !asJSON {
-		fmt.Fprintln(w, errorLine(err))
+		fmt.Fprintln(w, errorText(err))
 		return
 	}
 	data, jerr := jsonMarshal(toAPIError(err))
@@ -334,24 +335,64 @@ func jsonRequested(args []string) bool {
 }
 
 // errorLine renders an error as one line. Source errors keep their
-// file:line:col prefix; several are summarized after the first.
+// file:line:col prefix; the further errors of a file, and a runtime
+// error's backtrace, are errorDetail.
 func errorLine(err error) string {
 	if ae, ok := err.(*apiError); ok {
 		return ae.Line // already rendered by the daemon
 	}
 	var list syntax.ErrorList
 	if errors.As(err, &list) && len(list) > 0 {
-		s := list[0].Error()
-		if len(list) > 1 {
-			s += fmt.Sprintf(" (and %d more errors)", len(list)-1)
-		}
-		return oneLine(s)
+		return oneLine(list[0].Error())
 	}
 	var se *syntax.Error
 	if errors.As(err, &se) {
 		return oneLine(se.Error())
 	}
 	return oneLine("unode: " + err.Error())
+}
+
+// maxErrorDetail bounds the lines errorDetail gives: the parser stops
+// after syntax.MaxErrors errors, backtraces at 50 frames.
+const maxErrorDetail = 64
+
+// errorDetail is what follows an error's line: the other errors of a
+// source file, one a line, or a runtime error's calls, innermost first,
+// each "\tin NAME at FILE:LINE:COL".
+func errorDetail(err error) []string {
+	if ae, ok := err.(*apiError); ok {
+		return ae.Detail // rendered by the daemon
+	}
+	var out []string
+	var list syntax.ErrorList
+	var re *eval.RuntimeError
+	switch {
+	case errors.As(err, &list) && len(list) > 1:
+		for _, e := range list[1:] {
+			out = append(out, oneLine(e.Error()))
+		}
+	case errors.As(err, &re) && !(len(re.Frames) == 1 && re.Frames[0].Pos == re.Pos && re.Frames[0].Peer == ""):
+		// (One call where the error is says nothing its line does not.)
+		lines := strings.Split(re.Backtrace(), "\n")
+		for _, l := range lines[1:] {
+			if strings.HasPrefix(l, "\tin ") {
+				out = append(out, "\t"+oneLine(l))
+			}
+		}
+	}
+	if len(out) > maxErrorDetail {
+		out = append(out[:maxErrorDetail-1], fmt.Sprintf("(%d more)", len(out)-maxErrorDetail+1))
+	}
+	return out
+}
+
+// errorText is errorLine and errorDetail, one a line.
+func errorText(err error) string {
+	d := errorDetail(err)
+	if len(d) == 0 {
+		return errorLine(err)
+	}
+	return errorLine(err) + "\n" + strings.Join(d, "\n")
 }
 
 func oneLine(s string) string {

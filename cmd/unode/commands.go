@@ -230,9 +230,12 @@ func evalCmd(e *env) *cobra.Command {
 			if err != nil {
 				return nil, err
 			}
-			stop := e.evalProgress("eval") // progress_eval.go
+			ctx := e.ctx
+			e.ctx = withTracePrinter(ctx, e.stderr) // trace.go
+			stop := e.evalProgress("eval")          // progress_eval.go
 			res, err := invoke(e, evalOp, &evalRequest{Expr: args[0], At: f.at, Cluster: f.cluster, Owner: f.owner, Tokens: tokens, Budget: f.budget})
 			stop()
+			e.ctx = ctx
 			return e.finishEval(&f, res, err)
 		})),
 	}
@@ -251,7 +254,8 @@ func runCmd(e *env) *cobra.Command {
 			"an owned cluster), chosen by load and ping time. The definitions the other node\n" +
 			"lacks are sent to it first.\n\n" +
 			"With --scratch the file's names are not bound: its definitions see the namespace\n" +
-			"and each other, main is evaluated here, and the namespace is left as it was.\n" +
+			"and each other, main is evaluated (here, or where --at says), and the namespace\n" +
+			"is left as it was.\n" +
 			"--raw prints a Text result as plain text (for programs that build text).",
 		Example: "  unode run main.u\n  unode run --scratch --raw report.u\n  unode run --cluster stats main.u",
 		Args:    cobra.ExactArgs(1),
@@ -267,9 +271,12 @@ func runCmd(e *env) *cobra.Command {
 			if err != nil {
 				return nil, err
 			}
+			ctx := e.ctx
+			e.ctx = withTracePrinter(ctx, e.stderr) // trace.go
 			stop := e.evalProgress("run")
 			res, err := invoke(e, runOp, &runRequest{File: file, At: f.at, Cluster: f.cluster, Owner: f.owner, Tokens: tokens, Budget: f.budget, Scratch: scratch})
 			stop()
+			e.ctx = ctx
 			return e.finishEval(&f, res, err)
 		}),
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/unode-dev/unode/capabilities"
+	"github.com/unode-dev/unode/dag"
 	"github.com/unode-dev/unode/eval"
 	"github.com/unode-dev/unode/p2p"
 	"github.com/unode-dev/unode/p2p/repo"
@@ -164,6 +165,10 @@ var (
 
 func (n *fakeNode) EvalAt(ctx context.Context, target, src string, b p2p.Budget, tokens []*capabilities.Token) (*remoteResult, error) {
 	return n.remote(ctx, target, tokens, func() (*p2p.EvalResult, error) { return n.cb.EvalSource(ctx, "<eval>", src, b) })
+}
+
+func (n *fakeNode) EvalTermAt(ctx context.Context, target string, t dag.Term, b p2p.Budget, tokens []*capabilities.Token) (*remoteResult, error) {
+	return n.remote(ctx, target, tokens, func() (*p2p.EvalResult, error) { return n.cb.EvalTerm(ctx, t, b) })
 }
 
 func (n *fakeNode) RunAt(ctx context.Context, target, filename string, src []byte, b p2p.Budget, tokens []*capabilities.Token) (*remoteResult, error) {

@@ -155,7 +155,6 @@ func TestE2ECLINetErrors(t *testing.T) {
 		{[]string{"eval", "--timeout", "20s", "--at", refused, "1"}, "cannot reach the peer at /ip4/127.0.0.1/tcp/1"},
 		{[]string{"eval", "--timeout", "20s", "--at", refused, "1"}, "cannot reach the peer"}, // now in dial backoff
 		{[]string{"connect", refused}, "cannot reach the peer"},
-		{[]string{"eval", "--at", idB.ID, `g "a"`}, "cannot apply +"},
 		{[]string{"revoke", "nonexist"}, "no such grant"},
 	} {
 		line := a.fail(c.args...)
@@ -171,10 +170,39 @@ func TestE2ECLINetErrors(t *testing.T) {
 			t.Errorf("unode %q: %q says it twice", c.args, line)
 		}
 	}
+	// A remote program's error: one line in this node's source (h.u,
+	// which only a has), then its backtrace, one call a line, each
+	// marked with where it ran (issue 13).
+	_, errs, _ := a.run("eval", "--at", idB.ID, `g "a"`)
+	lines := strings.Split(strings.TrimSuffix(errs, "\n"), "\n")
+	if len(lines) < 2 || !strings.Contains(lines[0], "h.u:1:9: at 12D3…") || !strings.Contains(lines[0], "cannot apply +") || strings.Contains(lines[0], "\t") {
+		t.Errorf("remote runtime error: %q", errs)
+	}
+	for _, l := range lines[1:] {
+		if !strings.HasPrefix(l, "\tin ") || !strings.Contains(l, "h.u:") || !strings.Contains(l, "(at 12D3…") {
+			t.Errorf("remote runtime error: backtrace line %q", l)
+		}
+	}
+	// run --scratch --at: main runs at b, no name is bound here, and an
+	// error names the file's definitions at their positions.
+	dir := t.TempDir()
+	if out := a.ok("run", "--scratch", "--at", idB.ID, writeFile(t, dir, "s.u", "sqz9 x = x * x\nmain = sqz9 6 + 6\n")); out != "42\n" {
+		t.Errorf("run --scratch --at: %q", out)
+	}
+	if out := a.ok("names", "--prefix", "sqz9"); strings.Contains(out, "sqz9") {
+		t.Errorf("run --scratch --at bound sqz9: %q", out)
+	}
+	_, errs, _ = a.run("run", "--scratch", "--at", idB.ID, writeFile(t, dir, "e.u", "bad x = x ++ 1\nmain = bad \"a\" ++ \"\"\n"))
+	if !strings.Contains(errs, "e.u:1:11: at 12D3…") || !strings.Contains(errs, "\tin bad at ") {
+		t.Errorf("run --scratch --at error: %q", errs)
+	}
 	var res map[string]any
-	out, _, _ := a.run("--json", "eval", "--at", idB.ID, `g "a"`)
-	if err := json.Unmarshal([]byte(out), &res); err == nil && strings.ContainsAny(fmt.Sprint(res["error"]), "\n\t") {
+	_, out, _ := a.run("--json", "eval", "--at", idB.ID, `g "a"`) // the error is on stderr
+	if err := json.Unmarshal([]byte(out), &res); err != nil || strings.ContainsAny(fmt.Sprint(res["error"]), "\n\t") {
 		t.Errorf("--json remote error holds a line break: %q", out)
+	}
+	if d, _ := res["detail"].([]any); len(d) == 0 || !strings.Contains(fmt.Sprint(d[0]), "in h at ") {
+		t.Errorf("--json remote error: no backtrace in detail: %q", out)
 	}
 }
 

@@ -233,8 +233,16 @@ func TestE2EReplPipe(t *testing.T) {
 	if strings.Contains(out.String(), replPrompt) {
 		t.Errorf("prompt printed to a pipe:\n%s", out.String())
 	}
-	if e := strings.Split(strings.TrimSpace(errs.String()), "\n"); len(e) != 2 || !strings.Contains(e[1], "double") {
-		t.Errorf("repl stderr (want two error lines, the last naming double):\n%s", errs.String())
+	// Each error is a line, a runtime error's with its backtrace
+	// after it (indented).
+	var e []string
+	for _, l := range strings.Split(strings.TrimSpace(errs.String()), "\n") {
+		if !strings.HasPrefix(l, "\t") {
+			e = append(e, l)
+		}
+	}
+	if len(e) != 2 || !strings.Contains(e[1], "double") || !strings.Contains(errs.String(), "\tin double at <repl>:1:") {
+		t.Errorf("repl stderr (want two errors, the first with its backtrace, the last naming double):\n%s", errs.String())
 	}
 }
 

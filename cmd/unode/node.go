@@ -5,6 +5,7 @@ import (
 	"log/slog"
 
 	"github.com/unode-dev/unode/capabilities"
+	"github.com/unode-dev/unode/dag"
 	"github.com/unode-dev/unode/p2p"
 	"github.com/unode-dev/unode/p2p/repo"
 )
@@ -25,6 +26,8 @@ type netNode interface {
 	// be empty) to it.
 	EvalAt(ctx context.Context, target, src string, b p2p.Budget, tokens []*capabilities.Token) (*remoteResult, error)
 	RunAt(ctx context.Context, target, filename string, src []byte, b p2p.Budget, tokens []*capabilities.Token) (*remoteResult, error)
+	// EvalTermAt evaluates a resolved term at target (run --scratch --at).
+	EvalTermAt(ctx context.Context, target string, t dag.Term, b p2p.Budget, tokens []*capabilities.Token) (*remoteResult, error)
 	// Grants is the store of the node's grants, revocations and audit
 	// log: the one the node checks presented tokens against.
 	Grants() *capabilities.Store

@@ -7,6 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/unode-dev/unode/capabilities"
+	"github.com/unode-dev/unode/dag"
 	"github.com/unode-dev/unode/p2p"
 	"github.com/unode-dev/unode/p2p/repo"
 )
@@ -115,6 +116,11 @@ func (n p2pNode) Peers() []peerInfo {
 
 func (n p2pNode) EvalAt(ctx context.Context, target, src string, b p2p.Budget, tokens []*capabilities.Token) (*remoteResult, error) {
 	return fromRemote(n.Node.EvalAt(ctx, target, src, b, p2p.WithTokens(tokens...)))
+}
+
+func (n p2pNode) EvalTermAt(ctx context.Context, target string, t dag.Term, b p2p.Budget, tokens []*capabilities.Token) (*remoteResult, error) {
+	res, err := n.Node.EvalTermAt(ctx, target, t, b, p2p.WithTokens(tokens...))
+	return fromRemote(res, n.Node.RelocateCallError(ctx, err, t, nil))
 }
 
 func (n p2pNode) RunAt(ctx context.Context, target, filename string, src []byte, b p2p.Budget, tokens []*capabilities.Token) (*remoteResult, error) {

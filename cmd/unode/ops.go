@@ -11,6 +11,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/unode-dev/unode/capabilities"
+	"github.com/unode-dev/unode/dag"
 	"github.com/unode-dev/unode/eval/syntax"
 	"github.com/unode-dev/unode/p2p"
 	"github.com/unode-dev/unode/p2p/repo"
@@ -401,10 +402,6 @@ var runOp = &operation[runRequest, evalResult]{
 		if err != nil {
 			return nil, err
 		}
-		if req.Scratch && req.At != "" {
-			// A remote run sends main by the name the file binds.
-			return nil, errors.New("--scratch evaluates here; with --at or --cluster the file is added (drop --scratch)")
-		}
 		// The file is added here in either case: what it names by #CID
 		// and the repo lacks is fetched first (commands_fetch.go).
 		absent, lerr := b.cb.AbsentInFile(ctx, req.File.Name, req.File.Source)
@@ -416,7 +413,19 @@ var runOp = &operation[runRequest, evalResult]{
 			if b.node == nil {
 				return nil, needsNode(atFlag("run", req.At))
 			}
-			res, err := b.node.RunAt(ctx, req.At, req.File.Name, req.File.Source, budget, tokens)
+			var res *remoteResult
+			if req.Scratch {
+				// The file's blocks are stored, not named, and its
+				// main is sent by CID (ops_names.go).
+				var main dag.Term
+				var names scratchNames
+				if main, names, err = b.scratchMain(ctx, req.File); err == nil {
+					res, err = b.node.EvalTermAt(ctx, req.At, main, budget, tokens)
+					err = names.relocate(err)
+				}
+			} else {
+				res, err = b.node.RunAt(ctx, req.At, req.File.Name, req.File.Source, budget, tokens)
+			}
 			if err != nil {
 				return nil, remoteError(req.At, b.missingError("run", absent, note, err))
 			}

@@ -92,9 +92,36 @@ func nameRefText(r dag.NameRef) string {
 // set, so nothing the namespace held changes. The blocks are not pinned:
 // `unode repo gc` may collect them once the evaluation is over.
 func (b *backend) runScratch(ctx context.Context, file sourceFile, budget p2p.Budget) (*p2p.EvalResult, error) {
-	f, err := syntax.ParseFile(file.Name, file.Source)
+	main, names, err := b.scratchMain(ctx, file)
 	if err != nil {
 		return nil, err
+	}
+	res, err := b.cb.EvalTerm(ctx, main, budget)
+	return res, names.relocate(err)
+}
+
+// scratchNames names a scratch file's definitions, which the namespace
+// does not, in its runtime errors.
+type scratchNames map[dag.DefRef]string
+
+func (n scratchNames) DefName(r dag.DefRef) string { return n[r] }
+
+// relocate gives err's frames the file's names for its definitions.
+func (n scratchNames) relocate(err error) error {
+	var re *eval.RuntimeError
+	if errors.As(err, &re) {
+		re.Relocate(n, nil)
+	}
+	return err
+}
+
+// scratchMain compiles a file for runScratch (here or, with --at, at
+// another node): its blocks and their positions are stored, no name is
+// bound, and the result is the term naming its main.
+func (b *backend) scratchMain(ctx context.Context, file sourceFile) (dag.Term, scratchNames, error) {
+	f, err := syntax.ParseFile(file.Name, file.Source)
+	if err != nil {
+		return nil, nil, err
 	}
 	st := b.cb.Store()
 	var lookupErr error
@@ -120,9 +147,9 @@ func (b *backend) runScratch(ctx context.Context, file sourceFile, budget p2p.Bu
 	})
 	if err != nil {
 		if lookupErr != nil {
-			return nil, fmt.Errorf("reading the namespace: %w", lookupErr)
+			return nil, nil, fmt.Errorf("reading the namespace: %w", lookupErr)
 		}
-		return nil, err
+		return nil, nil, err
 	}
 	var main *dag.NameRef
 	for i := range comp.Names {
@@ -131,10 +158,21 @@ func (b *backend) runScratch(ctx context.Context, file sourceFile, budget p2p.Bu
 		}
 	}
 	if main == nil {
-		return nil, fmt.Errorf("%s: no main definition to run", file.Name)
+		return nil, nil, fmt.Errorf("%s: no main definition to run", file.Name)
 	}
 	if err := st.AddBlocks(ctx, comp.Blocks); err != nil {
-		return nil, fmt.Errorf("storing blocks: %w", err)
+		return nil, nil, fmt.Errorf("storing blocks: %w", err)
 	}
-	return b.cb.EvalTerm(ctx, &dag.Ref{Def: main.Def}, budget)
+	// Positions are decoration beside the blocks: a runtime error in
+	// the file's code says where, here or reported by another node.
+	if err := st.SetPositions(ctx, comp.Positions); err != nil {
+		return nil, nil, err
+	}
+	names := scratchNames{}
+	for _, e := range comp.Names {
+		if e.Ref.Kind == dag.KindTerm {
+			names[e.Ref.Def] = e.Name
+		}
+	}
+	return &dag.Ref{Def: main.Def}, names, nil
 }

@@ -5,12 +5,15 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/unode-dev/unode/p2p/repo"
 )
+
+var fuelRE = regexp.MustCompile(`running for [0-9.]+m?s, [0-9.]+[kMG]? fuel`)
 
 // An evaluation that lasts draws a line with the time elapsed on a
 // terminal's stderr and clears it before the outcome; with stderr not a
@@ -51,6 +54,10 @@ func TestEvalProgressLine(t *testing.T) {
 		s := errb.String()
 		if got := strings.Contains(s, "eval: running for "); got != c.drawn {
 			t.Errorf("%s: progress drawn %v, want %v: %q", c.name, got, c.drawn, s)
+		}
+		// The fuel used so far, not only the time (issue 13).
+		if c.drawn && !fuelRE.MatchString(s) {
+			t.Errorf("%s: the line does not give the fuel used: %q", c.name, s)
 		}
 		if c.drawn {
 			// Cleared, then the error line alone.

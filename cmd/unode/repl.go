@@ -248,7 +248,7 @@ func (e *env) runRepl(s *replSession) error {
 		if err := s.line(text); errors.Is(err, errQuit) {
 			return nil
 		} else if err != nil {
-			fmt.Fprintln(e.stderr, errorLine(err))
+			fmt.Fprintln(e.stderr, errorText(err))
 		}
 	}
 }
@@ -380,9 +380,12 @@ func (s *replSession) evaluate(at, expr string) error {
 	if at != "" {
 		req.Tokens = s.tokens
 	}
+	ctx := s.e.ctx
+	s.e.ctx = withTracePrinter(ctx, s.e.stderr) // trace.go
 	stop := s.e.evalProgress("evaluating")
 	res, err := invoke(s.e, evalOp, req)
 	stop()
+	s.e.ctx = ctx
 	if err != nil {
 		return err
 	}
