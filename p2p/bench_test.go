@@ -388,15 +388,20 @@ func BenchmarkThroughput64Callers(b *testing.B) {
 	const callers = 64
 	const round = callers * 8
 	var failed atomic.Int64
+	var firstErr atomic.Pointer[error]
+	fail := func(err error) {
+		failed.Add(1)
+		firstErr.CompareAndSwap(nil, &err)
+	}
 	sides := []func(){
 		func() {
 			if err := rawRoundTrip(ctx, a, c, req); err != nil {
-				failed.Add(1)
+				fail(err)
 			}
 		},
 		func() {
 			if _, err := a.callThunk(ctx, c.ID(), nil, thunk, Budget{}); err != nil {
-				failed.Add(1)
+				fail(err)
 			}
 		},
 	}
@@ -417,7 +422,7 @@ func BenchmarkThroughput64Callers(b *testing.B) {
 	}
 	b.StopTimer()
 	if failed.Load() > 0 {
-		b.Fatalf("%d calls failed", failed.Load())
+		b.Fatalf("%d calls failed, the first: %v", failed.Load(), *firstErr.Load())
 	}
 	if conns := len(a.host.Network().ConnsToPeer(c.ID())); conns != 1 {
 		b.Fatalf("%d connections, want one", conns)
