@@ -432,16 +432,18 @@ func (c *compiler) compileDefs() error {
 		terms := make([]Term, len(comp))
 		hints := make([][]string, len(comp))
 		positions := make([][]syntax.Pos, len(comp))
+		forms := make([][]Form, len(comp))
 		for i, n := range comp {
 			r := &resolver{c: c, onLocalDef: func(name string) Term {
 				if p, ok := prov[name]; ok {
 					return &Self{Member: p}
 				}
 				return &Ref{Def: c.defOf[name]}
-			}, at: map[Term]syntax.Pos{}}
+			}, at: map[Term]syntax.Pos{}, forms: map[Term]Form{}}
 			terms[i] = r.def(c.defs[n])
 			hints[i] = r.hints
 			positions[i] = positionTable(terms[i], r.at)
+			forms[i] = formTable(terms[i], r.forms)
 			if len(r.errs) > 0 {
 				return r.errs
 			}
@@ -465,8 +467,8 @@ func (c *compiler) compileDefs() error {
 			c.defOf[n] = ref
 			c.out.Names = append(c.out.Names, NameEntry{Name: n, Ref: NameRef{Kind: KindTerm, Def: ref}})
 			c.out.Hints = append(c.out.Hints, DefHints{Def: ref, Names: hints[i]})
-			if positions[i] != nil {
-				c.out.Positions = append(c.out.Positions, DefPositions{Def: ref, Pos: positions[i]})
+			if positions[i] != nil || forms[i] != nil {
+				c.out.Positions = append(c.out.Positions, DefPositions{Def: ref, Pos: positions[i], Name: n, Forms: forms[i]})
 			}
 		}
 	}
@@ -484,6 +486,17 @@ type resolver struct {
 	// at records where each failing-capable node came from (see
 	// positions.go); nil to record nothing.
 	at map[Term]syntax.Pos
+	// forms records how the source spelled nodes that have more than
+	// one spelling (see forms.go); nil to record nothing.
+	forms map[Term]Form
+}
+
+// spell notes that t was written in form f.
+func (r *resolver) spell(t Term, f Form) Term {
+	if r.forms != nil {
+		r.forms[t] = f
+	}
+	return t
 }
 
 func (r *resolver) fail(pos syntax.Pos, format string, args ...any) {
@@ -752,23 +765,33 @@ func (r *resolver) expr1(e syntax.Expr) Term {
 		}
 		return l
 	case *syntax.Lambda:
-		return r.lambda(e.Pos, e.Params, e.Body)
+		t := r.lambda(e.Pos, e.Params, e.Body)
+		if len(e.Params) > 0 && strings.HasPrefix(e.Params[0], "%") {
+			// An operator section (see syntax.parseParen); its body
+			// is a BinOp, so no inner lambda was merged into it.
+			r.spell(t, FormSection)
+		}
+		return t
 	case *syntax.App:
 		fn := r.expr(e.Fn, nil)
 		args := make([]Term, len(e.Args))
 		for i, a := range e.Args {
 			args[i] = r.expr(a, nil)
 		}
-		return app(fn, args...)
+		t := app(fn, args...)
+		if a, ok := t.(*App); ok && isOperatorCall(a) {
+			r.spell(t, FormCall) // Op.add a b, not a + b
+		}
+		return t
 	case *syntax.BinOp:
 		switch e.Op {
 		case "&&":
-			return &If{Cond: r.expr(e.L, nil), Then: r.expr(e.R, nil), Else: &Bool{V: false}}
+			return r.spell(&If{Cond: r.expr(e.L, nil), Then: r.expr(e.R, nil), Else: &Bool{V: false}}, FormAnd)
 		case "||":
-			return &If{Cond: r.expr(e.L, nil), Then: &Bool{V: true}, Else: r.expr(e.R, nil)}
+			return r.spell(&If{Cond: r.expr(e.L, nil), Then: &Bool{V: true}, Else: r.expr(e.R, nil)}, FormOr)
 		case "|>":
 			x := r.expr(e.L, nil)
-			return app(r.expr(e.R, nil), x)
+			return r.spell(app(r.expr(e.R, nil), x), FormPipe)
 		}
 		name, ok := binopBuiltins[e.Op]
 		if !ok {
@@ -790,9 +813,16 @@ func (r *resolver) expr1(e syntax.Expr) Term {
 	case *syntax.Let:
 		return r.let(e.Bindings, e.Body)
 	case *syntax.If:
-		return &If{Cond: r.expr(e.Cond, nil), Then: r.expr(e.Then, nil), Else: r.expr(e.Else, nil)}
+		t := &If{Cond: r.expr(e.Cond, nil), Then: r.expr(e.Then, nil), Else: r.expr(e.Else, nil)}
+		if isAndOr(t) {
+			r.spell(t, FormIf) // if a then true else b, not a || b
+		}
+		return t
 	case *syntax.Match:
 		m := &Match{Scrutinee: r.expr(e.Scrutinee, nil)}
+		if e.Let && len(e.Arms) == 1 {
+			r.spell(m, FormLetPattern)
+		}
 		for _, arm := range e.Arms {
 			var bound []string
 			pat := r.pattern(arm.Pattern, &bound)

@@ -19,18 +19,27 @@ type Naming struct {
 
 // DecompileDef turns a definition back into source syntax. hints are the
 // original local names in binder order (Store.Hints); missing or clashing
-// names are replaced by fresh ones.
+// names are replaced by fresh ones. Nodes with more than one spelling
+// (forms.go) get the default one: && and || for the Ifs they stand for,
+// operators for operator builtins, plain application for |>, lambdas for
+// sections and matches for destructuring lets.
 func DecompileDef(name string, t Term, hints []string, n Naming) *syntax.DefDecl {
+	return DecompileDefForms(name, t, hints, nil, n)
+}
+
+// DecompileDefForms is DecompileDef that spells each node as forms says
+// the source did (Store.Forms: forms[i] for the i-th node of Preorder).
+// A form that does not fit its node (a table for another term) is
+// ignored, so any table gives source that means the definition.
+func DecompileDefForms(name string, t Term, hints []string, forms []Form, n Naming) *syntax.DefDecl {
 	d := &decompiler{n: n, hints: hints, globals: map[string]bool{}}
 	d.collectGlobals(t)
+	d.indexForms(t, forms)
 	decl := &syntax.DefDecl{Name: name}
-	if lam, ok := t.(*Lam); ok {
-		decl.Params = d.bind(lam.Arity)
-		decl.Body = d.expr(lam.Body)
-		d.unbind(lam.Arity)
-		return decl
-	}
 	decl.Body = d.expr(t)
+	if lam, ok := decl.Body.(*syntax.Lambda); ok && !isSectionLambda(lam) {
+		decl.Params, decl.Body = lam.Params, lam.Body
+	}
 	return decl
 }
 
@@ -101,7 +110,25 @@ type decompiler struct {
 	scope   []string
 	globals map[string]bool
 	fresh   int
+	forms   map[Term]Form // nil: every node in the default form
 }
+
+// indexForms keys the form table by node.
+func (d *decompiler) indexForms(t Term, forms []Form) {
+	if len(forms) == 0 {
+		return
+	}
+	d.forms = map[Term]Form{}
+	i := 0
+	Preorder(t, func(x Term) {
+		if i < len(forms) && forms[i] != FormDefault {
+			d.forms[x] = forms[i]
+		}
+		i++
+	})
+}
+
+func (d *decompiler) form(t Term) Form { return d.forms[t] }
 
 func (d *decompiler) defName(r DefRef) string {
 	if d.n.Def != nil {
@@ -274,12 +301,32 @@ func (d *decompiler) expr(t Term) syntax.Expr {
 	case *Unit:
 		return &syntax.UnitLit{}
 	case *Lam:
+		if d.form(t) == FormSection {
+			if e, ok := d.section(t); ok {
+				return e
+			}
+		}
 		params := d.bind(t.Arity)
 		body := d.expr(t.Body)
 		d.unbind(t.Arity)
 		return &syntax.Lambda{Params: params, Body: body}
 	case *App:
-		if b, ok := t.Fn.(*Builtin); ok {
+		form := d.form(t)
+		if form == FormPipe && len(t.Args) > 0 {
+			// x |> f a: the piped argument was resolved first, so
+			// its binders come first in the hints.
+			x := d.expr(t.Args[len(t.Args)-1])
+			var f syntax.Expr = d.expr(t.Fn)
+			if rest := t.Args[:len(t.Args)-1]; len(rest) > 0 {
+				a := &syntax.App{Fn: f}
+				for _, y := range rest {
+					a.Args = append(a.Args, d.expr(y))
+				}
+				f = a
+			}
+			return &syntax.BinOp{Op: "|>", L: x, R: f}
+		}
+		if b, ok := t.Fn.(*Builtin); ok && form != FormCall {
 			if sym, ok := opSymbols[b.Name]; ok && len(t.Args) == 2 {
 				return &syntax.BinOp{Op: sym, L: d.expr(t.Args[0]), R: d.expr(t.Args[1])}
 			}
@@ -295,15 +342,28 @@ func (d *decompiler) expr(t Term) syntax.Expr {
 	case *Let, *LetRec:
 		return d.let(t)
 	case *If:
+		form := d.form(t)
+		and := false
 		if b, ok := t.Else.(*Bool); ok && !b.V {
-			return &syntax.BinOp{Op: "&&", L: d.expr(t.Cond), R: d.expr(t.Then)}
+			and = true
 		}
+		or := false
 		if b, ok := t.Then.(*Bool); ok && b.V {
+			or = true
+		}
+		// `if a then true else false` is both; without a record it
+		// is a && true.
+		switch {
+		case form == FormIf:
+		case or && (form == FormOr || !and):
 			return &syntax.BinOp{Op: "||", L: d.expr(t.Cond), R: d.expr(t.Else)}
+		case and:
+			return &syntax.BinOp{Op: "&&", L: d.expr(t.Cond), R: d.expr(t.Then)}
 		}
 		return &syntax.If{Cond: d.expr(t.Cond), Then: d.expr(t.Then), Else: d.expr(t.Else)}
 	case *Match:
 		m := &syntax.Match{Scrutinee: d.expr(t.Scrutinee)}
+		m.Let = d.form(t) == FormLetPattern && len(t.Arms) == 1
 		for _, a := range t.Arms {
 			var bound []string
 			pat := d.pattern(a.Pat, &bound)
@@ -345,7 +405,7 @@ func (d *decompiler) let(t Term) syntax.Expr {
 			d.scope = append(d.scope, name)
 			bound++
 			b = &syntax.Binding{Name: name, Value: value}
-			if lam, ok := value.(*syntax.Lambda); ok {
+			if lam, ok := value.(*syntax.Lambda); ok && !isSectionLambda(lam) {
 				b.Params, b.Value = lam.Params, lam.Body
 			}
 			t = x.Body
@@ -353,13 +413,9 @@ func (d *decompiler) let(t Term) syntax.Expr {
 			name := d.newName()
 			d.scope = append(d.scope, name)
 			bound++
-			b = &syntax.Binding{Name: name}
-			if lam, ok := x.Value.(*Lam); ok {
-				b.Params = d.bind(lam.Arity)
-				b.Value = d.expr(lam.Body)
-				d.unbind(lam.Arity)
-			} else {
-				b.Value = d.expr(x.Value)
+			b = &syntax.Binding{Name: name, Value: d.expr(x.Value)}
+			if lam, ok := b.Value.(*syntax.Lambda); ok && !isSectionLambda(lam) {
+				b.Params, b.Value = lam.Params, lam.Body
 			}
 			t = x.Body
 		}
@@ -408,4 +464,65 @@ func (d *decompiler) pattern(p Pattern, bound *[]string) syntax.Pattern {
 		return &syntax.PCons{Head: h, Tail: t}
 	}
 	return &syntax.PWild{}
+}
+
+// Section parameters have names no source name can have, as the parser
+// gives them (syntax.FormatExpr prints such a lambda as the section).
+const (
+	sectionL = "%l"
+	sectionR = "%r"
+	sectionX = "%x" // the one parameter of (op e) or (e op), side unknown yet
+)
+
+func isSectionLambda(l *syntax.Lambda) bool {
+	return len(l.Params) > 0 && strings.HasPrefix(l.Params[0], "%")
+}
+
+// section decompiles a Lam the source wrote as an operator section: its
+// body must print as an operator whose operands are the parameters in
+// order, (op), or one parameter once as one operand, (op e) or (e op).
+// Otherwise it undoes its work and reports false.
+func (d *decompiler) section(t *Lam) (syntax.Expr, bool) {
+	if t.Arity != 1 && t.Arity != 2 {
+		return nil, false
+	}
+	next, fresh := d.next, d.fresh
+	names := []string{sectionX}
+	if t.Arity == 2 {
+		names = []string{sectionL, sectionR}
+	}
+	d.scope = append(d.scope, names...)
+	d.next += t.Arity // their hints are empty (see resolver.push)
+	body := d.expr(t.Body)
+	d.unbind(t.Arity)
+	isVar := func(e syntax.Expr, name string) bool {
+		id, ok := e.(*syntax.Ident)
+		return ok && id.Name == name
+	}
+	once := func(i int) bool { return countVar(t.Body, i) == 1 }
+	if b, ok := body.(*syntax.BinOp); ok {
+		switch {
+		case t.Arity == 2 && isVar(b.L, sectionL) && isVar(b.R, sectionR) && once(0) && once(1):
+			return &syntax.Lambda{Params: names, Body: b}, true
+		case t.Arity == 1 && isVar(b.L, sectionX) && once(0) && b.Op != "-": // (- e) is negation
+			b.L = &syntax.Ident{Name: sectionL}
+			return &syntax.Lambda{Params: []string{sectionL}, Body: b}, true
+		case t.Arity == 1 && isVar(b.R, sectionX) && once(0):
+			b.R = &syntax.Ident{Name: sectionR}
+			return &syntax.Lambda{Params: []string{sectionR}, Body: b}, true
+		}
+	}
+	d.next, d.fresh = next, fresh
+	return nil, false
+}
+
+// countVar counts t's uses of the local at de Bruijn index i.
+func countVar(t Term, i int) int {
+	n := 0
+	walkVars(t, 0, func(idx, depth int) {
+		if idx == i+depth {
+			n++
+		}
+	})
+	return n
 }

@@ -51,6 +51,7 @@
 //	/names/<name>          NameRef as CBOR [kind, link, member(, ctor, arity)]
 //	/hints/<mh>/<member>   CBOR array of local-variable names, binder order
 //	/positions/<mh>/<member> CBOR [file, line, col, ...], one pair per node in Preorder (positions.go)
+//	/forms/<mh>/<member>/<name> CBOR [node, form, ...], how name's source spelled nodes (forms.go)
 //	/meta/storeid          the store's random identity (26 base32 chars)
 //	/meta/storesecret      32 random bytes proving sharing (StoreSecret)
 //

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/ipfs/go-datastore"
 
@@ -24,6 +25,13 @@ import (
 type DefPositions struct {
 	Def DefRef
 	Pos []syntax.Pos
+	// Name is what the source called the definition, and Forms[i] how
+	// it spelled the i-th node (forms.go), nil when every node has the
+	// default spelling. Forms are kept per name under their own key:
+	// two names whose definitions hash the same may be spelled
+	// differently, and a positions record reads as before.
+	Name  string
+	Forms []Form
 }
 
 // Preorder calls visit for t and every term inside it, parents before
@@ -108,8 +116,8 @@ func positionsKey(r DefRef) datastore.Key {
 	return datastore.RawKey(prefixPositions + mhKey(r.CID) + "/" + strconv.Itoa(r.Member))
 }
 
-// SetPositions records the position tables of a compiled file in one
-// write. Like hints they are decoration, not semantics: the latest source
+// SetPositions records the position tables of a compiled file, and
+// their form tables, in one write. Like hints they are decoration, not semantics: the latest source
 // of a definition gives its positions.
 func (s *Store) SetPositions(ctx context.Context, ps []DefPositions) error {
 	if len(ps) == 0 {
@@ -126,6 +134,23 @@ func (s *Store) SetPositions(ctx context.Context, ps []DefPositions) error {
 		}
 		if err := batch.Put(ctx, positionsKey(p.Def), v); err != nil {
 			return fmt.Errorf("saving positions for %s: %w", p.Def, err)
+		}
+		if p.Name == "" || strings.Contains(p.Name, "/") {
+			continue // no key for it (a definition name has no "/")
+		}
+		// The forms of the same source, or none: an earlier source of
+		// the name spelled differently must not outlive it.
+		f, err := encodeForms(p)
+		if err != nil {
+			return err
+		}
+		if f == nil {
+			err = batch.Delete(ctx, formsKey(p.Def, p.Name))
+		} else {
+			err = batch.Put(ctx, formsKey(p.Def, p.Name), f)
+		}
+		if err != nil {
+			return fmt.Errorf("saving forms for %s: %w", p.Def, err)
 		}
 	}
 	if err := batch.Commit(ctx); err != nil {

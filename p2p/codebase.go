@@ -341,7 +341,8 @@ func (c *Codebase) Show(ctx context.Context, what string) (*ShowResult, error) {
 			return nil, err
 		}
 		hints, _ := c.store.Hints(ctx, ref.Def)
-		src = syntax.FormatDecl(dag.DecompileDef(name, t, hints, naming))
+		forms, _ := c.store.Forms(ctx, ref.Def, name) // as written; none for a peer's code
+		src = syntax.FormatDecl(dag.DecompileDefForms(name, t, hints, forms, naming))
 	}
 	return &ShowResult{Name: name, Ref: refText(ref), Source: src}, nil
 }

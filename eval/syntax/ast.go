@@ -191,6 +191,9 @@ type (
 		Pos       Pos
 		Scrutinee Expr
 		Arms      []*Arm
+		// Let marks the one-arm match a destructuring `let pat = e in
+		// body` stands for; it changes only how the match is printed.
+		Let bool
 	}
 	// Delay is `'e`, a thunk of no arguments.
 	Delay struct {

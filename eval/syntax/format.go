@@ -20,7 +20,9 @@ import (
 // TextLit holding invalid UTF-8 prints U+FFFD for the bad bytes, names that
 // are not valid identifiers print as they are, a Tuple or PTuple with
 // fewer than two elements prints as a parenthesised expression or unit,
-// and a TypeDecl without constructors prints as `type T =`.
+// a Match marked Let that is not one arm with a tuple, list, cons or
+// constructor pattern prints as a plain match, and a TypeDecl without
+// constructors prints as `type T =`.
 
 // lineWidth is how long a type declaration or if may get before it is
 // split over lines; shortLet is the same for a one-binding let, which is
@@ -52,7 +54,7 @@ func FormatDecl(d Decl) string {
 	case *DefDecl:
 		head := joinNames(d.Name, d.Params) + " ="
 		body := formatExpr(d.Body, fctx{ind: 2})
-		if _, isLet := d.Body.(*Let); isLet && strings.Contains(body, "\n") {
+		if isLetBlock(d.Body) && strings.Contains(body, "\n") {
 			return head + "\n  " + body
 		}
 		return head + " " + body
@@ -329,12 +331,43 @@ func formatExpr(e Expr, c fctx) string {
 	case *If:
 		return formatIf(e, c)
 	case *Match:
+		if letPattern(e) {
+			return formatLet(e, c)
+		}
 		return formatMatch(e, c)
 	}
 	return fmt.Sprintf("<%T>", e)
 }
 
-func isMatch(e Expr) bool { _, ok := e.(*Match); return ok }
+// isMatch reports whether e prints as a match (with arms).
+func isMatch(e Expr) bool { m, ok := e.(*Match); return ok && !letPattern(m) }
+
+// isLetBlock reports whether e prints as a let.
+func isLetBlock(e Expr) bool {
+	switch e := e.(type) {
+	case *Let:
+		return true
+	case *Match:
+		return letPattern(e)
+	}
+	return false
+}
+
+// letPattern reports whether m prints as the destructuring let it stands
+// for: it is marked so, has one arm, and its pattern can start a let
+// binding (a name there would be a plain binding instead).
+func letPattern(m *Match) bool {
+	if !m.Let || len(m.Arms) != 1 {
+		return false
+	}
+	switch p := m.Arms[0].Pattern.(type) {
+	case *PTuple, *PList, *PCons:
+		return true
+	case *PCtor:
+		return isCtorName(p.Name)
+	}
+	return false
+}
 
 func formatExprs(es []Expr, ind int) string {
 	s := make([]string, len(es))
@@ -358,19 +391,53 @@ func formatBinOp(e *BinOp, c fctx) string {
 	return l + " " + e.Op + " " + r
 }
 
-func formatLet(e *Let, c fctx) string {
-	heads := make([]string, len(e.Bindings))
-	values := make([]string, len(e.Bindings))
+// formatLet prints a let: e is a *Let or a destructuring *Match. The
+// bindings of the lets it directly holds are printed as one block where
+// that reads back as the same tree: a pattern binding and whatever
+// binding follows it, a name binding and a pattern binding after it (the
+// parser groups only adjacent name bindings into one Let).
+func formatLet(e Expr, c fctx) string {
+	var heads, values []string
 	oneLine := true
-	for i, b := range e.Bindings {
-		heads[i] = joinNames(b.Name, b.Params) + " = "
-		values[i] = formatExpr(b.Value, fctx{ind: c.ind + 4})
-		oneLine = oneLine && !strings.Contains(values[i], "\n")
+	add := func(head string, value Expr) {
+		v := formatExpr(value, fctx{ind: c.ind + 4})
+		heads = append(heads, head+" = ")
+		values = append(values, v)
+		oneLine = oneLine && !strings.Contains(v, "\n")
 	}
-	body := formatExpr(e.Body, fctx{ind: c.ind, bar: c.bar})
+	afterPattern := false
+block:
+	for {
+		switch x := e.(type) {
+		case *Let:
+			if len(heads) > 0 && !afterPattern {
+				break block
+			}
+			for _, b := range x.Bindings {
+				add(joinNames(b.Name, b.Params), b.Value)
+			}
+			afterPattern = false
+			e = x.Body
+		case *Match:
+			if !letPattern(x) {
+				break block
+			}
+			pat := x.Arms[0].Pattern
+			head := formatPat(pat, 0)
+			if _, cons := pat.(*PCons); cons {
+				head = "(" + head + ")"
+			}
+			add(head, x.Scrutinee)
+			afterPattern = true
+			e = x.Arms[0].Body
+		default:
+			break block
+		}
+	}
+	body := formatExpr(e, fctx{ind: c.ind, bar: c.bar})
 	// A single short binding stays on one line; anything more reads
 	// better as a block.
-	if len(e.Bindings) == 1 && oneLine && !strings.Contains(body, "\n") {
+	if len(heads) == 1 && oneLine && !strings.Contains(body, "\n") {
 		parts := make([]string, len(heads))
 		for i := range heads {
 			parts[i] = heads[i] + values[i]

@@ -288,9 +288,15 @@ func TestFormatRandomTrees(t *testing.T) {
 			t.FailNow()
 		}
 	}
+	if g.lets == 0 {
+		t.Errorf("no destructuring let was generated")
+	}
 }
 
-type treeGen struct{ r *rand.Rand }
+type treeGen struct {
+	r    *rand.Rand
+	lets int // destructuring lets generated
+}
 
 func (g *treeGen) pick(xs ...string) string { return xs[g.r.IntN(len(xs))] }
 
@@ -370,6 +376,13 @@ func (g *treeGen) expr(depth int) Expr {
 		m := &Match{Scrutinee: g.expr(d)}
 		for range 1 + g.r.IntN(3) {
 			m.Arms = append(m.Arms, &Arm{Pattern: g.pattern(3), Body: g.expr(d)})
+		}
+		// Half of the one-arm matches whose pattern can be a let
+		// binding's are destructuring lets.
+		m.Let = true
+		m.Let = letPattern(m) && g.r.IntN(2) == 0
+		if m.Let {
+			g.lets++
 		}
 		return m
 	case 11:

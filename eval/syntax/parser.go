@@ -944,7 +944,7 @@ func desugarLet(pos Pos, items []letItem, body Expr) Expr {
 			continue
 		}
 		flush(Pos{})
-		body = &Match{Pos: it.pos, Scrutinee: it.val, Arms: []*Arm{{Pos: it.pat.PatPos(), Pattern: it.pat, Body: body}}}
+		body = &Match{Pos: it.pos, Scrutinee: it.val, Arms: []*Arm{{Pos: it.pat.PatPos(), Pattern: it.pat, Body: body}}, Let: true}
 	}
 	flush(pos)
 	return body

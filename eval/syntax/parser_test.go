@@ -472,7 +472,12 @@ func TestSectionsAndLetPatterns(t *testing.T) {
 		{"(- 1)", "-1"},
 		{"(- x)", "-x"},
 		{"(f x |>)", "(f x |>)"},
-		{"let (a, b) = p in a", "match p with\n| (a, b) -> a"},
+		{"let (a, b) = p in a", "let (a, b) = p in a"},
+		{"let Pair x _ = p in x", "let Pair x _ = p in x"},
+		{"let (x :: _) = l in x", "let (x :: _) = l in x"},
+		{"let a = 1; (b, c) = p; d = b in d", "let\n  a = 1\n  (b, c) = p\n  d = b\nin d"},
+		{"let a = 1 in let b = 2 in b", "let a = 1 in let b = 2 in b"},
+		{"match p with\n| (a, b) -> a", "match p with\n| (a, b) -> a"},
 	} {
 		e, err := ParseExpr("t", []byte(tc.src))
 		if err != nil {
@@ -497,7 +502,20 @@ func TestSectionsAndLetPatterns(t *testing.T) {
 	}
 	// Several bindings, pattern and plain, on their own lines.
 	src := "f p =\n  let (a, b) = p\n      c = a + b\n      [d] = [c]\n  in d\n"
-	if _, err := ParseFile("t.u", []byte(src)); err != nil {
-		t.Errorf("multi-line let with patterns: %v", err)
+	f, err := ParseFile("t.u", []byte(src))
+	if err != nil {
+		t.Fatalf("multi-line let with patterns: %v", err)
+	}
+	// It prints back as the let it is, and that parses to the same tree.
+	out := FormatFile(f)
+	if want := "f p =\n  let\n    (a, b) = p\n    c = a + b\n    [d] = [c]\n  in d\n"; out != want {
+		t.Errorf("formats as\n%s\nwant\n%s", out, want)
+	}
+	f2, err := ParseFile("t2.u", []byte(out))
+	if err != nil {
+		t.Fatalf("formatted let does not parse: %v\n%s", err, out)
+	}
+	if dump(f) != dump(f2) || !f2.Decls[0].(*DefDecl).Body.(*Match).Let {
+		t.Errorf("formatted let parses to another tree:\n%s\n%s", dump(f), dump(f2))
 	}
 }
