@@ -374,9 +374,24 @@ func compileExpr(ctx context.Context, n *Node, src string) (dag.Term, error) {
 // connection, against raw request/responses of the same sizes 64 at
 // once, in alternating rounds of 64*8 calls; evals/raw is the median of
 // the per-round ratios of throughputs.
+//
+// The caller is a peer c's policy lists (a friend, as a client of a
+// service would be): an unknown peer gets only a few streams at once
+// (MaxUnknownNegotiatingPerPeer, MaxEvalStreamsPerPeer), so 64 at once
+// from a stranger measures the admission bounds, not the protocol.
 func BenchmarkThroughput64Callers(b *testing.B) {
 	ctx := context.Background()
 	a, c := newTestNode(b), newTestNode(b)
+	pol := c.Policy()
+	if err := pol.SetSandbox("friend", mustSandbox(b, "--allow pure"+smallBudget)); err != nil {
+		b.Fatal(err)
+	}
+	if err := pol.SetPeer(a.ID(), "friend"); err != nil {
+		b.Fatal(err)
+	}
+	if err := c.SetPolicy(pol); err != nil {
+		b.Fatal(err)
+	}
 	connectAll(b, a, c)
 	thunk := tinyThunk(b, a)
 	if _, err := a.callThunk(ctx, c.ID(), nil, thunk, Budget{}); err != nil {
