@@ -764,8 +764,9 @@ func init() {
 // reverseAppend compiles List.reverse xs ++ ys (and List.reverse
 // (List.take k xs) ++ ys, the prefix reversal of permutation code) into
 // one list built in one buffer, instead of a view, a reversed copy and
-// a joined copy. Fuel is what the three builtins charge; memory is what
-// is allocated. It returns nil for any other ++.
+// a joined copy; ys = List.drop k zs is copied without a view. Fuel is
+// what the builtins charge; memory is what is allocated. It returns nil
+// for any other ++.
 func (s *scope) reverseAppend(ts []dag.Term, at *site, nest int) code {
 	rev, ok := ts[0].(*dag.App)
 	if !ok || len(rev.Args) != 1 {
@@ -777,26 +778,29 @@ func (s *scope) reverseAppend(ts []dag.Term, at *site, nest int) code {
 	s.builtin("List.reverse")
 	seg := s.listSeg(rev.Args[0], "List.reverse", nest+2)
 	atRev := s.site(rev)
-	y := s.expr(ts[1], false, nest+1)
+	y := s.listPart(ts[1], nest+1)
 	return func(th *Thread, fr *frame) Value {
 		a := seg(th, fr)
 		th.step()
 		th.at = atRev
 		th.chargeLen(len(a))
-		yv := y(th, fr)
+		yl, yi, yj, yv := y(th, fr)
 		th.step()
 		th.at = at
-		yl, ok := yv.(*List)
-		if !ok || len(a) == 0 {
+		if yl == nil || len(a) == 0 {
 			r, out := th.makeList(len(a))
 			for i, x := range a {
 				th.poll()
 				out[len(a)-1-i] = x
 			}
+			if yl != nil {
+				yv = th.partView(yl, yi, yj)
+			}
 			return opAppend(th, r, yv)
 		}
-		n := len(a) + yl.n
-		if yl.n > 0 {
+		ys := yl.Elems()[yi:yj]
+		n := len(a) + len(ys)
+		if len(ys) > 0 {
 			th.charge(int64(n) / 8)
 		}
 		th.checkCount(int64(n), sizeSlot)
@@ -805,32 +809,120 @@ func (s *scope) reverseAppend(ts []dag.Term, at *site, nest int) code {
 			th.poll()
 			out[len(a)-1-i] = x
 		}
-		copy(out[len(a):], yl.Elems())
+		copy(out[len(a):], ys)
 		return r
 	}
 }
 
-// listSeg compiles t, a list argument of the builtin name, to its
-// elements; List.take k xs gives a prefix of xs without making a view.
-func (s *scope) listSeg(t dag.Term, name string, nest int) func(*Thread, *frame) []Value {
+// partCode evaluates a list operand: the list l and the part
+// l.Elems()[i:j] of it that is meant (all of it, or what List.take or
+// List.drop would view), or, when the operand is not a list, (nil, 0, 0,
+// the value).
+type partCode func(th *Thread, fr *frame) (l *List, i, j int, v Value)
+
+// listPart compiles t so that List.take k xs and List.drop k xs give
+// their part without making a view; fuel and failures are those of the
+// builtins (the view's memory is not charged, as it is not made).
+func (s *scope) listPart(t dag.Term, nest int) partCode {
 	if app, ok := t.(*dag.App); ok && len(app.Args) == 2 {
-		if b, ok := app.Fn.(*dag.Builtin); ok && b.Name == "List.take" {
-			s.builtin("List.take")
+		if b, ok := app.Fn.(*dag.Builtin); ok && (b.Name == "List.take" || b.Name == "List.drop") {
+			name := b.Name
+			take := name == "List.take"
+			s.builtin(name)
 			kc, xc := s.expr(app.Args[0], false, nest+1), s.expr(app.Args[1], false, nest+1)
 			at := s.site(app)
-			return func(th *Thread, fr *frame) []Value {
+			return func(th *Thread, fr *frame) (*List, int, int, Value) {
 				kv := kc(th, fr)
 				xv := xc(th, fr)
 				th.step()
 				th.at = at
-				x := th.argList("List.take", xv)
-				k := clamp(th.argInt("List.take", kv), x.n)
-				return x.Elems()[:k]
+				x := th.argList(name, xv)
+				k := clamp(th.argInt(name, kv), x.n)
+				if take {
+					return x, 0, k, nil
+				}
+				return x, k, x.n, nil
+			}
+		}
+	}
+	c := s.expr(t, false, nest)
+	return func(th *Thread, fr *frame) (*List, int, int, Value) {
+		v := c(th, fr)
+		if l, ok := v.(*List); ok {
+			return l, 0, l.n, nil
+		}
+		return nil, 0, 0, v
+	}
+}
+
+// listSeg compiles t, a list argument of the builtin name, to its
+// elements; List.take k xs and List.drop k xs give a part of xs without
+// making a view.
+func (s *scope) listSeg(t dag.Term, name string, nest int) func(*Thread, *frame) []Value {
+	if app, ok := t.(*dag.App); ok && len(app.Args) == 2 {
+		if b, ok := app.Fn.(*dag.Builtin); ok && (b.Name == "List.take" || b.Name == "List.drop") {
+			p := s.listPart(t, nest)
+			return func(th *Thread, fr *frame) []Value {
+				l, i, j, _ := p(th, fr)
+				return l.Elems()[i:j]
 			}
 		}
 	}
 	c := s.expr(t, false, nest)
 	return func(th *Thread, fr *frame) []Value {
 		return th.argList(name, c(th, fr)).Elems()
+	}
+}
+
+// isPartApp reports whether t is List.take k xs or List.drop k xs.
+func isPartApp(t dag.Term) bool {
+	app, ok := t.(*dag.App)
+	if !ok || len(app.Args) != 2 {
+		return false
+	}
+	b, ok := app.Fn.(*dag.Builtin)
+	return ok && (b.Name == "List.take" || b.Name == "List.drop")
+}
+
+// partAppend compiles a ++ b where a or b is List.take or List.drop of a
+// list: the parts are joined without making views. It returns nil for
+// any other ++.
+func (s *scope) partAppend(ts []dag.Term, at *site, nest int) code {
+	if !isPartApp(ts[0]) && !isPartApp(ts[1]) {
+		return nil
+	}
+	a, b := s.listPart(ts[0], nest+1), s.listPart(ts[1], nest+1)
+	return func(th *Thread, fr *frame) Value {
+		al, ai, aj, av := a(th, fr)
+		bl, bi, bj, bv := b(th, fr)
+		th.step()
+		th.at = at
+		if al == nil || bl == nil {
+			if al != nil {
+				av = th.partView(al, ai, aj)
+			}
+			if bl != nil {
+				bv = th.partView(bl, bi, bj)
+			}
+			return opAppend(th, av, bv)
+		}
+		return th.appendParts(al, ai, aj, bl, bi, bj)
+	}
+}
+
+// consPart compiles x :: List.drop k xs (and x :: List.take k xs)
+// without making the view. It returns nil for any other ::.
+func (s *scope) consPart(ts []dag.Term, at *site, nest int) code {
+	if !isPartApp(ts[1]) {
+		return nil
+	}
+	s.builtin("Op.cons")
+	x, p := s.expr(ts[0], false, nest+1), s.listPart(ts[1], nest+1)
+	return func(th *Thread, fr *frame) Value {
+		xv := x(th, fr)
+		l, i, j, _ := p(th, fr)
+		th.step()
+		th.at = at
+		return th.consPart(xv, l, i, j)
 	}
 }

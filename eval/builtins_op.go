@@ -1,6 +1,7 @@
 package eval
 
 import (
+	"cmp"
 	"math"
 
 	"github.com/unode-dev/unode/dag"
@@ -88,11 +89,8 @@ func subInt(th *Thread, x, y int64) Value {
 }
 
 func mulInt(th *Thread, x, y int64) Value {
-	if x == 0 || y == 0 {
-		return MakeInt(0)
-	}
-	p := x * y
-	if p/y != x || (x == -1 && y == math.MinInt64) || (y == -1 && x == math.MinInt64) {
+	p, ok := mulOK(x, y)
+	if !ok {
 		th.overflow("*", x, y)
 	}
 	return MakeInt(p)
@@ -252,89 +250,116 @@ func (s *scope) opCode(name string, ts []dag.Term, at *site, nest int) code {
 		c := s.condOpAt(&dag.App{Fn: &dag.Builtin{Name: name}, Args: ts}, at, nest)
 		return func(th *Thread, fr *frame) Value { return MakeBool(c(th, fr)) }
 	case "Op.add", "Op.sub", "Op.mul":
-	case "Op.div":
+	case "Op.div", "Op.mod":
 		return boxRaw(s.arithRaw(name, ts, at, nest))
 	case "Op.append":
-		return s.reverseAppend(ts, at, nest)
+		if c := s.reverseAppend(ts, at, nest); c != nil {
+			return c
+		}
+		return s.partAppend(ts, at, nest)
+	case "Op.cons":
+		return s.consPart(ts, at, nest)
 	default:
 		return nil
 	}
+	o := ariths[name]
+	f := arithFns[o]
 	a := s.expr(ts[0], false, nest+1)
 	if lit, ok := ts[1].(*dag.Int); ok {
 		k := lit.V
 		kv := MakeInt(k)
-		switch name {
-		case "Op.add":
-			return func(th *Thread, fr *frame) Value {
-				x := a(th, fr)
-				th.step()
-				if xi, ok := x.(Int); ok {
-					if s := int64(xi) + k; (s > int64(xi)) == (k > 0) {
-						return MakeInt(s)
-					}
+		ko := o
+		if o == aSub && k != math.MinInt64 {
+			ko, k = aAdd, -k // the same result, and overflow, as x - k
+		}
+		return func(th *Thread, fr *frame) Value {
+			x := a(th, fr)
+			th.step()
+			if xi, ok := x.(Int); ok {
+				r, ok := addOK(int64(xi), k)
+				if ko != aAdd {
+					r, ok = ko.intsOther(int64(xi), k)
 				}
-				th.at = at
-				return opAdd(th, x, kv)
-			}
-		case "Op.sub":
-			return func(th *Thread, fr *frame) Value {
-				x := a(th, fr)
-				th.step()
-				if xi, ok := x.(Int); ok {
-					if s := int64(xi) - k; (s < int64(xi)) == (k > 0) {
-						return MakeInt(s)
-					}
+				if ok {
+					return MakeInt(r)
 				}
-				th.at = at
-				return opSub(th, x, kv)
 			}
+			th.at = at
+			return f(th, x, kv)
 		}
 	}
 	if rawish(ts[0]) || rawish(ts[1]) {
-		// Nested arithmetic: pass Floats between the operations
+		// Nested arithmetic: pass numbers between the operations
 		// unboxed.
 		return boxRaw(s.arithRaw(name, ts, at, nest))
 	}
 	b := s.expr(ts[1], false, nest+1)
-	switch name {
-	case "Op.add":
-		return func(th *Thread, fr *frame) Value {
-			x := a(th, fr)
-			y := b(th, fr)
-			th.step()
-			if xi, ok := x.(Int); ok {
-				if yi, ok := y.(Int); ok {
-					if s := xi + yi; (s > xi) == (yi > 0) {
-						return MakeInt(int64(s))
-					}
-				}
-			}
-			th.at = at
-			return opAdd(th, x, y)
-		}
-	case "Op.sub":
-		return func(th *Thread, fr *frame) Value {
-			x := a(th, fr)
-			y := b(th, fr)
-			th.step()
-			if xi, ok := x.(Int); ok {
-				if yi, ok := y.(Int); ok {
-					if s := xi - yi; (s < xi) == (yi > 0) {
-						return MakeInt(int64(s))
-					}
-				}
-			}
-			th.at = at
-			return opSub(th, x, y)
-		}
-	}
 	return func(th *Thread, fr *frame) Value {
 		x := a(th, fr)
 		y := b(th, fr)
 		th.step()
+		if xi, ok := x.(Int); ok {
+			if yi, ok := y.(Int); ok {
+				r, ok := addOK(int64(xi), int64(yi))
+				if o != aAdd {
+					r, ok = o.intsOther(int64(xi), int64(yi))
+				}
+				if ok {
+					return MakeInt(r)
+				}
+			}
+		}
 		th.at = at
-		return opMul(th, x, y)
+		return f(th, x, y)
 	}
+}
+
+// arith names an arithmetic operator in the fused forms.
+type arith uint8
+
+const (
+	aAdd arith = iota
+	aSub
+	aMul
+	aDiv
+	aMod
+)
+
+var (
+	ariths   = map[string]arith{"Op.add": aAdd, "Op.sub": aSub, "Op.mul": aMul, "Op.div": aDiv, "Op.mod": aMod}
+	arithFns = [...]func(*Thread, Value, Value) Value{opAdd, opSub, opMul, opDiv, opMod}
+)
+
+// addOK and intsOther give x o y on Ints, or false where the boxed
+// operation fails (overflow, division by zero), so that the slow path
+// reports it. The fused forms compute + with addOK, which is inlined
+// (the literal path turns x - k into x + -k), and call intsOther for the
+// rest.
+func addOK(x, y int64) (int64, bool) {
+	s := x + y
+	return s, (s > x) == (y > 0)
+}
+
+func (o arith) intsOther(x, y int64) (int64, bool) {
+	switch o {
+	case aSub:
+		s := x - y
+		return s, (s < x) == (y > 0)
+	case aMul:
+		return mulOK(x, y)
+	case aDiv:
+		if y == 0 || (y == -1 && x == math.MinInt64) {
+			return 0, false
+		}
+		return x / y, true
+	}
+	switch y {
+	case 0:
+		return 0, false
+	case -1:
+		return 0, true
+	}
+	return x % y, true
 }
 
 // condOp compiles a comparison used as a condition straight to a Go bool.
@@ -371,6 +396,24 @@ func (s *scope) condOpAt(t dag.Term, at *site, nest int) func(*Thread, *frame) b
 		return nil
 	}
 	s.builtin(b.Name) // recorded for the unit's checks
+	if rawish(app.Args[0]) || rawish(app.Args[1]) {
+		// Compare arithmetic results unboxed.
+		x, y := s.raw(app.Args[0], nest+1), s.raw(app.Args[1], nest+1)
+		return func(th *Thread, fr *frame) bool {
+			a, av := x(th, fr)
+			b, bv := y(th, fr)
+			th.step()
+			if isInt(av) && isInt(bv) {
+				ai, bi := fbits(a), fbits(b)
+				return test(cmp.Compare(ai, bi))
+			}
+			if av == nil && bv == nil {
+				return test(compareFloat(a, b))
+			}
+			th.at = at
+			return test(th.compareOp(op, reboxed(a, av), reboxed(b, bv)))
+		}
+	}
 	x := s.expr(app.Args[0], false, nest+1)
 	if lit, ok := app.Args[1].(*dag.Int); ok {
 		k := Int(lit.V)
@@ -379,13 +422,7 @@ func (s *scope) condOpAt(t dag.Term, at *site, nest int) func(*Thread, *frame) b
 			a := x(th, fr)
 			th.step()
 			if ai, ok := a.(Int); ok {
-				switch {
-				case ai < k:
-					return test(-1)
-				case ai > k:
-					return test(1)
-				}
-				return test(0)
+				return test(cmp.Compare(ai, k))
 			}
 			th.at = at
 			return test(th.compareOp(op, a, kv))
@@ -398,13 +435,7 @@ func (s *scope) condOpAt(t dag.Term, at *site, nest int) func(*Thread, *frame) b
 		th.step()
 		if ai, ok := a.(Int); ok {
 			if bi, ok := b.(Int); ok {
-				switch {
-				case ai < bi:
-					return test(-1)
-				case ai > bi:
-					return test(1)
-				}
-				return test(0)
+				return test(cmp.Compare(ai, bi))
 			}
 		}
 		th.at = at
@@ -418,8 +449,8 @@ func isIntLit(t dag.Term) bool {
 }
 
 // rawish reports whether raw compiles t to more than a boxed leaf: an
-// arithmetic operation (not Int loop arithmetic with a literal), a Float
-// literal or a Float function. Only then is fusing worth its indirection.
+// arithmetic operation, a Float literal or a Float function. Only then is
+// fusing worth its indirection.
 func rawish(t dag.Term) bool {
 	switch t := t.(type) {
 	case *dag.Float:
@@ -430,10 +461,8 @@ func rawish(t dag.Term) bool {
 			return false
 		}
 		switch {
-		case len(t.Args) == 2 && (b.Name == "Op.add" || b.Name == "Op.sub"):
-			return !isIntLit(t.Args[1])
-		case len(t.Args) == 2 && (b.Name == "Op.mul" || b.Name == "Op.div"):
-			return !isIntLit(t.Args[0]) && !isIntLit(t.Args[1]) || b.Name == "Op.div"
+		case len(t.Args) == 2:
+			return isArith(b.Name)
 		case len(t.Args) == 1:
 			return floatFns1[b.Name] != nil || b.Name == "Int.toFloat"
 		}
@@ -441,149 +470,175 @@ func rawish(t dag.Term) bool {
 	return false
 }
 
-// rawCode evaluates an expression that may be a Float without boxing
-// it: a Float result comes back as (f, nil), anything else as (0, v).
-// Nested arithmetic on Floats (x * x + y * y) thus boxes only the
-// outermost result. Fuel and failure sites are those of the boxed code.
+func isArith(name string) bool {
+	switch name {
+	case "Op.add", "Op.sub", "Op.mul", "Op.div", "Op.mod":
+		return true
+	}
+	return false
+}
+
+// rawCode evaluates an expression that may be a number without boxing
+// it: a Float result comes back as (f, nil), an Int as (its bits in a
+// float64, rawInt), anything else as (0, v) (v may also be a boxed Int or
+// Float). Nested arithmetic (x * x + y * y, (i + j) * (i + j + 1) / 2)
+// thus boxes only the outermost result. Fuel and failure sites are those
+// of the boxed code.
 type rawCode func(th *Thread, fr *frame) (float64, Value)
+
+// rawInt marks an Int result of a rawCode. Test for it with isInt (a
+// type test, cheaper than comparing interfaces).
+var rawInt Value = &rawIntMarker{}
+
+type rawIntMarker struct{ Unit }
+
+func isInt(v Value) bool {
+	_, ok := v.(*rawIntMarker)
+	return ok
+}
+
+func ibits(i int64) float64 { return math.Float64frombits(uint64(i)) }
+func fbits(f float64) int64 { return int64(math.Float64bits(f)) }
+
+// unraw is the raw form of a boxed value.
+func unraw(v Value) (float64, Value) {
+	switch x := v.(type) {
+	case Float:
+		return float64(x), nil
+	case Int:
+		return ibits(int64(x)), rawInt
+	}
+	return 0, v
+}
+
+// reboxed is the boxed form of a raw result, for the slow paths.
+func reboxed(f float64, v Value) Value {
+	switch v.(type) {
+	case nil:
+		return Float(f)
+	case *rawIntMarker:
+		return MakeInt(fbits(f))
+	}
+	return v
+}
 
 func boxRaw(r rawCode) code {
 	return func(th *Thread, fr *frame) Value {
 		f, v := r(th, fr)
-		if v == nil {
+		switch v.(type) {
+		case nil:
 			return th.boxFloat(f)
+		case *rawIntMarker:
+			return MakeInt(fbits(f))
 		}
 		return v
 	}
 }
 
-// raw compiles t as a rawCode: arithmetic and Float functions directly,
-// anything else boxed and unboxed.
+// raw compiles t as a rawCode: arithmetic, Int.toFloat and Float
+// functions directly, literals and variables unboxed, anything else
+// boxed and unboxed.
 func (s *scope) raw(t dag.Term, nest int) rawCode {
-	if app, ok := t.(*dag.App); ok {
-		if b, ok := app.Fn.(*dag.Builtin); ok {
-			switch {
-			case len(app.Args) == 2 && (b.Name == "Op.add" || b.Name == "Op.sub" || b.Name == "Op.mul" || b.Name == "Op.div"):
-				if _, lit := app.Args[1].(*dag.Int); lit && b.Name != "Op.div" {
-					break // Int loop arithmetic: opCode's fast path
-				}
-				if b.Name == "Op.mul" && isIntLit(app.Args[0]) {
-					break
-				}
-				s.builtin(b.Name)
-				return s.arithRaw(b.Name, app.Args, s.site(app), nest)
-			case len(app.Args) == 1 && floatFns1[b.Name] != nil:
-				desc := s.builtin(b.Name)
-				f, a, at := floatFns1[b.Name], s.raw(app.Args[0], nest+1), s.site(app)
-				return func(th *Thread, fr *frame) (float64, Value) {
-					x, xv := a(th, fr)
-					th.step()
-					if xv == nil {
-						return f(x), nil
-					}
-					th.at = at
-					return 0, desc.f1(th, xv)
-				}
-			}
+	switch t := t.(type) {
+	case *dag.Float:
+		f := t.V
+		return func(*Thread, *frame) (float64, Value) { return f, nil }
+	case *dag.Int:
+		k := ibits(t.V)
+		return func(*Thread, *frame) (float64, Value) { return k, rawInt }
+	case *dag.Var:
+		loc := s.locate(t.Index)
+		if loc >= 0 {
+			return func(_ *Thread, fr *frame) (float64, Value) { return unraw(fr.slots[loc]) }
 		}
-	}
-	if app, ok := t.(*dag.App); ok && len(app.Args) == 1 {
-		if b, ok := app.Fn.(*dag.Builtin); ok && b.Name == "Int.toFloat" {
+		k := -loc - 1
+		return func(_ *Thread, fr *frame) (float64, Value) { return unraw(fr.env[k]) }
+	case *dag.App:
+		b, ok := t.Fn.(*dag.Builtin)
+		if !ok {
+			break
+		}
+		switch {
+		case len(t.Args) == 2 && isArith(b.Name):
+			s.builtin(b.Name)
+			return s.arithRaw(b.Name, t.Args, s.site(t), nest)
+		case len(t.Args) == 1 && floatFns1[b.Name] != nil:
 			desc := s.builtin(b.Name)
-			a, at := s.expr(app.Args[0], false, nest+1), s.site(app)
+			f, a, at := floatFns1[b.Name], s.raw(t.Args[0], nest+1), s.site(t)
 			return func(th *Thread, fr *frame) (float64, Value) {
-				x := a(th, fr)
+				x, xv := a(th, fr)
 				th.step()
-				if i, ok := x.(Int); ok {
-					return float64(i), nil
+				if xv == nil {
+					return f(x), nil
 				}
 				th.at = at
-				return 0, desc.f1(th, x)
+				return unraw(desc.f1(th, reboxed(x, xv)))
+			}
+		case len(t.Args) == 1 && b.Name == "Int.toFloat":
+			desc := s.builtin(b.Name)
+			a, at := s.raw(t.Args[0], nest+1), s.site(t)
+			return func(th *Thread, fr *frame) (float64, Value) {
+				x, xv := a(th, fr)
+				th.step()
+				if isInt(xv) {
+					return float64(fbits(x)), nil
+				}
+				th.at = at
+				return unraw(desc.f1(th, reboxed(x, xv)))
 			}
 		}
-	}
-	if l, ok := t.(*dag.Float); ok {
-		f := l.V
-		return func(*Thread, *frame) (float64, Value) { return f, nil }
 	}
 	c := s.expr(t, false, nest)
-	return func(th *Thread, fr *frame) (float64, Value) {
-		v := c(th, fr)
-		if f, ok := v.(Float); ok {
-			return float64(f), nil
-		}
-		return 0, v
-	}
+	return func(th *Thread, fr *frame) (float64, Value) { return unraw(c(th, fr)) }
 }
 
-// arithRaw compiles a + b, a - b, a * b or a / b on two raw operands.
+// arithRaw compiles a + b, a - b, a * b, a / b or a % b on two raw
+// operands. Int arithmetic is checked as in addInt and the others: a
+// result that would overflow, and division by zero, take the boxed slow
+// path, which fails.
 func (s *scope) arithRaw(name string, ts []dag.Term, at *site, nest int) rawCode {
 	a, b := s.raw(ts[0], nest+1), s.raw(ts[1], nest+1)
-	switch name {
-	case "Op.add":
-		return func(th *Thread, fr *frame) (float64, Value) {
-			x, xv := a(th, fr)
-			y, yv := b(th, fr)
-			th.step()
-			if xv == nil && yv == nil {
-				return x + y, nil
-			}
-			if xi, ok := xv.(Int); ok {
-				if yi, ok := yv.(Int); ok {
-					if s := xi + yi; (s > xi) == (yi > 0) {
-						return 0, MakeInt(int64(s))
-					}
-				}
-			}
-			th.at = at
-			return 0, opAdd(th, reboxed(x, xv), reboxed(y, yv))
-		}
-	case "Op.sub":
-		return func(th *Thread, fr *frame) (float64, Value) {
-			x, xv := a(th, fr)
-			y, yv := b(th, fr)
-			th.step()
-			if xv == nil && yv == nil {
-				return x - y, nil
-			}
-			if xi, ok := xv.(Int); ok {
-				if yi, ok := yv.(Int); ok {
-					if s := xi - yi; (s < xi) == (yi > 0) {
-						return 0, MakeInt(int64(s))
-					}
-				}
-			}
-			th.at = at
-			return 0, opSub(th, reboxed(x, xv), reboxed(y, yv))
-		}
-	case "Op.mul":
-		return func(th *Thread, fr *frame) (float64, Value) {
-			x, xv := a(th, fr)
-			y, yv := b(th, fr)
-			th.step()
-			if xv == nil && yv == nil {
-				return x * y, nil
-			}
-			th.at = at
-			return 0, opMul(th, reboxed(x, xv), reboxed(y, yv))
-		}
-	}
-	// Op.div: the generic builtin call charged one step and set the site.
+	o := ariths[name]
+	f := arithFns[o]
 	return func(th *Thread, fr *frame) (float64, Value) {
 		x, xv := a(th, fr)
 		y, yv := b(th, fr)
 		th.step()
 		if xv == nil && yv == nil {
-			return x / y, nil
+			switch o {
+			case aAdd:
+				return x + y, nil
+			case aSub:
+				return x - y, nil
+			case aMul:
+				return x * y, nil
+			case aDiv:
+				return x / y, nil
+			}
+			return math.Mod(x, y), nil
+		}
+		if isInt(xv) && isInt(yv) {
+			r, ok := addOK(fbits(x), fbits(y))
+			if o != aAdd {
+				r, ok = o.intsOther(fbits(x), fbits(y))
+			}
+			if ok {
+				return ibits(r), rawInt
+			}
 		}
 		th.at = at
-		return 0, opDiv(th, reboxed(x, xv), reboxed(y, yv))
+		return unraw(f(th, reboxed(x, xv), reboxed(y, yv)))
 	}
 }
 
-func reboxed(f float64, v Value) Value {
-	if v == nil {
-		return Float(f)
+// mulOK is x * y and whether it did not overflow (as mulInt checks).
+func mulOK(x, y int64) (int64, bool) {
+	if x == 0 || y == 0 {
+		return 0, true
 	}
-	return v
+	p := x * y
+	if p/y != x || (x == -1 && y == math.MinInt64) || (y == -1 && x == math.MinInt64) {
+		return 0, false
+	}
+	return p, true
 }

@@ -441,13 +441,40 @@ func (s *scope) exprNode(t dag.Term, tail bool, nest int) code {
 			malformed("tuple of %d elements", len(t.Elems))
 		}
 		elems := s.exprs(t.Elems, nest+1)
+		k := len(elems)
 		if len(elems) == 2 {
 			a, b := elems[0], elems[1]
+			if tail {
+				return func(th *Thread, fr *frame) Value {
+					x := a(th, fr)
+					y := b(th, fr)
+					if th.retFp == th.fp && th.retK == 2 {
+						th.ret[0], th.ret[1] = x, y
+						return tupleRet
+					}
+					th.alloc(sizeTuple + 2*sizeSlot)
+					return newTuple2(x, y)
+				}
+			}
 			return func(th *Thread, fr *frame) Value {
 				x := a(th, fr)
 				y := b(th, fr)
 				th.alloc(sizeTuple + 2*sizeSlot)
 				return newTuple2(x, y)
+			}
+		}
+		if tail && k <= maxTupleRet {
+			return func(th *Thread, fr *frame) Value {
+				var vs [maxTupleRet]Value
+				for i, e := range elems {
+					vs[i] = e(th, fr)
+				}
+				if th.retFp == th.fp && th.retK == k {
+					th.ret = vs
+					return tupleRet
+				}
+				th.alloc(sizeTuple + int64(k)*sizeSlot)
+				return &Tuple{Elems: append([]Value(nil), vs[:k]...)}
 			}
 		}
 		return func(th *Thread, fr *frame) Value {
@@ -796,6 +823,9 @@ func (s *scope) match(t *dag.Match, tail bool, nest int) code {
 	if c := s.matchTuple(t, tail, nest); c != nil {
 		return c
 	}
+	if c := s.matchCall(t, tail, nest); c != nil {
+		return c
+	}
 	scrut := s.expr(t.Scrutinee, false, nest+1)
 	at := s.site(t)
 	arms := make([]armCode, len(t.Arms))
@@ -830,47 +860,22 @@ func (s *scope) matchTuple(t *dag.Match, tail bool, nest int) code {
 		return nil
 	}
 	k := len(tup.Elems)
-	for _, a := range t.Arms {
-		switch p := a.Pat.(type) {
-		case *dag.PWild:
-		case *dag.PTuple:
-			if len(p.Elems) != k {
-				return nil
-			}
-		default:
-			return nil
-		}
+	if !s.tupleArms0(t, k) {
+		return nil
 	}
 	elems := s.exprs(tup.Elems, nest+1)
 	at := s.site(t)
-	type tupleArm struct {
-		subs []patCode // nil for _
-		body code
-	}
-	arms := make([]tupleArm, len(t.Arms))
-	for i, a := range t.Arms {
-		next := s.nbind
-		if p, ok := a.Pat.(*dag.PTuple); ok {
-			arms[i].subs = s.patterns(p.Elems, &next)
-		}
-		nv := next - s.nbind
-		s.bind(nv)
-		arms[i].body = s.expr(a.Body, tail, nest+1)
-		s.unbind(nv)
-	}
+	arms := s.tupleArms(t, tail, nest)
 	return func(th *Thread, fr *frame) Value {
 		base := th.sp
 		for _, e := range elems {
 			th.push(e(th, fr))
 		}
 		vs := th.stack[base : base+k]
-	arms:
 		for i := range arms {
 			th.step()
-			for j, sub := range arms[i].subs {
-				if !sub(th, vs[j], fr.slots) {
-					continue arms
-				}
+			if !arms[i].match(th, vs, fr.slots) {
+				continue
 			}
 			th.sp = base
 			return arms[i].body(th, fr)
@@ -881,6 +886,163 @@ func (s *scope) matchTuple(t *dag.Match, tail bool, nest int) code {
 		th.noMatch(v)
 		return nil
 	}
+}
+
+// Tuples returned to a match. A function whose result is a tuple built
+// in its tail position, called as the scrutinee of a match whose arms
+// are all tuple patterns of that size (match f x with | (a, b) -> ...),
+// hands the elements over in Thread.ret instead of building the tuple:
+// the call sets retFp to the frame the callee runs in (tail calls run in
+// the same frame) and retK to the size, and the tuple code of that frame
+// returns the marker tupleRet after filling ret. Any other frame, or a
+// tuple of another size, builds the tuple as usual. The memory of a
+// tuple not built is not charged; fuel is unchanged.
+const maxTupleRet = 4
+
+var tupleRet Value = &tupleRetMarker{}
+
+type tupleRetMarker struct{ Unit }
+
+// tupleArms compiles the arms of a match whose arms are all tuple
+// patterns of one size or _ (see tupleArms0).
+func (s *scope) tupleArms(t *dag.Match, tail bool, nest int) []tupleArm {
+	arms := make([]tupleArm, len(t.Arms))
+	for i, a := range t.Arms {
+		next := s.nbind
+		if p, ok := a.Pat.(*dag.PTuple); ok {
+			arms[i].tuple = true
+			if arms[i].idx = varSlots(p.Elems, &next); arms[i].idx == nil {
+				arms[i].subs = s.patterns(p.Elems, &next)
+			}
+		}
+		nv := next - s.nbind
+		s.bind(nv)
+		arms[i].body = s.expr(a.Body, tail, nest+1)
+		s.unbind(nv)
+	}
+	return arms
+}
+
+type tupleArm struct {
+	tuple bool      // a tuple pattern (else _)
+	idx   []int     // its slots, when it holds only variables and _
+	subs  []patCode // otherwise its element patterns
+	body  code
+}
+
+// match tests the elements vs against the arm's pattern.
+func (a *tupleArm) match(th *Thread, vs []Value, slots []Value) bool {
+	if a.idx != nil {
+		for j, sl := range a.idx {
+			if sl >= 0 {
+				slots[sl] = vs[j]
+			}
+		}
+		return true
+	}
+	for j, sub := range a.subs {
+		if !sub(th, vs[j], slots) {
+			return false
+		}
+	}
+	return true
+}
+
+// matchCall compiles match f x ... with | (p, q) -> ... so that f may
+// return the tuple's elements without building it (see tupleRet).
+func (s *scope) matchCall(t *dag.Match, tail bool, nest int) code {
+	app, ok := t.Scrutinee.(*dag.App)
+	if !ok || len(t.Arms) == 0 {
+		return nil
+	}
+	p, ok := t.Arms[0].Pat.(*dag.PTuple)
+	if !ok || len(p.Elems) > maxTupleRet {
+		return nil
+	}
+	k := len(p.Elems)
+	if !s.tupleArms0(t, k) {
+		return nil
+	}
+	var fn code
+	switch f := app.Fn.(type) {
+	case *dag.Builtin, *dag.Ctor:
+		return nil
+	case *dag.Ref:
+		dc := defFor(f.Def)
+		fn = func(th *Thread, _ *frame) Value {
+			th.guardDef(dc)
+			return th.defValue(dc)
+		}
+	case *dag.Self:
+		dc := s.selfDef(f)
+		if f.Member != s.c.owner.Member {
+			fn = func(th *Thread, _ *frame) Value {
+				th.guardDef(dc)
+				return th.defValue(dc)
+			}
+		} else {
+			fn = func(th *Thread, _ *frame) Value { return th.defValue(dc) }
+		}
+	default:
+		fn = s.expr(app.Fn, false, nest+2)
+	}
+	args := s.exprs(app.Args, nest+2)
+	callAt := s.site(app)
+	w := 2 + nest
+	n := len(args)
+	at := s.site(t)
+	arms := s.tupleArms(t, tail, nest)
+	return func(th *Thread, fr *frame) Value {
+		f := fn(th, fr)
+		base := th.sp
+		for _, a := range args {
+			th.push(a(th, fr))
+		}
+		th.at = callAt
+		sfp, sk := th.retFp, th.retK
+		th.retFp, th.retK = th.fp+1, k
+		v := th.run(f, base, n, w)
+		th.retFp, th.retK = sfp, sk
+		var buf [maxTupleRet]Value
+		var vs []Value
+		_, handed := v.(*tupleRetMarker)
+		if handed {
+			buf, th.ret = th.ret, [maxTupleRet]Value{}
+			vs = buf[:k]
+		} else if x, ok := v.(*Tuple); ok && len(x.Elems) == k {
+			vs = x.Elems
+		}
+		for i := range arms {
+			th.step()
+			if arms[i].tuple && (vs == nil || !arms[i].match(th, vs, fr.slots)) {
+				continue
+			}
+			return arms[i].body(th, fr)
+		}
+		if handed {
+			v = &Tuple{Elems: append([]Value(nil), vs...)}
+		}
+		th.at = at
+		th.noMatch(v)
+		return nil
+	}
+}
+
+// tupleArms0 reports whether every arm of t is a tuple pattern of size k
+// or _.
+func (s *scope) tupleArms0(t *dag.Match, k int) bool {
+	for _, a := range t.Arms {
+		switch p := a.Pat.(type) {
+		case *dag.PWild:
+		case *dag.PTuple:
+			if len(p.Elems) != k {
+				return false
+			}
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // patCode tests v against a pattern, binding variables into slots.
@@ -904,6 +1066,22 @@ func (s *scope) pattern(p dag.Pattern, next *int) patCode {
 			malformed("constructor pattern with index %d", p.Index)
 		}
 		d := internCtor(p.Type, p.Index, len(p.Args))
+		if idx := varSlots(p.Args, next); idx != nil {
+			// Only variables and _: bind the fields without a call each.
+			n := len(idx)
+			return func(_ *Thread, v Value, slots []Value) bool {
+				x, ok := v.(*Data)
+				if !ok || x.ctor != d || len(x.Fields) != n {
+					return false
+				}
+				for i, sl := range idx {
+					if sl >= 0 {
+						slots[sl] = x.Fields[i]
+					}
+				}
+				return true
+			}
+		}
 		subs := s.patterns(p.Args, next)
 		n := len(subs)
 		return func(th *Thread, v Value, slots []Value) bool {
@@ -949,6 +1127,22 @@ func (s *scope) pattern(p dag.Pattern, next *int) patCode {
 			return true
 		}
 	case *dag.PCons:
+		if idx := varSlots([]dag.Pattern{p.Head, p.Tail}, next); idx != nil {
+			h, tl := idx[0], idx[1]
+			return func(th *Thread, v Value, slots []Value) bool {
+				x, ok := v.(*List)
+				if !ok || x.n == 0 {
+					return false
+				}
+				if h >= 0 {
+					slots[h] = x.At(0)
+				}
+				if tl >= 0 {
+					slots[tl] = th.tail(x)
+				}
+				return true
+			}
+		}
 		head := s.pattern(p.Head, next)
 		_, wild := p.Tail.(*dag.PWild)
 		tail := s.pattern(p.Tail, next)
@@ -964,6 +1158,28 @@ func (s *scope) pattern(p dag.Pattern, next *int) patCode {
 	}
 	malformed("unknown pattern %T", p)
 	return nil
+}
+
+// varSlots returns, when every pattern of ps is a variable or _, the
+// slot each binds (-1 for _), numbered as s.patterns would number them;
+// otherwise nil.
+func varSlots(ps []dag.Pattern, next *int) []int {
+	for _, p := range ps {
+		switch p.(type) {
+		case *dag.PVar, *dag.PWild:
+		default:
+			return nil
+		}
+	}
+	idx := make([]int, len(ps))
+	for i, p := range ps {
+		idx[i] = -1
+		if _, ok := p.(*dag.PVar); ok {
+			idx[i] = *next
+			*next++
+		}
+	}
+	return idx
 }
 
 func (s *scope) patterns(ps []dag.Pattern, next *int) []patCode {

@@ -22,6 +22,11 @@ type List struct {
 	buf *listBuf
 	off int
 	n   int
+	// next caches the view of the list without its first element: set by
+	// cons (the tail is the list consed onto) and by the first tail, so
+	// that walking the same list again (x :: rest, over and over) makes
+	// no new views.
+	next atomic.Pointer[List]
 }
 
 type listBuf struct {
@@ -80,7 +85,7 @@ func (th *Thread) newListBuf(c, off, n int) *List {
 	l, b := allocListBuf(c)
 	b.lo.Store(int64(off))
 	b.hi.Store(int64(off + n))
-	*l = List{buf: b, off: off, n: n}
+	l.buf, l.off, l.n = b, off, n
 	return l
 }
 
@@ -160,17 +165,25 @@ func headroom(n int) int {
 }
 
 // cons returns x :: l.
-func (th *Thread) cons(x Value, l *List) *List {
-	if b := l.buf; b != nil && l.off > 0 && b.lo.CompareAndSwap(int64(l.off), int64(l.off-1)) {
+func (th *Thread) cons(x Value, l *List) *List { return th.consPart(x, l, 0, l.n) }
+
+// consPart returns x :: the list of l.Elems()[i:j].
+func (th *Thread) consPart(x Value, l *List, i, j int) *List {
+	if b, off := l.buf, l.off+i; b != nil && off > 0 && b.lo.CompareAndSwap(int64(off), int64(off-1)) {
 		th.alloc(sizeList)
-		b.data[l.off-1] = x
-		return &List{buf: b, off: l.off - 1, n: l.n + 1}
+		b.data[off-1] = x
+		nl := &List{buf: b, off: off - 1, n: j - i + 1}
+		if i == 0 && j == l.n {
+			nl.next.Store(l)
+		}
+		return nl
 	}
-	room := headroom(l.n)
-	th.checkAlloc(int64(l.n+room) * sizeSlot)
-	nl := th.newListBuf(l.n+1+room, room, l.n+1)
+	n := j - i
+	room := headroom(n)
+	th.checkAlloc(int64(n+room) * sizeSlot)
+	nl := th.newListBuf(n+1+room, room, n+1)
 	nl.buf.data[room] = x
-	copy(nl.buf.data[room+1:], l.Elems())
+	copy(nl.buf.data[room+1:], l.Elems()[i:j])
 	return nl
 }
 
@@ -194,41 +207,72 @@ func (th *Thread) snoc(l *List, x Value) *List {
 
 // appendLists returns a ++ b, extending a's buffer at the back or b's at
 // the front when that space is free.
-func (th *Thread) appendLists(a, b *List) *List {
-	if a.n == 0 {
-		return b
+func (th *Thread) appendLists(a, b *List) *List { return th.appendParts(a, 0, a.n, b, 0, b.n) }
+
+// appendParts returns the list of a.Elems()[ai:aj] then b.Elems()[bi:bj]
+// (parts that List.take and List.drop would view), as appendLists.
+func (th *Thread) appendParts(a *List, ai, aj int, b *List, bi, bj int) *List {
+	na, nb := aj-ai, bj-bi
+	if na == 0 {
+		return th.partView(b, bi, bj)
 	}
-	if b.n == 0 {
-		return a
+	if nb == 0 {
+		return th.partView(a, ai, aj)
 	}
-	th.charge(int64(a.n+b.n) / 8)
+	th.charge(int64(na+nb) / 8)
 	if ab := a.buf; ab != nil {
-		end := a.off + a.n
-		if end+b.n <= len(ab.data) && ab.hi.CompareAndSwap(int64(end), int64(end+b.n)) {
+		end := a.off + aj
+		if end+nb <= len(ab.data) && ab.hi.CompareAndSwap(int64(end), int64(end+nb)) {
 			th.alloc(sizeList)
-			copy(ab.data[end:], b.Elems())
-			return &List{buf: ab, off: a.off, n: a.n + b.n}
+			copy(ab.data[end:], b.Elems()[bi:bj])
+			return &List{buf: ab, off: a.off + ai, n: na + nb}
 		}
 	}
-	if bb := b.buf; bb != nil && b.off >= a.n && bb.lo.CompareAndSwap(int64(b.off), int64(b.off-a.n)) {
+	if bb, start := b.buf, b.off+bi; bb != nil && start >= na && bb.lo.CompareAndSwap(int64(start), int64(start-na)) {
 		th.alloc(sizeList)
-		copy(bb.data[b.off-a.n:], a.Elems())
-		return &List{buf: bb, off: b.off - a.n, n: a.n + b.n}
+		copy(bb.data[start-na:], a.Elems()[ai:aj])
+		return &List{buf: bb, off: start - na, n: na + nb}
 	}
-	n := a.n + b.n
+	return th.joinParts(a.Elems()[ai:aj], b.Elems()[bi:bj])
+}
+
+// partView is the list of l.Elems()[i:j], as List.take or List.drop
+// returns it.
+func (th *Thread) partView(l *List, i, j int) *List {
+	switch {
+	case i == 0 && j == l.n:
+		return l
+	case i == j:
+		return emptyList
+	}
+	th.alloc(sizeList)
+	return l.view(i, j)
+}
+
+// joinParts returns a new list of the elements of a then b, with
+// headroom at the back.
+func (th *Thread) joinParts(a, b []Value) *List {
+	n := len(a) + len(b)
 	room := headroom(n)
 	th.checkAlloc(int64(n+room) * sizeSlot)
 	nl := th.newListBuf(n+room, 0, n)
-	copy(nl.buf.data, a.Elems())
-	copy(nl.buf.data[a.n:], b.Elems())
+	copy(nl.buf.data, a)
+	copy(nl.buf.data[len(a):], b)
 	return nl
 }
 
 // tail returns the list without its first element (l must be non-empty).
+// It is charged a view whether or not the view was cached (by another
+// walk, maybe on another thread), so that charges stay deterministic.
 func (th *Thread) tail(l *List) *List {
 	if l.n == 1 {
 		return emptyList
 	}
 	th.alloc(sizeList)
-	return &List{buf: l.buf, off: l.off + 1, n: l.n - 1}
+	if t := l.next.Load(); t != nil {
+		return t
+	}
+	t := &List{buf: l.buf, off: l.off + 1, n: l.n - 1}
+	l.next.Store(t)
+	return t
 }

@@ -149,6 +149,10 @@ type Thread struct {
 	// floats is the slab Floats made by arithmetic are boxed in
 	// (value.go).
 	floats []float64
+	// retFp, retK and ret hand a tuple's elements from a function's
+	// tail position to the match that called it (tupleRet, compile.go).
+	retFp, retK int
+	ret         [maxTupleRet]Value
 	// foldK and foldF carry the key and the combining function from the
 	// code of a fused fold's lambda to the fold (foldInsert).
 	foldK, foldF Value
@@ -248,6 +252,7 @@ func (th *Thread) exec(ctx context.Context, f func() Value) (v Value, err error)
 		th.start(ctx)
 	}
 	sp, fp, depth, at := th.sp, th.fp, th.depth, th.at
+	retFp, retK := th.retFp, th.retK
 	th.running++
 	defer func() {
 		th.running--
@@ -257,6 +262,7 @@ func (th *Thread) exec(ctx context.Context, f func() Value) (v Value, err error)
 		}
 		// Discard anything a failed or finished evaluation left behind.
 		th.sp, th.fp, th.depth, th.tcFn, th.at = sp, fp, depth, nil, at
+		th.retFp, th.retK = retFp, retK
 		if outer {
 			// Release what the evaluation registered with its host and
 			// left pending (listeners, timers), however it ended.
@@ -808,6 +814,7 @@ func (th *Thread) call3(fn, a, b, c Value) Value {
 // errors; budget exhaustion and cancellation keep unwinding.
 func (th *Thread) callCatch(fn Value, args ...Value) (v Value, err error) {
 	sp, fp, depth, at := th.sp, th.fp, th.depth, th.at
+	retFp, retK := th.retFp, th.retK
 	defer func() {
 		if r := recover(); r != nil {
 			switch e := r.(type) {
@@ -822,6 +829,7 @@ func (th *Thread) callCatch(fn Value, args ...Value) (v Value, err error) {
 				panic(r)
 			}
 			th.sp, th.fp, th.depth, th.tcFn, th.at = sp, fp, depth, nil, at
+			th.retFp, th.retK = retFp, retK
 		}
 	}()
 	return th.call(fn, args...), nil

@@ -155,22 +155,30 @@ var (
 
 // Small Ints are boxed once: converting an int64 outside 0..255 to an
 // interface allocates, and loop counters and small results dominate.
+// The boxes are one array of int64s that MakeInt points into (as the Go
+// runtime does for 0..255): the array holds no pointers, so the garbage
+// collector does not scan it, and boxing a small Int reads no table.
 const (
 	smallIntMin = -1024
 	smallIntMax = 1 << 14
 )
 
-var smallInts = func() (t [smallIntMax - smallIntMin]Value) {
+var smallInts = func() (t [smallIntMax - smallIntMin]int64) {
 	for i := range t {
-		t[i] = Int(int64(i) + smallIntMin)
+		t[i] = int64(i) + smallIntMin
 	}
 	return
 }()
 
+// intTemplate supplies the type word of a boxed small Int.
+var intTemplate Value = Int(smallIntMax)
+
 // MakeInt boxes an Int, sharing boxes for small values.
 func MakeInt(i int64) Value {
 	if uint64(i-smallIntMin) < uint64(smallIntMax-smallIntMin) {
-		return smallInts[i-smallIntMin]
+		v := intTemplate
+		(*ifaceWords)(unsafe.Pointer(&v)).data = unsafe.Pointer(&smallInts[i-smallIntMin])
+		return v
 	}
 	return Int(i)
 }
