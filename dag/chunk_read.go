@@ -193,8 +193,9 @@ type ChunkReader struct {
 	Get func(ctx context.Context, c cid.Cid) ([]byte, error)
 	// Limit bounds the bytes decoded chunked parts take, in all: the
 	// declared size is charged before the first chunk of a part is read
-	// (for a List or Map, chunkUnitBytes per unit, then each element
-	// leaf's size before it is decoded). 0 means MaxChunkedBytes.
+	// (for a List or Map, chunkUnitBytes per unit, then the size of
+	// each of its chunk blocks, element leaves and interior nodes,
+	// before the block is decoded). 0 means MaxChunkedBytes.
 	Limit int64
 
 	used   int64
@@ -229,9 +230,12 @@ func (r *ChunkReader) charge(n int64) error {
 func DeclaredChunkBytes(v Value) int64 {
 	var n int64
 	walkValueRefs(v, func(x *VChunked) {
-		if x.Kind.isData() {
+		switch {
+		case x.Kind.isData():
 			n += x.Count
-		} else {
+		case x.Kind == ChunkMap:
+			n += x.Count * 2 * chunkUnitBytes // a key and a value
+		default:
 			n += x.Count * chunkUnitBytes
 		}
 	}, func(x *ChunkedLit) { n += x.Count })
@@ -540,7 +544,7 @@ func (r *ChunkReader) load(ctx context.Context, x *VChunked) (Value, error) {
 	units := make([]Value, 0, x.Count*int64(per))
 	var leaves []chunkRef
 	var sizes [][]int // per leaf, its units' sizes
-	err := r.walk(ctx, x.Root, -1, x.Count, per, func(c cid.Cid, nd *chunkNode, data []byte) error {
+	err := r.walk(ctx, x.Kind, x.Root, -1, x.Count, per, func(c cid.Cid, nd *chunkNode, data []byte) error {
 		if nd.tag != ctagElems {
 			return malformed("chunked %s: %s holds bytes, not elements", x.Kind, c)
 		}
@@ -616,7 +620,7 @@ func (r *ChunkReader) data(ctx context.Context, kind ChunkKind, count int64, roo
 	}
 	buf := make([]byte, 0, count)
 	var leaves []chunkRef
-	err := r.walk(ctx, root, -1, count, 1, func(c cid.Cid, nd *chunkNode, _ []byte) error {
+	err := r.walk(ctx, kind, root, -1, count, 1, func(c cid.Cid, nd *chunkNode, _ []byte) error {
 		if nd.tag != ctagData {
 			return malformed("chunked %s: %s holds elements, not bytes", kind, c)
 		}
@@ -646,8 +650,8 @@ func (r *ChunkReader) data(ctx context.Context, kind ChunkKind, count int64, roo
 }
 
 // walk visits the leaves under c in order: a node of the given height
-// (-1: any) holding count units.
-func (r *ChunkReader) walk(ctx context.Context, c cid.Cid, height int, count int64, per int, leaf func(cid.Cid, *chunkNode, []byte) error) error {
+// (-1: any) holding count units of a value of the kind.
+func (r *ChunkReader) walk(ctx context.Context, kind ChunkKind, c cid.Cid, height int, count int64, per int, leaf func(cid.Cid, *chunkNode, []byte) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -657,6 +661,15 @@ func (r *ChunkReader) walk(ctx context.Context, c cid.Cid, height int, count int
 	data, err := r.Get(ctx, c)
 	if err != nil {
 		return fmt.Errorf("chunk %s: %w", c, err)
+	}
+	if !kind.isData() {
+		// Decoding an element leaf allocates its values: its size is
+		// charged first (an interior node's too, which is small), so a
+		// leaf past the budget is refused undecoded. A data leaf's
+		// bytes were charged with the count.
+		if err := r.charge(int64(len(data))); err != nil {
+			return err
+		}
 	}
 	nd, err := decodeChunkBlock(data)
 	if err != nil {
@@ -669,9 +682,6 @@ func (r *ChunkReader) walk(ctx context.Context, c cid.Cid, height int, count int
 		n := int64(len(nd.data))
 		if nd.tag == ctagElems {
 			n = int64(len(nd.units) / per)
-			if err := r.charge(int64(len(data))); err != nil {
-				return err
-			}
 		}
 		if n != count {
 			return malformed("chunk %s: holds %d units, %d declared", c, n, count)
@@ -689,7 +699,7 @@ func (r *ChunkReader) walk(ctx context.Context, c cid.Cid, height int, count int
 		return malformed("chunk %s: children hold %d units, %d declared", c, sum, count)
 	}
 	for _, k := range nd.kids {
-		if err := r.walk(ctx, k.c, nd.height-1, k.count, per, leaf); err != nil {
+		if err := r.walk(ctx, kind, k.c, nd.height-1, k.count, per, leaf); err != nil {
 			return err
 		}
 	}

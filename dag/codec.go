@@ -539,6 +539,19 @@ func EncodeTermBlock(b *TermBlock) ([]byte, error) {
 // other bytes, including a non-canonical encoding of the same terms, give
 // a *DecodeError.
 func DecodeTermBlock(data []byte) (*TermBlock, error) {
+	if b, _, ok := fastBlock(data); ok {
+		if tb, ok := b.(*TermBlock); ok {
+			return tb, nil
+		}
+	}
+	// Anything the one-pass decoder does not take, the general path
+	// decides, and names the error.
+	return decodeTermBlockGeneral(data)
+}
+
+// decodeTermBlockGeneral is DecodeTermBlock through the generic form
+// and a canonical re-encoding.
+func decodeTermBlockGeneral(data []byte) (*TermBlock, error) {
 	x, err := decodeItem(data, MaxBlockSize)
 	if err != nil {
 		return nil, err
@@ -605,6 +618,17 @@ func EncodeTypeBlock(b *TypeBlock) ([]byte, error) {
 
 // DecodeTypeBlock decodes and checks a block made by EncodeTypeBlock.
 func DecodeTypeBlock(data []byte) (*TypeBlock, error) {
+	if b, _, ok := fastBlock(data); ok {
+		if tb, ok := b.(*TypeBlock); ok {
+			return tb, nil
+		}
+	}
+	return decodeTypeBlockGeneral(data)
+}
+
+// decodeTypeBlockGeneral is DecodeTypeBlock through the generic form
+// and a canonical re-encoding.
+func decodeTypeBlockGeneral(data []byte) (*TypeBlock, error) {
 	x, err := decodeItem(data, MaxBlockSize)
 	if err != nil {
 		return nil, err

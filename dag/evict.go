@@ -147,6 +147,13 @@ func (bc *blockCache) remove(c cid.Cid) {
 // to go through Put or AddBlocks (which check it), when the links are
 // needed first. It saves the re-encoding Links does.
 func LinksUnverified(data []byte) ([]cid.Cid, error) {
+	// Canonical bytes (nearly always) take the one-pass scan alone,
+	// which finds the links the generic decoding would; others are
+	// decoded as before.
+	var links []cid.Cid
+	if scanCanonical(data, MaxBlockSize, func(c cid.Cid) { links = append(links, c) }, nil) == nil {
+		return sortedUnique(links), nil
+	}
 	x, err := decodeItem(data, MaxBlockSize)
 	if err != nil {
 		return nil, err

@@ -2,6 +2,7 @@ package dag
 
 import (
 	"bytes"
+	"encoding/binary"
 	"math"
 	"strconv"
 	"unicode/utf8"
@@ -228,4 +229,618 @@ func scanCanonical(data []byte, limit int, visit func(cid.Cid), kind *string) er
 			return nil
 		}
 	}
+}
+
+// ---- one-pass typed decoding of blocks ----
+
+// fastMaxDepth bounds the nesting fastReader follows; deeper blocks go
+// to the general decoder, whose limits (MaxNesting) are the ones that
+// count.
+const fastMaxDepth = 512
+
+// fastReader decodes a term or type block straight from its bytes into
+// its typed form, in one pass that also checks that the bytes are the
+// canonical encoding, that the block is of unode's schema, and collects
+// its links. It accepts a subset of what the general path (generic
+// decoding, typed decoding, canonical re-encoding; schema.go) accepts:
+// blocks exactly as this package writes them, with every link to a
+// supported CID and no chunked literal. Anything else makes it give up
+// (ok false) without saying why, and the caller runs the general path,
+// which decides and names the error. FuzzFastBlock checks that whatever
+// it accepts the general path accepts too, decoded alike.
+type fastReader struct {
+	data  []byte
+	off   int
+	depth int
+	links []cid.Cid
+	bad   bool
+
+	// Nodes come from small arrays, a few allocations for the block
+	// rather than one per node: a block's terms live and die together
+	// (a TermBlock, cached whole).
+	vars     slab[Var]
+	refs     slab[Ref]
+	builtins slab[Builtin]
+	ints     slab[Int]
+	texts    slab[Text]
+	lams     slab[Lam]
+	apps     slab[App]
+	lets     slab[Let]
+	ifs      slab[If]
+	matches  slab[Match]
+	ctors    slab[Ctor]
+	pctors   slab[PCtor]
+	plits    slab[PLit]
+	termBuf  []Term
+	armBuf   []Arm
+	patBuf   []Pattern
+}
+
+// slab hands out pointers into arrays it allocates, each twice the last
+// (up to 64 values).
+type slab[T any] struct {
+	free []T
+	n    int
+}
+
+func (s *slab[T]) new() *T {
+	if len(s.free) == 0 {
+		s.n = min(max(2*s.n, 4), 64)
+		s.free = make([]T, s.n)
+	}
+	p := &s.free[0]
+	s.free = s.free[1:]
+	return p
+}
+
+// take returns a slice of n (its capacity n: appending copies) from
+// *buf, refilled with room for at least 32.
+func take[T any](buf *[]T, n int) []T {
+	if n == 0 {
+		return []T{} // empty, not nil, as the general path decodes it
+	}
+	if cap(*buf)-len(*buf) < n {
+		*buf = make([]T, 0, max(n, 32))
+	}
+	l := len(*buf)
+	*buf = (*buf)[:l+n]
+	return (*buf)[l : l+n : l+n]
+}
+
+// fail marks the block as one for the general path.
+func (r *fastReader) fail() { r.bad = true }
+
+// head reads an item's initial byte and argument in their shortest form
+// (not major type 7). It returns major 8 on failure.
+func (r *fastReader) head() (byte, uint64) {
+	if r.bad || r.off >= len(r.data) {
+		r.fail()
+		return 8, 0
+	}
+	ib := r.data[r.off]
+	major, ai := ib>>5, ib&31
+	r.off++
+	if major == 7 {
+		r.fail()
+		return 8, 0
+	}
+	switch {
+	case ai < 24:
+		return major, uint64(ai)
+	case ai <= 27:
+		n := 1 << (ai - 24)
+		if len(r.data)-r.off < n {
+			r.fail()
+			return 8, 0
+		}
+		var val uint64
+		for _, b := range r.data[r.off : r.off+n] {
+			val = val<<8 | uint64(b)
+		}
+		r.off += n
+		if (n == 1 && val < 24) || (n > 1 && val < 1<<(4*n)) {
+			r.fail()
+			return 8, 0
+		}
+		return major, val
+	}
+	r.fail()
+	return 8, 0
+}
+
+// count reads a non-negative int (an index, an arity, a member).
+func (r *fastReader) count() int {
+	major, v := r.head()
+	if major != 0 || v > math.MaxInt64 || v > math.MaxInt {
+		r.fail()
+		return 0
+	}
+	return int(v)
+}
+
+// int64v reads any int64.
+func (r *fastReader) int64v() int64 {
+	major, v := r.head()
+	if (major != 0 && major != 1) || v > math.MaxInt64 {
+		r.fail()
+		return 0
+	}
+	if major == 1 {
+		return -1 - int64(v)
+	}
+	return int64(v)
+}
+
+// str reads a text (major 3) or byte string (major 2) and returns its
+// bytes, which alias the input.
+func (r *fastReader) str(major byte) []byte {
+	m, n := r.head()
+	if m != major || n > uint64(len(r.data)-r.off) {
+		r.fail()
+		return nil
+	}
+	s := r.data[r.off : r.off+int(n)]
+	r.off += int(n)
+	if major == 3 && !utf8.Valid(s) {
+		r.fail()
+		return nil
+	}
+	return s
+}
+
+// text reads a text string.
+func (r *fastReader) text() string { return string(r.str(3)) }
+
+// key reads a map key and requires it to be k.
+func (r *fastReader) key(k string) {
+	if s := r.str(3); string(s) != k {
+		r.fail()
+	}
+}
+
+// array reads an array's head: its length, and one more level of
+// nesting the caller leaves with r.leave.
+func (r *fastReader) array() int { return r.container(4) }
+
+// mapOf reads a map's head and requires n pairs.
+func (r *fastReader) mapOf(n int) {
+	if r.container(5) != n {
+		r.fail()
+	}
+}
+
+func (r *fastReader) container(major byte) int {
+	m, n := r.head()
+	// Every element takes at least a byte (a map's pairs two).
+	if m != major || n > MaxArrayLen || n > uint64(len(r.data)-r.off) {
+		r.fail()
+		return 0
+	}
+	r.depth++
+	if r.depth > fastMaxDepth {
+		r.fail()
+		return 0
+	}
+	return int(n)
+}
+
+func (r *fastReader) leave() { r.depth-- }
+
+// canonicalLinkHead is how this package writes a link to a supported
+// CID: tag 42, a 37-byte string, 0x00, then CIDv1 dag-cbor sha2-256 of
+// 32 bytes.
+var canonicalLinkHead = []byte{0xd8, linkTag, 0x58, 37, 0x00, 0x01, 0x71, 0x12, 0x20}
+
+// link reads a link to a supported CID.
+func (r *fastReader) link() cid.Cid {
+	const n = 9 + 32
+	if r.bad || len(r.data)-r.off < n || !bytes.Equal(r.data[r.off:r.off+9], canonicalLinkHead) {
+		r.fail()
+		return cid.Undef
+	}
+	c, err := cid.Cast(r.data[r.off+5 : r.off+n])
+	if err != nil {
+		r.fail()
+		return cid.Undef
+	}
+	r.off += n
+	r.links = append(r.links, c)
+	return c
+}
+
+// float reads a Float literal's value.
+func (r *fastReader) float() float64 {
+	if r.bad || r.off >= len(r.data) {
+		r.fail()
+		return 0
+	}
+	if r.data[r.off] == 0xfb {
+		if len(r.data)-r.off < 9 {
+			r.fail()
+			return 0
+		}
+		f := math.Float64frombits(binary.BigEndian.Uint64(r.data[r.off+1:]))
+		if math.IsNaN(f) || math.IsInf(f, 0) {
+			r.fail()
+			return 0
+		}
+		r.off += 9
+		return f
+	}
+	switch string(r.str(3)) {
+	case floatNaN:
+		return math.NaN()
+	case floatPosInf:
+		return math.Inf(1)
+	case floatNegInf:
+		return math.Inf(-1)
+	}
+	r.fail()
+	return 0
+}
+
+// boolean reads false or true.
+func (r *fastReader) boolean() bool {
+	if r.bad || r.off >= len(r.data) {
+		r.fail()
+		return false
+	}
+	switch r.data[r.off] {
+	case 0xf4:
+		r.off++
+		return false
+	case 0xf5:
+		r.off++
+		return true
+	}
+	r.fail()
+	return false
+}
+
+// defRef reads [.., link, member]'s two fields.
+func (r *fastReader) defRef() DefRef {
+	c := r.link()
+	return DefRef{CID: c, Member: r.count()}
+}
+
+// typeRef reads a builtin type's non-empty name or [link, member].
+func (r *fastReader) typeRef() TypeRef {
+	if r.bad || r.off >= len(r.data) {
+		r.fail()
+		return TypeRef{}
+	}
+	if r.data[r.off]>>5 == 3 {
+		name := r.text()
+		if name == "" {
+			r.fail()
+		}
+		return TypeRef{Builtin: name}
+	}
+	if r.array() != 2 {
+		r.fail()
+		return TypeRef{}
+	}
+	d := r.defRef()
+	r.leave()
+	return TypeRef{Def: d}
+}
+
+// terms reads n terms.
+func (r *fastReader) terms(n int) []Term {
+	ts := take(&r.termBuf, n)
+	for i := range ts {
+		if ts[i] = r.term(); ts[i] == nil {
+			return nil
+		}
+	}
+	return ts
+}
+
+// term reads one term; nil when the block is for the general path.
+func (r *fastReader) term() Term {
+	n := r.array()
+	if n == 0 {
+		r.fail()
+		return nil
+	}
+	tag := r.count()
+	if r.bad {
+		return nil
+	}
+	var t Term
+	switch {
+	case tag == tagVar && n == 2:
+		v := r.vars.new()
+		v.Index = r.count()
+		t = v
+	case tag == tagRef && n == 3:
+		v := r.refs.new()
+		v.Def = r.defRef()
+		t = v
+	case tag == tagSelf && n == 2:
+		t = &Self{Member: r.count()}
+	case tag == tagBuiltin && n == 2:
+		name := r.text()
+		if name == "" {
+			r.fail()
+		}
+		v := r.builtins.new()
+		v.Name = name
+		t = v
+	case tag == tagCtor && n == 4:
+		v := r.ctors.new()
+		v.Type = r.typeRef()
+		v.Index = r.count()
+		v.Arity = r.count()
+		t = v
+	case tag == tagInt && n == 2:
+		v := r.ints.new()
+		v.V = r.int64v()
+		t = v
+	case tag == tagFloat && n == 2:
+		t = &Float{V: r.float()}
+	case tag == tagText && n == 2:
+		v := r.texts.new()
+		v.V = r.text()
+		t = v
+	case tag == tagBool && n == 2:
+		t = &Bool{V: r.boolean()}
+	case tag == tagBytes && n == 2:
+		t = &Bytes{V: append([]byte{}, r.str(2)...)}
+	case tag == tagUnit && n == 1:
+		t = &Unit{}
+	case tag == tagLam && n == 3:
+		arity := r.count()
+		if arity < 1 {
+			r.fail()
+		}
+		v := r.lams.new()
+		v.Arity = arity
+		v.Body = r.term()
+		t = v
+	case tag == tagApp && n >= 3:
+		v := r.apps.new()
+		v.Fn = r.term()
+		v.Args = r.terms(n - 2)
+		t = v
+	case tag == tagLet && n == 3:
+		v := r.lets.new()
+		v.Value = r.term()
+		v.Body = r.term()
+		t = v
+	case tag == tagLetRec && n == 3:
+		v := r.term()
+		if _, ok := v.(*Lam); !ok {
+			r.fail()
+		}
+		t = &LetRec{Value: v, Body: r.term()}
+	case tag == tagIf && n == 4:
+		v := r.ifs.new()
+		v.Cond = r.term()
+		v.Then = r.term()
+		v.Else = r.term()
+		t = v
+	case tag == tagMatch && n >= 2 && n%2 == 0:
+		m := r.matches.new()
+		m.Scrutinee = r.term()
+		m.Arms = take(&r.armBuf, (n-2)/2)[:0]
+		for i := 2; i < n && !r.bad; i += 2 {
+			p := r.pattern()
+			m.Arms = append(m.Arms, Arm{Pat: p, Body: r.term()})
+		}
+		t = m
+	case tag == tagTuple && n >= 3:
+		t = &Tuple{Elems: r.terms(n - 1)}
+	case tag == tagList:
+		t = &List{Elems: r.terms(n - 1)}
+	case tag == tagDelay && n == 2:
+		t = &Delay{Body: r.term()}
+	case tag == tagForce && n == 2:
+		t = &Force{X: r.term()}
+	default:
+		// Chunked literals, and anything malformed.
+		r.fail()
+	}
+	r.leave()
+	if r.bad {
+		return nil
+	}
+	return t
+}
+
+// patterns reads n patterns.
+func (r *fastReader) patterns(n int) []Pattern {
+	ps := take(&r.patBuf, n)
+	for i := range ps {
+		if ps[i] = r.pattern(); ps[i] == nil {
+			return nil
+		}
+	}
+	return ps
+}
+
+func (r *fastReader) pattern() Pattern {
+	n := r.array()
+	if n == 0 {
+		r.fail()
+		return nil
+	}
+	tag := r.count()
+	if r.bad {
+		return nil
+	}
+	var p Pattern
+	switch {
+	case tag == ptagVar && n == 1:
+		p = &PVar{}
+	case tag == ptagWild && n == 1:
+		p = &PWild{}
+	case tag == ptagLit && n == 2:
+		l := r.term()
+		if !isLiteral(l) {
+			r.fail()
+		}
+		v := r.plits.new()
+		v.Lit = l
+		p = v
+	case tag == ptagCtor && n >= 3:
+		v := r.pctors.new()
+		v.Type = r.typeRef()
+		v.Index = r.count()
+		v.Args = r.patterns(n - 3)
+		p = v
+	case tag == ptagTuple:
+		p = &PTuple{Elems: r.patterns(n - 1)}
+	case tag == ptagList:
+		p = &PList{Elems: r.patterns(n - 1)}
+	case tag == ptagCons && n == 3:
+		h := r.pattern()
+		p = &PCons{Head: h, Tail: r.pattern()}
+	default:
+		r.fail()
+	}
+	r.leave()
+	if r.bad {
+		return nil
+	}
+	return p
+}
+
+// typeTerms reads n type terms.
+func (r *fastReader) typeTerms(n int) []TypeTerm {
+	ts := make([]TypeTerm, n)
+	for i := range ts {
+		if ts[i] = r.typeTerm(); ts[i] == nil {
+			return nil
+		}
+	}
+	return ts
+}
+
+func (r *fastReader) typeTerm() TypeTerm {
+	n := r.array()
+	if n == 0 {
+		r.fail()
+		return nil
+	}
+	tag := r.count()
+	if r.bad {
+		return nil
+	}
+	var t TypeTerm
+	switch {
+	case tag == ttagVar && n == 2:
+		t = &TVar{Index: r.count()}
+	case tag == ttagRef && n == 3:
+		t = &TRef{Def: r.defRef()}
+	case tag == ttagSelf && n == 2:
+		t = &TSelf{Member: r.count()}
+	case tag == ttagBuiltin && n == 2:
+		name := r.text()
+		if name == "" {
+			r.fail()
+		}
+		t = &TBuiltin{Name: name}
+	case tag == ttagApp && n >= 3:
+		if ts := r.typeTerms(n - 1); ts != nil {
+			t = &TApp{Fn: ts[0], Args: ts[1:]}
+		}
+	case tag == ttagFun && n == 3:
+		a := r.typeTerm()
+		t = &TFun{Arg: a, Res: r.typeTerm()}
+	case tag == ttagTuple:
+		t = &TTuple{Elems: r.typeTerms(n - 1)}
+	default:
+		r.fail()
+	}
+	r.leave()
+	if r.bad {
+		return nil
+	}
+	return t
+}
+
+// block reads a whole term or type block: *TermBlock or *TypeBlock.
+func (r *fastReader) block() any {
+	if len(r.data) > MaxBlockSize {
+		r.fail()
+		return nil
+	}
+	// {"kind": ..., "unode": 1, "members": [...]}, keys in canonical
+	// (length-first) order.
+	r.mapOf(3)
+	r.key(fieldKind)
+	kind := r.str(3)
+	r.key(fieldVersion)
+	if r.count() != formatVersion {
+		r.fail()
+	}
+	r.key(fieldMembers)
+	n := r.array()
+	if n == 0 || r.bad {
+		r.fail()
+		return nil
+	}
+	var out any
+	switch string(kind) {
+	case TermBlockKind:
+		b := &TermBlock{Members: make([]Term, n)}
+		for i := range b.Members {
+			r.mapOf(1)
+			r.key(fieldTerm)
+			if b.Members[i] = r.term(); b.Members[i] == nil {
+				return nil
+			}
+			r.leave()
+		}
+		out = b
+	case TypeBlockKind:
+		b := &TypeBlock{Members: make([]*DataDecl, n)}
+		for i := range b.Members {
+			// {"ctors": [[type term, ...], ...], "params": n}
+			r.mapOf(2)
+			r.key(fieldCtors)
+			nc := r.array()
+			d := &DataDecl{Ctors: make([][]TypeTerm, nc)}
+			for j := range d.Ctors {
+				nf := r.array()
+				if r.bad {
+					return nil
+				}
+				if d.Ctors[j] = r.typeTerms(nf); d.Ctors[j] == nil {
+					return nil
+				}
+				r.leave()
+			}
+			r.leave()
+			r.key(fieldParams)
+			d.Params = r.count()
+			r.leave()
+			if r.bad {
+				return nil
+			}
+			b.Members[i] = d
+		}
+		out = b
+	default:
+		r.fail()
+	}
+	r.leave() // members
+	r.leave() // the envelope
+	if r.bad || r.off != len(r.data) {
+		return nil
+	}
+	return out
+}
+
+// fastBlock decodes a term or type block in one pass (fastReader): the
+// block (*TermBlock or *TypeBlock) and its links, sorted, each once. ok
+// false means only that the general path must decide.
+func fastBlock(data []byte) (_ any, links []cid.Cid, ok bool) {
+	r := fastReader{data: data}
+	b := r.block()
+	if b == nil {
+		return nil, nil, false
+	}
+	return b, sortedUnique(r.links), true
 }

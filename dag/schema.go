@@ -84,6 +84,31 @@ func ValidatedLinks(data []byte) ([]cid.Cid, error) {
 }
 
 func validatedLinks(data []byte) ([]cid.Cid, error) {
+	_, links, err := validated(data)
+	return links, err
+}
+
+// validated is validatedLinks, with the block's typed form (*TermBlock
+// or *TypeBlock) when the one-pass decoder (fastReader) took it, nil
+// when the general path did.
+func validated(data []byte) (any, []cid.Cid, error) {
+	if b, links, ok := fastBlock(data); ok {
+		// What the typed decoders take, with every link supported, is
+		// exactly the schema (FuzzValidateBlock); fastBlock takes a
+		// subset of that (FuzzFastBlock).
+		if len(links) > 0 && bytes.Contains(data, fixedNodeMarker) {
+			needed, err := NeededLinks(data)
+			return b, needed, err
+		}
+		return b, links, nil
+	}
+	links, err := validatedGeneral(data)
+	return nil, links, err
+}
+
+// validatedGeneral is validatedLinks on the general path: the generic
+// form, walked by schemaWalker, which names what is wrong.
+func validatedGeneral(data []byte) ([]cid.Cid, error) {
 	if len(data) > MaxBlockSize {
 		return nil, &DecodeError{Msg: "block is " + strconv.Itoa(len(data)) + " bytes, limit " + strconv.Itoa(MaxBlockSize), Err: ErrTooLarge}
 	}

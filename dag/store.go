@@ -1,6 +1,7 @@
 package dag
 
 import (
+	"bytes"
 	"container/list"
 	"context"
 	"crypto/rand"
@@ -31,7 +32,22 @@ const (
 // upper case, no padding — the same keys boxo's blockstore uses.
 var mhKeyEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
 
-func mhKey(c cid.Cid) string { return mhKeyEncoding.EncodeToString(c.Hash()) }
+func mhKey(c cid.Cid) string {
+	var buf [80]byte // a sha2-256 multihash is 34 bytes, 55 in base32
+	return string(appendMhKey(buf[:0], c))
+}
+
+// appendMhKey appends mhKey(c) to dst. For the CIDs unode stores it
+// reads the multihash in place (c.Hash copies the CID's bytes).
+func appendMhKey(dst []byte, c cid.Cid) []byte {
+	if supportedCID(c) {
+		// CIDv1 (0x01), dag-cbor (0x71), then the multihash.
+		var mh [34]byte
+		copy(mh[:], c.KeyString()[2:])
+		return mhKeyEncoding.AppendEncode(dst, mh[:])
+	}
+	return mhKeyEncoding.AppendEncode(dst, c.Hash())
+}
 
 func blockKey(c cid.Cid) datastore.Key    { return datastore.RawKey(prefixBlocks + mhKey(c)) }
 func completeKey(c cid.Cid) datastore.Key { return datastore.RawKey(prefixComplete + mhKey(c)) }
@@ -64,26 +80,33 @@ func (s *Store) Datastore() datastore.Batching { return s.ds }
 // unode's block schema (ValidateBlock). It returns the block's needed
 // links.
 func verify(b Block) ([]cid.Cid, error) {
+	_, links, err := verifyDecoded(b)
+	return links, err
+}
+
+// verifyDecoded is verify, with the block decoded (*TermBlock or
+// *TypeBlock) when the one-pass decoder took it.
+func verifyDecoded(b Block) (any, []cid.Cid, error) {
 	if !supportedCID(b.CID) {
-		return nil, fmt.Errorf("block %s: %w", b.CID, ErrUnsupportedCID)
+		return nil, nil, fmt.Errorf("block %s: %w", b.CID, ErrUnsupportedCID)
 	}
 	if len(b.Data) > MaxBlockSize {
-		return nil, fmt.Errorf("block %s is %d bytes, limit %d: %w", b.CID, len(b.Data), MaxBlockSize, ErrTooLarge)
+		return nil, nil, fmt.Errorf("block %s is %d bytes, limit %d: %w", b.CID, len(b.Data), MaxBlockSize, ErrTooLarge)
 	}
 	sum, err := mh.Sum(b.Data, mh.SHA2_256, -1)
 	if err != nil {
-		return nil, fmt.Errorf("hashing block %s: %w", b.CID, err)
+		return nil, nil, fmt.Errorf("hashing block %s: %w", b.CID, err)
 	}
 	if string(sum) != string(b.CID.Hash()) {
-		return nil, &HashMismatchError{Want: b.CID, Got: cid.NewCidV1(cid.DagCBOR, sum)}
+		return nil, nil, &HashMismatchError{Want: b.CID, Got: cid.NewCidV1(cid.DagCBOR, sum)}
 	}
 	// Canonical DAG-CBOR is not enough: only blocks of unode's schema
 	// are kept (schema.go), so what is stored is what can be used.
-	links, err := validatedLinks(b.Data)
+	x, links, err := validated(b.Data)
 	if err != nil {
-		return nil, fmt.Errorf("block %s: %w", b.CID, err)
+		return nil, nil, fmt.Errorf("block %s: %w", b.CID, err)
 	}
-	return links, nil
+	return x, links, nil
 }
 
 // Put stores a block after checking it: its CID must be CIDv1 dag-cbor
@@ -204,30 +227,128 @@ func (s *Store) putComplete(ctx context.Context, c cid.Cid) error {
 // AddBlocks stores blocks (typically a batch received from a peer) and
 // marks complete every one whose closure is now present, in dependency
 // order. It checks every block first (as Put does) and stores nothing if
-// any fails. Blocks whose closure is still missing something stay stored
+// any fails; the definitions that check decoded are kept decoded, as
+// LoadTerm would keep them. Blocks whose closure is still missing something stay stored
 // but incomplete; it is not an error (see MissingFrom).
 func (s *Store) AddBlocks(ctx context.Context, blocks []Block) error {
-	type entry struct {
-		b       Block
-		links   []cid.Cid
-		pending int   // links not yet complete
-		users   []int // entries that link to this one
-		done    bool
-	}
+	entries := make([]addEntry, 0, len(blocks))
 	index := make(map[cid.Cid]int, len(blocks))
-	entries := make([]*entry, 0, len(blocks))
 	for _, b := range blocks {
 		if _, dup := index[b.CID]; dup {
 			continue
 		}
-		links, err := verify(b)
+		x, links, err := verifyDecoded(b)
 		if err != nil {
 			return err
 		}
 		index[b.CID] = len(entries)
-		entries = append(entries, &entry{b: b, links: links})
+		entries = append(entries, addEntry{c: b.CID, data: b.Data, links: links, decoded: x})
 	}
+	return s.addEntries(ctx, entries, index)
+}
 
+// Received is a block taken from outside (a peer, an import): Receive
+// hashes its bytes once, so its CID is what they hash to; Check makes
+// the rest of Put's checks, in one pass over the bytes for a block as
+// unode writes it; and AddReceived stores checked blocks without hashing
+// or decoding them again.
+type Received struct {
+	b       Block
+	links   []cid.Cid // every link (Links), once checked
+	needed  []cid.Cid // the links a holder needs (NeededLinks)
+	decoded any       // *TermBlock or *TypeBlock, when the one pass built it
+	checked bool
+}
+
+// Receive hashes data (NewBlock). It does not check anything else.
+func Receive(data []byte) *Received { return &Received{b: NewBlock(data)} }
+
+// CID is the CID data hashes to.
+func (r *Received) CID() cid.Cid { return r.b.CID }
+
+// Data is the block's bytes (not to be modified).
+func (r *Received) Data() []byte { return r.b.Data }
+
+// Block is the block with its CID.
+func (r *Received) Block() Block { return r.b }
+
+// Check makes the checks Put makes besides the hash, with the same
+// errors: the size limit (ErrTooLarge), canonical DAG-CBOR (a
+// *DecodeError), unode's schema (a *SchemaError). Each names the block.
+// A block unode wrote (fastReader) is decoded once, and that decoding
+// yields the checks, the links and the typed block; any other goes
+// through the general path, which names what is wrong.
+func (r *Received) Check() error {
+	if r.checked {
+		return nil
+	}
+	c, data := r.b.CID, r.b.Data
+	if len(data) > MaxBlockSize {
+		return fmt.Errorf("block %s is %d bytes, limit %d: %w", c, len(data), MaxBlockSize, ErrTooLarge)
+	}
+	if b, links, ok := fastBlock(data); ok {
+		r.decoded, r.links, r.needed = b, links, links
+		if len(links) > 0 && bytes.Contains(data, fixedNodeMarker) {
+			needed, err := NeededLinks(data)
+			if err != nil {
+				return fmt.Errorf("block %s: %w", c, err)
+			}
+			r.needed = needed
+		}
+	} else {
+		needed, err := validatedGeneral(data)
+		if err != nil {
+			return fmt.Errorf("block %s: %w", c, err)
+		}
+		links, err := Links(data)
+		if err != nil {
+			return fmt.Errorf("block %s: %w", c, err)
+		}
+		r.links, r.needed = links, needed
+	}
+	r.checked = true
+	return nil
+}
+
+// Links returns every link of a checked block (what Links returns).
+func (r *Received) Links() []cid.Cid { return r.links }
+
+// AddReceived is AddBlocks for received blocks: it checks those not yet
+// checked (Check), and stores nothing if one fails. A definition it
+// decoded on the way is kept in the decoded-block cache, as LoadTerm
+// would keep it.
+func (s *Store) AddReceived(ctx context.Context, rs []*Received) error {
+	entries := make([]addEntry, 0, len(rs))
+	index := make(map[cid.Cid]int, len(rs))
+	for _, r := range rs {
+		if _, dup := index[r.b.CID]; dup {
+			continue
+		}
+		if err := r.Check(); err != nil {
+			return err
+		}
+		index[r.b.CID] = len(entries)
+		entries = append(entries, addEntry{c: r.b.CID, data: r.b.Data, links: r.needed, decoded: r.decoded})
+	}
+	return s.addEntries(ctx, entries, index)
+}
+
+// addEntry is a checked block being added, with what AddBlocks works out
+// about it.
+type addEntry struct {
+	c       cid.Cid
+	data    []byte
+	links   []cid.Cid // needed links
+	decoded any
+	pending int   // links not yet complete
+	users   []int // entries that link to this one
+	done    bool  // complete already
+	stored  bool  // stored already
+}
+
+// addEntries stores checked entries (index: CID to entry) and marks
+// complete those whose closure is present.
+func (s *Store) addEntries(ctx context.Context, entries []addEntry, index map[cid.Cid]int) error {
 	// Store the blocks (one batch), then the markers (a second batch,
 	// committed after the first), so a crash between the two never
 	// leaves a marker without its closure. Each is one write to the
@@ -237,33 +358,43 @@ func (s *Store) AddBlocks(ctx context.Context, blocks []Block) error {
 	if err != nil {
 		return fmt.Errorf("adding blocks: %w", err)
 	}
-	for _, e := range entries {
-		have, err := s.ds.Has(ctx, blockKey(e.b.CID))
-		if err != nil {
-			return fmt.Errorf("checking block %s: %w", e.b.CID, err)
+	var kb []byte // key buffer: one key string per key, not three
+	for i := range entries {
+		e := &entries[i]
+		kb = appendMhKey(append(kb[:0], prefixBlocks...), e.c)
+		bk := datastore.RawKey(string(kb))
+		if e.stored, err = s.ds.Has(ctx, bk); err != nil {
+			return fmt.Errorf("checking block %s: %w", e.c, err)
 		}
-		if !have {
-			if err := batch.Put(ctx, blockKey(e.b.CID), e.b.Data); err != nil {
-				return fmt.Errorf("storing block %s: %w", e.b.CID, err)
+		if !e.stored {
+			if err := batch.Put(ctx, bk, e.data); err != nil {
+				return fmt.Errorf("storing block %s: %w", e.c, err)
 			}
 		}
-		if e.done, err = s.IsComplete(ctx, e.b.CID); err != nil {
-			return err
+		kb = appendMhKey(append(kb[:0], prefixComplete...), e.c)
+		if e.done, err = s.ds.Has(ctx, datastore.RawKey(string(kb))); err != nil {
+			return fmt.Errorf("checking completeness of %s: %w", e.c, err)
 		}
 	}
 	if err := batch.Commit(ctx); err != nil {
 		return fmt.Errorf("adding blocks: %w", err)
 	}
-	if s.prefixes.active.Load() {
-		for _, e := range entries {
-			s.prefixes.add(e.b.CID)
+	indexed := s.prefixes.active.Load()
+	for i := range entries {
+		e := &entries[i]
+		if indexed {
+			s.prefixes.add(e.c)
+		}
+		if e.decoded != nil && !e.stored {
+			s.cache.add(e.c, e.decoded, len(e.data))
 		}
 	}
 
 	// Kahn's algorithm over the links inside the batch; links outside it
 	// must already be complete.
 	var ready []int
-	for i, e := range entries {
+	for i := range entries {
+		e := &entries[i]
 		if e.done {
 			continue
 		}
@@ -295,12 +426,12 @@ func (s *Store) AddBlocks(ctx context.Context, blocks []Block) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		e := entries[ready[0]]
+		e := &entries[ready[0]]
 		ready = ready[1:]
-		marks = append(marks, e.b.CID)
+		marks = append(marks, e.c)
 		e.done = true
 		for _, u := range e.users {
-			ue := entries[u]
+			ue := &entries[u]
 			if ue.pending > 0 {
 				ue.pending--
 				if ue.pending == 0 {

@@ -2,7 +2,9 @@ package dag
 
 import (
 	"bytes"
+	"maps"
 	"slices"
+	"strings"
 
 	"github.com/ipfs/go-cid"
 )
@@ -16,6 +18,13 @@ type StoredScan struct {
 	// Links is Links(data); Needed is NeededLinks(data), the links a
 	// holder of the block needs (a subset of Links).
 	Links, Needed []cid.Cid
+	// Defs lists, for an element chunk leaf, the definitions its values
+	// name directly (closures' code, top-level functions held as values),
+	// sorted, each once; nil for other blocks. Such values are part of
+	// the value that links to the chunk (a thunk's captured list of
+	// closures), so a sandbox checks these as it checks the definitions
+	// a thunk names itself, not as code a definition reaches.
+	Defs []cid.Cid
 }
 
 // ScanStoredBlock reads, in one decoding, what Refs.AddBlock, Links and
@@ -40,6 +49,9 @@ func ScanStoredBlock(data []byte) (*StoredScan, error) {
 		return nil, malformed("expected a map envelope, found %s", describe(x))
 	}
 	kind, err := envelopeKind(m)
+	if err == nil && kind == ChunkBlockKind {
+		return scanChunk(sc, x)
+	}
 	if err != nil || kind != TermBlockKind {
 		return sc, err
 	}
@@ -88,5 +100,29 @@ func ScanStoredBlock(data []byte) (*StoredScan, error) {
 		}
 		sc.Needed = needed
 	}
+	return sc, nil
+}
+
+// scanChunk is ScanStoredBlock's case of a chunk block: an element
+// leaf's values name builtins and definitions as a thunk's do
+// (Refs.AddBlock), a data leaf or an interior node names none.
+func scanChunk(sc *StoredScan, x any) (*StoredScan, error) {
+	body, err := envelope(x, ChunkBlockKind, fieldChunk)
+	if err != nil {
+		return nil, err
+	}
+	nd, err := chunkNodeOf(body)
+	if err != nil {
+		return nil, err
+	}
+	if len(nd.units) == 0 {
+		return sc, nil
+	}
+	r := NewRefs()
+	for _, u := range nd.units {
+		r.AddValue(u)
+	}
+	sc.Builtins = slices.Sorted(maps.Keys(r.Builtins))
+	sc.Defs = slices.SortedFunc(maps.Keys(r.Defs), func(a, b cid.Cid) int { return strings.Compare(a.KeyString(), b.KeyString()) })
 	return sc, nil
 }
