@@ -16,6 +16,8 @@ FUZZ_TARGETS = \
 	./dag:FuzzLinks \
 	./dag:FuzzValueLinks \
 	./dag:FuzzValidateBlock \
+	./dag:FuzzFastBlock \
+	./dag:FuzzScanCanonical \
 	./eval:FuzzWire \
 	./eval:FuzzEval \
 	./p2p:FuzzDecodeEvalRequest \
@@ -29,6 +31,7 @@ FUZZ_TARGETS = \
 	./p2p:FuzzDecodeChanMessage \
 	./p2p:FuzzDecodeChanReply \
 	./p2p:FuzzServeChan \
+	./p2p:FuzzFastMessagesDecode \
 	./capabilities:FuzzParseToken \
 	./capabilities:FuzzDecodeToken \
 	./capabilities:FuzzVerifyToken \

@@ -367,7 +367,7 @@ func (s *Store) queueAudit(e AuditEntry, done chan error) (full bool, err error)
 		s.seq = 0
 	}
 	s.lastNS = ns
-	key := fmt.Sprintf("%s%020d-%06d", prefixAudit, ns, s.seq)
+	key := auditKey(ns, s.seq)
 	// Queued under mu, so the queue is in key order.
 	s.amu.Lock()
 	s.mu.Unlock()
@@ -385,6 +385,34 @@ func (s *Store) queueAudit(e AuditEntry, done chan error) (full bool, err error)
 	}
 	s.amu.Unlock()
 	return full, err
+}
+
+// auditKey is fmt.Sprintf("%s%020d-%06d", prefixAudit, ns, seq) for
+// ns >= 0, without fmt's cost on every evaluation.
+func auditKey(ns int64, seq uint64) string {
+	b := make([]byte, 0, len(prefixAudit)+28)
+	b = append(b, prefixAudit...)
+	b = appendPadded(b, uint64(ns), 20)
+	b = append(b, '-')
+	b = appendPadded(b, seq, 6)
+	return string(b)
+}
+
+// appendPadded appends v in decimal, zero-padded to width digits.
+func appendPadded(b []byte, v uint64, width int) []byte {
+	var d [20]byte
+	i := len(d)
+	for v >= 10 {
+		i--
+		d[i] = byte('0' + v%10)
+		v /= 10
+	}
+	i--
+	d[i] = byte('0' + v)
+	for range width - (len(d) - i) {
+		b = append(b, '0')
+	}
+	return append(b, d[i:]...)
 }
 
 // startWriterLocked starts the writer if none runs, and with urgent

@@ -528,13 +528,28 @@ func (t *streamTicket) scope() memScope {
 type firstFrameReader struct {
 	t     *streamTicket
 	after time.Duration
-	done  bool
-	body  bool   // the prefix is complete
-	shift uint   // of the prefix's next 7 bits
-	left  uint64 // body bytes still to come
+	// writeIn, when set, becomes the stream's write deadline (from then)
+	// at the next Write (setWriteTimeout). Writes come from one goroutine.
+	writeIn time.Duration
+	done    bool
+	body    bool   // the prefix is complete
+	shift   uint   // of the prefix's next 7 bits
+	left    uint64 // body bytes still to come
 }
 
-func (r *firstFrameReader) Write(p []byte) (int, error) { return r.t.s.Write(p) }
+func (r *firstFrameReader) Write(p []byte) (int, error) {
+	if r.writeIn > 0 {
+		r.t.s.SetWriteDeadline(time.Now().Add(r.writeIn))
+		r.writeIn = 0
+	}
+	return r.t.s.Write(p)
+}
+
+// setWriteTimeout bounds the next write and what follows it by d from
+// when it starts, arming the deadline only then: a stream whose handler
+// sets a new bound before its first write (an eval stream that writes
+// only its reply) arms one timer, not two.
+func (r *firstFrameReader) setWriteTimeout(d time.Duration) { r.writeIn = d }
 
 func (r *firstFrameReader) Read(p []byte) (int, error) {
 	k, err := r.t.s.Read(p)

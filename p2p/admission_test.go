@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -920,4 +921,26 @@ func admissionReport(n *Node) string {
 	su, st := n.admit.slots.inUseBy()
 	return fmt.Sprintf("node: eval streams %d unknown + %d trusted, %d refused, %d evicted; slots %d unknown + %d trusted; unknown frames hold %d bytes",
 		u, tr, n.admit.eval.refused.Load(), n.admit.eval.evicted.Load(), su, st, n.admit.mem.inUse())
+}
+
+// TestRefusedStreamRetried: a call whose stream the callee's admission
+// reset before reading it (nothing ran there) is made once more before
+// the caller is told the peer is busy — so an honest stream evicted from
+// a full share of bare streams by a newer one gets a second chance
+// (TestBareStreamsFullShare lost one call in ~5,000 under CI load before
+// this).
+func TestRefusedStreamRetried(t *testing.T) {
+	ctx := testCtx(t)
+	target := newTestNode(t, withAdmissionLimits(func(l *admissionLimits) {
+		l.eval.unknownPerPeer = 0 // every unknown peer's eval stream is refused
+	}))
+	stranger := newTestNode(t)
+	connectAll(t, target, stranger)
+	_, err := stranger.EvalAt(ctx, target.ID().String(), "1 + 2", Budget{})
+	if err == nil || !strings.Contains(err.Error(), "busy") {
+		t.Fatalf("a refused call: got %v, want the peer is busy", err)
+	}
+	if got, want := target.admit.eval.refused.Load(), int64(1+refusedRetries); got != want {
+		t.Errorf("the callee refused %d streams of one call, want %d (the call and %d retry)", got, want, refusedRetries)
+	}
 }

@@ -377,7 +377,7 @@ func (n *Node) link(ctx context.Context, chk *capabilities.Checker, builtins []s
 		if s.allowedBy.Load() == chk {
 			continue
 		}
-		if allowed && chk.CheckLink(s.builtins, nil) == nil {
+		if allowed && chk.CheckLink(s.builtins, s.defs) == nil {
 			s.allowedBy.Store(chk)
 			continue
 		}
@@ -396,12 +396,19 @@ func (n *Node) link(ctx context.Context, chk *capabilities.Checker, builtins []s
 	for _, b := range builtins {
 		all[b] = true
 	}
+	allDefs := map[cid.Cid]bool{}
+	for _, d := range defs {
+		allDefs[d] = true
+	}
 	for _, s := range sums {
 		for _, b := range s.builtins {
 			all[b] = true
 		}
+		for _, d := range s.defs {
+			allDefs[d] = true
+		}
 	}
-	if err := chk.CheckLink(slices.Sorted(maps.Keys(all)), defs); err != nil {
+	if err := chk.CheckLink(slices.Sorted(maps.Keys(all)), slices.SortedFunc(maps.Keys(allDefs), compareCIDs)); err != nil {
 		return nil, asDenial(err)
 	}
 	return l, nil
@@ -412,7 +419,13 @@ func (n *Node) link(ctx context.Context, chk *capabilities.Checker, builtins []s
 // evaluations linking it.
 type linkSummary struct {
 	builtins []string // sorted
-	blocks   map[cid.Cid]struct{}
+	// defs are the definitions that values in the closure's element
+	// chunk leaves name (dag.StoredScan.Defs), sorted: parts of a value
+	// (a thunk's chunked list of closures), checked as the thunk's own
+	// references are, so chunked code is refused at link time as the
+	// same code unchunked is by serveEval's first check.
+	defs   []cid.Cid
+	blocks map[cid.Cid]struct{}
 	// bytes is an estimate of the memory the summary holds, what the
 	// cache is bounded by.
 	bytes int64
@@ -442,6 +455,7 @@ func (n *Node) summarize(ctx context.Context, root cid.Cid) (*linkSummary, error
 		return s, nil
 	}
 	builtins := map[string]bool{}
+	defs := map[cid.Cid]bool{}
 	s := &linkSummary{blocks: map[cid.Cid]struct{}{}, bytes: summaryBaseBytes}
 	partial := false
 	type item struct {
@@ -481,6 +495,12 @@ func (n *Node) summarize(ctx context.Context, root cid.Cid) (*linkSummary, error
 				s.bytes += summaryPerNameBytes + int64(len(b))
 			}
 		}
+		for _, d := range sc.Defs {
+			if !defs[d] {
+				defs[d] = true
+				s.bytes += summaryPerNameBytes + int64(len(d.KeyString()))
+			}
+		}
 		for _, l := range sc.Links {
 			if seen[l] {
 				continue
@@ -491,6 +511,7 @@ func (n *Node) summarize(ctx context.Context, root cid.Cid) (*linkSummary, error
 		}
 	}
 	s.builtins = slices.Sorted(maps.Keys(builtins))
+	s.defs = slices.SortedFunc(maps.Keys(defs), compareCIDs)
 	if !partial {
 		n.links.put(root, s)
 	}

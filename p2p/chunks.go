@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 
 	"github.com/ipfs/go-cid"
@@ -16,26 +17,110 @@ import (
 
 // Large values (docs/protocol.md, "Chunked values"). A value sent with a
 // call has its large parts (dag.ChunkThreshold) written as chunk blocks:
-// the sender stores them (pinned: they are its own) before the call, and
+// the sender stores them (pinned when they are its own; on the caller's
+// account when a foreign evaluation sends them) before the call, and
 // they then travel like code, through the sync of the thunk's roots, so
 // the callee asks only for the chunks it lacks and a value sent twice is
 // sent once. A receiver checks what a value declares (dag.DeclaredChunkBytes)
 // against its budget before it asks for a chunk, and reads the chunks
-// through a dag.ChunkReader bounded by the same budget.
+// through a dag.ChunkReader bounded by the same budget. Chunks received
+// from a peer (a thunk's, a result's) are unpinned and charged to it
+// (retain.go), so a peer sending many distinct large values makes the
+// node keep at most its disk quota of them.
 
 // encodeSent encodes a value to send (a thunk), storing its chunks here
-// first, and returns the encoding and its links (the sync's roots).
-func (n *Node) encodeSent(ctx context.Context, v dag.Value) ([]byte, []cid.Cid, error) {
+// first, and returns the encoding and its links (the sync's roots). The
+// chunks of this node's own calls are pinned. Those of a call a foreign
+// evaluation makes (onBehalfOf, its caller) are made from that peer's
+// values: stored unpinned, charged to its disk quota, protected by the
+// evaluation's lease (ctx) while it runs and retained after it like the
+// blocks it sent (retain.go).
+func (n *Node) encodeSent(ctx context.Context, v dag.Value, onBehalfOf peer.ID) ([]byte, []cid.Cid, error) {
 	ev, err := dag.EncodeValueChunked(v)
 	if err != nil {
 		return nil, nil, err
 	}
 	if len(ev.Chunks) > 0 {
-		if err := n.storeOwnChunks(ctx, ev.Chunks); err != nil {
+		if onBehalfOf != "" {
+			err = n.storeForeignChunks(ctx, onBehalfOf, ev.Chunks, ev.Links)
+		} else {
+			err = n.storeOwnChunks(ctx, ev.Chunks)
+		}
+		if err != nil {
 			return nil, nil, err
 		}
 	}
 	return ev.Data, ev.Links, nil
+}
+
+// storeForeignChunks stores chunk blocks on charged's account:
+// unpinned, within its disk quota (collecting if needed; a
+// *DiskQuotaError when they do not fit), protected by the lease of ctx
+// (there must be one: without it a collection could take them before
+// they are read or sent), and roots retained for it. Chunks an owner
+// write stores meanwhile, or already pinned, stay pinned.
+func (n *Node) storeForeignChunks(ctx context.Context, charged peer.ID, chunks []dag.Block, roots []cid.Cid) error {
+	l := leaseFrom(ctx)
+	if l == nil {
+		return errors.New("storing chunks for a peer outside a lease")
+	}
+	l.protect(roots...)
+	store, fresh, err := n.cb.chargeForeign(ctx, l, charged, chunks, nil)
+	if err != nil {
+		return err
+	}
+	if err := n.store.AddBlocks(ctx, store); err != nil {
+		return fmt.Errorf("storing the value's chunks: %w", err)
+	}
+	if err := n.cb.markReceived(ctx, fresh, charged); err != nil {
+		return err
+	}
+	n.cb.retainRoots(charged, roots)
+	return nil
+}
+
+// valueChunks returns, of the blocks that came with a result, the chunk
+// blocks of the value itself: those its chunk references (roots) reach
+// through chunk blocks. Chunk blocks only code reaches (a definition's
+// large literal) are not among them.
+func valueChunks(roots []cid.Cid, blocks []dag.Block) (map[cid.Cid]bool, error) {
+	byCID := make(map[cid.Cid][]byte, len(blocks))
+	for _, b := range blocks {
+		byCID[b.CID] = b.Data
+	}
+	out := map[cid.Cid]bool{}
+	stack := slices.Clone(roots)
+	for len(stack) > 0 {
+		c := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if out[c] {
+			continue
+		}
+		out[c] = true
+		data, ok := byCID[c]
+		if !ok {
+			continue // held here already
+		}
+		if kind, err := dag.BlockKind(data); err != nil || kind != dag.ChunkBlockKind {
+			delete(out, c) // not a chunk: code, pinned with the rest
+			continue
+		}
+		r := dag.NewRefs()
+		if err := r.AddBlock(data); err != nil {
+			return nil, fmt.Errorf("chunk %s: %w", c, err)
+		}
+		for k := range r.Chunks {
+			stack = append(stack, k)
+		}
+	}
+	return out, nil
+}
+
+// chunkRootsOf returns the roots of the chunk references in w.
+func chunkRootsOf(w dag.Value) []cid.Cid {
+	r := dag.NewRefs()
+	r.AddValue(w)
+	return slices.SortedFunc(maps.Keys(r.Chunks), compareCIDs)
 }
 
 // storeOwnChunks stores chunk blocks this node made, pinned.
@@ -66,24 +151,26 @@ func checkDeclared(w dag.Value, limit int64, which string) *CallError {
 }
 
 // readChunks replaces w's chunk references by the values their chunks
-// (held here) hold, allocating at most limit bytes for them.
-func (n *Node) readChunks(ctx context.Context, w dag.Value, limit int64, which string) (dag.Value, *CallError) {
+// (held here) hold, allocating at most limit bytes for them. used is
+// what the reader charged: the caller counts it against the budget the
+// value belongs to (serveEval: the evaluation's memory).
+func (n *Node) readChunks(ctx context.Context, w dag.Value, limit int64, which string) (_ dag.Value, used int64, _ *CallError) {
 	r := n.store.ChunkReader(limit)
 	out, err := r.Value(ctx, w)
 	if err == nil {
-		return out, nil
+		return out, r.Used(), nil
 	}
 	var be *dag.ChunkBudgetError
 	var me *dag.MissingError
 	switch {
 	case errors.As(err, &be):
-		return nil, &CallError{Code: CodeBudget, Which: which, Msg: "reading the value's chunks: " + err.Error()}
+		return nil, 0, &CallError{Code: CodeBudget, Which: which, Msg: "reading the value's chunks: " + err.Error()}
 	case errors.Is(err, dag.ErrNotFound), errors.As(err, &me):
-		return nil, &CallError{Code: CodeMissing, Msg: "reading the value's chunks: " + err.Error()}
+		return nil, 0, &CallError{Code: CodeMissing, Msg: "reading the value's chunks: " + err.Error()}
 	case errors.Is(err, dag.ErrMalformed):
-		return nil, invalid("reading the value's chunks: %v", err)
+		return nil, 0, invalid("reading the value's chunks: %v", err)
 	}
-	return nil, evalFailure(err)
+	return nil, 0, evalFailure(err)
 }
 
 // budgetMemory is the memory budget a received thunk's chunks count
@@ -95,13 +182,26 @@ func budgetMemory(b Budget) int64 {
 	return eval.DefaultMaxMemory
 }
 
-// resultLimit is the bytes a call's result may decode to: its result
-// budget.
-func resultLimit(b Budget) int64 {
+// resultLimit is the bytes a call's result may decode to, and the
+// budget that says so: its result budget, or the caller's memory budget
+// when that is smaller (the caller allocates the decoded value).
+func resultLimit(b Budget) (int64, string) {
+	limit := int64(eval.DefaultMaxResultBytes)
 	if b.MaxResultBytes > 0 {
-		return b.MaxResultBytes
+		limit = b.MaxResultBytes
 	}
-	return eval.DefaultMaxResultBytes
+	if m := budgetMemory(b); m < limit {
+		return m, eval.BudgetMemory
+	}
+	return limit, eval.BudgetResult
+}
+
+// remainingMemory is the memory budget an evaluation has left once the
+// chunks of its thunk (used bytes, charged by the chunk reader) are
+// allocated: at least one byte, so that a used-up budget is not read as
+// "no budget".
+func remainingMemory(b Budget, used int64) int64 {
+	return max(budgetMemory(b)-used, 1)
 }
 
 // parentsFirst orders chunk blocks (as an encoding makes them, each after

@@ -1,12 +1,14 @@
 package p2p
 
 import (
+	"math"
 	"strconv"
 	"sync"
 
 	"github.com/ipfs/go-cid"
 
 	"github.com/unode-dev/unode/dag"
+	"github.com/unode-dev/unode/eval"
 )
 
 // A decodeCache remembers what small encoded values (thunks received,
@@ -25,6 +27,7 @@ type decodeCache struct {
 	mu      sync.Mutex
 	entries map[string]*decoded
 	encoded map[encodeKey]*encodedValue
+	results map[string]*dag.EncodedValue // encodeResult
 }
 
 // decoded is a value and what serving or accepting it reads from it.
@@ -35,6 +38,28 @@ type decoded struct {
 	refsOnce sync.Once
 	builtins []string  // thunkRefs(w), on first use
 	defs     []cid.Cid // thunkRefs(w), on first use
+
+	valueOnce sync.Once
+	value     eval.Value // eval.FromWire(w), on first use
+	valueErr  error
+
+	rootOnce sync.Once
+	root     string // auditRoot, on first use
+}
+
+// evalValue is eval.FromWire(d.w), converted once: evaluator values are
+// immutable (shared as definitions' values are among threads), and
+// FromWire accounts nothing to any thread, so every call of the same
+// thunk (or every receipt of the same result) can share one.
+func (d *decoded) evalValue() (eval.Value, error) {
+	d.valueOnce.Do(func() { d.value, d.valueErr = eval.FromWire(d.w) })
+	return d.value, d.valueErr
+}
+
+// auditRoot is auditRoot(data, d.links) for the bytes d decoded from.
+func (d *decoded) auditRoot(data []byte) string {
+	d.rootOnce.Do(func() { d.root = auditRoot(data, d.links) })
+	return d.root
 }
 
 // refs is thunkRefs(d.w). The slices are shared: read only.
@@ -49,7 +74,7 @@ const (
 )
 
 func newDecodeCache() *decodeCache {
-	return &decodeCache{entries: map[string]*decoded{}, encoded: map[encodeKey]*encodedValue{}}
+	return &decodeCache{entries: map[string]*decoded{}, encoded: map[encodeKey]*encodedValue{}, results: map[string]*dag.EncodedValue{}}
 }
 
 // decode is dag.DecodeValue(data) with its links, from the cache when
@@ -165,4 +190,57 @@ func (c *decodeCache) encode(v dag.Value, enc func() ([]byte, []cid.Cid, error))
 	c.encoded[k] = &encodedValue{data: data, links: links}
 	c.mu.Unlock()
 	return data, links, nil
+}
+
+// ---- the callee's side: encodings of small results ----
+
+// resultKey renders a scalar result (an Int, Bool, Unit, Float or a Text
+// of at most maxEncodeKeyEnv bytes) exactly: two results with the same
+// key are the same value, so they encode to the same bytes.
+func resultKey(w dag.Value) (string, bool) {
+	var b []byte
+	switch x := w.(type) {
+	case *dag.VInt:
+		b = strconv.AppendInt(append(b, 'i'), x.V, 10)
+	case *dag.VBool:
+		b = strconv.AppendBool(append(b, 'b'), x.V)
+	case *dag.VUnit:
+		b = append(b, 'u')
+	case *dag.VFloat:
+		b = strconv.AppendUint(append(b, 'f'), math.Float64bits(x.V), 16)
+	case *dag.VText:
+		if len(x.V) > maxEncodeKeyEnv {
+			return "", false
+		}
+		b = append(append(b, 't'), x.V...)
+	default:
+		return "", false
+	}
+	return string(b), true
+}
+
+// encodeResult is dag.EncodeValueChunked(w), from the cache for a
+// scalar result encoded before (a warm caller asks the same small
+// question again and again). The cached value is shared: read only.
+func (c *decodeCache) encodeResult(w dag.Value) (*dag.EncodedValue, error) {
+	k, ok := resultKey(w)
+	if ok {
+		c.mu.Lock()
+		e, hit := c.results[k]
+		c.mu.Unlock()
+		if hit {
+			return e, nil
+		}
+	}
+	ev, err := dag.EncodeValueChunked(w)
+	if err != nil || !ok || len(ev.Chunks) > 0 || len(ev.Data) > decodeCacheMaxLen {
+		return ev, err
+	}
+	c.mu.Lock()
+	if len(c.results) >= decodeCacheEntries {
+		clear(c.results)
+	}
+	c.results[k] = ev
+	c.mu.Unlock()
+	return ev, nil
 }

@@ -70,6 +70,11 @@ type CallError struct {
 	// into its own source (eval.RemoteRuntimeError).
 	Runtime string
 	Frames  []eval.Frame
+
+	// refused: the callee's admission reset the stream before its first
+	// frame arrived (admission.go evicts only pending streams), so
+	// nothing ran there and the call may be made again (callThunk).
+	refused bool
 }
 
 func (e *CallError) Error() string {
@@ -278,7 +283,7 @@ func streamFailure(ctx context.Context, p string, doing string, err error) error
 	var se *network.StreamError
 	if errors.As(err, &se) && se.Remote && se.ErrorCode == network.StreamResourceLimitExceeded {
 		// The callee's admission turned the stream away (admission.go).
-		return &CallError{Peer: p, Code: CodeMsg, Msg: doing + ": the peer is busy (it refused the stream: too many from this node or its class of peers)"}
+		return &CallError{Peer: p, Code: CodeMsg, Msg: doing + ": the peer is busy (it refused the stream: too many from this node or its class of peers)", refused: true}
 	}
 	if text, ok := DialText(err); ok { // dialtext.go: one line and a hint
 		return &CallError{Peer: p, Code: CodeMsg, Msg: text}

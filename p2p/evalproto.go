@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	mrand "math/rand/v2"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -55,7 +57,18 @@ func (n *Node) callThunk(ctx context.Context, p peer.ID, addrs []ma.Multiaddr, t
 	}
 	// A warm caller sends the same thunk again and again: its encoding
 	// is cached as the callee caches its decoding (decodecache.go).
-	data, roots, err := n.decoded.encode(thunk, func() ([]byte, []cid.Cid, error) { return n.encodeSent(ctx, thunk) })
+	if o.onBehalfOf != "" && leaseFrom(ctx) == nil {
+		// The thunk's chunks are the peer's (encodeSent): kept for the call.
+		l := n.cb.retainer().newLease()
+		defer l.release()
+		ctx = withLease(ctx, l)
+	}
+	data, roots, err := n.decoded.encode(thunk, func() ([]byte, []cid.Cid, error) { return n.encodeSent(ctx, thunk, o.onBehalfOf) })
+	if dq := (*DiskQuotaError)(nil); errors.As(err, &dq) {
+		ce := dq.callError()
+		ce.Msg = "storing the thunk's chunks: " + ce.Msg
+		return nil, ce
+	}
 	if err != nil {
 		return nil, &CallError{Peer: p.String(), Code: CodeMsg, Msg: "encoding the thunk: " + err.Error()}
 	}
@@ -70,6 +83,7 @@ func (n *Node) callThunk(ctx context.Context, p peer.ID, addrs []ma.Multiaddr, t
 	rec := n.peers.get(p)
 	var st SyncStats
 	var wire wireCount
+	refused := 0
 	for attempt := 0; ; attempt++ {
 		res, shortcut, err := n.callOnce(ctx, p, rec, data, roots, b, &st, &wire, attempt > 0, o)
 		if err == nil {
@@ -89,8 +103,33 @@ func (n *Node) callThunk(ctx context.Context, p peer.ID, addrs []ma.Multiaddr, t
 			st.RoundTrips++
 			continue
 		}
+		if refused < refusedRetries && errors.As(err, &ce) && ce.refused {
+			// The callee's admission turned the stream away before
+			// reading it (a full share of streams still negotiating,
+			// where a newcomer evicts the oldest): nothing ran there,
+			// so one more try after a short, jittered pause gets an
+			// honest caller through a flood of bare streams.
+			refused++
+			if sleepCtx(ctx, refusedBackoff+time.Duration(mrand.Int64N(int64(refusedBackoff)))) != nil {
+				n.synced.add(st)
+				return &callResult{sync: st}, err
+			}
+			continue
+		}
 		n.synced.add(st)
 		return &callResult{sync: st}, err
+	}
+}
+
+// sleepCtx waits d, or until ctx is done (its error).
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 
@@ -160,12 +199,12 @@ func (n *Node) callOnce(ctx context.Context, p peer.ID, rec *peerRecord, thunk [
 	if err != nil {
 		return nil, 0, localFailure(err)
 	}
-	req, err := EncodeEvalRequest(r)
+	req, size, err := frameMessage(r) // EncodeEvalRequest, framed
 	if err != nil {
 		return nil, 0, localFailure(err)
 	}
-	if len(req) > MaxRequestSize {
-		return nil, 0, &CallError{Code: CodeMsg, Msg: fmt.Sprintf("request of %d bytes exceeds the limit of %d", len(req), MaxRequestSize)}
+	if size > MaxRequestSize {
+		return nil, 0, &CallError{Code: CodeMsg, Msg: fmt.Sprintf("request of %d bytes exceeds the limit of %d", size, MaxRequestSize)}
 	}
 
 	s, err := n.host.NewStream(ctx, p, ProtocolEval)
@@ -190,7 +229,7 @@ func (n *Node) callOnce(ctx context.Context, p peer.ID, rec *peerRecord, thunk [
 		wire.out += fc.written
 		wire.in += fc.read
 	}()
-	if err := fc.writeFrame(req); err != nil {
+	if err := fc.writeFramed(req); err != nil {
 		return fail("sending the request", err)
 	}
 	asked := false
@@ -288,13 +327,21 @@ func (n *Node) callOnce(ctx context.Context, p peer.ID, rec *peerRecord, thunk [
 			// Large parts (chunks.go): what they declare must fit the
 			// result budget before one is asked for.
 			chunked := dag.HasChunkRefs(r.Value) && dag.DeclaredChunkBytes(w) > 0
-			limit := resultLimit(b)
+			limit, which := resultLimit(b)
 			if chunked {
-				if ce := checkDeclared(w, limit, eval.BudgetResult); ce != nil {
+				if ce := checkDeclared(w, limit, which); ce != nil {
 					s.Reset()
 					ce.Peer = ps
 					return nil, shortcut, ce
 				}
+				if leaseFrom(ctx) == nil {
+					// The value's chunks, held or received, are kept
+					// until they are read (acceptPinned).
+					use := n.cb.retainer().newLease()
+					defer use.release()
+					ctx = withLease(ctx, use)
+				}
+				leaseFrom(ctx).protect(dec.links...)
 			}
 			if len(r.Chunks) > 0 {
 				raw, err := n.receiveResultChunks(ctx, fc, digestList(r.Chunks), limit, st)
@@ -305,8 +352,14 @@ func (n *Node) callOnce(ctx context.Context, p peer.ID, rec *peerRecord, thunk [
 				s.Close()
 				r.Blocks = append(slices.Clip(r.Blocks), raw...)
 			}
-			if !same {
-				if err := n.acceptResultBlocks(ctx, p, dec.links, r.Blocks, o.onBehalfOf); err != nil {
+			// A value that names no block (a scalar, most small results)
+			// brings nothing to accept.
+			if !same && (len(dec.links) > 0 || len(r.Blocks) > 0 || o.onBehalfOf != "") {
+				var croots []cid.Cid
+				if chunked {
+					croots = chunkRootsOf(w)
+				}
+				if err := n.acceptResultBlocks(ctx, p, dec.links, r.Blocks, o.onBehalfOf, croots); err != nil {
 					return nil, shortcut, resultFailure(ps, err)
 				}
 			}
@@ -314,12 +367,17 @@ func (n *Node) callOnce(ctx context.Context, p peer.ID, rec *peerRecord, thunk [
 			rec.learn(deps...)
 			if chunked {
 				var ce *CallError
-				if w, ce = n.readChunks(ctx, w, limit, eval.BudgetResult); ce != nil {
+				if w, _, ce = n.readChunks(ctx, w, limit, which); ce != nil {
 					ce.Peer = ps
 					return nil, shortcut, ce
 				}
 			}
-			v, err := eval.FromWire(w)
+			var v eval.Value
+			if chunked {
+				v, err = eval.FromWire(w)
+			} else {
+				v, err = dec.evalValue()
+			}
 			if err != nil {
 				return nil, shortcut, resultFailure(ps, err)
 			}
@@ -420,10 +478,13 @@ func (n *Node) handleEval(s network.Stream) {
 	if t == nil {
 		return
 	}
-	defer done()
 	remote := s.Conn().RemotePeer()
-	s.SetWriteDeadline(time.Now().Add(RequestReadTimeout))
-	fc := newFrameConn(t.frames(n.admit.lim.evalFirstFrame, RequestReadTimeout), t.scope())
+	rw := t.frames(n.admit.lim.evalFirstFrame, RequestReadTimeout).(*firstFrameReader)
+	// Every write is bounded: a need (and the blocks' wait) by
+	// RequestReadTimeout, the reply by ReplyWriteTimeout, each armed as
+	// its write starts.
+	rw.setWriteTimeout(RequestReadTimeout)
+	fc := newFrameConn(rw, t.scope())
 	hooks := serveHooks{
 		evaluating: func(deadline time.Time, cancel context.CancelFunc) (stop func()) {
 			// Nothing more is due from the caller: a read that returns
@@ -432,32 +493,61 @@ func (n *Node) handleEval(s network.Stream) {
 			// the deadline is the evaluation's own business. Watching
 			// starts only once the evaluation has run for watchDelay:
 			// most finish sooner, and need no watcher goroutine.
+			// The watcher peeks, consuming nothing, and stop waits for
+			// it: a chunked result's need, which the caller sends once
+			// it has the reply, is read by serveResultChunks alone.
+			var mu sync.Mutex
+			stopped := false
+			watched := make(chan struct{})
 			t := time.AfterFunc(watchDelay, func() {
+				defer close(watched)
+				mu.Lock()
+				if stopped {
+					mu.Unlock()
+					return
+				}
 				s.SetReadDeadline(deadline)
-				if _, err := fc.r.ReadByte(); !errors.Is(err, io.EOF) && !isTimeout(err) {
+				mu.Unlock()
+				_, err := fc.r.Peek(1)
+				mu.Lock()
+				defer mu.Unlock()
+				if !stopped && !errors.Is(err, io.EOF) && !isTimeout(err) {
 					cancel()
 				}
 			})
-			return func() { t.Stop() }
+			return func() {
+				mu.Lock()
+				was := stopped
+				stopped = true
+				mu.Unlock()
+				if was || t.Stop() {
+					return
+				}
+				s.SetReadDeadline(time.Now()) // wake the watcher
+				<-watched
+				s.SetReadDeadline(time.Now().Add(RequestReadTimeout))
+			}
 		},
-		replying: func() { s.SetWriteDeadline(time.Now().Add(ReplyWriteTimeout)) },
+		replying: func() { rw.setWriteTimeout(ReplyWriteTimeout) },
 	}
-	var replied bool
-	var err error
-	n.onWorker(func() { replied, err = n.serveEval(n.ctx, remote, fc, hooks) })
-	if err != nil {
-		var ce *CallError
-		level := slog.LevelInfo
-		if errors.As(err, &ce) && ce.Code == CodeInvalid {
-			level = slog.LevelWarn
+	// The worker owns the stream from here: this handler returns.
+	n.goWorker(func() {
+		defer done()
+		replied, err := n.serveEval(n.ctx, remote, fc, hooks)
+		if err != nil {
+			var ce *CallError
+			level := slog.LevelInfo
+			if errors.As(err, &ce) && ce.Code == CodeInvalid {
+				level = slog.LevelWarn
+			}
+			n.log.Log(context.Background(), level, "eval: request failed", "peer", remote.String(), "err", err)
 		}
-		n.log.Log(context.Background(), level, "eval: request failed", "peer", remote.String(), "err", err)
-	}
-	if replied {
-		s.Close()
-	} else {
-		s.Reset()
-	}
+		if replied {
+			s.Close()
+		} else {
+			s.Reset()
+		}
+	})
 }
 
 // serveHooks connect serveEval to the stream; nil members do nothing.
@@ -561,7 +651,7 @@ func (n *Node) serveEval(ctx context.Context, remote peer.ID, fc *frameConn, hoo
 			return fail(invalid("the value to evaluate is not a thunk"))
 		}
 	} else {
-		if tv, err = eval.FromWire(w); err != nil {
+		if tv, err = dec.evalValue(); err != nil {
 			return fail(invalid("thunk: %v", err))
 		}
 		if c, ok := tv.(*eval.Closure); !ok || c.Arity() != 0 {
@@ -569,7 +659,7 @@ func (n *Node) serveEval(ctx context.Context, remote peer.ID, fc *frameConn, hoo
 		}
 	}
 	roots := dec.links
-	entry.Root = auditRoot(req.Thunk, roots)
+	entry.Root = dec.auditRoot(req.Thunk)
 
 	// The sandbox, and what the thunk names itself, before any work.
 	acc := n.accessFor(ctx, remote, req.Tokens)
@@ -658,29 +748,27 @@ func (n *Node) serveEval(ctx context.Context, remote peer.ID, fc *frameConn, hoo
 		// recently used and room is needed.
 		n.cb.retainRoots(remote, roots)
 	}
+	// Link: the builtins of everything the thunk refers to. The roots
+	// include its chunk roots, so this also checks what the values in
+	// its chunks name (code in a chunked list), as the first check did
+	// the thunk's own, before any chunk is read (caps.go, summarize).
+	l, err := n.link(ctx, acc.chk, thunkBuiltins, directDefs, roots)
+	if err != nil {
+		return fail(acc.denied(err))
+	}
 	if chunked {
-		rw, ce := n.readChunks(ctx, w, budgetMemory(g), eval.BudgetMemory)
+		rw, used, ce := n.readChunks(ctx, w, budgetMemory(g), eval.BudgetMemory)
 		if ce != nil {
 			return fail(ce)
 		}
-		// The chunks' values name code too: the sandbox checks it as it
-		// checked the thunk's own.
-		if bs, ds := thunkRefs(rw); len(bs)+len(ds) > 0 {
-			if err := acc.chk.CheckLink(bs, ds); err != nil {
-				return fail(acc.denied(asDenial(err)))
-			}
-		}
+		// The thunk's decoded chunks are the evaluation's memory.
+		g.MaxMemory = remainingMemory(g, used)
 		if tv, err = eval.FromWire(rw); err != nil {
 			return fail(invalid("thunk: %v", err))
 		}
 		if c, ok := tv.(*eval.Closure); !ok || c.Arity() != 0 {
 			return fail(invalid("the value to evaluate is not a thunk"))
 		}
-	}
-	// Link: the builtins of everything the thunk refers to.
-	l, err := n.link(ctx, acc.chk, thunkBuiltins, directDefs, roots)
-	if err != nil {
-		return fail(acc.denied(err))
 	}
 
 	// Wait for a slot among the foreign evaluations of the request's
@@ -690,10 +778,11 @@ func (n *Node) serveEval(ctx context.Context, remote peer.ID, fc *frameConn, hoo
 		return fail(ce)
 	}
 	defer done()
+	stopWatching := func() {}
 	if hooks.evaluating != nil {
 		d, _ := ctx.Deadline()
-		stop := hooks.evaluating(d, cancel)
-		defer stop()
+		stopWatching = hooks.evaluating(d, cancel)
+		defer stopWatching()
 	}
 	if h := n.evalHook.Load(); h != nil {
 		(*h)()
@@ -741,7 +830,7 @@ func (n *Node) serveEval(ctx context.Context, remote peer.ID, fc *frameConn, hoo
 		}
 		return fail(&CallError{Code: CodeMsg, Msg: "the result cannot be sent: " + err.Error()})
 	}
-	ev, err := dag.EncodeValueChunked(rw)
+	ev, err := n.decoded.encodeResult(rw) // dag.EncodeValueChunked
 	var enc []byte
 	if err == nil {
 		enc = ev.Data
@@ -795,6 +884,9 @@ func (n *Node) serveEval(ctx context.Context, remote peer.ID, fc *frameConn, hoo
 			return write(evalFailure(err))
 		}
 	}
+	if len(chunks) > 0 {
+		stopWatching() // the caller's need follows the reply (serveResultChunks)
+	}
 	if err := fc.writeMessage(&EvalReply{Result: res}); err != nil {
 		return false, fmt.Errorf("writing the result: %w", err)
 	}
@@ -816,17 +908,20 @@ func (n *Node) sent(to peer.ID, c cid.Cid) {
 // acceptResultBlocks stores the blocks that came from peer from with a
 // result (or a fetch) and records the new ones as received from it. For
 // this node's own calls and fetches (onBehalfOf empty) they are pinned,
-// with what they link to. For a call a foreign evaluation made, they are
-// stored on that evaluation's caller's say-so: unpinned, charged to
+// with what they link to, but for the chunks of the value itself (those
+// chunkRoots, the roots of its chunk references, reach), which are
+// stored on from's account (acceptPinned). For a call a foreign
+// evaluation made, they are stored on that evaluation's caller's
+// say-so: unpinned, charged to
 // onBehalfOf, protected while the evaluation runs (the lease in ctx),
 // and its roots retained for it (retain.go).
-func (n *Node) acceptResultBlocks(ctx context.Context, from peer.ID, links []cid.Cid, raw [][]byte, onBehalfOf peer.ID) error {
+func (n *Node) acceptResultBlocks(ctx context.Context, from peer.ID, links []cid.Cid, raw [][]byte, onBehalfOf peer.ID, chunkRoots []cid.Cid) error {
 	blocks, err := checkResultBlocks(links, raw)
 	if err != nil {
 		return err
 	}
 	if onBehalfOf == "" {
-		return n.acceptPinned(ctx, from, links, blocks)
+		return n.acceptPinned(ctx, from, links, blocks, chunkRoots)
 	}
 	l := leaseFrom(ctx)
 	if l == nil {
@@ -858,12 +953,30 @@ func (n *Node) acceptResultBlocks(ctx context.Context, from peer.ID, links []cid
 // acceptPinned stores result blocks of this node's own call: pinned, and
 // only if with what is held they complete the result's links, so that a
 // pinned block is complete (a result that misses a block stores
-// nothing).
-func (n *Node) acceptPinned(ctx context.Context, from peer.ID, links []cid.Cid, blocks []dag.Block) error {
-	pin := slices.Clone(links)
+// nothing). The value's own chunks are the exception: the callee chose
+// them, so they are unpinned, charged to it within its disk quota,
+// protected by the call's lease until the value is read, and retained
+// (storeForeignChunks). Chunks code links to (a literal) stay pinned.
+func (n *Node) acceptPinned(ctx context.Context, from peer.ID, links []cid.Cid, blocks []dag.Block, chunkRoots []cid.Cid) error {
+	// The chunks of the value itself are the callee's say-so, not code
+	// the value needs: stored unpinned on its account, under the call's
+	// lease (callOnce), and retained for it (chunks.go).
+	var chunks []dag.Block
+	var vc map[cid.Cid]bool
+	if len(chunkRoots) > 0 && leaseFrom(ctx) != nil {
+		var err error
+		if vc, err = valueChunks(chunkRoots, blocks); err != nil {
+			return err
+		}
+	}
+	pin := slices.DeleteFunc(slices.Clone(links), func(c cid.Cid) bool { return vc[c] })
 	inBatch := make(map[cid.Cid]bool, len(blocks))
 	for _, b := range blocks {
 		inBatch[b.CID] = true
+		if vc[b.CID] {
+			chunks = append(chunks, b)
+			continue
+		}
 		pin = append(pin, b.CID)
 	}
 	for _, b := range blocks {
@@ -871,7 +984,11 @@ func (n *Node) acceptPinned(ctx context.Context, from peer.ID, links []cid.Cid, 
 		if err != nil {
 			return fmt.Errorf("result block %s: %w", b.CID, err)
 		}
-		pin = append(pin, ls...)
+		for _, l := range ls {
+			if !vc[l] {
+				pin = append(pin, l)
+			}
+		}
 		needed, err := dag.NeededLinks(b.Data)
 		if err != nil {
 			return fmt.Errorf("result block %s: %w", b.CID, err)
@@ -892,6 +1009,16 @@ func (n *Node) acceptPinned(ctx context.Context, from peer.ID, links []cid.Cid, 
 		return err
 	}
 	defer release()
+	if len(chunks) > 0 {
+		blocks = slices.DeleteFunc(slices.Clone(blocks), func(b dag.Block) bool { return vc[b.CID] })
+		if err := n.storeForeignChunks(ctx, from, chunks, chunkRoots); err != nil {
+			var dq *DiskQuotaError
+			if errors.As(err, &dq) {
+				return dq.callError()
+			}
+			return err
+		}
+	}
 	if len(blocks) > 0 {
 		fresh, err := newBlocks(ctx, n.store, blocks)
 		if err != nil {
@@ -959,6 +1086,7 @@ func (n *Node) receiveBlocksAsking(ctx context.Context, from peer.ID, fc *frameC
 	if err := ask(bitmapFor(len(deps), idx)); err != nil {
 		return nil, &CallError{Code: CodeMsg, Msg: "sending the need reply: " + err.Error()}
 	}
+	received = make(map[cid.Cid][]cid.Cid, len(idx)) // no rehashing as blocks come
 	got, total := 0, 0
 	for got < len(idx) {
 		msg, release, err := fc.readFrame(MaxBlocksMessageSize)
@@ -982,12 +1110,17 @@ func (n *Node) receiveBlocksAsking(ctx context.Context, from peer.ID, fc *frameC
 			release()
 			return nil, invalid("%d blocks sent, %d asked for", got+len(bm.Blocks), len(idx))
 		}
+		// Each block is hashed once and decoded once (dag.Received):
+		// that one pass checks its encoding and schema and gives its
+		// links, and AddReceived stores it without doing either again.
 		batch := make([]dag.Block, len(bm.Blocks))
 		links := make([][]cid.Cid, len(bm.Blocks))
+		recv := make(map[cid.Cid]*dag.Received, len(bm.Blocks))
 		for j, data := range bm.Blocks {
 			i := idx[got+j]
 			c := deps[i]
-			h := dag.NewBlock(data).CID
+			rb := dag.Receive(data)
+			h := rb.CID()
 			if i < len(prefixes) {
 				// Listed by prefix: its bytes name it, and must match.
 				c = h
@@ -1004,14 +1137,15 @@ func (n *Node) receiveBlocksAsking(ctx context.Context, from peer.ID, fc *frameC
 				release()
 				return nil, invalid("block %s is %d bytes, limit %d", c, len(data), dag.MaxBlockSize)
 			}
-			ls, err := dag.LinksUnverified(data) // AddBlocks checks the encoding
-			if err != nil {
+			if err := rb.Check(); err != nil {
 				release()
-				return nil, invalid("block %s: %v", c, err)
+				return nil, invalid("%v", err)
 			}
-			batch[j] = dag.Block{CID: c, Data: data}
+			ls := rb.Links()
+			batch[j] = rb.Block()
 			links[j] = ls
 			received[c] = ls
+			recv[c] = rb
 			total += len(data)
 		}
 		if total > MaxSyncBytes {
@@ -1020,7 +1154,11 @@ func (n *Node) receiveBlocksAsking(ctx context.Context, from peer.ID, fc *frameC
 		}
 		store, fresh, err := n.cb.chargeForeign(ctx, use, from, batch, links)
 		if err == nil {
-			err = n.store.AddBlocks(ctx, store)
+			rs := make([]*dag.Received, len(store))
+			for k, b := range store {
+				rs[k] = recv[b.CID]
+			}
+			err = n.store.AddReceived(ctx, rs)
 		}
 		release()
 		stored = append(stored, fresh...)

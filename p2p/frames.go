@@ -116,8 +116,41 @@ func (c *frameConn) writeFrame(msg []byte) error {
 	return err
 }
 
+// frameMessage encodes v as a whole frame, prefix included, and returns
+// the length of its body. The messages of a warm call (fastmsg.go) are
+// encoded in place after room for the longest prefix, which then goes
+// just before them: one buffer, no copy.
+func frameMessage(v any) (frame []byte, body int, err error) {
+	if !fastEncodable(v) {
+		data, err := encodeMessage(v)
+		if err != nil {
+			return nil, 0, err
+		}
+		frame = binary.AppendUvarint(make([]byte, 0, binary.MaxVarintLen64+len(data)), uint64(len(data)))
+		return append(frame, data...), len(data), nil
+	}
+	buf := appendMessage(make([]byte, binary.MaxVarintLen64, 256), v)
+	body = len(buf) - binary.MaxVarintLen64
+	var pre [binary.MaxVarintLen64]byte
+	k := binary.PutUvarint(pre[:], uint64(body))
+	start := binary.MaxVarintLen64 - k
+	copy(buf[start:], pre[:k])
+	return buf[start:], body, nil
+}
+
+// writeFramed writes a frame from frameMessage in a single Write.
+func (c *frameConn) writeFramed(frame []byte) error {
+	n, err := c.w.Write(frame)
+	c.written += int64(n)
+	return err
+}
+
 // writeMessage encodes and writes a message.
 func (c *frameConn) writeMessage(v any) error {
+	if fastEncodable(v) {
+		frame, _, _ := frameMessage(v)
+		return c.writeFramed(frame)
+	}
 	data, err := encodeMessage(v)
 	if err != nil {
 		return err

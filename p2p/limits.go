@@ -749,3 +749,20 @@ const (
 	// every call's code and denial.
 	MaxNativeNameLen = 128
 )
+
+// Calls a callee's admission refused (evalproto.go, callThunk).
+const (
+	// refusedRetries is how many times a call whose stream the callee
+	// reset before reading it (StreamResourceLimitExceeded: its share of
+	// streams still negotiating was full, and a newer stream evicted
+	// this one) is made again. Nothing ran at the callee, so a retry is
+	// safe; one is enough to get an honest caller past a flood of bare
+	// streams, and more would let a busy callee multiply every caller's
+	// streams.
+	refusedRetries = 1
+
+	// refusedBackoff is the least pause before that retry; up to as
+	// much again is added at random, so callers turned away together do
+	// not come back together.
+	refusedBackoff = 25 * time.Millisecond
+)

@@ -228,6 +228,9 @@ func badMessage(format string, args ...any) *MessageError {
 }
 
 func encodeMessage(v any) ([]byte, error) {
+	if fastEncodable(v) { // fastmsg.go
+		return appendMessage(nil, v), nil
+	}
 	data, err := msgEncMode.Marshal(v)
 	if err != nil {
 		return nil, fmt.Errorf("p2p: encoding %T: %w", v, err)
@@ -238,6 +241,9 @@ func encodeMessage(v any) ([]byte, error) {
 func decodeMessage(data []byte, limit int, v any, what string) error {
 	if len(data) > limit {
 		return badMessage("%s of %d bytes exceeds the limit of %d", what, len(data), limit)
+	}
+	if fastDecode(data, v) { // fastmsg.go
+		return nil
 	}
 	if err := msgDecMode.Unmarshal(data, v); err != nil {
 		return &MessageError{Msg: what + ": " + describeDecodeError(v, data, err), Err: err} // wireerrors.go

@@ -29,12 +29,16 @@ import (
 //
 // Every block is pinned or unpinned. Unpinned blocks are those stored on
 // another peer's say-so: the blocks a foreign caller sends for its thunk
-// (receiveBlocks), and the result blocks of calls a foreign evaluation
-// makes on its caller's behalf (acceptResultBlocks with onBehalfOf).
+// (receiveBlocks), the result blocks of calls a foreign evaluation
+// makes on its caller's behalf (acceptResultBlocks with onBehalfOf), the
+// chunks of the values a result carries, charged to the callee that
+// sent them also for the node's own calls (acceptPinned), and the chunks
+// the node makes of values a foreign evaluation sends (encodeSent).
 // Each has a record /unpinned/<mh> naming the peer it is charged to, its
 // size and its links. Everything else is pinned: what the owner added
-// (AddWith), published, or received for its own calls and fetches, and
-// what node data refers to (DataPut). Pinning is for good, and it takes
+// (AddWith), published, or received for its own calls and fetches (but
+// for the chunks of result values), and what node data refers to
+// (DataPut). Pinning is for good, and it takes
 // the block's whole closure along, so that:
 //
 //	no pinned block links to an unpinned one

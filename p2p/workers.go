@@ -26,6 +26,17 @@ func (n *Node) onWorker(f func()) {
 	<-done
 }
 
+// goWorker runs f on an idle worker, starting one if none is idle, and
+// returns at once: a stream handler that hands its stream over this way
+// ends without waiting, so finishing a call wakes no second goroutine.
+func (n *Node) goWorker(f func()) {
+	select {
+	case n.jobs <- f:
+	default:
+		go n.worker(f)
+	}
+}
+
 func (n *Node) worker(job func()) {
 	idle := time.NewTimer(workerIdle)
 	defer idle.Stop()
