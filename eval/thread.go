@@ -184,6 +184,13 @@ func (th *Thread) Steps() int64 { return th.steps }
 // MemoryUsed reports the bytes charged so far.
 func (th *Thread) MemoryUsed() int64 { return th.mem }
 
+// MemoryLimit reports the memory budget of the evaluation in progress.
+func (th *Thread) MemoryLimit() int64 { return th.maxMem }
+
+// MemoryLeft reports the bytes the evaluation in progress may still
+// allocate (a Host reading a large value bounds its reads by it).
+func (th *Thread) MemoryLeft() int64 { return th.maxMem - th.mem }
+
 // MaxDepthSeen reports the deepest call nesting reached so far.
 func (th *Thread) MaxDepthSeen() int { return th.maxDepthSeen }
 

@@ -260,15 +260,29 @@ func (e *wireEnc) closure(c *Closure, depth int) dag.Value {
 // chargeWire charges what a host storing v's wire form will spend
 // (Data.put), before it does: fuel for the walk and memory for the wire
 // form, and it refuses a value whose encoding would exceed
-// dag.MaxValueSize. It allocates nothing: a value with much shared
-// structure is refused after at most MaxValueSize/2 values visited.
+// dag.MaxChunkedBytes (a value over dag.MaxValueSize is stored as
+// chunks, whose bytes are charged as memory too). It allocates nothing:
+// a value with much shared structure is refused after at most
+// MaxChunkedBytes/2 values visited, or sooner by the memory budget.
 func (th *Thread) chargeWire(v Value) {
-	size, nodes, mem := wireSize(th, v, dag.MaxValueSize)
-	if size > dag.MaxValueSize {
-		panic(&RuntimeError{Msg: fmt.Sprintf("the value is too big to store (its encoding exceeds %d bytes)", dag.MaxValueSize),
+	// Past dag.MaxValueSize the encoded bytes are charged as memory, so
+	// the walk need not go past what the budget has left.
+	limit := int64(dag.MaxChunkedBytes)
+	if left := th.maxMem - th.mem; left < limit {
+		limit = max(left, dag.MaxValueSize)
+	}
+	size, nodes, mem := wireSize(th, v, limit)
+	if size > limit && limit < dag.MaxChunkedBytes {
+		panic(&BudgetError{Which: BudgetMemory, Limit: th.maxMem})
+	}
+	if size > dag.MaxChunkedBytes || nodes > MaxWireNodes {
+		panic(&RuntimeError{Msg: fmt.Sprintf("the value is too big to store (its encoding exceeds %d bytes)", dag.MaxChunkedBytes),
 			Stack: th.backtrace(), Err: dag.ErrTooLarge})
 	}
 	th.charge(nodes / 8)
+	if size > dag.MaxValueSize {
+		mem += size // the chunk blocks the host makes of it
+	}
 	th.alloc(mem)
 }
 

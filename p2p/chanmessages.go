@@ -28,7 +28,9 @@ type ChanMessage struct {
 	// bytes: a channel some principal created there, or a node's
 	// requests channel).
 	Channel []byte `cbor:"2,keyasint"`
-	// Value is dag.EncodeValue of the message.
+	// Value is dag.EncodeValue of the message, or, for a value too
+	// large to go inline, its chunked encoding (dag.EncodeValueChunked:
+	// chunk references, whose chunks are synced like code).
 	Value []byte `cbor:"3,keyasint"`
 	// Ack asks for a reply once the message was taken by a listener (or
 	// why it was not): deliver sets it, send does not.

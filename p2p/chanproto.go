@@ -23,6 +23,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/unode-dev/unode/capabilities"
+	"github.com/unode-dev/unode/dag"
 	"github.com/unode-dev/unode/eval"
 )
 
@@ -55,6 +56,13 @@ import (
 // That is one extra round trip for code the receiver lacks, none for code
 // it is known to hold (the per-peer record, as for eval), and nothing
 // with a shared store.
+//
+// A value too large to go inline (over dag.MaxValueSize) goes chunked,
+// as a thunk does for at (chunks.go): its chunk roots are among its
+// links, so its chunks follow it through that same sync, only those the
+// receiver lacks. The receiver checks what the chunks declare against
+// the memory budget its policy gives the sender before it answers the
+// sync, and reads them within it.
 //
 // Sends never wait on the network: send hands the message to the peer's
 // bounded queue and returns; a full queue drops it (counted). What a
@@ -543,6 +551,19 @@ func (n *Node) sendChan(th *eval.Thread, p peer.ID, addrs []ma.Multiaddr, ch *ev
 		return failed(fmt.Errorf("to %s: %w", shortPeer(name), err))
 	}
 	data, roots, err := encodeChanValue(w)
+	if errors.Is(err, dag.ErrTooLarge) {
+		// Over the inline limit: the value travels chunked, as a
+		// thunk does (chunks.go). Its chunks are stored here (pinned;
+		// on the caller's account for a foreign evaluation) and go
+		// with the message through its sync, which sends only those
+		// the receiver lacks.
+		data, roots, err = n.encodeSent(th.Context(), w, onBehalfOf)
+		if dq := (*DiskQuotaError)(nil); errors.As(err, &dq) {
+			ce := dq.callError()
+			ce.Msg = "storing the message's chunks: " + ce.Msg
+			return failed(&ChanError{Peer: name, Reason: ChanFailed, Msg: ce.Msg, Err: ce})
+		}
+	}
 	if err != nil {
 		return failed(fmt.Errorf("to %s: %w", shortPeer(name), err))
 	}
@@ -1401,6 +1422,10 @@ type chanPolicy struct {
 	// send and deliver are the sandbox's verdicts on the two builtins,
 	// decided once per policy, not per message.
 	send, deliver error
+	// memory is the sandbox's memory budget (as for an evaluation the
+	// sender asked for here): what a chunked value may declare, and
+	// decode to, before any of its chunks is asked for or read.
+	memory int64
 }
 
 // check refuses a message whose builtin (send, or deliver with ack) the
@@ -1412,6 +1437,7 @@ func (p *chanPolicy) check(ack bool) error {
 		sb, _ := pol.SandboxOf(p.remote)
 		chk := capabilities.NewChecker(sb, catalog, p.n.id, p.remote)
 		p.pol, p.send, p.deliver = pol, chk.CheckBuiltin("send"), chk.CheckBuiltin("deliver")
+		p.memory = budgetMemory(p.n.budget(sb.Budget, nil))
 	}
 	if ack {
 		return p.deliver
@@ -1446,6 +1472,15 @@ func (n *Node) takeChanMessage(ctx context.Context, remote peer.ID, fc *frameCon
 	dec, err := n.chans.decoded.decode(m.Value)
 	if err != nil {
 		return failed(invalid("value: %v", err)), nil
+	}
+	// A value over the inline limit comes chunked (chunks.go): what its
+	// chunks declare must fit the sender's memory budget here before
+	// one is asked for, and they are read within it once synced.
+	chunked := dag.HasChunkRefs(m.Value) && dag.DeclaredChunkBytes(dec.w) > 0
+	if chunked {
+		if ce := checkDeclared(dec.w, pol.memory, eval.BudgetMemory); ce != nil {
+			return failed(ce), nil
+		}
 	}
 	roots := dec.links
 	synced := false
@@ -1500,7 +1535,14 @@ func (n *Node) takeChanMessage(ctx context.Context, remote peer.ID, fc *frameCon
 			n.cb.retainRoots(remote, roots)
 		}
 	}
-	v, err := chanValueFromWire(dec.w)
+	w := dec.w
+	if chunked {
+		var ce *CallError
+		if w, _, ce = n.readChunks(ctx, w, pol.memory, eval.BudgetMemory); ce != nil {
+			return failed(ce), nil
+		}
+	}
+	v, err := chanValueFromWire(w)
 	if err != nil {
 		return failed(invalid("value: %v", err)), nil
 	}

@@ -485,7 +485,7 @@ func newLocalDataHost(c *Codebase) *localDataHost {
 }
 
 func (h *localDataHost) DataGet(th *eval.Thread, key string) (eval.Value, bool, error) {
-	return h.c.DataGet(th.Context(), key)
+	return h.c.dataGetFor(th, key)
 }
 
 func (h *localDataHost) DataPut(th *eval.Thread, key string, v eval.Value) error {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/ipfs/go-cid"
 	"github.com/ipfs/go-datastore"
 	"github.com/ipfs/go-datastore/query"
 
@@ -63,8 +64,19 @@ func checkDataText(s string) error {
 func dataKey(key string) datastore.Key { return datastore.RawKey(prefixData + key) }
 
 // DataPut stores v under key, replacing what was there. The value must
-// be sendable (no futures) and encode within dag.MaxValueSize.
+// be sendable (no futures); a value whose inline encoding would exceed
+// dag.MaxValueSize is stored chunked (dag.EncodeValueChunked, at most
+// dag.MaxChunkedBytes of chunks), its chunk blocks held for the key
+// (holdDataChunks). The chunks are stored and synced before the key,
+// and the key and its chunk index are written in one synced batch.
 func (c *Codebase) DataPut(ctx context.Context, key string, v eval.Value) error {
+	return c.dataPut(ctx, key, v, true)
+}
+
+// dataPut is DataPut; chunked says whether a value too big to store
+// inline may be stored chunked (not for a foreign evaluation's put:
+// netHost.DataPut).
+func (c *Codebase) dataPut(ctx context.Context, key string, v eval.Value, chunked bool) error {
 	if err := CheckDataKey(key); err != nil {
 		return err
 	}
@@ -72,21 +84,79 @@ func (c *Codebase) DataPut(ctx context.Context, key string, v eval.Value) error 
 	if err != nil {
 		return fmt.Errorf("storing %s: %w", key, err)
 	}
-	data, err := dag.EncodeValue(w)
+	ev, err := dag.EncodeValueChunked(w)
 	if err != nil {
 		return fmt.Errorf("storing %s: %w", key, err)
+	}
+	if len(ev.Chunks) > 0 && !chunked {
+		// Node data is the owner's, outside the disk quotas that bound
+		// what peers make the node store: another node's code, even
+		// with data.write, stores at most an inline value per key.
+		return fmt.Errorf("storing %s: the value is too big for another node's evaluation to store (its encoding exceeds %d bytes; only the node's own programs store larger values): %w", key, dag.MaxValueSize, dag.ErrTooLarge)
 	}
 	if err := c.pinLinks(ctx, dag.ValueLinks(w)); err != nil { // node data keeps the code it refers to
 		return fmt.Errorf("storing %s: %w", key, err)
 	}
-	if err := c.ds().Put(ctx, dataKey(key), data); err != nil {
+	var roots []cid.Cid
+	if len(ev.Chunks) > 0 {
+		chunks := make(map[cid.Cid]bool, len(ev.Chunks))
+		for _, b := range ev.Chunks {
+			chunks[b.CID] = true
+		}
+		for _, l := range ev.Links {
+			if chunks[l] {
+				roots = append(roots, l)
+			}
+		}
+		release, err := c.holdDataChunks(ctx, ev.Chunks, roots)
+		if err != nil {
+			return fmt.Errorf("storing %s: %w", key, err)
+		}
+		defer release()
+	}
+	batch, err := c.ds().Batch(ctx)
+	if err != nil {
+		return fmt.Errorf("storing %s: %w", key, err)
+	}
+	if err := batch.Put(ctx, dataKey(key), ev.Data); err != nil {
+		return fmt.Errorf("storing %s: %w", key, err)
+	}
+	if len(roots) > 0 {
+		err = batch.Put(ctx, dataBlocksKey(key), encodeDataRoots(roots))
+	} else {
+		err = batch.Delete(ctx, dataBlocksKey(key))
+	}
+	if err != nil {
+		return fmt.Errorf("storing %s: %w", key, err)
+	}
+	if err := c.commitData(ctx, batch); err != nil {
 		return fmt.Errorf("storing %s: %w", key, err)
 	}
 	return nil
 }
 
+// commitData commits a batch of data keys and syncs them.
+func (c *Codebase) commitData(ctx context.Context, batch datastore.Batch) error {
+	if err := batch.Commit(ctx); err != nil {
+		return err
+	}
+	if err := c.ds().Sync(ctx, datastore.RawKey(strings.TrimSuffix(prefixData, "/"))); err != nil {
+		return err
+	}
+	return c.ds().Sync(ctx, datastore.RawKey(strings.TrimSuffix(prefixDataBlocks, "/")))
+}
+
 // DataGet returns the value under key; ok is false when there is none.
+// A chunked value's chunks are read with dag.MaxChunkedBytes as budget
+// (DataGetLimit).
 func (c *Codebase) DataGet(ctx context.Context, key string) (v eval.Value, ok bool, err error) {
+	return c.DataGetLimit(ctx, key, 0)
+}
+
+// DataGetLimit is DataGet allocating at most limit bytes for the chunked
+// parts of the value (0: dag.MaxChunkedBytes): a value that declares
+// more fails with a *dag.ChunkBudgetError before any chunk is read.
+func (c *Codebase) DataGetLimit(ctx context.Context, key string, limit int64) (v eval.Value, ok bool, err error) {
 	if err := CheckDataKey(key); err != nil {
 		return nil, false, err
 	}
@@ -101,11 +171,33 @@ func (c *Codebase) DataGet(ctx context.Context, key string) (v eval.Value, ok bo
 	if err != nil {
 		return nil, false, fmt.Errorf("reading %s: %w", key, err)
 	}
+	if dag.HasChunkRefs(data) {
+		r := c.store.ChunkReader(limit)
+		if d := dag.DeclaredChunkBytes(w); d > r.Limit && r.Limit > 0 {
+			return nil, false, fmt.Errorf("reading %s: %w", key, &dag.ChunkBudgetError{Need: d, Limit: r.Limit})
+		}
+		if w, err = r.Value(ctx, w); err != nil {
+			return nil, false, fmt.Errorf("reading %s: %w", key, err)
+		}
+	}
 	v, err = eval.FromWire(w)
 	if err != nil {
 		return nil, false, fmt.Errorf("reading %s: %w", key, err)
 	}
 	return v, true, nil
+}
+
+// dataGetFor is DataGet for an evaluation: the chunks of the value may
+// take what is left of its memory budget, and a value needing more
+// fails with the evaluation's memory budget error before it is read.
+func (c *Codebase) dataGetFor(th *eval.Thread, key string) (eval.Value, bool, error) {
+	left := max(th.MemoryLeft(), 1)
+	v, ok, err := c.DataGetLimit(th.Context(), key, left)
+	var be *dag.ChunkBudgetError
+	if errors.As(err, &be) {
+		return nil, false, fmt.Errorf("reading %s: %w", key, &eval.BudgetError{Which: eval.BudgetMemory, Limit: th.MemoryLimit()})
+	}
+	return v, ok, err
 }
 
 // DataList returns the keys that start with prefix (any text; "" lists
@@ -144,7 +236,16 @@ func (c *Codebase) DataDelete(ctx context.Context, key string) error {
 	if err := CheckDataKey(key); err != nil {
 		return err
 	}
-	if err := c.ds().Delete(ctx, dataKey(key)); err != nil && !errors.Is(err, datastore.ErrNotFound) {
+	batch, err := c.ds().Batch(ctx)
+	if err != nil {
+		return fmt.Errorf("deleting %s: %w", key, err)
+	}
+	for _, k := range []datastore.Key{dataKey(key), dataBlocksKey(key)} {
+		if err := batch.Delete(ctx, k); err != nil && !errors.Is(err, datastore.ErrNotFound) {
+			return fmt.Errorf("deleting %s: %w", key, err)
+		}
+	}
+	if err := c.commitData(ctx, batch); err != nil {
 		return fmt.Errorf("deleting %s: %w", key, err)
 	}
 	return nil

@@ -315,7 +315,10 @@ func (r *fastReader) bytesList(max int) [][]byte {
 func (r *fastReader) mapLen(max uint64) uint64 {
 	n := r.head(majMap)
 	if n > max {
+		// A count past the shape's keys is not this codec's: 0, so no
+		// loop runs over a count a peer chose (2^64 would spin).
 		r.bad = true
+		return 0
 	}
 	return n
 }
@@ -380,6 +383,9 @@ func (r *fastReader) evalRequest(x *EvalRequest) {
 			for range m {
 				k := r.key(&p, 5)
 				v := r.int()
+				if r.bad {
+					return
+				}
 				switch k {
 				case 1:
 					w.Fuel = v

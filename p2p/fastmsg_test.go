@@ -221,3 +221,27 @@ func FuzzFastMessagesDecode(f *testing.F) {
 		}
 	})
 }
+
+// TestFastDecodeHugeMapCount: a map head counting more entries than the
+// shape has (here 2^64-1 in a request's budget) is left to the general
+// decoder at once. The fast decoder used to loop over the count a peer
+// chose: one 150-byte request held a core for minutes (found by
+// FuzzServeEval, testdata/fuzz/FuzzServeEval/2cdd4221358b55ef).
+func TestFastDecodeHugeMapCount(t *testing.T) {
+	huge := []byte{0xbb, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
+	for name, data := range map[string][]byte{
+		"request":        append([]byte{0xa2, 0x01, 0x41, 0x00}, huge...),
+		"request budget": append([]byte{0xa2, 0x01, 0x41, 0x00, 0x03}, huge...),
+		"reply":          huge,
+		"result":         append([]byte{0xa1, 0x02}, huge...),
+	} {
+		var req EvalRequest
+		var rep EvalReply
+		if fastDecode(data, &req) {
+			t.Errorf("%s: the fast decoder took a map of 2^64-1 entries as a request", name)
+		}
+		if fastDecode(data, &rep) {
+			t.Errorf("%s: the fast decoder took a map of 2^64-1 entries as a reply", name)
+		}
+	}
+}

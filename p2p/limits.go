@@ -338,6 +338,17 @@ const (
 	MaxRetainedRoots = 1 << 16
 )
 
+// Node data's chunks (data_chunks.go) add no long-lived map: they are in
+// the books of unpinned blocks (one entry each, like a peer's, charged
+// to dataPeer and outside the quotas above, so only the owner's data
+// grows them: what the owner, or a peer granted data.write, stores), and
+// their roots are read from the /datablocks/ keys at each collection
+// rather than kept in memory. Each Data.put keeps a set of the chunks it
+// stores, for the duration of the put: bounded by one value's chunks
+// (at most dag.MaxChunkedBytes of them; a leaf holds at least one unit
+// of a value of at most eval.MaxWireNodes nodes, and interior nodes
+// group dag.ChunkFanout each).
+
 // Fetching code from providers (fetch.go, fetchclosure.go,
 // fetchforeign.go; docs/protocol.md "/unode/blocks/1.0.0"). A provider
 // is any peer, found through the DHT or named by the asker: every bound
@@ -546,7 +557,8 @@ const (
 // make the other hold.
 const (
 	// MaxChanMessageSize bounds one channel message: a value (at most
-	// dag.MaxValueSize), a full dependency list (MaxSyncBlocks
+	// dag.MaxValueSize inline; a larger one goes chunked, its chunks
+	// synced in BlocksMessages), a full dependency list (MaxSyncBlocks
 	// digests), the absent list and the envelope. Most messages are a
 	// few dozen bytes; the frame's memory is reserved, and for unknown
 	// peers charged to their frame budget, before its body is read.

@@ -124,11 +124,12 @@ func (h *netHost) Spawn(th *eval.Thread, node *eval.Node, thunk eval.Value) *eva
 // DataGet, DataPut, DataList and DataDelete are the node's data (see
 // Codebase.DataGet); the checks of foreign evaluations are foreignHost's.
 func (h *netHost) DataGet(th *eval.Thread, key string) (eval.Value, bool, error) {
-	return h.n.cb.DataGet(th.Context(), key)
+	return h.n.cb.dataGetFor(th, key)
 }
 
 func (h *netHost) DataPut(th *eval.Thread, key string, v eval.Value) error {
-	return h.n.cb.DataPut(th.Context(), key, v)
+	// A foreign evaluation's value is stored inline only (dataPut).
+	return h.n.cb.dataPut(th.Context(), key, v, h.onBehalfOf == "")
 }
 
 func (h *netHost) DataList(th *eval.Thread, prefix string) ([]string, error) {

@@ -385,8 +385,8 @@ func (r *retainer) ensureLocked(ctx context.Context, ds datastore.Datastore) err
 		}
 	}
 	var tops []digest
-	for d := range r.blocks {
-		if !linked[d] {
+	for d, b := range r.blocks {
+		if !linked[d] && b.peer.id != dataPeer { // node data's keys keep theirs
 			tops = append(tops, d)
 		}
 	}
@@ -414,7 +414,9 @@ func (r *retainer) addLocked(d digest, b *heldBlock) {
 	r.blocks[d] = b
 	u := b.usage()
 	b.peer.used = b.peer.used.plus(u)
-	r.total = r.total.plus(u)
+	if b.peer.id != dataPeer { // node data is outside the node's cap
+		r.total = r.total.plus(u)
+	}
 }
 
 // forgetLocked drops d from the books (it was evicted or pinned).
@@ -422,7 +424,9 @@ func (r *retainer) forgetLocked(d digest, b *heldBlock) {
 	delete(r.blocks, d)
 	u := b.usage()
 	b.peer.used = b.peer.used.minus(u)
-	r.total = r.total.minus(u)
+	if b.peer.id != dataPeer {
+		r.total = r.total.minus(u)
+	}
 	if b.peer.used == (DiskUsage{}) {
 		delete(r.peers, b.peer.id)
 	}
@@ -662,7 +666,11 @@ func (c *Codebase) dropUnlinked(ctx context.Context, l *lease, roots, stored []c
 	if len(only) == 0 {
 		return nil
 	}
-	_, err := r.sweepLocked(context.WithoutCancel(ctx), c.store, r.markAllLocked(l), only)
+	marked, err := r.markAllLocked(ctx, c.ds(), l)
+	if err != nil {
+		return err
+	}
+	_, err = r.sweepLocked(context.WithoutCancel(ctx), c.store, marked, only)
 	return err
 }
 
@@ -929,9 +937,12 @@ func (c *Codebase) pinnedIncompleteLinks(ctx context.Context, roots []cid.Cid) (
 // ---- collection ----
 
 // markAllLocked marks what must stay: everything leases other than
-// except protect and every retained root reaches.
-func (r *retainer) markAllLocked(except *lease) map[digest]bool {
+// except protect, node data and every retained root reaches.
+func (r *retainer) markAllLocked(ctx context.Context, ds datastore.Datastore, except *lease) (map[digest]bool, error) {
 	m := &marker{r: r, marked: map[digest]bool{}}
+	if err := r.markDataLocked(ctx, ds, m); err != nil {
+		return nil, err
+	}
 	for l := range r.leases {
 		if l == except {
 			continue
@@ -943,7 +954,7 @@ func (r *retainer) markAllLocked(except *lease) map[digest]bool {
 	for e := r.lru.Front(); e != nil; e = e.Next() {
 		m.mark(e.Value.(*retainedRoot).d, nil)
 	}
-	return m.marked
+	return m.marked, nil
 }
 
 // marker marks unpinned blocks through their links, summing the usage
@@ -972,7 +983,7 @@ func (m *marker) mark(start digest, newly *[]digest) {
 		if newly != nil {
 			*newly = append(*newly, d)
 		}
-		if m.scope == nil || b.peer == m.scope {
+		if b.peer.id != dataPeer && (m.scope == nil || b.peer == m.scope) {
 			m.kept = m.kept.plus(b.usage())
 		}
 		m.stack = append(m.stack, b.links...)
@@ -990,6 +1001,9 @@ func (r *retainer) collectLocked(ctx context.Context, store *dag.Store, scope *p
 		return DiskUsage{}, nil // nothing is evicted: see retainer
 	}
 	m := &marker{r: r, scope: scope, marked: map[digest]bool{}}
+	if err := r.markDataLocked(ctx, store.Datastore(), m); err != nil {
+		return DiskUsage{}, err
+	}
 	for l := range r.leases {
 		for d := range l.protected {
 			m.mark(d, nil)
@@ -1110,6 +1124,9 @@ type DiskStat struct {
 	// the node store, evictable.
 	Pinned   GCResult  `json:"pinned"`
 	Unpinned DiskUsage `json:"unpinned"`
+	// Data is what node data's chunked values hold (data_chunks.go):
+	// outside the quota, evictable once no data key refers to it.
+	Data DiskUsage `json:"data"`
 	// Peers lists the peers charged the most unpinned bytes, most
 	// first; PeerCount counts all peers charged anything.
 	Peers     []PeerDisk `json:"peers"`
@@ -1136,8 +1153,15 @@ func (c *Codebase) DiskStat(ctx context.Context, top int) (*DiskStat, error) {
 	}
 	st := &DiskStat{Blocks: blocks, Bytes: size, Unpinned: r.total, Peers: []PeerDisk{}, PeerCount: len(r.peers),
 		RetainedRoots: r.lru.Len(), InUse: len(r.leases), Quota: r.quota}
-	st.Pinned = GCResult{Blocks: max(blocks-r.total.Blocks, 0), Bytes: max(size-r.total.Bytes, 0)}
+	if pu := r.peers[dataPeer]; pu != nil {
+		st.Data = pu.used
+		st.PeerCount--
+	}
+	st.Pinned = GCResult{Blocks: max(blocks-r.total.Blocks-st.Data.Blocks, 0), Bytes: max(size-r.total.Bytes-st.Data.Bytes, 0)}
 	for _, pu := range r.peers {
+		if pu.id == dataPeer {
+			continue
+		}
 		st.Peers = append(st.Peers, PeerDisk{Peer: pu.id.String(), DiskUsage: pu.used})
 	}
 	slices.SortFunc(st.Peers, func(a, b PeerDisk) int {

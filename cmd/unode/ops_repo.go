@@ -64,6 +64,10 @@ func (r *repoStatResult) Text() string {
 		r.Pinned.Blocks, byteSize(r.Pinned.Bytes))
 	fmt.Fprintf(&b, "unpinned   %d (%s) for %s: stored on other peers' say-so; evictable\n",
 		r.Unpinned.Blocks, byteSize(r.Unpinned.Bytes), plural(r.PeerCount, "peer"))
+	if r.Data.Blocks > 0 {
+		fmt.Fprintf(&b, "data       %d (%s): chunks of large node data values; evictable once no key refers to them\n",
+			r.Data.Blocks, byteSize(r.Data.Bytes))
+	}
 	q := r.Quota
 	fmt.Fprintf(&b, "quota      %s, %d blocks per peer; %s, %d blocks in all\n",
 		byteSize(q.PerPeer.Bytes), q.PerPeer.Blocks, byteSize(q.Total.Bytes), q.Total.Blocks)
