@@ -53,6 +53,7 @@ const crashCommandTimeout = 60 * time.Second
 type crashLedger struct {
 	mu      sync.Mutex
 	data    map[string]int64  // key -> value
+	big     map[string]int    // key -> length of a Text over 4 MiB (stored chunked)
 	names   map[string]string // name -> CID printed by add
 	grants  map[string]string // ID -> token
 	live    []string          // granted, not being revoked: for evaluations
@@ -91,7 +92,7 @@ func TestCrashRecovery(t *testing.T) {
 	dv := victim.startDaemon()
 	srcDir := t.TempDir()
 	led := &crashLedger{data: map[string]int64{}, names: map[string]string{}, grants: map[string]string{},
-		revoked: map[string]bool{}, audited: map[string]int{}, ops: map[string]int{},
+		revoked: map[string]bool{}, audited: map[string]int{}, ops: map[string]int{}, big: map[string]int{},
 		blocks: map[string]bool{}}
 
 	for it := range iterations {
@@ -107,6 +108,15 @@ func TestCrashRecovery(t *testing.T) {
 				v := int64(it)*1_000_000 + int64(i)
 				if _, _, code := try(victim, "data", "put", k, strconv.FormatInt(v, 10)); code == 0 {
 					led.record(func() { led.data[k] = v; led.ops["data put"]++ })
+				}
+			},
+			// data puts of Texts over 4 MiB: stored as chunks, synced
+			// before the key that names them
+			func(r *rand.Rand, i int) {
+				k := fmt.Sprintf("big/%d/%d", it, i)
+				n := 4<<20 + 1 + r.IntN(1<<20)
+				if _, _, code := try(victim, "data", "put", k, fmt.Sprintf(`Text.repeat %d "x"`, n)); code == 0 {
+					led.record(func() { led.big[k] = n; led.ops["big data put"]++ })
 				}
 			},
 			// adds: a chain of definitions, long now and then (the issue
@@ -381,6 +391,30 @@ func (l *crashLedger) check(t *testing.T, it int, victim, caller *node, addr str
 	}
 	if lost > 0 {
 		t.Errorf("iteration %d: %d of %d acknowledged data puts lost", it, lost, len(l.data))
+	}
+
+	// Large node data: after a collection (which must keep the chunks
+	// of every key), each acknowledged key with its length.
+	if len(l.big) > 0 {
+		if _, stderr, code := try(victim, "repo", "gc"); code != 0 {
+			t.Fatalf("iteration %d: repo gc: %s", it, stderr)
+		}
+	}
+	lost = 0
+	for k, n := range l.big {
+		var r struct {
+			Value int `json:"value"`
+		}
+		victim.json(&r, "eval", fmt.Sprintf(`match Data.get %q with | Some t -> Text.length t | None -> 0 - 1`, k))
+		if r.Value != n {
+			lost++
+			if lost <= 3 {
+				t.Errorf("iteration %d: acknowledged large data %s of %d characters has %d after kill -9 and a gc (-1: missing)", it, k, n, r.Value)
+			}
+		}
+	}
+	if lost > 0 {
+		t.Errorf("iteration %d: %d of %d acknowledged large data puts lost", it, lost, len(l.big))
 	}
 
 	// Names: bound to what add printed.
