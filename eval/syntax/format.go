@@ -354,19 +354,30 @@ func isLetBlock(e Expr) bool {
 }
 
 // letPattern reports whether m prints as the destructuring let it stands
-// for: it is marked so, has one arm, and its pattern can start a let
-// binding (a name there would be a plain binding instead).
-func letPattern(m *Match) bool {
-	if !m.Let || len(m.Arms) != 1 {
-		return false
-	}
-	switch p := m.Arms[0].Pattern.(type) {
-	case *PTuple, *PList, *PCons:
-		return true
+// for: it is marked so and has one arm (letPatternHead prints any
+// pattern so that it starts a pattern binding).
+func letPattern(m *Match) bool { return m.Let && len(m.Arms) == 1 }
+
+// letPatternHead prints p as the head of a let's pattern binding. The
+// parser takes a binding as a pattern when it starts with "(", "[" or a
+// constructor name; any other pattern (a name, which would be a plain
+// binding, `_`, a literal, a cons, a constructor by hash) is put in
+// parentheses, which read back as the same pattern.
+func letPatternHead(p Pattern) string {
+	head := formatPat(p, 0)
+	switch p := p.(type) {
+	case *PTuple, *PList:
+		return head
+	case *PLit:
+		if _, unit := p.Lit.(*UnitLit); unit {
+			return head
+		}
 	case *PCtor:
-		return isCtorName(p.Name)
+		if isCtorName(p.Name) {
+			return head
+		}
 	}
-	return false
+	return "(" + head + ")"
 }
 
 func formatExprs(es []Expr, ind int) string {
@@ -422,12 +433,7 @@ block:
 			if !letPattern(x) {
 				break block
 			}
-			pat := x.Arms[0].Pattern
-			head := formatPat(pat, 0)
-			if _, cons := pat.(*PCons); cons {
-				head = "(" + head + ")"
-			}
-			add(head, x.Scrutinee)
+			add(letPatternHead(x.Arms[0].Pattern), x.Scrutinee)
 			afterPattern = true
 			e = x.Arms[0].Body
 		default:

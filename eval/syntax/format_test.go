@@ -426,3 +426,31 @@ func (g *treeGen) pattern(depth int) Pattern {
 	}
 	return g.pattern(0)
 }
+
+// TestFormatLetPatternHeads: a destructuring let whose pattern would not
+// start a pattern binding as printed (a unit, a parenthesized name, `_`,
+// a literal, a cons) prints so that it reads back as the same let, not
+// as a match or a plain binding (FuzzParseFile found `let () = 0 in 0`
+// printed as a match).
+func TestFormatLetPatternHeads(t *testing.T) {
+	for _, src := range []string{
+		"let () = 0 in 0",
+		"let (x) = 1 in x",
+		"let (_) = 1 in 2",
+		"let (0) = 0 in 1",
+		"let (-1) = 0 in 1",
+		"let (\"a\") = \"a\" in 1",
+		"let (h :: t) = [1] in h",
+		"let [a, b] = [1, 2] in a",
+		"let (a, b) = (1, 2) in a",
+		"let Some x = Some 1 in x",
+		"let (Some x) = Some 1 in x",
+	} {
+		e, err := ParseExpr("t.u", []byte(src))
+		if err != nil {
+			t.Fatalf("%s: %v", src, err)
+		}
+		roundTripExpr(t, e, src)
+		roundTripFile(t, &File{Decls: []Decl{&DefDecl{Name: "v", Body: e}}}, src)
+	}
+}
