@@ -43,10 +43,13 @@ type Compiled struct {
 	Positions []DefPositions
 }
 
-// DefHints records a definition's local-variable names in binder order.
+// DefHints records a definition's local-variable names in binder order,
+// and the name the source gave the definition (empty: none), under which
+// they are kept too (Store.HintsFor).
 type DefHints struct {
 	Def   DefRef
 	Names []string
+	Name  string
 }
 
 // Lookup finds a term or constructor name the file declared.
@@ -466,7 +469,7 @@ func (c *compiler) compileDefs() error {
 			ref := DefRef{CID: blk.CID, Member: inv[i]}
 			c.defOf[n] = ref
 			c.out.Names = append(c.out.Names, NameEntry{Name: n, Ref: NameRef{Kind: KindTerm, Def: ref}})
-			c.out.Hints = append(c.out.Hints, DefHints{Def: ref, Names: hints[i]})
+			c.out.Hints = append(c.out.Hints, DefHints{Def: ref, Names: hints[i], Name: n})
 			if positions[i] != nil || forms[i] != nil {
 				c.out.Positions = append(c.out.Positions, DefPositions{Def: ref, Pos: positions[i], Name: n, Forms: forms[i]})
 			}
@@ -517,25 +520,46 @@ func (r *resolver) pop(n int) { r.scope = r.scope[:len(r.scope)-n] }
 
 func (r *resolver) def(d *syntax.DefDecl) Term {
 	r.scope = r.scope[:0]
-	if len(d.Params) == 0 {
-		return r.expr(d.Body, nil)
+	return r.rhs(d.Pos, d.Params, d.Body)
+}
+
+// rhs compiles what a definition or let binding with params binds: a
+// Lam when there are params or the value is a lambda, which the source
+// may have written as `f x = e` or `f = x -> e` (lamShape records which).
+func (r *resolver) rhs(pos syntax.Pos, params []string, body syntax.Expr) Term {
+	if len(params) > 0 {
+		return r.lambda(pos, params, body, false)
 	}
-	return r.lambda(d.Pos, d.Params, d.Body)
+	if l, ok := body.(*syntax.Lambda); ok && len(l.Params) > 0 && !strings.HasPrefix(l.Params[0], "%") {
+		// r.expr would give the same Lam (no position is kept for a
+		// Lam); an operator section keeps its own form.
+		return r.lambda(l.Pos, l.Params, l.Body, true)
+	}
+	return r.expr(body, nil)
 }
 
 // lambda builds a Lam, merging directly nested lambdas: `x -> y -> e`,
 // `x y -> e` and `f x = y -> e` all normalize to one Lam of arity 2.
-func (r *resolver) lambda(pos syntax.Pos, params []string, body syntax.Expr) Term {
+// What the merge erases, the source's grouping of the parameters, is
+// recorded as the Lam's form (lamShape); written is set when params are
+// a lambda's where a definition or binding could have had them on the
+// left of `=`.
+func (r *resolver) lambda(pos syntax.Pos, params []string, body syntax.Expr, written bool) Term {
 	r.checkParams(pos, params)
 	for _, p := range params {
 		r.push(p)
 	}
 	n := len(params)
+	var shape lamShape
+	if written {
+		shape |= lamWritten
+	}
 	for {
 		inner, ok := body.(*syntax.Lambda)
 		if !ok {
 			break
 		}
+		shape = shape.withBreak(n)
 		r.checkParams(inner.Pos, inner.Params)
 		for _, p := range inner.Params {
 			r.push(p)
@@ -545,7 +569,11 @@ func (r *resolver) lambda(pos syntax.Pos, params []string, body syntax.Expr) Ter
 	}
 	b := r.expr(body, nil)
 	r.pop(n)
-	return &Lam{Arity: n, Body: b}
+	t := &Lam{Arity: n, Body: b}
+	if shape != 0 {
+		r.spell(t, shape.form())
+	}
+	return t
 }
 
 // checkParams rejects `f x x = ...`: the second x would silently shadow
@@ -765,7 +793,7 @@ func (r *resolver) expr1(e syntax.Expr) Term {
 		}
 		return l
 	case *syntax.Lambda:
-		t := r.lambda(e.Pos, e.Params, e.Body)
+		t := r.lambda(e.Pos, e.Params, e.Body, false)
 		if len(e.Params) > 0 && strings.HasPrefix(e.Params[0], "%") {
 			// An operator section (see syntax.parseParen); its body
 			// is a BinOp, so no inner lambda was merged into it.
@@ -858,11 +886,7 @@ func (r *resolver) let(bs []*syntax.Binding, body syntax.Expr) Term {
 		// Try it as recursive; keep the recursion only if used.
 		hints, errs := len(r.hints), len(r.errs)
 		r.push(b.Name)
-		if len(b.Params) > 0 {
-			value = r.lambda(b.Pos, b.Params, b.Value)
-		} else {
-			value = r.expr(b.Value, nil)
-		}
+		value = r.rhs(b.Pos, b.Params, b.Value)
 		r.pop(1)
 		if usesVar(value, 0) {
 			rec = true
@@ -871,15 +895,27 @@ func (r *resolver) let(bs []*syntax.Binding, body syntax.Expr) Term {
 		}
 	}
 	if !rec {
-		if len(b.Params) > 0 {
-			value = r.lambda(b.Pos, b.Params, b.Value)
-		} else {
-			value = r.expr(b.Value, nil)
-		}
+		value = r.rhs(b.Pos, b.Params, b.Value)
 	}
-	r.push(b.Name)
+	if rec {
+		// Its hint is in already, before the value's, where the
+		// decompiler names a LetRec's binder.
+		r.scope = append(r.scope, b.Name)
+	} else {
+		r.push(b.Name)
+	}
 	rest := r.let(bs[1:], body)
 	r.pop(1)
+	if len(bs) == 1 {
+		if _, nested := body.(*syntax.Let); nested {
+			switch rest.(type) {
+			case *Let, *LetRec:
+				// `let a = 1 in let b = 2 in e`: the same terms as
+				// `let a = 1; b = 2 in e`, which show prints by default.
+				r.spell(rest, FormLetNested)
+			}
+		}
+	}
 	if rec {
 		return &LetRec{Value: value, Body: rest}
 	}

@@ -22,7 +22,9 @@ type Naming struct {
 // names are replaced by fresh ones. Nodes with more than one spelling
 // (forms.go) get the default one: && and || for the Ifs they stand for,
 // operators for operator builtins, plain application for |>, lambdas for
-// sections and matches for destructuring lets.
+// sections, matches for destructuring lets, one block for a chain of
+// lets, and a Lam's parameters in one group, on the left of `=` for a
+// definition or let binding.
 func DecompileDef(name string, t Term, hints []string, n Naming) *syntax.DefDecl {
 	return DecompileDefForms(name, t, hints, nil, n)
 }
@@ -37,10 +39,19 @@ func DecompileDefForms(name string, t Term, hints []string, forms []Form, n Nami
 	d.indexForms(t, forms)
 	decl := &syntax.DefDecl{Name: name}
 	decl.Body = d.expr(t)
-	if lam, ok := decl.Body.(*syntax.Lambda); ok && !isSectionLambda(lam) {
-		decl.Params, decl.Body = lam.Params, lam.Body
-	}
+	decl.Params, decl.Body = d.lift(t, decl.Body)
 	return decl
+}
+
+// lift moves the first parameters of a definition's or binding's value
+// to the left of `=` (`f x = e` rather than `f = x -> e`), unless the
+// value is a section or the source wrote them as a lambda.
+func (d *decompiler) lift(t Term, e syntax.Expr) ([]string, syntax.Expr) {
+	lam, ok := e.(*syntax.Lambda)
+	if !ok || isSectionLambda(lam) || shapeOf(d.form(t))&lamWritten != 0 {
+		return nil, e
+	}
+	return lam.Params, lam.Body
 }
 
 // DecompileType turns a data declaration back into source syntax.
@@ -307,9 +318,19 @@ func (d *decompiler) expr(t Term) syntax.Expr {
 			}
 		}
 		params := d.bind(t.Arity)
-		body := d.expr(t.Body)
+		var body syntax.Expr = d.expr(t.Body)
 		d.unbind(t.Arity)
-		return &syntax.Lambda{Params: params, Body: body}
+		// The groups the source split the parameters into, the
+		// innermost lambda first; one group without a record.
+		shape := shapeOf(d.form(t))
+		end := t.Arity
+		for i := t.Arity - 1; i >= 1; i-- {
+			if shape.breakAfter(i) {
+				body = &syntax.Lambda{Params: params[i:end], Body: body}
+				end = i
+			}
+		}
+		return &syntax.Lambda{Params: params[:end], Body: body}
 	case *App:
 		form := d.form(t)
 		if form == FormPipe && len(t.Args) > 0 {
@@ -397,6 +418,9 @@ func (d *decompiler) let(t Term) syntax.Expr {
 	l := &syntax.Let{}
 	bound := 0
 	for {
+		if bound > 0 && d.form(t) == FormLetNested {
+			break // a let of its own in the source: l.Body below
+		}
 		var b *syntax.Binding
 		switch x := t.(type) {
 		case *Let:
@@ -404,19 +428,15 @@ func (d *decompiler) let(t Term) syntax.Expr {
 			name := d.newName()
 			d.scope = append(d.scope, name)
 			bound++
-			b = &syntax.Binding{Name: name, Value: value}
-			if lam, ok := value.(*syntax.Lambda); ok && !isSectionLambda(lam) {
-				b.Params, b.Value = lam.Params, lam.Body
-			}
+			b = &syntax.Binding{Name: name}
+			b.Params, b.Value = d.lift(x.Value, value)
 			t = x.Body
 		case *LetRec:
 			name := d.newName()
 			d.scope = append(d.scope, name)
 			bound++
-			b = &syntax.Binding{Name: name, Value: d.expr(x.Value)}
-			if lam, ok := b.Value.(*syntax.Lambda); ok && !isSectionLambda(lam) {
-				b.Params, b.Value = lam.Params, lam.Body
-			}
+			b = &syntax.Binding{Name: name}
+			b.Params, b.Value = d.lift(x.Value, d.expr(x.Value))
 			t = x.Body
 		}
 		if b == nil {

@@ -49,7 +49,8 @@
 //	/blocks/<mh>           block bytes
 //	/complete/<mh>         marker: the block's closure is stored
 //	/names/<name>          NameRef as CBOR [kind, link, member(, ctor, arity)]
-//	/hints/<mh>/<member>   CBOR array of local-variable names, binder order
+//	/hints/<mh>/<member>   CBOR array of local-variable names, binder order (the latest source)
+//	/hints/<mh>/<member>/<name> the same, as name's source wrote them (names.go, HintsFor)
 //	/positions/<mh>/<member> CBOR [file, line, col, ...], one pair per node in Preorder (positions.go)
 //	/forms/<mh>/<member>/<name> CBOR [node, form, ...], how name's source spelled nodes (forms.go)
 //	/meta/storeid          the store's random identity (26 base32 chars)

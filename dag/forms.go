@@ -42,9 +42,57 @@ const (
 	// FormLetPattern is a one-arm Match written as a destructuring let:
 	// `let (a, b) = e in body`.
 	FormLetPattern
+	// FormLetNested is a Let or LetRec written as a `let` of its own in
+	// the body of the one before it (`let a = 1 in let b = 2 in e`),
+	// where the default prints the chain as one block.
+	FormLetNested
+	// FormLambda is the first of the forms of a Lam whose parameters the
+	// source grouped otherwise than all on the left of `=` (for a
+	// definition or let binding) or all before one `->` (for a lambda):
+	// FormLambda-1+s for the lamShape s.
+	FormLambda
 
-	numForms // one past the last known form
+	// numForms is one past the last known form.
+	numForms = FormLambda + lamShapes - 1
 )
+
+// lamShape is how the source grouped a Lam's parameters, which the
+// compiler merges into one Lam (`f x = y -> z -> e`, `f = x y z -> e` and
+// `f x y z = e` are one term): lamWritten says the first group was a
+// lambda's where the decompiler would put it on the left of `=`, and bit
+// i (1 <= i <= lamMaxBreak) that a new `x ->` group starts after the
+// i-th parameter. A break after a later parameter is not recorded, so
+// the default merges it.
+type lamShape uint8
+
+const (
+	lamWritten  lamShape = 1
+	lamMaxBreak          = 6
+	lamShapes            = 1 << (lamMaxBreak + 1) // shapes 0 (no record) .. lamShapes-1
+)
+
+// withBreak records that a group starts after the n-th parameter.
+func (s lamShape) withBreak(n int) lamShape {
+	if n < 1 || n > lamMaxBreak {
+		return s
+	}
+	return s | 1<<n
+}
+
+// breakAfter reports whether a group starts after the n-th parameter.
+func (s lamShape) breakAfter(n int) bool {
+	return n >= 1 && n <= lamMaxBreak && s&(1<<n) != 0
+}
+
+func (s lamShape) form() Form { return FormLambda - 1 + Form(s) }
+
+// shapeOf is the lamShape a form stands for; 0 for other forms.
+func shapeOf(f Form) lamShape {
+	if f < FormLambda || f >= numForms {
+		return 0
+	}
+	return lamShape(f - FormLambda + 1)
+}
 
 // formTable numbers t's nodes in preorder and looks each up in the forms
 // the resolver recorded; nil when none was recorded.

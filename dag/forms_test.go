@@ -55,7 +55,7 @@ var formsWant = map[string]string{
 	"negCall": "negCall x = Op.negate x",
 	"neg":     "neg x = -x",
 	"inc":     "inc = (+ 1)",
-	"incLam":  "incLam y = y + 1",
+	"incLam":  "incLam = y -> y + 1",
 	"from10":  "from10 = (10 -)",
 	"sub":     "sub = (-)",
 	"both":    "both = (::)",
@@ -73,7 +73,8 @@ var formsDefault = map[string]string{
 	"pipe":    "pipe xs = List.sum (List.map (x -> x + 1) xs)",
 	"call":    "call a b = a + b",
 	"negCall": "negCall x = -x",
-	"inc":     "inc y = y + 1", // incLam's local names: hints are per definition
+	"inc":     "inc x1 = x1 + 1", // a section's parameter has no source name
+	"incLam":  "incLam y = y + 1",
 	"from10":  "from10 x1 = 10 - x1",
 	"sub":     "sub x1 x2 = x1 - x2",
 	"both":    "both x1 x2 = x1 :: x2",
@@ -116,7 +117,7 @@ func TestShowForms(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		hints, _ := s.Hints(ctx, ref)
+		hints, _ := s.HintsFor(ctx, ref, name)
 		var forms []dag.Form
 		if withForms {
 			if forms, err = s.Forms(ctx, ref, name); err != nil {
@@ -181,7 +182,7 @@ func TestFormsForOtherTerm(t *testing.T) {
 	c := compileSrc(t, formsSrc)
 	for _, e := range c.Names {
 		term := termOf(t, c, e.Ref.Def)
-		for form := dag.Form(1); form < 10; form++ {
+		for form := dag.Form(1); form <= dag.NumForms; form++ { // and one unknown
 			var forms []dag.Form
 			n := 0
 			dag.Preorder(term, func(dag.Term) { n++ })

@@ -163,21 +163,33 @@ func (s *Store) SetName(ctx context.Context, name string, ref NameRef) error {
 }
 
 // SetNames binds every name of names (as SetName does) and records every
-// hints entry (as SetHints does) in one atomic write: a crash leaves all
-// of them or none, and on a synced datastore they cost one fsync, not
-// one per name. Everything is checked before anything is written.
+// hints entry (as SetHints does, and under its Name too, see HintsFor) in
+// one atomic write: a crash leaves all of them or none, and on a synced
+// datastore they cost one fsync, not one per name. Everything is checked
+// before anything is written.
+//
+// A term name that was bound to another definition loses that
+// definition's per-name records (forms and hints kept for the name) in the
+// same write: they describe source the name no longer stands for, and
+// nothing else would ever remove them. Written together with the new
+// binding, a crash leaves either the old binding with its records or the
+// new one without them, never an orphan and never a live binding stripped
+// of its own records.
 func (s *Store) SetNames(ctx context.Context, names []NameEntry, hints []DefHints) error {
 	type put struct {
 		key datastore.Key
-		v   []byte
+		v   []byte // nil: delete key
 	}
-	puts := make([]put, 0, len(names)+len(hints))
+	puts := make([]put, 0, len(names)+2*len(hints))
 	for _, h := range hints {
 		v, err := encodeHints(h.Def, h.Names)
 		if err != nil {
 			return err
 		}
 		puts = append(puts, put{hintsKey(h.Def), v})
+		if nameKeyable(h.Name) {
+			puts = append(puts, put{hintsNameKey(h.Def, h.Name), v})
+		}
 	}
 	for _, n := range names {
 		if err := checkName(n.Name); err != nil {
@@ -186,6 +198,17 @@ func (s *Store) SetNames(ctx context.Context, names []NameEntry, hints []DefHint
 		v, err := encodeNameRef(n.Ref)
 		if err != nil {
 			return fmt.Errorf("name %q: %w", n.Name, err)
+		}
+		if n.Ref.Kind != KindType {
+			old, ok, err := s.LookupName(ctx, n.Name)
+			if err != nil {
+				return err
+			}
+			if ok && old.Kind == KindTerm && (n.Ref.Kind != KindTerm || old.Def != n.Ref.Def) {
+				for _, k := range perNameKeys(old.Def, n.Name) {
+					puts = append(puts, put{k, nil})
+				}
+			}
 		}
 		puts = append(puts, put{keyFor(n.Name, n.Ref.Kind), v})
 	}
@@ -197,7 +220,12 @@ func (s *Store) SetNames(ctx context.Context, names []NameEntry, hints []DefHint
 		return fmt.Errorf("setting names: %w", err)
 	}
 	for _, p := range puts {
-		if err := batch.Put(ctx, p.key, p.v); err != nil {
+		if p.v == nil {
+			err = batch.Delete(ctx, p.key)
+		} else {
+			err = batch.Put(ctx, p.key, p.v)
+		}
+		if err != nil {
 			return fmt.Errorf("setting names: %w", err)
 		}
 	}
@@ -208,12 +236,39 @@ func (s *Store) SetNames(ctx context.Context, names []NameEntry, hints []DefHint
 }
 
 // DeleteName removes a term or constructor binding (a type binding when
-// kind is KindType); removing an unbound name is not an error.
+// kind is KindType); removing an unbound name is not an error. A term
+// name's per-name records (forms, hints) for its definition go in the same
+// write, so a crash leaves the binding with them or neither.
 func (s *Store) DeleteName(ctx context.Context, name string, kind NameKind) error {
 	if err := checkName(name); err != nil {
 		return err
 	}
-	if err := s.ds.Delete(ctx, keyFor(name, kind)); err != nil {
+	var side []datastore.Key
+	if kind != KindType {
+		old, ok, err := s.LookupName(ctx, name)
+		if err != nil {
+			return err
+		}
+		if ok && old.Kind == KindTerm {
+			side = perNameKeys(old.Def, name)
+		}
+	}
+	if len(side) == 0 {
+		if err := s.ds.Delete(ctx, keyFor(name, kind)); err != nil {
+			return fmt.Errorf("deleting name %q: %w", name, err)
+		}
+		return nil
+	}
+	batch, err := s.ds.Batch(ctx)
+	if err != nil {
+		return fmt.Errorf("deleting name %q: %w", name, err)
+	}
+	for _, k := range append(side, keyFor(name, kind)) {
+		if err := batch.Delete(ctx, k); err != nil {
+			return fmt.Errorf("deleting name %q: %w", name, err)
+		}
+	}
+	if err := batch.Commit(ctx); err != nil {
 		return fmt.Errorf("deleting name %q: %w", name, err)
 	}
 	return nil
@@ -297,9 +352,29 @@ func hintsKey(r DefRef) datastore.Key {
 	return datastore.RawKey(prefixHints + mhKey(r.CID) + "/" + strconv.Itoa(r.Member))
 }
 
+// hintsNameKey keys the hints of r as added under name, below r's own
+// record (as /forms/ keys forms by definition and name).
+func hintsNameKey(r DefRef, name string) datastore.Key {
+	return datastore.RawKey(prefixHints + mhKey(r.CID) + "/" + strconv.Itoa(r.Member) + "/" + name)
+}
+
+// nameKeyable reports whether name can be the last segment of a side
+// record's key (a definition name always can).
+func nameKeyable(name string) bool { return checkName(name) == nil }
+
+// perNameKeys are the side records kept for r under name: what rm and a
+// rebinding delete with the binding.
+func perNameKeys(r DefRef, name string) []datastore.Key {
+	if !r.CID.Defined() || r.Member < 0 || !nameKeyable(name) {
+		return nil
+	}
+	return []datastore.Key{formsKey(r, name), hintsNameKey(r, name)}
+}
+
 // SetHints records the original local-variable names of a definition, in
 // binder order, for `show`. Hints are not part of the definition's hash:
-// the same definition written with other names keeps the latest hints.
+// the same definition written with other names keeps the latest hints
+// here; SetNames also keeps each name's own (HintsFor).
 func (s *Store) SetHints(ctx context.Context, r DefRef, names []string) error {
 	v, err := encodeHints(r, names)
 	if err != nil {
@@ -333,12 +408,35 @@ func encodeHints(r DefRef, names []string) ([]byte, error) {
 	return v, nil
 }
 
-// Hints returns the names recorded by SetHints, or nil if there are none.
+// Hints returns the names recorded by SetHints (the latest source of the
+// definition under any name), or nil if there are none.
 func (s *Store) Hints(ctx context.Context, r DefRef) ([]string, error) {
 	if !r.CID.Defined() || r.Member < 0 {
 		return nil, nil
 	}
-	v, err := s.ds.Get(ctx, hintsKey(r))
+	return s.readHints(ctx, r, hintsKey(r))
+}
+
+// HintsFor returns the local names r's source used when it was added
+// under name; for a name with no record of its own (code added before
+// hints were kept per name, shown by CID, or with name "") it returns
+// Hints(r). Two names whose definitions hash the same thus each show
+// the local names written under them.
+func (s *Store) HintsFor(ctx context.Context, r DefRef, name string) ([]string, error) {
+	if !r.CID.Defined() || r.Member < 0 {
+		return nil, nil
+	}
+	if nameKeyable(name) {
+		h, err := s.readHints(ctx, r, hintsNameKey(r, name))
+		if h != nil || err != nil {
+			return h, err
+		}
+	}
+	return s.readHints(ctx, r, hintsKey(r))
+}
+
+func (s *Store) readHints(ctx context.Context, r DefRef, key datastore.Key) ([]string, error) {
+	v, err := s.ds.Get(ctx, key)
 	if errors.Is(err, datastore.ErrNotFound) {
 		return nil, nil
 	}

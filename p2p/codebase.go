@@ -340,8 +340,8 @@ func (c *Codebase) Show(ctx context.Context, what string) (*ShowResult, error) {
 		if err != nil {
 			return nil, err
 		}
-		hints, _ := c.store.Hints(ctx, ref.Def)
-		forms, _ := c.store.Forms(ctx, ref.Def, name) // as written; none for a peer's code
+		hints, _ := c.store.HintsFor(ctx, ref.Def, name) // the local names written under name
+		forms, _ := c.store.Forms(ctx, ref.Def, name)    // as written; none for a peer's code
 		src = syntax.FormatDecl(dag.DecompileDefForms(name, t, hints, forms, naming))
 	}
 	return &ShowResult{Name: name, Ref: refText(ref), Source: src}, nil

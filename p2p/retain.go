@@ -1106,7 +1106,20 @@ func (c *Codebase) CollectGarbage(ctx context.Context) (GCResult, error) {
 		return GCResult{}, err
 	}
 	freed, err := r.collectLocked(ctx, c.store, nil, DiskUsage{})
+	if err == nil {
+		err = c.dropSideRecords(ctx)
+	}
 	return GCResult{Blocks: freed.Blocks, Bytes: freed.Bytes}, err
+}
+
+// dropSideRecords removes the hints, positions and forms of definitions
+// no longer stored (evicted just now, or before such records were
+// collected) and per-name records of names no longer bound to them.
+func (c *Codebase) dropSideRecords(ctx context.Context) error {
+	if _, err := c.store.DropSideRecords(ctx); err != nil {
+		return fmt.Errorf("repo gc: %w", err)
+	}
+	return nil
 }
 
 // PeerDisk is the unpinned storage charged to one peer.

@@ -165,7 +165,15 @@ func (b *backend) scratchMain(ctx context.Context, file sourceFile) (dag.Term, s
 	}
 	// Positions are decoration beside the blocks: a runtime error in
 	// the file's code says where, here or reported by another node.
-	if err := st.SetPositions(ctx, comp.Positions); err != nil {
+	// Forms are kept per bound name, and no name is bound: without the
+	// name none is written (it would outlive the run, or replace how a
+	// bound name of the same definition was written).
+	ps := make([]dag.DefPositions, 0, len(comp.Positions))
+	for _, p := range comp.Positions {
+		p.Name, p.Forms = "", nil
+		ps = append(ps, p)
+	}
+	if err := st.SetPositions(ctx, ps); err != nil {
 		return nil, nil, err
 	}
 	names := scratchNames{}
