@@ -511,7 +511,7 @@ func (s *scope) foldInsert(desc *builtinDesc, ts []dag.Term, at *site, nest int)
 			th.depth -= w
 			return r
 		}
-		e := &mapEdit{}
+		e := newMapEdit(m.root)
 		root := m.root
 		for _, x := range xl.Elems() {
 			v := th.call2(hv, UnitValue, x)
@@ -520,7 +520,16 @@ func (s *scope) foldInsert(desc *builtinDesc, ts []dag.Term, at *site, nest int)
 			th.step() // the call of Map.insert
 			th.at = insAt
 			th.charge(int64(bitsLen(root.len())))
-			if with {
+			// A key already in the index: set its value in place
+			// (mapEdit.text says why that is the tree's insert).
+			if n := e.find(k); n != nil {
+				if with {
+					v = th.call2(f, n.v, v)
+				}
+				n.v = v
+				continue
+			}
+			if with && !e.absent(k) {
 				if old, ok := th.mapLookup(root, k); ok {
 					v = th.call2(f, old, v)
 				}
@@ -528,6 +537,9 @@ func (s *scope) foldInsert(desc *builtinDesc, ts []dag.Term, at *site, nest int)
 			root = th.mapInsertT(root, k, v, e)
 		}
 		th.depth -= w
+		// The nodes keep e (as their maker) for as long as the map
+		// lives; the index must not live that long.
+		e.text = nil
 		if root == m.root {
 			return m
 		}

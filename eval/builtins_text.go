@@ -251,25 +251,7 @@ func init() {
 	def1("Text.words", "Split at runs of white space", func(th *Thread, t Value) Value {
 		x := th.argText("Text.words", t)
 		th.chargeLen(len(x))
-		// Count the words (as strings.Fields splits) and charge them
-		// before Fields allocates.
-		words, inWord := 0, false
-		for _, r := range x {
-			th.poll()
-			space := unicode.IsSpace(r)
-			if !space && !inWord {
-				words++
-			}
-			inWord = !space
-		}
-		th.checkCount(int64(words), sizeSlot+sizeText)
-		parts := strings.Fields(x)
-		l, out := th.makeList(len(parts))
-		for i, p := range parts {
-			th.poll()
-			out[i] = th.text(p)
-		}
-		return l
+		return th.words(x)
 	})
 	def1("Text.toUpper", "Upper case", func(th *Thread, a Value) Value {
 		s := th.argText("Text.toUpper", a)
@@ -670,4 +652,108 @@ func init() {
 	textClass("Text.isUpper", "an upper-case letter", unicode.IsUpper)
 	textClass("Text.isLower", "a lower-case letter", unicode.IsLower)
 	textClass("Text.isPunct", "punctuation", unicode.IsPunct)
+}
+
+// words splits s at runs of white space (unicode.IsSpace, as
+// strings.Fields), counting the words and checking the budget before it
+// allocates: two quick passes over ASCII text, strings.Fields for the
+// rest. Each word is charged as th.text charges it.
+func (th *Thread) words(s string) Value {
+	// A word starts at each non-space byte after a space (or at the
+	// start): counted without branches, 4 KiB between polls. A byte
+	// outside ASCII sets bit 1 of seen.
+	words, prev, seen := 0, byte(1), byte(0)
+	for off := 0; off < len(s); off += pollInterval {
+		th.poll()
+		for _, b := range []byte(s[off:min(off+pollInterval, len(s))]) {
+			c := byteClass[b]
+			seen |= c
+			sp := c & 1
+			words += int(prev &^ sp)
+			prev = sp
+		}
+	}
+	if seen&2 != 0 {
+		return th.wordsUnicode(s)
+	}
+	th.checkCount(int64(words), sizeSlot+sizeText)
+	l, out := th.makeList(words)
+	var box textBoxes
+	i := 0
+	for w := range out {
+		th.poll()
+		for asciiSpace[s[i]] { // a word is ahead
+			i++
+		}
+		start := i
+		for i < len(s) && !asciiSpace[s[i]] {
+			i++
+		}
+		th.alloc(sizeText + int64(i-start))
+		out[w] = box.text(s[start:i], words-w)
+	}
+	return l
+}
+
+// wordsUnicode is words for text that is not all ASCII.
+func (th *Thread) wordsUnicode(s string) Value {
+	words, inWord := 0, false
+	for _, r := range s {
+		th.poll()
+		space := unicode.IsSpace(r)
+		if !space && !inWord {
+			words++
+		}
+		inWord = !space
+	}
+	th.checkCount(int64(words), sizeSlot+sizeText)
+	l, out := th.makeList(words)
+	var box textBoxes
+	for i, p := range strings.Fields(s) {
+		th.poll()
+		th.alloc(sizeText + int64(len(p)))
+		out[i] = box.text(p, words-i)
+	}
+	return l
+}
+
+// byteClass is 1 for the ASCII bytes unicode.IsSpace holds for and 2
+// for the bytes outside ASCII.
+var byteClass = func() (t [256]byte) {
+	for b := range t {
+		switch {
+		case b >= utf8.RuneSelf:
+			t[b] = 2
+		case asciiSpace[b]:
+			t[b] = 1
+		}
+	}
+	return
+}()
+
+// asciiSpace marks the ASCII bytes unicode.IsSpace holds for.
+var asciiSpace = [utf8.RuneSelf]bool{'\t': true, '\n': true, '\v': true, '\f': true, '\r': true, ' ': true}
+
+// textBoxes boxes Texts in small slabs: converting a string to an
+// interface allocates its 16-byte header each time, one allocation per
+// word of a split. A slab lives while any of its Texts does, so a kept
+// word holds at most textSlab headers (1 KiB) besides its bytes, which
+// share the split text's anyway. The charge stays sizeText per Text.
+type textBoxes struct{ slab []Text }
+
+const textSlab = 64
+
+// textTemplate supplies the type word of a boxed Text.
+var textTemplate Value = Text("")
+
+// text boxes s; left is how many more Texts the caller will box (at
+// least 1), so the last slab is no bigger than needed.
+func (b *textBoxes) text(s string, left int) Value {
+	if len(b.slab) == cap(b.slab) {
+		b.slab = make([]Text, 0, min(left, textSlab))
+	}
+	b.slab = append(b.slab, Text(s))
+	v := textTemplate
+	(*ifaceWords)(unsafe.Pointer(&v)).data = unsafe.Pointer(&b.slab[len(b.slab)-1])
+	return v
 }

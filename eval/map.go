@@ -1,6 +1,9 @@
 package eval
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
 
 // Map is an immutable map ordered by Compare on keys: a weight-balanced
 // binary tree (Adams; the parameters of Haskell's Data.Map). Insert,
@@ -84,6 +87,39 @@ func (th *Thread) mapBalance(k, v Value, l, r *mapNode) *mapNode {
 
 // lookup returns the value for k.
 func (th *Thread) mapLookup(t *mapNode, k Value) (Value, bool) {
+	// The usual keys compare inline (as compare's own fast paths do).
+	switch kk := k.(type) {
+	case Int:
+		for t != nil {
+			y, ok := t.k.(Int)
+			if !ok {
+				break
+			}
+			switch {
+			case kk < y:
+				t = t.l
+			case kk > y:
+				t = t.r
+			default:
+				return t.v, true
+			}
+		}
+	case Text:
+		for t != nil {
+			y, ok := t.k.(Text)
+			if !ok {
+				break
+			}
+			switch c := strings.Compare(string(kk), string(y)); {
+			case c < 0:
+				t = t.l
+			case c > 0:
+				t = t.r
+			default:
+				return t.v, true
+			}
+		}
+	}
 	for t != nil {
 		c := th.compare(k, t.k)
 		switch {
@@ -272,7 +308,59 @@ func (m *Map) Lookup(k Value) (v Value, ok bool, err error) {
 // key. Nodes of the map it started from, and of any other map, are copied
 // once, on first change. Once the fold returns, nothing uses its mapEdit
 // again, so its nodes are as immutable as any other.
-type mapEdit struct{ _ byte }
+type mapEdit struct {
+	// text indexes the nodes e owns whose key is a Text, by the key's
+	// string; it is made at the first Text key looked up. Every ancestor
+	// of a node e owns is e's too (a path is owned top-down and rotations
+	// only move owned nodes), so a key found here can have its value set
+	// in place with no walk: the walk would copy nothing and change no
+	// size. Two Texts compare equal exactly when their strings are equal,
+	// so a hit is the tree's answer. The index lives as long as the fold
+	// (which drops it at the end) and holds one entry per node the fold
+	// allocated and charged, so it is not charged itself.
+	text map[string]*mapNode
+	// made counts the nodes e made or copied; partial is set when the
+	// index was made after some, which it then lacks.
+	made    int
+	partial bool
+	// foreign counts the nodes of the tree that e does not own (those of
+	// the map the fold started from, not yet copied). With foreign zero
+	// and the index not partial, every Text key of the tree is in the
+	// index, so a miss there means the key is absent.
+	foreign int
+}
+
+// newMapEdit starts a transient over the tree t.
+func newMapEdit(t *mapNode) *mapEdit { return &mapEdit{foreign: t.len()} }
+
+// find returns e's node for k from the index, or nil.
+func (e *mapEdit) find(k Value) *mapNode {
+	s, ok := k.(Text)
+	if !ok {
+		return nil
+	}
+	if e.text == nil {
+		e.text = map[string]*mapNode{}
+		e.partial = e.made > 0
+	}
+	return e.text[string(s)]
+}
+
+// absent reports that k is certainly not in the tree (a Text key missing
+// from a complete index).
+func (e *mapEdit) absent(k Value) bool {
+	_, ok := k.(Text)
+	return ok && e.text != nil && !e.partial && e.foreign == 0
+}
+
+func (e *mapEdit) note(n *mapNode) {
+	e.made++
+	if e.text != nil {
+		if s, ok := n.k.(Text); ok {
+			e.text[string(s)] = n
+		}
+	}
+}
 
 // mapOwn returns t if e made it, or a copy that e owns.
 func (th *Thread) mapOwn(t *mapNode, e *mapEdit) *mapNode {
@@ -282,31 +370,129 @@ func (th *Thread) mapOwn(t *mapNode, e *mapEdit) *mapNode {
 	th.alloc(sizeMapCopy)
 	n := *t
 	n.edit = e
+	e.foreign--
+	e.note(&n)
 	return &n
 }
 
 func (t *mapNode) fixSize() { t.size = t.l.len() + t.r.len() + 1 }
 
+// mapPathCap is the depth of path kept on the Go stack by mapInsertT; a
+// weight-balanced tree of n nodes is at most about 2.4*log2(n) deep, so
+// this covers maps of up to some 100 million keys (a deeper path only
+// moves to the heap).
+const mapPathCap = 64
+
 // mapInsertT inserts or replaces k in a tree being built by e, changing
-// e's nodes in place. The tree has the shape mapInsert would give it.
+// e's nodes in place. It gives the tree the shape mapInsert would give it
+// and charges what the recursive insert charged (each node on the path,
+// and any a rotation moves, is owned once; a new key adds one node). It
+// walks down once, recording the path, and back up: a new key adds one
+// to each size on the path, and the sibling's size follows from the two
+// sizes at hand, so balance is checked without reading the sibling.
 func (th *Thread) mapInsertT(t *mapNode, k, v Value, e *mapEdit) *mapNode {
-	if t == nil {
-		th.alloc(sizeMapNode)
-		return &mapNode{k: k, v: v, size: 1, edit: e}
-	}
-	c := th.compare(k, t.k)
-	n := th.mapOwn(t, e)
-	switch {
-	case c < 0:
-		n.l = th.mapInsertT(n.l, k, v, e)
-	case c > 0:
-		n.r = th.mapInsertT(n.r, k, v, e)
+	var pathBuf [mapPathCap]*mapNode
+	var leftBuf [mapPathCap]bool
+	path, left := pathBuf[:0], leftBuf[:0]
+	n := t
+	switch kk := k.(type) {
+	case Int:
+		for n != nil {
+			var c int
+			if y, ok := n.k.(Int); ok {
+				c = cmpInt(kk, y)
+			} else {
+				c = th.compare(k, n.k)
+			}
+			if c == 0 {
+				break
+			}
+			path, left = append(path, n), append(left, c < 0)
+			if c < 0 {
+				n = n.l
+			} else {
+				n = n.r
+			}
+		}
+	case Text:
+		for n != nil {
+			var c int
+			if y, ok := n.k.(Text); ok {
+				c = strings.Compare(string(kk), string(y))
+			} else {
+				c = th.compare(k, n.k)
+			}
+			if c == 0 {
+				break
+			}
+			path, left = append(path, n), append(left, c < 0)
+			if c < 0 {
+				n = n.l
+			} else {
+				n = n.r
+			}
+		}
 	default:
-		n.v = v
-		return n
+		for n != nil {
+			c := th.compare(k, n.k)
+			if c == 0 {
+				break
+			}
+			path, left = append(path, n), append(left, c < 0)
+			if c < 0 {
+				n = n.l
+			} else {
+				n = n.r
+			}
+		}
 	}
-	n.fixSize()
-	return th.mapBalanceT(n, e)
+	var child *mapNode
+	grew := n == nil
+	if grew {
+		th.alloc(sizeMapNode)
+		child = &mapNode{k: k, v: v, size: 1, edit: e}
+		e.note(child)
+	} else {
+		// k is present: no size changes, so the path needs no
+		// rebalancing, only owning.
+		child = th.mapOwn(n, e)
+		child.v = v
+	}
+	for i := len(path) - 1; i >= 0; i-- {
+		p := th.mapOwn(path[i], e)
+		c := child
+		if left[i] {
+			if p.l != c {
+				p.l = c
+			}
+		} else if p.r != c {
+			p.r = c
+		}
+		child = p
+		if !grew {
+			continue
+		}
+		p.size++
+		// The sizes of c and p give the sibling's.
+		sl, sr := c.size, p.size-1-c.size
+		if !left[i] {
+			sl, sr = sr, sl
+		}
+		if sl+sr > 1 && (sr > mapDelta*sl || sl > mapDelta*sr) {
+			child = th.mapBalanceT(p, e)
+		}
+	}
+	return child
+}
+
+func cmpInt(a, b Int) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
 }
 
 // mapBalanceT is mapBalance on a node e owns, rotating in place.
