@@ -926,3 +926,65 @@ func (s *scope) consPart(ts []dag.Term, at *site, nest int) code {
 		return th.consPart(xv, l, i, j)
 	}
 }
+
+// consAppend compiles List.take j xs ++ (x :: List.drop k ys) (or with
+// List.drop and List.take swapped), the rotation of permutation code,
+// into one list: the parts and x are written once, into free space at
+// the back of the first part's buffer or at the front of the second's
+// when there is some (as ++ and :: do), else into one new buffer of
+// exactly their length, instead of a cons with headroom and then a view
+// of it. Fuel is what the three builtins charge; memory is what is
+// allocated. It returns nil for any other ++.
+func (s *scope) consAppend(ts []dag.Term, at *site, nest int) code {
+	c, ok := ts[1].(*dag.App)
+	if !ok || len(c.Args) != 2 || !isBuiltin(c.Fn, "Op.cons") || !isPartApp(c.Args[1]) || !isPartApp(ts[0]) {
+		return nil
+	}
+	s.builtin("Op.cons")
+	a := s.listPart(ts[0], nest+1)
+	x, p := s.expr(c.Args[0], false, nest+2), s.listPart(c.Args[1], nest+2)
+	atCons := s.site(c)
+	return func(th *Thread, fr *frame) Value {
+		al, ai, aj, _ := a(th, fr)
+		xv := x(th, fr)
+		dl, di, dj, _ := p(th, fr)
+		th.step()
+		th.at = atCons
+		th.step()
+		th.at = at
+		na := aj - ai
+		if na == 0 {
+			return th.consPart(xv, dl, di, dj)
+		}
+		return th.joinConsParts(al, ai, aj, xv, dl, di, dj)
+	}
+}
+
+// joinConsParts returns the list of a.Elems()[ai:aj], then x, then
+// d.Elems()[di:dj] (ai < aj), fuel charged as appendParts does.
+func (th *Thread) joinConsParts(a *List, ai, aj int, x Value, d *List, di, dj int) *List {
+	na, nb := aj-ai, 1+dj-di
+	th.charge(int64(na+nb) / 8)
+	if ab := a.buf; ab != nil {
+		end := a.off + aj
+		if end+nb <= len(ab.data) && ab.hi.CompareAndSwap(int64(end), int64(end+nb)) {
+			th.alloc(sizeList)
+			ab.data[end] = x
+			copy(ab.data[end+1:], d.Elems()[di:dj])
+			return &List{buf: ab, off: a.off + ai, n: na + nb}
+		}
+	}
+	if db, start := d.buf, d.off+di; db != nil && start >= na+1 && db.lo.CompareAndSwap(int64(start), int64(start-na-1)) {
+		th.alloc(sizeList)
+		copy(db.data[start-na-1:], a.Elems()[ai:aj])
+		db.data[start-1] = x
+		return &List{buf: db, off: start - na - 1, n: na + nb}
+	}
+	n := na + nb
+	th.checkCount(int64(n), sizeSlot)
+	l, out := th.makeList(n)
+	copy(out, a.Elems()[ai:aj])
+	out[na] = x
+	copy(out[na+1:], d.Elems()[di:dj])
+	return l
+}

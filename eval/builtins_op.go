@@ -256,6 +256,9 @@ func (s *scope) opCode(name string, ts []dag.Term, at *site, nest int) code {
 		if c := s.reverseAppend(ts, at, nest); c != nil {
 			return c
 		}
+		if c := s.consAppend(ts, at, nest); c != nil {
+			return c
+		}
 		return s.partAppend(ts, at, nest)
 	case "Op.cons":
 		return s.consPart(ts, at, nest)
@@ -548,6 +551,9 @@ func (s *scope) raw(t dag.Term, nest int) rawCode {
 		return func(*Thread, *frame) (float64, Value) { return k, rawInt }
 	case *dag.Var:
 		loc := s.locate(t.Index)
+		if r, ok := s.freg[loc]; ok && loc >= 0 {
+			return regVarRaw(loc, r)
+		}
 		if loc >= 0 {
 			return func(_ *Thread, fr *frame) (float64, Value) { return unraw(fr.slots[loc]) }
 		}

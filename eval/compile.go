@@ -165,6 +165,8 @@ type compiler struct {
 	node map[dag.Term]int32
 	// sent is set for code from the wire (remote_errors.go).
 	sent *sentCode
+	// defLam is the definition's own lambda, when it is a function.
+	defLam *dag.Lam
 }
 
 func newCompiler(owner *dag.DefRef, t dag.Term) *compiler {
@@ -202,6 +204,13 @@ type scope struct {
 	fc    *funcCode
 	nbind int
 	capOf map[int]int // outer de Bruijn index -> env index
+	// own marks the parameters whose flips may reuse their list (a
+	// top-level function's body only; owned_list.go).
+	own []bool
+	// freg maps the slots of let-bound numbers kept in registers to
+	// their register; nfreg counts the registers in use (raw_let.go).
+	freg  map[int]int
+	nfreg int
 }
 
 func malformed(format string, args ...any) {
@@ -243,6 +252,7 @@ func compileDef(ref dag.DefRef, t dag.Term) (b *defBody, err error) {
 	c := newCompiler(&ref, t)
 	if lam, ok := t.(*dag.Lam); ok {
 		checkArity(lam)
+		c.defLam = lam
 		fc := c.function(lam.Arity, lam.Body, lam, nil, false)
 		fc.isDef = true
 		return &defBody{fn: &Closure{fc: fc}, unit: c.unit}, nil
@@ -266,6 +276,9 @@ func (c *compiler) function(arity int, body, term dag.Term, caps []int, rec bool
 	s := &scope{c: c, fc: fc, nbind: arity, capOf: make(map[int]int, len(caps))}
 	for k, j := range caps {
 		s.capOf[j] = k
+	}
+	if lam, ok := term.(*dag.Lam); ok && c.owner != nil && c.defLam == lam {
+		s.own = ownedParams(lam, c.owner.Member)
 	}
 	fc.body = s.expr(body, true, 0)
 	return fc
@@ -320,6 +333,9 @@ func (s *scope) exprNode(t dag.Term, tail bool, nest int) code {
 	switch t := t.(type) {
 	case *dag.Var:
 		loc := s.locate(t.Index)
+		if r, ok := s.freg[loc]; ok && loc >= 0 {
+			return regVar(loc, r)
+		}
 		if loc >= 0 {
 			return func(_ *Thread, fr *frame) Value { return fr.slots[loc] }
 		}
@@ -377,6 +393,9 @@ func (s *scope) exprNode(t dag.Term, tail bool, nest int) code {
 	case *dag.App:
 		return s.app(t, tail, nest)
 	case *dag.Let:
+		if c := s.rawLets(t, tail, nest); c != nil {
+			return c
+		}
 		// A chain of lets runs in one Go frame: let a = 1; b = 2 in e
 		// is Let(1, Let(2, e)).
 		type binding struct {
@@ -659,7 +678,12 @@ func (s *scope) app(t *dag.App, tail bool, nest int) code {
 		}, args, s.site(t), tail, nest)
 	case *dag.Self:
 		dc := s.selfDef(f)
-		args := s.exprs(t.Args, nest+1)
+		var args []code
+		if tail && s.own != nil && f.Member == s.c.owner.Member {
+			args = s.selfArgs(t.Args, nest+1)
+		} else {
+			args = s.exprs(t.Args, nest+1)
+		}
 		if f.Member != s.c.owner.Member {
 			return s.callCode(func(th *Thread, _ *frame) Value {
 				th.guardDef(dc)

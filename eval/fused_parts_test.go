@@ -53,6 +53,13 @@ appTake k xs ys = xs ++ List.take k ys
 appTakeU k xs ys = let t = List.take k ys in xs ++ t
 consTake x k xs = x :: List.take k xs
 consTakeU x k xs = let t = List.take k xs in x :: t
+rot2 j x k xs ys = List.drop j xs ++ (x :: List.take k ys)
+rot2U j x k xs ys =
+  let
+    a = List.drop j xs
+    t = List.take k ys
+    c = x :: t
+  in a ++ c
 
 divmod a b = (a / b, a % b)
 triple a = if a > 0 then (a, a + 1, a + 2) else triple (a + 10)
@@ -100,6 +107,11 @@ func TestFusedPartsAgree(t *testing.T) {
 		{"appTake 2 [] [5, 6, 7]", "appTakeU 2 [] [5, 6, 7]"},
 		{"consTake 0 2 [5, 6, 7]", "consTakeU 0 2 [5, 6, 7]"},
 		{"consTake 0 0 [5, 6, 7]", "consTakeU 0 0 [5, 6, 7]"},
+		{"rot2 1 0 2 [1, 2, 3] [4, 5, 6]", "rot2U 1 0 2 [1, 2, 3] [4, 5, 6]"},
+		{"rot2 0 0 0 [1] []", "rot2U 0 0 0 [1] []"},
+		{"rot2 3 0 1 [1, 2, 3] [4]", "rot2U 3 0 1 [1, 2, 3] [4]"},
+		{"rot2 1 9 2 [1, 2] (0 :: [5, 6])", "rot2U 1 9 2 [1, 2] (0 :: [5, 6])"},
+		{"rot2 0 9 1 ([1, 2] ++ [3]) [7, 8]", "rot2U 0 9 1 ([1, 2] ++ [3]) [7, 8]"},
 		{"sumDivmod 17 5", "sumDivmodU 17 5"},
 		{"sumTriple 3", "sumTripleU 3"},
 		{"sumTriple (0 - 25)", "sumTripleU (0 - 25)"},
@@ -118,6 +130,9 @@ func TestFusedPartsAgree(t *testing.T) {
 		{`dropApp 1 [1, 2] "x"`, `dropAppU 1 [1, 2] "x"`},
 		{`dropApp 1 "xy" [1]`, `dropAppU 1 "xy" [1]`},
 		{`consTake 0 "k" [1]`, `consTakeU 0 "k" [1]`},
+		{`rot2 1 0 2 "ab" [1]`, `rot2U 1 0 2 "ab" [1]`},
+		{`rot2 1 0 "k" [1] [1]`, `rot2U 1 0 "k" [1] [1]`},
+		{`rot2 1 0 1 [1] "ab"`, `rot2U 1 0 1 [1] "ab"`},
 		{"sumDivmod 1 0", "sumDivmodU 1 0"},
 	}
 	for _, pr := range pairs {
@@ -160,6 +175,9 @@ func TestFusedPartsShareBuffers(t *testing.T) {
 		"let ys = 0 :: [5, 6, 7] in (appTake 2 [1] ys, appTake 3 [2] ys, ys)":             "([1, 0, 5], [2, 0, 5, 6], [0, 5, 6, 7])",
 		"let xs = 1 :: [2, 3] in (consTake 8 2 xs, consTake 9 2 xs, consTake 7 3 xs, xs)": "([8, 1, 2], [9, 1, 2], [7, 1, 2, 3], [1, 2, 3])",
 		"let p = [1, 2, 3, 4] in let q = rotate 3 p in (q, rotate 3 q, p)":                "([2, 3, 1, 4], [3, 1, 2, 4], [1, 2, 3, 4])",
+		// Rotations written into free space of either part's buffer.
+		"let a = [1, 2] ++ [3] in (rot2 0 9 1 a [7, 8], rot2 0 8 1 a [6], a)":  "([1, 2, 3, 9, 7], [1, 2, 3, 8, 6], [1, 2, 3])",
+		"let d = 0 :: [5, 6] in (rot2 1 9 2 [1, 2] d, rot2 1 8 3 [3, 4] d, d)": "([2, 9, 0, 5], [4, 8, 0, 5, 6], [0, 5, 6])",
 	} {
 		if got := p.show(t, expr); got != want {
 			t.Errorf("%s = %s, want %s", expr, got, want)

@@ -156,6 +156,13 @@ type Thread struct {
 	// foldK and foldF carry the key and the combining function from the
 	// code of a fused fold's lambda to the fold (foldInsert).
 	foldK, foldF Value
+	// owned is the list the last in-place flip built for its argument
+	// slot, which it may reverse in place next time (owned_list.go).
+	owned *List
+	// fregs and ftag hold let-bound numbers of call-free code
+	// (raw_let.go).
+	fregs [maxRawLets]float64
+	ftag  [maxRawLets]uint8
 
 	// What the evaluation in progress left pending (see pending.go), and
 	// what to run when it ends (OnEnd).
@@ -270,6 +277,7 @@ func (th *Thread) exec(ctx context.Context, f func() Value) (v Value, err error)
 		// Discard anything a failed or finished evaluation left behind.
 		th.sp, th.fp, th.depth, th.tcFn, th.at = sp, fp, depth, nil, at
 		th.retFp, th.retK = retFp, retK
+		th.owned = nil
 		if outer {
 			// Release what the evaluation registered with its host and
 			// left pending (listeners, timers), however it ended.
@@ -837,6 +845,7 @@ func (th *Thread) callCatch(fn Value, args ...Value) (v Value, err error) {
 			}
 			th.sp, th.fp, th.depth, th.tcFn, th.at = sp, fp, depth, nil, at
 			th.retFp, th.retK = retFp, retK
+			th.owned = nil
 		}
 	}()
 	return th.call(fn, args...), nil
