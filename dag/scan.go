@@ -294,13 +294,16 @@ func (s *slab[T]) new() *T {
 }
 
 // take returns a slice of n (its capacity n: appending copies) from
-// *buf, refilled with room for at least 32.
+// *buf, refilled with room for at least n and, like a slab, twice the
+// last room (4 at first, up to 32): a typical block has one or two
+// match expressions and a dozen arguments, and what is allocated lives
+// as long as the block is cached.
 func take[T any](buf *[]T, n int) []T {
 	if n == 0 {
 		return []T{} // empty, not nil, as the general path decodes it
 	}
 	if cap(*buf)-len(*buf) < n {
-		*buf = make([]T, 0, max(n, 32))
+		*buf = make([]T, 0, max(n, min(max(2*cap(*buf), 4), 32)))
 	}
 	l := len(*buf)
 	*buf = (*buf)[:l+n]

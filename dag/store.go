@@ -328,7 +328,7 @@ func (s *Store) AddReceived(ctx context.Context, rs []*Received) error {
 			return err
 		}
 		index[r.b.CID] = len(entries)
-		entries = append(entries, addEntry{c: r.b.CID, data: r.b.Data, links: r.needed, decoded: r.decoded})
+		entries = append(entries, addEntry{c: r.b.CID, data: r.b.Data, links: r.needed, all: r.links, scanned: r.decoded != nil, decoded: r.decoded})
 	}
 	return s.addEntries(ctx, entries, index)
 }
@@ -336,9 +336,13 @@ func (s *Store) AddReceived(ctx context.Context, rs []*Received) error {
 // addEntry is a checked block being added, with what AddBlocks works out
 // about it.
 type addEntry struct {
-	c       cid.Cid
-	data    []byte
-	links   []cid.Cid // needed links
+	c     cid.Cid
+	data  []byte
+	links []cid.Cid // needed links
+	// all is every link (Links), when known: with decoded, what
+	// ScanStored reads of the block without decoding it again.
+	all     []cid.Cid
+	scanned bool // all is known
 	decoded any
 	pending int   // links not yet complete
 	users   []int // entries that link to this one
@@ -386,7 +390,11 @@ func (s *Store) addEntries(ctx context.Context, entries []addEntry, index map[ci
 			s.prefixes.add(e.c)
 		}
 		if e.decoded != nil && !e.stored {
-			s.cache.add(e.c, e.decoded, len(e.data))
+			if e.scanned {
+				s.cache.addScanned(e.c, e.decoded, len(e.data), e.all, e.links)
+			} else {
+				s.cache.add(e.c, e.decoded, len(e.data))
+			}
 		}
 	}
 
@@ -856,6 +864,11 @@ type cacheEntry struct {
 	c    cid.Cid
 	v    any
 	size int
+	// For a block decoded by the one pass as it was received
+	// (AddReceived): its links and needed links, so that ScanStored need
+	// not decode it again. scanned tells them apart from no links.
+	links, needed []cid.Cid
+	scanned       bool
 }
 
 func newBlockCache(maxBlocks, maxSize int) *blockCache {
@@ -874,12 +887,54 @@ func (bc *blockCache) get(c cid.Cid) (any, bool) {
 }
 
 func (bc *blockCache) add(c cid.Cid, v any, size int) {
+	bc.put(&cacheEntry{c: c, v: v, size: size})
+}
+
+// addScanned is add for a block decoded by the one pass (fastBlock),
+// with its links and needed links (ScanStored). Their memory counts in
+// the entry's size.
+func (bc *blockCache) addScanned(c cid.Cid, v any, size int, links, needed []cid.Cid) {
+	size += linksBytes(links)
+	if len(needed) > 0 && &needed[0] != &links[0] {
+		size += linksBytes(needed)
+	}
+	bc.put(&cacheEntry{c: c, v: v, size: size, links: links, needed: needed, scanned: true})
+}
+
+// linksBytes estimates the memory of a slice of CIDs: its header, and
+// per CID its string header and bytes.
+func linksBytes(cs []cid.Cid) int {
+	n := 24
+	for _, c := range cs {
+		n += 16 + len(c.KeyString())
+	}
+	return n
+}
+
+// scanned returns what addScanned kept of c.
+func (bc *blockCache) scanned(c cid.Cid) (v any, links, needed []cid.Cid, ok bool) {
 	bc.mu.Lock()
 	defer bc.mu.Unlock()
+	el, ok := bc.byCID[c]
+	if !ok {
+		return nil, nil, nil, false
+	}
+	e := el.Value.(*cacheEntry)
+	if !e.scanned {
+		return nil, nil, nil, false
+	}
+	bc.order.MoveToFront(el)
+	return e.v, e.links, e.needed, true
+}
+
+func (bc *blockCache) put(e *cacheEntry) {
+	bc.mu.Lock()
+	defer bc.mu.Unlock()
+	c, size := e.c, e.size
 	if _, ok := bc.byCID[c]; ok || size > bc.maxSize {
 		return
 	}
-	bc.byCID[c] = bc.order.PushFront(&cacheEntry{c: c, v: v, size: size})
+	bc.byCID[c] = bc.order.PushFront(e)
 	bc.size += size
 	for bc.order.Len() > bc.maxBlocks || bc.size > bc.maxSize {
 		el := bc.order.Back()

@@ -2,6 +2,8 @@ package dag
 
 import (
 	"bytes"
+	"context"
+	"fmt"
 	"maps"
 	"slices"
 	"strings"
@@ -33,7 +35,150 @@ type StoredScan struct {
 // this does not check again: it is for bytes read back from a Store,
 // never for bytes from outside (use ValidatedLinks on those). It still
 // fails cleanly, with a *DecodeError, on bytes it cannot interpret.
+//
+// A term or type block as unode writes it is read by the one-pass
+// decoder (fastBlock); anything else (a chunk block, a chunked literal)
+// by the general path. TestScanStoredFastMatchesGeneral and
+// FuzzScanStoredBlock check that both read the same.
 func ScanStoredBlock(data []byte) (*StoredScan, error) {
+	if b, links, ok := fastBlock(data); ok {
+		needed := links
+		if len(links) > 0 && bytes.Contains(data, fixedNodeMarker) {
+			needed = neededOfDecoded(b, links)
+		}
+		return scanDecoded(b, links, needed), nil
+	}
+	return scanStoredGeneral(data)
+}
+
+// scanDecoded is the StoredScan of a block decoded by the one pass
+// (*TermBlock or *TypeBlock, which hold no chunked literal and so name
+// exactly what their bytes do), given its links and needed links.
+func scanDecoded(b any, links, needed []cid.Cid) *StoredScan {
+	sc := &StoredScan{Links: links, Needed: needed}
+	tb, ok := b.(*TermBlock)
+	if !ok {
+		return sc // a type block names no builtin
+	}
+	w := builtinWalker{names: make([]string, 0, 8)}
+	for _, t := range tb.Members {
+		w.term(t)
+	}
+	sc.Builtins = w.names
+	if sc.Builtins == nil {
+		sc.Builtins = []string{}
+	}
+	slices.Sort(sc.Builtins)
+	return sc
+}
+
+// builtinWalker collects the builtins terms name, each once, walking
+// them as Refs.AddTerm does (inside thunks sent to fixed nodes too) but
+// keeping nothing else: a block names a handful of builtins, so a slice
+// searched in full is cheaper than Refs' maps. Past builtinWalkerSlice
+// names (a block made to name many) a set takes over, so the walk stays
+// linear in the block.
+type builtinWalker struct {
+	names []string
+	set   map[string]struct{}
+}
+
+const builtinWalkerSlice = 16
+
+func (w *builtinWalker) add(name string) {
+	if w.set != nil {
+		if _, ok := w.set[name]; !ok {
+			w.set[name] = struct{}{}
+			w.names = append(w.names, name)
+		}
+		return
+	}
+	if slices.Contains(w.names, name) {
+		return
+	}
+	w.names = append(w.names, name)
+	if len(w.names) > builtinWalkerSlice {
+		w.set = make(map[string]struct{}, 2*len(w.names))
+		for _, n := range w.names {
+			w.set[n] = struct{}{}
+		}
+	}
+}
+
+func (w *builtinWalker) terms(ts []Term) {
+	for _, t := range ts {
+		w.term(t)
+	}
+}
+
+func (w *builtinWalker) term(t Term) {
+	switch x := t.(type) {
+	case *Builtin:
+		w.add(x.Name)
+	case *Lam:
+		w.term(x.Body)
+	case *App:
+		w.term(x.Fn)
+		w.terms(x.Args)
+	case *Let:
+		w.term(x.Value)
+		w.term(x.Body)
+	case *LetRec:
+		w.term(x.Value)
+		w.term(x.Body)
+	case *If:
+		w.term(x.Cond)
+		w.term(x.Then)
+		w.term(x.Else)
+	case *Match:
+		w.term(x.Scrutinee)
+		for _, a := range x.Arms {
+			w.term(a.Body) // patterns name no builtin
+		}
+	case *Tuple:
+		w.terms(x.Elems)
+	case *List:
+		w.terms(x.Elems)
+	case *Delay:
+		w.term(x.Body)
+	case *Force:
+		w.term(x.X)
+	}
+}
+
+// neededOfDecoded is NeededLinks of a decoded block whose links are
+// given: for a term block, all of them but those only thunks sent to
+// fixed nodes link to.
+func neededOfDecoded(b any, links []cid.Cid) []cid.Cid {
+	tb, ok := b.(*TermBlock)
+	if !ok {
+		return links
+	}
+	return neededAmong(tb.Members, links)
+}
+
+// neededAmong leaves out of links (a term block's, sorted) those only
+// the fixed thunks among members link to; anything else stays, even a
+// link neither walk found, as NeededLinks does.
+func neededAmong(members []Term, links []cid.Cid) []cid.Cid {
+	w := &neededWalker{needed: linkWalker{seen: map[cid.Cid]struct{}{}}, fixed: linkWalker{seen: map[cid.Cid]struct{}{}}}
+	for _, t := range members {
+		w.term(t)
+	}
+	needed := make([]cid.Cid, 0, len(links))
+	for _, l := range links {
+		_, inFixed := w.fixed.seen[l]
+		_, inNeeded := w.needed.seen[l]
+		if inFixed && !inNeeded {
+			continue
+		}
+		needed = append(needed, l)
+	}
+	return needed
+}
+
+// scanStoredGeneral is ScanStoredBlock through the general decoder.
+func scanStoredGeneral(data []byte) (*StoredScan, error) {
 	x, err := decodeItem(data, MaxValueSize)
 	if err != nil {
 		return nil, err
@@ -85,20 +230,38 @@ func ScanStoredBlock(data []byte) (*StoredScan, error) {
 	slices.Sort(sc.Builtins)
 	if len(links) > 0 && bytes.Contains(data, fixedNodeMarker) {
 		// As NeededLinks: leave out what only fixed thunks link to.
-		w := &neededWalker{needed: linkWalker{seen: map[cid.Cid]struct{}{}}, fixed: linkWalker{seen: map[cid.Cid]struct{}{}}}
-		for _, t := range members {
-			w.term(t)
+		sc.Needed = neededAmong(members, links)
+	}
+	return sc, nil
+}
+
+// ScanStored is ScanStoredBlock of block c as this store holds it, or an
+// error matching ErrNotFound when it holds no such block. A block this
+// store has just received (AddReceived) is not decoded again: its
+// decoded form and links, kept in the decoded-block cache, give the
+// same scan (TestScanStoredFastMatchesGeneral), so summarizing the closure
+// of a sync that has just arrived reads only the store's key for each
+// block, to know it is still there. The scan's lists may be shared with
+// the cache: callers must not modify them.
+func (s *Store) ScanStored(ctx context.Context, c cid.Cid) (*StoredScan, error) {
+	if v, links, needed, ok := s.cache.scanned(c); ok {
+		has, err := s.Has(ctx, c)
+		if err != nil {
+			return nil, err
 		}
-		needed := make([]cid.Cid, 0, len(links))
-		for _, l := range links {
-			_, inFixed := w.fixed.seen[l]
-			_, inNeeded := w.needed.seen[l]
-			if inFixed && !inNeeded {
-				continue
-			}
-			needed = append(needed, l)
+		if !has {
+			// Collected (by a Store sharing the datastore) since.
+			return nil, fmt.Errorf("block %s: %w", c, ErrNotFound)
 		}
-		sc.Needed = needed
+		return scanDecoded(v, links, needed), nil
+	}
+	data, err := s.Get(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	sc, err := ScanStoredBlock(data)
+	if err != nil {
+		return nil, fmt.Errorf("block %s: %w", c, err)
 	}
 	return sc, nil
 }

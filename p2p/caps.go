@@ -463,32 +463,37 @@ func (n *Node) summarize(ctx context.Context, root cid.Cid) (*linkSummary, error
 		needed bool
 	}
 	stack := []item{{root, true}}
-	seen := map[cid.Cid]bool{root: true}
+	// A block is in s.blocks from when it is first reached (so the walk
+	// keeps no second set of the closure) and taken out again if it is
+	// not here; missing keeps those, so they are looked up once.
+	s.blocks[root] = struct{}{}
+	var missing map[cid.Cid]bool
 	for len(stack) > 0 {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
 		it := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
-		data, err := n.store.Get(ctx, it.c)
+		// What a stored block names (the store checked it when it took
+		// it): its builtins, its links and the links it needs, read off
+		// the decoding made when it was received, else in one decoding.
+		sc, err := n.store.ScanStored(ctx, it.c)
 		if errors.Is(err, dag.ErrNotFound) {
 			if it.needed {
 				return nil, &dag.MissingError{CIDs: []cid.Cid{it.c}}
 			}
 			partial = true // another node's implementation
+			delete(s.blocks, it.c)
+			if missing == nil {
+				missing = map[cid.Cid]bool{}
+			}
+			missing[it.c] = true
 			continue
 		}
 		if err != nil {
 			return nil, err
 		}
-		s.blocks[it.c] = struct{}{}
 		s.bytes += summaryPerBlockBytes + int64(len(it.c.KeyString()))
-		// One decoding of a stored block (the store checked it when it
-		// took it): its builtins, its links and the links it needs.
-		sc, err := dag.ScanStoredBlock(data)
-		if err != nil {
-			return nil, fmt.Errorf("block %s: %w", it.c, err)
-		}
 		for _, b := range sc.Builtins {
 			if !builtins[b] {
 				builtins[b] = true
@@ -501,12 +506,18 @@ func (n *Node) summarize(ctx context.Context, root cid.Cid) (*linkSummary, error
 				s.bytes += summaryPerNameBytes + int64(len(d.KeyString()))
 			}
 		}
+		// Needed is a subset of Links, both sorted and each once: of the
+		// same length, they are the same.
+		allNeeded := len(sc.Needed) == len(sc.Links)
 		for _, l := range sc.Links {
-			if seen[l] {
+			if _, ok := s.blocks[l]; ok || missing[l] {
 				continue
 			}
-			seen[l] = true
-			_, isNeeded := slices.BinarySearchFunc(sc.Needed, l, compareCIDBytes)
+			s.blocks[l] = struct{}{}
+			isNeeded := allNeeded
+			if !isNeeded {
+				_, isNeeded = slices.BinarySearchFunc(sc.Needed, l, compareCIDBytes)
+			}
 			stack = append(stack, item{l, it.needed && isNeeded})
 		}
 	}
