@@ -531,10 +531,15 @@ type firstFrameReader struct {
 	// writeIn, when set, becomes the stream's write deadline (from then)
 	// at the next Write (setWriteTimeout). Writes come from one goroutine.
 	writeIn time.Duration
-	done    bool
-	body    bool   // the prefix is complete
-	shift   uint   // of the prefix's next 7 bits
-	left    uint64 // body bytes still to come
+	// lazyAfter defers the after deadline from the first frame's
+	// arrival to the next Read (armAfter): a warm eval stream reads
+	// nothing more, and arms no timer it would only stop. The bound on
+	// a caller is the same: no read waits longer than after.
+	lazyAfter, armAfter bool
+	done                bool
+	body                bool   // the prefix is complete
+	shift               uint   // of the prefix's next 7 bits
+	left                uint64 // body bytes still to come
 }
 
 func (r *firstFrameReader) Write(p []byte) (int, error) {
@@ -551,7 +556,19 @@ func (r *firstFrameReader) Write(p []byte) (int, error) {
 // only its reply) arms one timer, not two.
 func (r *firstFrameReader) setWriteTimeout(d time.Duration) { r.writeIn = d }
 
+// setReadDeadline sets the stream's read deadline, replacing an after
+// deadline not yet armed (lazyAfter). Reads and it come from one
+// goroutine at a time.
+func (r *firstFrameReader) setReadDeadline(t time.Time) {
+	r.armAfter = false
+	r.t.s.SetReadDeadline(t)
+}
+
 func (r *firstFrameReader) Read(p []byte) (int, error) {
+	if r.armAfter {
+		r.armAfter = false
+		r.t.s.SetReadDeadline(time.Now().Add(r.after))
+	}
 	k, err := r.t.s.Read(p)
 	if !r.done && k > 0 {
 		r.watch(p[:k])
@@ -585,7 +602,10 @@ func (r *firstFrameReader) watch(b []byte) {
 		if r.left == 0 {
 			r.done = true
 			r.t.arrived()
-			if r.after > 0 {
+			switch {
+			case r.after > 0 && r.lazyAfter:
+				r.armAfter = true
+			case r.after > 0:
 				r.t.s.SetReadDeadline(time.Now().Add(r.after))
 			}
 		}

@@ -3,6 +3,7 @@ package p2p
 import (
 	"context"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -28,16 +29,65 @@ import (
 // neighbouring rounds is what means something, not two totals taken
 // seconds apart.
 
-// rawProtocol is the reference: a bare libp2p request/response with the
-// same framing and message sizes as a warm eval call.
-const rawProtocol protocol.ID = "/unode-bench/raw/1.0.0"
+// The references are bare libp2p request/responses with the same
+// framing and message sizes as a warm eval call, in two forms:
+//
+//   - "raw" (rawProtocol) is written the way go-libp2p's own
+//     request/response protocols are (ping, identify, holepunch): each
+//     side attaches the stream to its service's resource scope and
+//     reserves the memory of what it reads, the handler bounds the
+//     exchange with a stream deadline (a handler without one is held by
+//     a peer that never sends), and the client resets the stream when
+//     its deadline passes (ping's context.AfterFunc). unode's eval
+//     streams do all of that too (SetService, memory reserved per
+//     frame, deadlines), so the ratio to it measures what unode adds to
+//     a well-behaved libp2p service: admission, decoding, the sandbox,
+//     the evaluation, the audit.
+//   - "bare" (bareProtocol) does none of it: no service scope, no
+//     reservation, no deadline. It is the floor of what one libp2p
+//     request/response costs, reported beside (at/bare, evals/bare) so
+//     that what the references' extra steps cost is visible.
+const (
+	rawProtocol  protocol.ID = "/unode-bench/raw/1.0.0"
+	bareProtocol protocol.ID = "/unode-bench/bare/1.0.0"
+	rawService               = "unode-bench.raw"
+)
 
-// serveRaw answers every request frame with a reply of replySize bytes.
-func serveRaw(h interface {
+type streamHandlerSetter interface {
 	SetStreamHandler(protocol.ID, network.StreamHandler)
-}, replySize int) {
+}
+
+// serveRaw answers every request frame on rawProtocol with a reply of
+// replySize bytes, as a libp2p service does (see above).
+func serveRaw(h streamHandlerSetter, replySize int) {
 	reply := make([]byte, replySize)
 	h.SetStreamHandler(rawProtocol, func(s network.Stream) {
+		if err := s.Scope().SetService(rawService); err != nil {
+			s.Reset()
+			return
+		}
+		s.SetDeadline(time.Now().Add(RequestReadTimeout))
+		fc := newFrameConn(s, s.Scope())
+		_, release, err := fc.readFrame(MaxRequestSize)
+		if err != nil {
+			s.Reset()
+			return
+		}
+		release()
+		if err := fc.writeFrame(reply); err != nil {
+			s.Reset()
+			return
+		}
+		s.Close()
+	})
+	serveBare(h, replySize)
+}
+
+// serveBare is serveRaw on bareProtocol without the service scope, the
+// memory reservation or the deadline.
+func serveBare(h streamHandlerSetter, replySize int) {
+	reply := make([]byte, replySize)
+	h.SetStreamHandler(bareProtocol, func(s network.Stream) {
 		fc := newFrameConn(s, nil)
 		if _, _, err := fc.readFrame(MaxRequestSize); err != nil {
 			s.Reset()
@@ -51,10 +101,40 @@ func serveRaw(h interface {
 	})
 }
 
-// rawRoundTrip opens a stream on the existing connection, sends req, reads
-// the reply.
+// rawRoundTrip opens a rawProtocol stream on the existing connection,
+// attaches it to the service's scope, sends req and reads the reply
+// with its memory reserved, the whole bounded by a deadline that resets
+// the stream when it passes (as go-libp2p's ping client does with its
+// context; a warm call's deadline is DefaultCallTimeout too).
 func rawRoundTrip(ctx context.Context, from, to *Node, req []byte) error {
+	ctx, cancel := context.WithTimeout(ctx, DefaultCallTimeout)
+	defer cancel()
 	s, err := from.host.NewStream(ctx, to.ID(), rawProtocol)
+	if err != nil {
+		return err
+	}
+	defer context.AfterFunc(ctx, func() { s.Reset() })()
+	if err := s.Scope().SetService(rawService); err != nil {
+		s.Reset()
+		return err
+	}
+	fc := newFrameConn(s, s.Scope())
+	if err := fc.writeFrame(req); err != nil {
+		s.Reset()
+		return err
+	}
+	_, release, err := fc.readFrame(MaxReplySize)
+	if err != nil {
+		s.Reset()
+		return err
+	}
+	release()
+	return s.Close()
+}
+
+// bareRoundTrip is rawRoundTrip on bareProtocol, without the scope.
+func bareRoundTrip(ctx context.Context, from, to *Node, req []byte) error {
+	s, err := from.host.NewStream(ctx, to.ID(), bareProtocol)
 	if err != nil {
 		return err
 	}
@@ -134,9 +214,9 @@ func ratios(ns [][]float64, k, ref int) []float64 {
 	return out
 }
 
-// Warm remote `at` of a tiny thunk over an existing connection, against a
-// raw libp2p request/response of the same sizes on the same connection,
-// in alternating rounds.
+// Warm remote `at` of a tiny thunk over an existing connection, against
+// libp2p request/responses of the same sizes on the same connection (the
+// raw and bare references, see rawProtocol), in alternating rounds.
 func BenchmarkWarmAtVsRawRequest(b *testing.B) {
 	ctx := context.Background()
 	a, c := newTestNode(b), newTestNode(b)
@@ -153,14 +233,20 @@ func BenchmarkWarmAtVsRawRequest(b *testing.B) {
 	if err := rawRoundTrip(ctx, a, c, req); err != nil {
 		b.Fatal(err)
 	}
+	if err := bareRoundTrip(ctx, a, c, req); err != nil {
+		b.Fatal(err)
+	}
 	b.ResetTimer()
 	ns := interleave(b,
 		func() error { return rawRoundTrip(ctx, a, c, req) },
-		func() error { _, err := a.callThunk(ctx, c.ID(), nil, thunk, Budget{}); return err })
+		func() error { _, err := a.callThunk(ctx, c.ID(), nil, thunk, Budget{}); return err },
+		func() error { return bareRoundTrip(ctx, a, c, req) })
 	b.StopTimer()
 	b.ReportMetric(medianOf(column(ns, 1)), "at-ns/op")
 	b.ReportMetric(medianOf(column(ns, 0)), "raw-ns/op")
+	b.ReportMetric(medianOf(column(ns, 2)), "bare-ns/op")
 	b.ReportMetric(medianOf(ratios(ns, 1, 0)), "at/raw")
+	b.ReportMetric(medianOf(ratios(ns, 1, 2)), "at/bare")
 }
 
 // treeSource is a program of n definitions p0 .. p(n-1) in which pi
@@ -274,6 +360,10 @@ func closureSource(defs, depth int, typical bool) (src string, top []string) {
 // every byte on the stream (both directions, framing included) against
 // the sum of the blocks the callee lacked, and the extra round trips.
 func BenchmarkColdSync(b *testing.B) {
+	if os.Getenv(coldSyncCalleeEnv) != "" {
+		serveColdSyncCallee(b) // this process is another run's callee
+		return
+	}
 	for _, bc := range []struct {
 		depth   int
 		typical bool
@@ -314,6 +404,11 @@ func BenchmarkColdSync(b *testing.B) {
 			}
 			var wire, blockWire, rounds, blocks int64
 			var cpu time.Duration
+			// The same call to a callee in a process of its own: its CPU
+			// alone (coldsync_callee_test.go).
+			proc := startCalleeProc(b)
+			var calleeCPU, calleeIdle time.Duration
+			var calleeBlocks int64
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				b.StopTimer()
@@ -332,6 +427,25 @@ func BenchmarkColdSync(b *testing.B) {
 				rounds += int64(res.sync.RoundTrips)
 				blocks += int64(res.sync.Blocks)
 				c.Close()
+
+				// Untimed: the separate callee. What it uses while idle
+				// for as long (a libp2p host's timers) is taken off.
+				info, err := a.Connect(ctx, proc.fresh(b))
+				if err != nil {
+					b.Fatal(err)
+				}
+				i0 := proc.cpu(b)
+				time.Sleep(calleeSettle)
+				i1 := proc.cpu(b)
+				res, err = a.callThunk(ctx, info.ID, nil, thunk, Budget{})
+				if err != nil {
+					b.Fatal(err)
+				}
+				time.Sleep(calleeSettle)
+				i2 := proc.cpu(b)
+				calleeCPU += i2 - i1 - (i1 - i0)
+				calleeIdle += i1 - i0
+				calleeBlocks += int64(res.sync.Blocks)
 				b.StartTimer()
 			}
 			b.StopTimer()
@@ -348,6 +462,11 @@ func BenchmarkColdSync(b *testing.B) {
 			// the sync, reading and sending the blocks) is in it too, so
 			// this bounds the callee's CPU per definition from above.
 			b.ReportMetric(float64(cpu.Microseconds())/float64(blocks), "cpu-us/block")
+			// The callee's CPU alone, measured in its own process: from
+			// the request to calleeSettle after the reply, less what it
+			// uses idle over as long (reported beside it).
+			b.ReportMetric(float64(calleeCPU.Microseconds())/float64(calleeBlocks), "callee-cpu-us/block")
+			b.ReportMetric(float64(calleeIdle.Microseconds())/float64(calleeBlocks), "callee-idle-us/block")
 		})
 	}
 }
@@ -371,9 +490,10 @@ func compileExpr(ctx context.Context, n *Node, src string) (dag.Term, error) {
 }
 
 // Remote evaluations per second with 64 concurrent callers on one
-// connection, against raw request/responses of the same sizes 64 at
-// once, in alternating rounds of 64*8 calls; evals/raw is the median of
-// the per-round ratios of throughputs.
+// connection, against request/responses of the same sizes 64 at once
+// (the raw and bare references, see rawProtocol), in alternating rounds
+// of 64*8 calls; evals/raw and evals/bare are the medians of the
+// per-round ratios of throughputs.
 //
 // The caller is a peer c's policy lists (a friend, as a client of a
 // service would be): an unknown peer gets only a few streams at once
@@ -419,21 +539,28 @@ func BenchmarkThroughput64Callers(b *testing.B) {
 				fail(err)
 			}
 		},
+		func() {
+			if err := bareRoundTrip(ctx, a, c, req); err != nil {
+				fail(err)
+			}
+		},
 	}
-	var rawRate, evalRate, rel []float64
+	var rawRate, evalRate, bareRate, rel, relBare []float64
 	b.ResetTimer()
 	for done, r := 0, 0; done < b.N; done, r = done+round, r+1 {
 		calls := min(round, b.N-done)
-		var secs [2]float64
+		var secs [3]float64
 		for j := range sides {
-			k := (j + r) % 2
+			k := (j + r) % len(sides)
 			start := time.Now()
 			runParallelExactly(calls, callers, sides[k])
 			secs[k] = time.Since(start).Seconds()
 		}
 		rawRate = append(rawRate, float64(calls)/secs[0])
 		evalRate = append(evalRate, float64(calls)/secs[1])
+		bareRate = append(bareRate, float64(calls)/secs[2])
 		rel = append(rel, secs[0]/secs[1])
+		relBare = append(relBare, secs[2]/secs[1])
 	}
 	b.StopTimer()
 	if failed.Load() > 0 {
@@ -444,7 +571,9 @@ func BenchmarkThroughput64Callers(b *testing.B) {
 	}
 	b.ReportMetric(medianOf(evalRate), "evals/s")
 	b.ReportMetric(medianOf(rawRate), "raw-reqs/s")
+	b.ReportMetric(medianOf(bareRate), "bare-reqs/s")
 	b.ReportMetric(medianOf(rel), "evals/raw")
+	b.ReportMetric(medianOf(relBare), "evals/bare")
 	b.ReportMetric(callers, "callers")
 }
 

@@ -23,10 +23,16 @@ import (
 //
 // It also remembers the other direction, for the caller: what the
 // thunks this node sends encode to (encode).
+//
+// Each map has its own lock: a callee serving many calls at once takes
+// two of them per call (the thunk's decoding, the result's encoding), a
+// caller two others, and none waits behind a lookup of another map.
 type decodeCache struct {
-	mu      sync.Mutex
+	mu      sync.Mutex // entries
 	entries map[string]*decoded
+	emu     sync.Mutex // encoded
 	encoded map[encodeKey]*encodedValue
+	rmu     sync.Mutex                   // results
 	results map[string]*dag.EncodedValue // encodeResult
 }
 
@@ -34,6 +40,9 @@ type decodeCache struct {
 type decoded struct {
 	w     dag.Value
 	links []cid.Cid // dag.ValueLinks(w)
+	// chunked is whether the value has chunked parts to read (chunks.go):
+	// dag.HasChunkRefs of its bytes and dag.DeclaredChunkBytes(w) > 0.
+	chunked bool
 
 	refsOnce sync.Once
 	builtins []string  // thunkRefs(w), on first use
@@ -93,7 +102,7 @@ func (c *decodeCache) decode(data []byte) (*decoded, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &decoded{w: w, links: dag.ValueLinks(w)}
+	d := &decoded{w: w, links: dag.ValueLinks(w), chunked: dag.HasChunkRefs(data) && dag.DeclaredChunkBytes(w) > 0}
 	if small {
 		c.mu.Lock()
 		if len(c.entries) >= decodeCacheEntries {
@@ -172,9 +181,9 @@ func encodeKeyOf(v dag.Value) (encodeKey, bool) {
 func (c *decodeCache) encode(v dag.Value, enc func() ([]byte, []cid.Cid, error)) ([]byte, []cid.Cid, error) {
 	k, ok := encodeKeyOf(v)
 	if ok {
-		c.mu.Lock()
+		c.emu.Lock()
 		e, hit := c.encoded[k]
-		c.mu.Unlock()
+		c.emu.Unlock()
 		if hit {
 			return e.data, e.links, nil
 		}
@@ -183,12 +192,12 @@ func (c *decodeCache) encode(v dag.Value, enc func() ([]byte, []cid.Cid, error))
 	if err != nil || !ok || len(data) > decodeCacheMaxLen || dag.HasChunkRefs(data) {
 		return data, links, err
 	}
-	c.mu.Lock()
+	c.emu.Lock()
 	if len(c.encoded) >= decodeCacheEntries {
 		clear(c.encoded)
 	}
 	c.encoded[k] = &encodedValue{data: data, links: links}
-	c.mu.Unlock()
+	c.emu.Unlock()
 	return data, links, nil
 }
 
@@ -225,9 +234,9 @@ func resultKey(w dag.Value) (string, bool) {
 func (c *decodeCache) encodeResult(w dag.Value) (*dag.EncodedValue, error) {
 	k, ok := resultKey(w)
 	if ok {
-		c.mu.Lock()
+		c.rmu.Lock()
 		e, hit := c.results[k]
-		c.mu.Unlock()
+		c.rmu.Unlock()
 		if hit {
 			return e, nil
 		}
@@ -236,11 +245,11 @@ func (c *decodeCache) encodeResult(w dag.Value) (*dag.EncodedValue, error) {
 	if err != nil || !ok || len(ev.Chunks) > 0 || len(ev.Data) > decodeCacheMaxLen {
 		return ev, err
 	}
-	c.mu.Lock()
+	c.rmu.Lock()
 	if len(c.results) >= decodeCacheEntries {
 		clear(c.results)
 	}
 	c.results[k] = ev
-	c.mu.Unlock()
+	c.rmu.Unlock()
 	return ev, nil
 }

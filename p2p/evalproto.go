@@ -326,7 +326,7 @@ func (n *Node) callOnce(ctx context.Context, p peer.ID, rec *peerRecord, thunk [
 			w := dec.w
 			// Large parts (chunks.go): what they declare must fit the
 			// result budget before one is asked for.
-			chunked := dag.HasChunkRefs(r.Value) && dag.DeclaredChunkBytes(w) > 0
+			chunked := dec.chunked
 			limit, which := resultLimit(b)
 			if chunked {
 				if ce := checkDeclared(w, limit, which); ce != nil {
@@ -480,6 +480,7 @@ func (n *Node) handleEval(s network.Stream) {
 	}
 	remote := s.Conn().RemotePeer()
 	rw := t.frames(n.admit.lim.evalFirstFrame, RequestReadTimeout).(*firstFrameReader)
+	rw.lazyAfter = true
 	// Every write is bounded: a need (and the blocks' wait) by
 	// RequestReadTimeout, the reply by ReplyWriteTimeout, each armed as
 	// its write starts.
@@ -506,7 +507,7 @@ func (n *Node) handleEval(s network.Stream) {
 					mu.Unlock()
 					return
 				}
-				s.SetReadDeadline(deadline)
+				rw.setReadDeadline(deadline)
 				mu.Unlock()
 				_, err := fc.r.Peek(1)
 				mu.Lock()
@@ -525,7 +526,7 @@ func (n *Node) handleEval(s network.Stream) {
 				}
 				s.SetReadDeadline(time.Now()) // wake the watcher
 				<-watched
-				s.SetReadDeadline(time.Now().Add(RequestReadTimeout))
+				rw.setReadDeadline(time.Now().Add(RequestReadTimeout))
 			}
 		},
 		replying: func() { rw.setWriteTimeout(ReplyWriteTimeout) },
@@ -642,7 +643,7 @@ func (n *Node) serveEval(ctx context.Context, remote peer.ID, fc *frameConn, hoo
 	w := dec.w
 	// A thunk with chunked parts is read once its chunks are here
 	// (chunks.go); until then only its shape is checked.
-	chunked := dag.HasChunkRefs(req.Thunk) && dag.DeclaredChunkBytes(w) > 0
+	chunked := dec.chunked
 	var tv eval.Value
 	if chunked {
 		if c, ok := w.(*dag.VClosure); !ok {
@@ -692,11 +693,28 @@ func (n *Node) serveEval(ctx context.Context, remote peer.ID, fc *frameConn, hoo
 	prefixes := req.DepPrefixes()
 	// What the caller says it does not hold: never asked of it, fetched
 	// from providers if this node lacks it too (fetchforeign.go).
-	absent := map[cid.Cid]bool{}
-	for _, c := range req.AbsentCIDs() {
-		absent[c] = true
+	var absent map[cid.Cid]bool // only read: nil when there are none
+	if ac := req.AbsentCIDs(); len(ac) > 0 {
+		absent = make(map[cid.Cid]bool, len(ac))
+		for _, c := range ac {
+			absent[c] = true
+		}
 	}
-	if !same && len(deps)+len(prefixes)+len(roots) > 0 {
+	// The warm case: the caller lists nothing (its record says this node
+	// holds the closure) and every root is complete here. The sync check
+	// would then ask for nothing and completeRoots mark nothing, so one
+	// lookup per root stands for both (the roots are in use from here on,
+	// so no collection takes them meanwhile). A failed lookup takes the
+	// general path, which reports it.
+	warm := len(deps)+len(prefixes) == 0 && len(roots) <= MaxSyncBlocks
+	for _, r := range roots {
+		if !warm {
+			break
+		}
+		ok, err := n.store.IsComplete(ctx, r)
+		warm = ok && err == nil
+	}
+	if !warm && !same && len(deps)+len(prefixes)+len(roots) > 0 {
 		if len(deps)+len(prefixes)+len(roots) > MaxSyncBlocks {
 			return fail(invalid("%d dependencies (limit %d)", len(deps)+len(prefixes)+len(roots), MaxSyncBlocks))
 		}
@@ -734,7 +752,9 @@ func (n *Node) serveEval(ctx context.Context, remote peer.ID, fc *frameConn, hoo
 			}
 		}
 	}
-	if err := n.cb.completeRoots(ctx, roots); err != nil {
+	if warm {
+		// Complete already (above).
+	} else if err := n.cb.completeRoots(ctx, roots); err != nil {
 		// Published code the caller named without holding it comes from
 		// providers, on the caller's account (fetchforeign.go).
 		if ce := n.fetchAbsent(ctx, remote, roots, absent, use, err); ce != nil {
@@ -791,7 +811,7 @@ func (n *Node) serveEval(ctx context.Context, remote peer.ID, fc *frameConn, hoo
 	c.started.Add(1)
 	c.running.Add(1)
 	th = &eval.Thread{
-		Name:   "foreign:" + rs,
+		Name:   n.foreignThreadName(remote),
 		Loader: n.store,
 		Host:   newForeignHost(n, acc.chk, remote),
 		// No Names: messages sent back name definitions by hash, not by

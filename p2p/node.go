@@ -114,7 +114,7 @@ type Node struct {
 
 	// peerNames caches peer.ID.String (base58, a few µs) for the peers
 	// this node talks to, at most maxPeerNames of them.
-	peerNames     sync.Map // peer.ID -> string
+	peerNames     sync.Map // peer.ID -> *peerNameEntry
 	peerNameCount atomic.Int64
 
 	// evalHook, when set (by tests), runs just before each foreign
@@ -748,18 +748,35 @@ func (n *Node) Close() error {
 // maxPeerNames bounds the cache of peer ID strings.
 const maxPeerNames = 4096
 
+// peerNameEntry is a peer's cached names.
+type peerNameEntry struct {
+	s       string // p.String()
+	foreign string // "foreign:" + s, the name of its evaluations' threads
+}
+
 // peerName is p.String(), cached.
 func (n *Node) peerName(p peer.ID) string {
-	if s, ok := n.peerNames.Load(p); ok {
-		return s.(string)
+	return n.peerNameEntryOf(p).s
+}
+
+// foreignThreadName is "foreign:" + p.String(), cached with it: every
+// foreign evaluation names its thread so.
+func (n *Node) foreignThreadName(p peer.ID) string {
+	return n.peerNameEntryOf(p).foreign
+}
+
+func (n *Node) peerNameEntryOf(p peer.ID) *peerNameEntry {
+	if e, ok := n.peerNames.Load(p); ok {
+		return e.(*peerNameEntry)
 	}
 	s := p.String()
+	e := &peerNameEntry{s: s, foreign: "foreign:" + s}
 	if n.peerNameCount.Load() < maxPeerNames {
-		if _, loaded := n.peerNames.LoadOrStore(p, s); !loaded {
+		if _, loaded := n.peerNames.LoadOrStore(p, e); !loaded {
 			n.peerNameCount.Add(1)
 		}
 	}
-	return s
+	return e
 }
 
 // track registers work that Close must wait for; false once closed.
