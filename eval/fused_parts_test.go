@@ -135,6 +135,15 @@ func TestFusedPartsAgree(t *testing.T) {
 		{`rot2 1 0 1 [1] "ab"`, `rot2U 1 0 1 [1] "ab"`},
 		{"sumDivmod 1 0", "sumDivmodU 1 0"},
 	}
+	spellingsAgree(t, p, pairs)
+}
+
+// spellingsAgree evaluates each pair of expressions (the same computation
+// written so that it takes a special path and so that it does not) and
+// fails unless both give the same value, or fail with the same first line
+// of error, in the same number of steps.
+func spellingsAgree(t *testing.T, p *program, pairs [][2]string) {
+	t.Helper()
 	for _, pr := range pairs {
 		th1, th2 := p.thread(), p.thread()
 		v1, err1 := p.eval(t, th1, pr[0])

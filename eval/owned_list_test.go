@@ -110,25 +110,7 @@ func TestOwnedFlipAgree(t *testing.T) {
 		{`flips [2, "a", 1] 0`, `flipsU [2, "a", 1] 0`},
 		{`flips [3, 1, "a"] 0`, `flipsU [3, 1, "a"] 0`},
 	}
-	for _, pr := range pairs {
-		th1, th2 := p.thread(), p.thread()
-		v1, err1 := p.eval(t, th1, pr[0])
-		v2, err2 := p.eval(t, th2, pr[1])
-		switch {
-		case (err1 == nil) != (err2 == nil):
-			t.Errorf("%s: %v / %v; %s: %v / %v", pr[0], v1, err1, pr[1], v2, err2)
-		case err1 != nil:
-			m1, m2 := firstLine(err1.Error()), firstLine(err2.Error())
-			if m1 != m2 {
-				t.Errorf("%s fails with %q, %s with %q", pr[0], m1, pr[1], m2)
-			}
-		case Show(v1, nil) != Show(v2, nil):
-			t.Errorf("%s = %s, %s = %s", pr[0], Show(v1, nil), pr[1], Show(v2, nil))
-		}
-		if err1 == nil && th1.Steps() != th2.Steps() {
-			t.Errorf("%s took %d steps, %s %d", pr[0], th1.Steps(), pr[1], th2.Steps())
-		}
-	}
+	spellingsAgree(t, p, pairs)
 }
 
 // Uses of q that must turn reuse off, and lists others hold: every
