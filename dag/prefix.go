@@ -37,6 +37,11 @@ type prefixIndex struct {
 }
 
 func digestPrefix(c cid.Cid) (uint64, bool) {
+	if supportedCID(c) {
+		// Read in place (c.Hash copies the CID's bytes): 0x01 0x71, then
+		// the multihash 0x12 0x20 and the digest.
+		return binary.BigEndian.Uint64([]byte(c.KeyString()[4:12])), true
+	}
 	h := c.Hash()
 	// sha2-256 multihash: 0x12 0x20 then the digest.
 	if len(h) != 2+32 || h[0] != mh.SHA2_256 || h[1] != 32 {

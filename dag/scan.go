@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"math"
 	"strconv"
+	"sync/atomic"
 	"unicode/utf8"
 
 	"github.com/ipfs/go-cid"
@@ -274,6 +275,96 @@ type fastReader struct {
 	termBuf  []Term
 	armBuf   []Arm
 	patBuf   []Pattern
+	// arenaBlock and arenaMembers, from an arena, are where a block of
+	// one definition goes; nil for a block without one.
+	arenaBlock   *TermBlock
+	arenaMembers []Term
+}
+
+// fastArena is the first room of a block's slabs and buffers, in one
+// allocation instead of one each: about what a definition of a few
+// lines (a let or two, an if, a match, a dozen calls of builtins) takes,
+// 2 KB. Its nodes live and die with the block, as the slabs' do: the
+// arena belongs to one block (a message's blocks do not share one, so a
+// cached definition keeps only its own). Blocks smaller than
+// fastArenaMinBlock do without it, so that a one-line definition does
+// not take a room it cannot fill; what a larger block needs beyond it
+// comes from the slabs' own arrays, as before.
+type fastArena struct {
+	vars     [12]Var
+	refs     [2]Ref
+	builtins [12]Builtin
+	ints     [12]Int
+	texts    [2]Text
+	lams     [2]Lam
+	apps     [12]App
+	lets     [4]Let
+	ifs      [2]If
+	matches  [1]Match
+	plits    [2]PLit
+	terms    [32]Term
+	arms     [4]Arm
+	block    TermBlock
+	members  [1]Term
+}
+
+// fastArenaMinBlock is the size from which a block is decoded into a
+// fastArena: the room it holds takes about 300 bytes of block to use.
+const fastArenaMinBlock = 256
+
+// fastArenaSmall is fastArena for a block of fastSmallArenaMinBlock to
+// fastArenaMinBlock bytes (a one- or two-line definition: an if, a
+// match, a few calls), about 900 bytes.
+type fastArenaSmall struct {
+	vars     [6]Var
+	refs     [1]Ref
+	builtins [6]Builtin
+	ints     [8]Int
+	lams     [1]Lam
+	apps     [6]App
+	ifs      [1]If
+	matches  [1]Match
+	plits    [1]PLit
+	terms    [12]Term
+	arms     [2]Arm
+	block    TermBlock
+	members  [1]Term
+}
+
+const fastSmallArenaMinBlock = 128
+
+// useSmallArena is useArena for a fastArenaSmall.
+func (r *fastReader) useSmallArena(a *fastArenaSmall) {
+	r.vars.use(a.vars[:])
+	r.refs.use(a.refs[:])
+	r.builtins.use(a.builtins[:])
+	r.ints.use(a.ints[:])
+	r.lams.use(a.lams[:])
+	r.apps.use(a.apps[:])
+	r.ifs.use(a.ifs[:])
+	r.matches.use(a.matches[:])
+	r.plits.use(a.plits[:])
+	r.termBuf = a.terms[:0]
+	r.armBuf = a.arms[:0]
+	r.arenaBlock, r.arenaMembers = &a.block, a.members[:]
+}
+
+// useArena makes a the first room of r's slabs and buffers.
+func (r *fastReader) useArena(a *fastArena) {
+	r.arenaBlock, r.arenaMembers = &a.block, a.members[:]
+	r.vars.use(a.vars[:])
+	r.refs.use(a.refs[:])
+	r.builtins.use(a.builtins[:])
+	r.ints.use(a.ints[:])
+	r.texts.use(a.texts[:])
+	r.lams.use(a.lams[:])
+	r.apps.use(a.apps[:])
+	r.lets.use(a.lets[:])
+	r.ifs.use(a.ifs[:])
+	r.matches.use(a.matches[:])
+	r.plits.use(a.plits[:])
+	r.termBuf = a.terms[:0]
+	r.armBuf = a.arms[:0]
 }
 
 // slab hands out pointers into arrays it allocates, each twice the last
@@ -282,6 +373,9 @@ type slab[T any] struct {
 	free []T
 	n    int
 }
+
+// use makes room the slab's first array.
+func (s *slab[T]) use(room []T) { s.free, s.n = room, len(room) }
 
 func (s *slab[T]) new() *T {
 	if len(s.free) == 0 {
@@ -393,6 +487,39 @@ func (r *fastReader) str(major byte) []byte {
 
 // text reads a text string.
 func (r *fastReader) text() string { return string(r.str(3)) }
+
+// name reads a builtin's name (of a term or a type), interned
+// (builtinNames).
+func (r *fastReader) name() string { return internName(r.str(3)) }
+
+// builtinNames holds names of builtins the one-pass decoder has read: a
+// block names a dozen builtins, the same few dozen across a codebase,
+// and each would otherwise be a string of its own. It is a fixed table
+// (a slot per hash of the name, a name replacing whatever held its
+// slot), so a peer sending many names costs only misses, and the table
+// never grows.
+var builtinNames [512]atomic.Pointer[string]
+
+// maxInternedName bounds the names builtinNames keeps: builtins' names
+// are short, and a long one is a string of its own.
+const maxInternedName = 48
+
+func internName(b []byte) string {
+	if len(b) > maxInternedName {
+		return string(b)
+	}
+	h := uint32(2166136261) // FNV-1a
+	for _, x := range b {
+		h = (h ^ uint32(x)) * 16777619
+	}
+	slot := &builtinNames[h%uint32(len(builtinNames))]
+	if p := slot.Load(); p != nil && *p == string(b) {
+		return *p
+	}
+	s := string(b)
+	slot.Store(&s)
+	return s
+}
 
 // key reads a map key and requires it to be k.
 func (r *fastReader) key(k string) {
@@ -513,7 +640,7 @@ func (r *fastReader) typeRef() TypeRef {
 		return TypeRef{}
 	}
 	if r.data[r.off]>>5 == 3 {
-		name := r.text()
+		name := r.name()
 		if name == "" {
 			r.fail()
 		}
@@ -563,7 +690,7 @@ func (r *fastReader) term() Term {
 	case tag == tagSelf && n == 2:
 		t = &Self{Member: r.count()}
 	case tag == tagBuiltin && n == 2:
-		name := r.text()
+		name := r.name()
 		if name == "" {
 			r.fail()
 		}
@@ -739,7 +866,7 @@ func (r *fastReader) typeTerm() TypeTerm {
 	case tag == ttagSelf && n == 2:
 		t = &TSelf{Member: r.count()}
 	case tag == ttagBuiltin && n == 2:
-		name := r.text()
+		name := r.name()
 		if name == "" {
 			r.fail()
 		}
@@ -787,7 +914,19 @@ func (r *fastReader) block() any {
 	var out any
 	switch string(kind) {
 	case TermBlockKind:
-		b := &TermBlock{Members: make([]Term, n)}
+		switch {
+		case len(r.data) >= fastArenaMinBlock:
+			r.useArena(new(fastArena))
+		case len(r.data) >= fastSmallArenaMinBlock:
+			r.useSmallArena(new(fastArenaSmall))
+		}
+		var b *TermBlock
+		if r.arenaBlock != nil && n <= len(r.arenaMembers) {
+			b = r.arenaBlock
+			b.Members = r.arenaMembers[:n:n]
+		} else {
+			b = &TermBlock{Members: make([]Term, n)}
+		}
 		for i := range b.Members {
 			r.mapOf(1)
 			r.key(fieldTerm)

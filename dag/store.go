@@ -5,6 +5,7 @@ import (
 	"container/list"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base32"
 	"errors"
 	"fmt"
@@ -49,8 +50,15 @@ func appendMhKey(dst []byte, c cid.Cid) []byte {
 	return mhKeyEncoding.AppendEncode(dst, c.Hash())
 }
 
-func blockKey(c cid.Cid) datastore.Key    { return datastore.RawKey(prefixBlocks + mhKey(c)) }
-func completeKey(c cid.Cid) datastore.Key { return datastore.RawKey(prefixComplete + mhKey(c)) }
+func blockKey(c cid.Cid) datastore.Key    { return prefixedKey(prefixBlocks, c) }
+func completeKey(c cid.Cid) datastore.Key { return prefixedKey(prefixComplete, c) }
+
+// prefixedKey is prefix + mhKey(c) in one allocation (the key's string):
+// every block a sync receives is looked up by both keys.
+func prefixedKey(prefix string, c cid.Cid) datastore.Key {
+	var buf [96]byte // a prefix and a sha2-256 multihash in base32 (55)
+	return datastore.RawKey(string(appendMhKey(append(buf[:0], prefix...), c)))
+}
 
 // Store keeps blocks, the closure invariant, the namespace and the store
 // identity in one go-datastore. It is safe for concurrent use, and several
@@ -261,7 +269,24 @@ type Received struct {
 }
 
 // Receive hashes data (NewBlock). It does not check anything else.
-func Receive(data []byte) *Received { return &Received{b: NewBlock(data)} }
+func Receive(data []byte) *Received {
+	return &Received{b: Block{CID: receivedCID(data), Data: data}}
+}
+
+// receivedCID is SumCID(data) with one allocation (the CID's string)
+// instead of four (the hasher, its sum, the multihash, the CID): every
+// block a peer sends is hashed here.
+func receivedCID(data []byte) cid.Cid {
+	var k [len(supportedCIDHead) + sha256.Size]byte
+	copy(k[:], supportedCIDHead)
+	sum := sha256.Sum256(data)
+	copy(k[len(supportedCIDHead):], sum[:])
+	c, err := cid.Cast(k[:])
+	if err != nil {
+		panic("dag: hashing block: " + err.Error()) // a constant, valid head
+	}
+	return c
+}
 
 // CID is the CID data hashes to.
 func (r *Received) CID() cid.Cid { return r.b.CID }
@@ -374,6 +399,11 @@ func (s *Store) addEntries(ctx context.Context, entries []addEntry, index map[ci
 			if err := batch.Put(ctx, bk, e.data); err != nil {
 				return fmt.Errorf("storing block %s: %w", e.c, err)
 			}
+			// Not stored, so not complete (a marker is written after its
+			// block): no second lookup for each block new here. Should a
+			// concurrent write have stored and marked it since, the marker
+			// written again below is the same.
+			continue
 		}
 		kb = appendMhKey(append(kb[:0], prefixComplete...), e.c)
 		if e.done, err = s.ds.Has(ctx, datastore.RawKey(string(kb))); err != nil {

@@ -45,7 +45,23 @@ const (
 var mhKeyEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
 
 func markKey(prefix string, c cid.Cid) datastore.Key {
-	return datastore.RawKey(prefix + mhKeyEncoding.EncodeToString(c.Hash()))
+	// One allocation, the key's string: a sync writes keys for every
+	// block it receives.
+	var buf [96]byte // a prefix and a sha2-256 multihash in base32 (55)
+	return datastore.RawKey(string(appendMarkKey(buf[:0], prefix, c)))
+}
+
+// appendMarkKey appends markKey(prefix, c) to dst, reading the
+// multihash of a supported CID in place (c.Hash copies the CID's bytes).
+func appendMarkKey(dst []byte, prefix string, c cid.Cid) []byte {
+	dst = append(dst, prefix...)
+	if supportedCID(c) {
+		// CIDv1 (0x01), dag-cbor (0x71), then the 34-byte multihash.
+		var h [34]byte
+		copy(h[:], c.KeyString()[2:])
+		return mhKeyEncoding.AppendEncode(dst, h[:])
+	}
+	return mhKeyEncoding.AppendEncode(dst, c.Hash())
 }
 
 // cidOfMarkKey reads the CID back from a marker key.
@@ -92,8 +108,10 @@ func (c *Codebase) markReceived(ctx context.Context, cs []cid.Cid, from peer.ID)
 	if err != nil {
 		return err
 	}
+	// One value for all: datastores take it as read-only.
+	v := []byte(from)
 	for _, x := range cs {
-		if err := b.Put(ctx, markKey(prefixReceived, x), []byte(from)); err != nil {
+		if err := b.Put(ctx, markKey(prefixReceived, x), v); err != nil {
 			return err
 		}
 	}

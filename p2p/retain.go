@@ -182,12 +182,24 @@ type digest [32]byte
 
 func digestOf(c cid.Cid) (digest, bool) {
 	var d digest
-	if _, ok := dag.DigestPrefix(c); !ok {
+	// In place: c.Hash copies the CID's bytes, and this runs for every
+	// block and link a sync receives.
+	if !supportedCID(c) {
 		return d, false
 	}
-	copy(d[:], c.Hash()[2:])
+	copy(d[:], c.KeyString()[len(supportedCIDHead):])
 	return d, true
 }
+
+// supportedCID is dag's test of a CID unode stores (dag.DigestPrefix's
+// ok), read in place: CIDv1 (0x01), dag-cbor (0x71), sha2-256 (0x12) of
+// 32 bytes (0x20), then the digest.
+func supportedCID(c cid.Cid) bool {
+	ks := c.KeyString()
+	return len(ks) == len(supportedCIDHead)+len(digest{}) && ks[:len(supportedCIDHead)] == supportedCIDHead
+}
+
+const supportedCIDHead = "\x01\x71\x12\x20"
 
 func (d digest) cid() cid.Cid {
 	return cid.NewCidV1(cid.DagCBOR, append([]byte{0x12, 0x20}, d[:]...))
@@ -315,7 +327,9 @@ func (c *Codebase) retainer() *retainer { return retainerFor(c.ds()) }
 const unpinnedRecordVersion = 1
 
 func encodeRecord(b *heldBlock) []byte {
-	out := []byte{unpinnedRecordVersion}
+	// Sized at once: one allocation per record, not one per doubling.
+	out := make([]byte, 1, 1+2*binary.MaxVarintLen64+len(b.peer.id)+len(digest{})*len(b.links))
+	out[0] = unpinnedRecordVersion
 	out = binary.AppendUvarint(out, uint64(b.size))
 	out = binary.AppendUvarint(out, uint64(len(b.peer.id)))
 	out = append(out, b.peer.id...)
@@ -532,8 +546,10 @@ func (c *Codebase) chargeForeign(ctx context.Context, l *lease, charged peer.ID,
 		b *heldBlock
 	}
 	var add DiskUsage
-	var pend []pending
-	seen := map[digest]bool{}
+	// Sized for the message at once: these grow by one per block.
+	pend := make([]pending, 0, len(blocks))
+	seen := make(map[digest]bool, len(blocks))
+	store = make([]dag.Block, 0, len(blocks))
 	for i, b := range blocks {
 		d, ok := digestOf(b.CID)
 		if !ok {
@@ -588,6 +604,7 @@ func (c *Codebase) chargeForeign(ctx context.Context, l *lease, charged peer.ID,
 	if err := batch.Commit(ctx); err != nil {
 		return nil, nil, fmt.Errorf("recording unpinned blocks: %w", err)
 	}
+	fresh = make([]cid.Cid, 0, len(pend))
 	for _, p := range pend {
 		r.addLocked(p.d, p.b)
 		store = append(store, blocks[p.i])
@@ -715,13 +732,16 @@ func (c *Codebase) unlinked(ctx context.Context, roots, order []cid.Cid, receive
 // reachedLocked is what roots reach through the links of received and
 // unpinned blocks, and where the walk stopped (pinned or absent blocks).
 func (r *retainer) reachedLocked(roots []cid.Cid, received map[cid.Cid][]cid.Cid) (reached map[digest]bool, stops []digest) {
-	byDigest := make(map[digest][]digest, len(received))
+	// The received blocks' links stay CIDs (what the one-pass decoding
+	// collected), turned into digests, in place, as the walk pushes
+	// them: no per-block copy of them.
+	byDigest := make(map[digest][]cid.Cid, len(received))
 	for c, ls := range received {
 		if d, ok := digestOf(c); ok {
-			byDigest[d] = digestsOfCIDs(ls)
+			byDigest[d] = ls
 		}
 	}
-	reached = map[digest]bool{}
+	reached = make(map[digest]bool, len(received))
 	stopped := map[digest]bool{}
 	stack := digestsOfCIDs(roots)
 	for len(stack) > 0 {
@@ -732,7 +752,11 @@ func (r *retainer) reachedLocked(roots []cid.Cid, received map[cid.Cid][]cid.Cid
 		}
 		if ls, ok := byDigest[d]; ok {
 			reached[d] = true
-			stack = append(stack, ls...)
+			for _, l := range ls {
+				if ld, ok := digestOf(l); ok {
+					stack = append(stack, ld)
+				}
+			}
 		} else if b := r.blocks[d]; b != nil {
 			reached[d] = true
 			stack = append(stack, b.links...)
