@@ -308,7 +308,7 @@ func (th *Thread) await(f *Future) (v, errv Value) {
 	}
 	select {
 	case <-f.done:
-	case <-th.ctxDone:
+	case <-th.done():
 		panic(th.ctxError())
 	case <-th.canceledChan():
 		th.check()

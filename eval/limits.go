@@ -60,10 +60,13 @@ const (
 	// such as Cons a (List a)) are walked in loops and do not count.
 	maxValueDepth = 100_000
 
-	// maxIdleStack is the largest value stack (in slots) a thread keeps
-	// between evaluations; a bigger one, left by deep recursion, is
-	// freed.
-	maxIdleStack = 1 << 16
+	// maxIdleStack and maxIdleFrames are the largest value stack (in
+	// slots) and frame stack (in frames) kept for reuse between
+	// evaluations (thread.go, stackPool); a bigger one, left by deep
+	// recursion, is freed. Small, because whoever reuses a stack clears
+	// all of it when its evaluation ends: 8 KB each.
+	maxIdleStack  = 1 << 9
+	maxIdleFrames = 1 << 7
 
 	// maxArity bounds the number of parameters of a lambda or fields of
 	// a constructor in code the interpreter accepts; real code uses a

@@ -323,7 +323,7 @@ type nativeResult struct {
 func (th *Thread) runNative(ctx context.Context, nat *Native, in []reflect.Value) []reflect.Value {
 	select {
 	case nat.slots <- struct{}{}:
-	case <-th.ctxDone:
+	case <-th.done():
 		panic(th.ctxError())
 	case <-th.canceledChan():
 		th.check()
@@ -348,7 +348,7 @@ func (th *Thread) runNative(ctx context.Context, nat *Native, in []reflect.Value
 			panic(&RuntimeError{Msg: r.err.Error(), Stack: th.backtrace(), Err: r.err})
 		}
 		return r.out
-	case <-th.ctxDone:
+	case <-th.done():
 		panic(th.ctxError())
 	case <-th.canceledChan():
 		th.check()

@@ -104,7 +104,10 @@ type Thread struct {
 	// results and budgets are the same with and without it.
 	Trace func(label, value string)
 
-	ctx     context.Context
+	ctx context.Context
+	// ctxDone is ctx.Done(), asked for only once an effect blocks (done):
+	// for most contexts Done makes a channel, which an evaluation that
+	// never waits does without (check polls ctx.Err instead).
 	ctxDone <-chan struct{}
 	running int
 
@@ -120,6 +123,10 @@ type Thread struct {
 	// frames[fp] is the innermost active call.
 	frames []frame
 	fp     int
+	// stacks holds stack and frames while they are out of stackPool:
+	// an outer evaluation takes them in start and gives them back,
+	// cleared, when it ends (releaseStacks).
+	stacks *evalStacks
 
 	// A pending tail call: code in tail position leaves the callee and
 	// its arguments (at stack[tcBase:tcBase+tcN]) here and returns nil.
@@ -283,14 +290,7 @@ func (th *Thread) exec(ctx context.Context, f func() Value) (v Value, err error)
 			// left pending (listeners, timers), however it ended.
 			th.end()
 			th.ctx, th.ctxDone = nil, nil
-			// Drop references to dead values; give a stack grown by deep
-			// recursion back to the garbage collector.
-			if len(th.stack) > maxIdleStack {
-				th.stack, th.frames = nil, nil
-			} else {
-				clear(th.stack)
-				clear(th.frames)
-			}
+			th.releaseStacks()
 		}
 	}()
 	v = f()
@@ -315,7 +315,6 @@ func (th *Thread) start(ctx context.Context) {
 		ctx = context.Background()
 	}
 	th.ctx = ctx
-	th.ctxDone = ctx.Done()
 	th.meterFrom(ctx)
 	th.maxSteps = th.Fuel
 	if th.maxSteps <= 0 {
@@ -331,12 +330,66 @@ func (th *Thread) start(ctx context.Context) {
 	}
 	th.checkAt = th.steps // check at once: the thread may be canceled already
 	if th.stack == nil {
-		// Small at first: most evaluations (remote calls of small
-		// thunks above all) never need more, and the stacks grow by
-		// doubling when one does.
-		th.stack = make([]Value, 128)
-		th.frames = make([]frame, 16)
+		s := stackPool.Get().(*evalStacks)
+		th.stack, th.frames, th.stacks = s.stack, s.frames, s
+		s.stack, s.frames = nil, nil
 	}
+}
+
+// evalStacks is a value stack and a frame stack between evaluations.
+// A node makes a thread per foreign evaluation, so a warm remote call
+// would otherwise allocate both (3 KB) every time; an evaluation takes
+// a pair from stackPool when it starts and puts it back when it ends.
+//
+// Only the outermost evaluation on a thread takes and gives back (exec's
+// outer, th.running == 0): nested Calls, Force (at' here), and effects
+// that wait (await on a listener, a timer, a future) all run while the
+// outer evaluation is still on the Go stack, so the stacks are never in
+// the pool while anything can use them. Nothing else keeps a slice of
+// them: closures, partial applications, tuples and data copy what they
+// take from the stack, and a builtin's argument slice is used only
+// until it returns. Every slot is cleared before a pair goes back, so
+// no value of one evaluation (another peer's) is visible from, or kept
+// alive by, the next.
+type evalStacks struct {
+	stack  []Value
+	frames []frame
+}
+
+// stackPool holds the stacks of evaluations that have ended. Small at
+// first: most evaluations (remote calls of small thunks above all)
+// never need more, and the stacks grow by doubling when one does. The
+// pool holds at most what the evaluations running at once used, and
+// the garbage collector empties it.
+var stackPool = sync.Pool{New: func() any {
+	return &evalStacks{stack: make([]Value, 128), frames: make([]frame, 16)}
+}}
+
+// stacksReleased, when set, sees each pair of stacks as it goes back to
+// the pool (tests check they come back cleared, and when).
+var stacksReleased func(th *Thread, s *evalStacks)
+
+// releaseStacks gives the thread's stacks back to stackPool, cleared,
+// as the outermost evaluation ends. Stacks grown past maxIdleStack or
+// maxIdleFrames by deep recursion go to the garbage collector instead:
+// kept, every later evaluation would clear all of them when it ends.
+func (th *Thread) releaseStacks() {
+	s, stack, frames := th.stacks, th.stack, th.frames
+	th.stack, th.frames, th.stacks = nil, nil, nil
+	if stack == nil || len(stack) > maxIdleStack || len(frames) > maxIdleFrames {
+		return
+	}
+	clear(stack[:cap(stack)])
+	clear(frames[:cap(frames)])
+	if s == nil {
+		// Stacks the thread grew outside an evaluation.
+		s = new(evalStacks)
+	}
+	s.stack, s.frames = stack, frames
+	if stacksReleased != nil {
+		stacksReleased(th, s)
+	}
+	stackPool.Put(s)
 }
 
 // recovered turns a panic value into the error to return.
@@ -544,15 +597,20 @@ func (th *Thread) check() {
 	if r := th.cancelReason.Load(); r != nil {
 		panic(&CanceledError{Reason: *r})
 	}
-	if th.ctxDone != nil {
-		select {
-		case <-th.ctxDone:
-			panic(th.ctxError())
-		default:
-		}
+	if th.ctx != nil && th.ctx.Err() != nil {
+		panic(th.ctxError())
 	}
 	th.checkAt = min(th.steps+checkInterval, th.maxSteps+1)
 	th.published.Store(th.steps)
+}
+
+// done is the context's Done channel, for effects that block (nil
+// outside an evaluation: nothing to wait for).
+func (th *Thread) done() <-chan struct{} {
+	if th.ctxDone == nil && th.ctx != nil {
+		th.ctxDone = th.ctx.Done()
+	}
+	return th.ctxDone
 }
 
 func (th *Thread) ctxError() error {

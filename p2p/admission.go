@@ -179,13 +179,13 @@ func newAdmission(lim admissionLimits, trust *trustSet) *admission {
 func (n *Node) admitStream(g *streamGate, s network.Stream) *streamTicket {
 	remote := s.Conn().RemotePeer()
 	class := n.admit.trust.classify(remote)
-	t := g.open(remote, class, func() { s.ResetWithError(network.StreamResourceLimitExceeded) })
+	t := g.openFor(remote, class, s, nil)
 	if t == nil {
 		n.log.Debug("refusing a stream over the peer's share", "peer", remote.String(), "class", class.String(), "protocol", string(s.Protocol()))
 		s.ResetWithError(network.StreamResourceLimitExceeded)
 		return nil
 	}
-	t.s, t.mem = s, n.admit.mem
+	t.mem = n.admit.mem
 	return t
 }
 
@@ -412,6 +412,13 @@ type streamTicket struct {
 // oldest unknown stream whose first frame has not arrived; reset is how
 // this stream is reset if it is evicted in turn.
 func (g *streamGate) open(p peer.ID, c peerClass, reset func()) *streamTicket {
+	return g.openFor(p, c, nil, reset)
+}
+
+// openFor is open for the handler's stream s, when it is known: with
+// reset nil, an eviction resets s (StreamResourceLimitExceeded), and no
+// reset function is made for each stream.
+func (g *streamGate) openFor(p peer.ID, c peerClass, s network.Stream, reset func()) *streamTicket {
 	k := peerKey{p, c}
 	var victim *streamTicket
 	g.mu.Lock()
@@ -428,7 +435,7 @@ func (g *streamGate) open(p peer.ID, c peerClass, reset func()) *streamTicket {
 			return nil
 		}
 	}
-	t := &streamTicket{g: g, key: k, reset: reset, counted: true}
+	t := &streamTicket{g: g, key: k, reset: reset, s: s, counted: true}
 	g.held[k]++
 	if c == unknownPeer {
 		g.unknown++
@@ -437,9 +444,18 @@ func (g *streamGate) open(p peer.ID, c peerClass, reset func()) *streamTicket {
 	g.mu.Unlock()
 	if victim != nil {
 		g.evicted.Add(1)
-		victim.reset()
+		victim.resetStream()
 	}
 	return t
+}
+
+// resetStream resets the ticket's stream when it is evicted.
+func (t *streamTicket) resetStream() {
+	if t.reset != nil {
+		t.reset()
+		return
+	}
+	t.s.ResetWithError(network.StreamResourceLimitExceeded)
 }
 
 // evictLocked uncounts the oldest pending stream and returns it, or nil.
@@ -509,8 +525,16 @@ func (g *streamGate) counts() (unknown, trusted int) {
 // whole within first; then the read deadline becomes after (zero: left
 // as it is) and the stream can no longer be evicted.
 func (t *streamTicket) frames(first, after time.Duration) io.ReadWriter {
+	r := &firstFrameReader{}
+	t.framesInto(r, first, after)
+	return r
+}
+
+// framesInto is frames into a reader the caller allocated (with other
+// state of the stream).
+func (t *streamTicket) framesInto(r *firstFrameReader, first, after time.Duration) {
 	t.s.SetReadDeadline(time.Now().Add(first))
-	return &firstFrameReader{t: t, after: after}
+	*r = firstFrameReader{t: t, after: after}
 }
 
 // scope is the memory scope for the stream's frames: its own, and for an
@@ -520,6 +544,16 @@ func (t *streamTicket) scope() memScope {
 		return t.s.Scope()
 	}
 	return &unknownScope{inner: t.s.Scope(), m: t.mem, p: t.key.p}
+}
+
+// scopeInto is scope, using u (which the caller allocated with other
+// state of the stream) for an unknown peer's.
+func (t *streamTicket) scopeInto(u *unknownScope) memScope {
+	if t.key.c == trustedPeer {
+		return t.s.Scope()
+	}
+	*u = unknownScope{inner: t.s.Scope(), m: t.mem, p: t.key.p}
+	return u
 }
 
 // firstFrameReader passes a stream's bytes through, watching the varint
@@ -824,22 +858,40 @@ type slotWaiter struct {
 // acquire waits for a slot for a request of p of class c, until ctx is
 // done. The returned function gives the slot back.
 func (sp *slotPool) acquire(ctx context.Context, p peer.ID, c peerClass) (release func(), _ *CallError) {
+	h, ce := sp.hold(ctx, p, c)
+	if ce != nil {
+		return nil, ce
+	}
+	return h.release, nil
+}
+
+// A slotHold is a slot taken with hold; its release gives it back.
+type slotHold struct {
+	sp *slotPool
+	k  peerKey
+}
+
+func (h slotHold) release() { h.sp.release(h.k) }
+
+// hold is acquire returning the slot as a value (no function made per
+// request): the caller defers its release.
+func (sp *slotPool) hold(ctx context.Context, p peer.ID, c peerClass) (slotHold, *CallError) {
 	k := peerKey{p, c}
-	release = func() { sp.release(k) }
+	h := slotHold{sp, k}
 	sp.mu.Lock()
 	// A waiter that can take a slot has been granted one (grantLocked
 	// runs on every release), so taking one now jumps no queue.
 	if sp.canTakeLocked(k) {
 		sp.takeLocked(k)
 		sp.mu.Unlock()
-		return release, nil
+		return h, nil
 	}
 	w := &slotWaiter{key: k, ready: make(chan struct{})}
 	e := sp.waiting.PushBack(w)
 	sp.mu.Unlock()
 	select {
 	case <-w.ready:
-		return release, nil
+		return h, nil
 	case <-ctx.Done():
 		sp.mu.Lock()
 		granted := w.granted
@@ -848,9 +900,9 @@ func (sp *slotPool) acquire(ctx context.Context, p peer.ID, c peerClass) (releas
 		}
 		sp.mu.Unlock()
 		if granted {
-			release()
+			h.release()
 		}
-		return nil, sp.timeout(c)
+		return slotHold{}, sp.timeout(c)
 	}
 }
 

@@ -64,12 +64,12 @@ func (n *Node) callThunk(ctx context.Context, p peer.ID, addrs []ma.Multiaddr, t
 		ctx = withLease(ctx, l)
 	}
 	data, roots, err := n.decoded.encode(thunk, func() ([]byte, []cid.Cid, error) { return n.encodeSent(ctx, thunk, o.onBehalfOf) })
-	if dq := (*DiskQuotaError)(nil); errors.As(err, &dq) {
-		ce := dq.callError()
-		ce.Msg = "storing the thunk's chunks: " + ce.Msg
-		return nil, ce
-	}
 	if err != nil {
+		if dq := (*DiskQuotaError)(nil); errors.As(err, &dq) {
+			ce := dq.callError()
+			ce.Msg = "storing the thunk's chunks: " + ce.Msg
+			return nil, ce
+		}
 		return nil, &CallError{Peer: p.String(), Code: CodeMsg, Msg: "encoding the thunk: " + err.Error()}
 	}
 	if len(addrs) > 0 {
@@ -182,8 +182,20 @@ func (n *Node) callOnce(ctx context.Context, p peer.ID, rec *peerRecord, thunk [
 		}
 	}
 	// The callee answers about the listed blocks, then the roots.
-	entries := append(slices.Clip(deps), roots...)
-	r := &EvalRequest{Thunk: thunk, Store: n.storeID, StoreProof: n.storeProof, Budget: b.wire(ctx), Tokens: o.tokens}
+	// (Only read: with no list, the roots themselves.)
+	entries := roots
+	if len(deps) > 0 {
+		entries = append(slices.Clip(deps), roots...)
+	}
+	// The request and its budget in one allocation.
+	rb := &struct {
+		r EvalRequest
+		w WireBudget
+	}{r: EvalRequest{Thunk: thunk, Store: n.storeID, StoreProof: n.storeProof, Tokens: o.tokens}}
+	r := &rb.r
+	if b.wireInto(ctx, &rb.w) {
+		r.Budget = &rb.w
+	}
 	// What the thunk names that this node lacks: the callee fetches it
 	// from providers, and does not ask this node (fetchforeign.go).
 	if r.Absent, err = digestsOf(absent[:min(len(absent), MaxAbsentRoots)]); err != nil {
@@ -224,7 +236,10 @@ func (n *Node) callOnce(ctx context.Context, p peer.ID, rec *peerRecord, thunk [
 	// AfterFunc above resets the stream when it passes, which ends any
 	// read or write in progress the same way (and saves arming yamux's
 	// deadline timers on every call).
-	fc := newFrameConn(s, s.Scope())
+	// Every read of fc, the need reply's goroutine's too, is over when
+	// callOnce returns.
+	fc := pooledFrameConn(s, s.Scope())
+	defer fc.free()
 	defer func() {
 		wire.out += fc.written
 		wire.in += fc.read
@@ -478,87 +493,140 @@ func (n *Node) handleEval(s network.Stream) {
 	if t == nil {
 		return
 	}
-	remote := s.Conn().RemotePeer()
-	rw := t.frames(n.admit.lim.evalFirstFrame, RequestReadTimeout).(*firstFrameReader)
+	// The stream's reader, frame connection, memory scope and watcher
+	// in one allocation (a warm call makes several thousand a second).
+	es := &evalStream{n: n, s: s, done: done, remote: s.Conn().RemotePeer()}
+	rw := &es.rw
+	t.framesInto(rw, n.admit.lim.evalFirstFrame, RequestReadTimeout)
 	rw.lazyAfter = true
 	// Every write is bounded: a need (and the blocks' wait) by
 	// RequestReadTimeout, the reply by ReplyWriteTimeout, each armed as
 	// its write starts.
 	rw.setWriteTimeout(RequestReadTimeout)
-	fc := newFrameConn(rw, t.scope())
-	hooks := serveHooks{
-		evaluating: func(deadline time.Time, cancel context.CancelFunc) (stop func()) {
-			// Nothing more is due from the caller: a read that returns
-			// is a reset (or a protocol violation) and stops the work.
-			// A clean EOF is a caller that half-closed and still waits;
-			// the deadline is the evaluation's own business. Watching
-			// starts only once the evaluation has run for watchDelay:
-			// most finish sooner, and need no watcher goroutine.
-			// The watcher peeks, consuming nothing, and stop waits for
-			// it: a chunked result's need, which the caller sends once
-			// it has the reply, is read by serveResultChunks alone.
-			var mu sync.Mutex
-			stopped := false
-			watched := make(chan struct{})
-			t := time.AfterFunc(watchDelay, func() {
-				defer close(watched)
-				mu.Lock()
-				if stopped {
-					mu.Unlock()
-					return
-				}
-				rw.setReadDeadline(deadline)
-				mu.Unlock()
-				_, err := fc.r.Peek(1)
-				mu.Lock()
-				defer mu.Unlock()
-				if !stopped && !errors.Is(err, io.EOF) && !isTimeout(err) {
-					cancel()
-				}
-			})
-			return func() {
-				mu.Lock()
-				was := stopped
-				stopped = true
-				mu.Unlock()
-				if was || t.Stop() {
-					return
-				}
-				s.SetReadDeadline(time.Now()) // wake the watcher
-				<-watched
-				rw.setReadDeadline(time.Now().Add(RequestReadTimeout))
-			}
-		},
-		replying: func() { rw.setWriteTimeout(ReplyWriteTimeout) },
-	}
+	es.fc = pooledFrameConn(rw, t.scopeInto(&es.scope))
 	// The worker owns the stream from here: this handler returns.
-	n.goWorker(func() {
-		defer done()
-		replied, err := n.serveEval(n.ctx, remote, fc, hooks)
-		if err != nil {
-			var ce *CallError
-			level := slog.LevelInfo
-			if errors.As(err, &ce) && ce.Code == CodeInvalid {
-				level = slog.LevelWarn
-			}
-			n.log.Log(context.Background(), level, "eval: request failed", "peer", remote.String(), "err", err)
-		}
-		if replied {
-			s.Close()
-		} else {
-			s.Reset()
-		}
-	})
+	n.goJob(es)
 }
 
-// serveHooks connect serveEval to the stream; nil members do nothing.
+// evalStream is the callee's side of one eval stream.
+type evalStream struct {
+	n      *Node
+	s      network.Stream
+	done   func() // from acceptStream
+	remote peer.ID
+	rw     firstFrameReader
+	fc     *frameConn   // from framePool, freed once served
+	scope  unknownScope // the frames' scope, for an unknown caller
+
+	// The watcher (watch): mu guards stopped; running is done once the
+	// watcher's timer function has returned.
+	mu       sync.Mutex
+	stopped  bool
+	running  sync.WaitGroup
+	timer    *time.Timer
+	deadline time.Time
+	cancel   context.CancelFunc
+}
+
+// run serves the stream, on a worker (a job).
+func (es *evalStream) run() {
+	defer es.done()
+	n := es.n
+	// serveEval returns once the watcher, the only other user of the
+	// connection, has stopped (stopWatching).
+	replied, err := n.serveEval(n.ctx, es.remote, es.fc, serveHooks{es: es})
+	es.fc.free()
+	if err != nil {
+		var ce *CallError
+		level := slog.LevelInfo
+		if errors.As(err, &ce) && ce.Code == CodeInvalid {
+			level = slog.LevelWarn
+		}
+		n.log.Log(context.Background(), level, "eval: request failed", "peer", es.remote.String(), "err", err)
+	}
+	if replied {
+		es.s.Close()
+	} else {
+		es.s.Reset()
+	}
+}
+
+// watch is called when all input is in and the evaluation starts;
+// cancel stops it. Nothing more is due from the caller: a read that
+// returns is a reset (or a protocol violation) and stops the work. A
+// clean EOF is a caller that half-closed and still waits; the deadline
+// is the evaluation's own business. Watching starts only once the
+// evaluation has run for watchDelay: most finish sooner, and need no
+// watcher goroutine. The watcher peeks, consuming nothing, and
+// stopWatching waits for it: a chunked result's need, which the caller
+// sends once it has the reply, is read by serveResultChunks alone.
+func (es *evalStream) watch(deadline time.Time, cancel context.CancelFunc) {
+	es.deadline, es.cancel = deadline, cancel
+	es.running.Add(1)
+	es.timer = time.AfterFunc(watchDelay, es.watcher)
+}
+
+func (es *evalStream) watcher() {
+	defer es.running.Done()
+	es.mu.Lock()
+	if es.stopped {
+		es.mu.Unlock()
+		return
+	}
+	es.rw.setReadDeadline(es.deadline)
+	es.mu.Unlock()
+	_, err := es.fc.r.Peek(1)
+	es.mu.Lock()
+	defer es.mu.Unlock()
+	if !es.stopped && !errors.Is(err, io.EOF) && !isTimeout(err) {
+		es.cancel()
+	}
+}
+
+// stopWatching is called when the evaluation has ended (more than once
+// is the same as once).
+func (es *evalStream) stopWatching() {
+	es.mu.Lock()
+	was := es.stopped
+	es.stopped = true
+	es.mu.Unlock()
+	if was || es.timer == nil {
+		return
+	}
+	if es.timer.Stop() {
+		es.running.Done() // the watcher never ran
+		return
+	}
+	es.s.SetReadDeadline(time.Now()) // wake the watcher
+	es.running.Wait()
+	es.rw.setReadDeadline(time.Now().Add(RequestReadTimeout))
+}
+
+// serveHooks connect serveEval to the stream; without one (es nil) they
+// do nothing.
 type serveHooks struct {
-	// evaluating is called when all input is in and the evaluation
-	// starts; cancel stops it. The returned stop is called when the
-	// evaluation has ended.
-	evaluating func(deadline time.Time, cancel context.CancelFunc) (stop func())
-	// replying is called before the final reply is written.
-	replying func()
+	es *evalStream
+}
+
+// evaluating is called when all input is in and the evaluation starts;
+// cancel stops it. stopWatching is called when the evaluation has ended.
+func (h serveHooks) evaluating(deadline time.Time, cancel context.CancelFunc) {
+	if h.es != nil {
+		h.es.watch(deadline, cancel)
+	}
+}
+
+func (h serveHooks) stopWatching() {
+	if h.es != nil {
+		h.es.stopWatching()
+	}
+}
+
+// replying is called before the final reply is written.
+func (h serveHooks) replying() {
+	if h.es != nil {
+		h.es.rw.setWriteTimeout(ReplyWriteTimeout)
+	}
 }
 
 // serveEval runs the callee's side of one exchange over fc: read and
@@ -569,9 +637,7 @@ type serveHooks struct {
 // request that decodes is recorded in the audit log.
 func (n *Node) serveEval(ctx context.Context, remote peer.ID, fc *frameConn, hooks serveHooks) (replied bool, _ error) {
 	write := func(e *CallError) (bool, error) {
-		if hooks.replying != nil {
-			hooks.replying()
-		}
+		hooks.replying()
 		werr := fc.writeMessage(&EvalReply{Error: e.wire()})
 		return werr == nil, e
 	}
@@ -793,17 +859,14 @@ func (n *Node) serveEval(ctx context.Context, remote peer.ID, fc *frameConn, hoo
 
 	// Wait for a slot among the foreign evaluations of the request's
 	// class (admission.go): strangers share a bounded part of them.
-	done, ce := n.admit.slots.acquire(ctx, remote, n.admit.slotClass(remote, acc))
+	slot, ce := n.admit.slots.hold(ctx, remote, n.admit.slotClass(remote, acc))
 	if ce != nil {
 		return fail(ce)
 	}
-	defer done()
-	stopWatching := func() {}
-	if hooks.evaluating != nil {
-		d, _ := ctx.Deadline()
-		stopWatching = hooks.evaluating(d, cancel)
-		defer stopWatching()
-	}
+	defer slot.release()
+	d, _ := ctx.Deadline()
+	hooks.evaluating(d, cancel)
+	defer hooks.stopWatching()
 	if h := n.evalHook.Load(); h != nil {
 		(*h)()
 	}
@@ -887,10 +950,14 @@ func (n *Node) serveEval(ctx context.Context, remote peer.ID, fc *frameConn, hoo
 		return write(&CallError{Code: CodeMsg, Msg: "the audit log could not be written: " + storeFailureText(err)})
 	}
 	c.succeeded.Add(1)
-	if hooks.replying != nil {
-		hooks.replying()
-	}
-	res := &ResultReply{Value: enc, Blocks: blocks, Store: n.storeID, StoreProof: n.storeProof, Fuel: th.Steps(), Memory: th.MemoryUsed()}
+	hooks.replying()
+	// The reply and its result in one allocation.
+	reply := &struct {
+		e EvalReply
+		r ResultReply
+	}{r: ResultReply{Value: enc, Blocks: blocks, Store: n.storeID, StoreProof: n.storeProof, Fuel: th.Steps(), Memory: th.MemoryUsed()}}
+	res := &reply.r
+	reply.e.Result = res
 	chunks := parentsFirst(ev.Chunks)
 	if len(chunks) > 0 {
 		if len(chunks) > MaxSyncBlocks {
@@ -905,9 +972,9 @@ func (n *Node) serveEval(ctx context.Context, remote peer.ID, fc *frameConn, hoo
 		}
 	}
 	if len(chunks) > 0 {
-		stopWatching() // the caller's need follows the reply (serveResultChunks)
+		hooks.stopWatching() // the caller's need follows the reply (serveResultChunks)
 	}
-	if err := fc.writeMessage(&EvalReply{Result: res}); err != nil {
+	if err := fc.writeMessage(&reply.e); err != nil {
 		return false, fmt.Errorf("writing the result: %w", err)
 	}
 	if len(chunks) > 0 {

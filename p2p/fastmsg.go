@@ -197,7 +197,20 @@ type fastReader struct {
 	data []byte
 	pos  int
 	bad  bool
+	// alias: byte strings are slices of data, not copies (a small
+	// frame, see fastAliasFrame).
+	alias bool
 }
+
+// fastAliasFrame is the largest message whose byte strings the fast
+// decoder leaves in the frame's buffer instead of copying them: the
+// messages of a warm call (a thunk, a result, a store proof) are a few
+// hundred bytes, and what a handler keeps of one then holds at most
+// this much of the frame, about what separate copies would take with
+// their allocation headers, for one allocation fewer per field. Frames
+// from readFrame are buffers of their own, never reused or written to.
+// Lists of byte strings (blocks, tokens) are copied whatever the size.
+const fastAliasFrame = 512
 
 // head reads a head of the given major type in its shortest form.
 func (r *fastReader) head(major byte) uint64 {
@@ -259,15 +272,28 @@ func (r *fastReader) key(prev *uint64, max uint64) uint64 {
 
 // bytes reads a byte string into memory of its own (as the general
 // decoder does): what a handler keeps of a message (a cached thunk, a
-// proof) does not hold on to the whole frame.
+// proof) does not hold on to the whole frame. In a small frame (alias)
+// it is a slice of the frame, capacity cut to its length.
 func (r *fastReader) bytes() []byte {
 	n := r.head(majBytes)
 	if r.bad || n > uint64(len(r.data)-r.pos) {
 		r.bad = true
 		return nil
 	}
-	b := append([]byte{}, r.data[r.pos:r.pos+int(n)]...)
+	b := r.data[r.pos : r.pos+int(n) : r.pos+int(n)]
+	if !r.alias {
+		b = append([]byte{}, b...)
+	}
 	r.pos += int(n)
+	return b
+}
+
+// copiedBytes is bytes, always copied.
+func (r *fastReader) copiedBytes() []byte {
+	b := r.bytes()
+	if r.alias && b != nil {
+		b = append([]byte{}, b...)
+	}
 	return b
 }
 
@@ -304,7 +330,7 @@ func (r *fastReader) bytesList(max int) [][]byte {
 	}
 	out := make([][]byte, n)
 	for i := range out {
-		if out[i] = r.bytes(); r.bad {
+		if out[i] = r.copiedBytes(); r.bad {
 			return nil
 		}
 	}
@@ -327,7 +353,7 @@ func (r *fastReader) mapLen(max uint64) uint64 {
 // when it is in the canonical form this codec takes, reporting whether
 // it did; v is untouched when it did not.
 func fastDecode(data []byte, v any) bool {
-	r := &fastReader{data: data}
+	r := &fastReader{data: data, alias: len(data) <= fastAliasFrame}
 	switch m := v.(type) {
 	case *EvalRequest:
 		var x EvalRequest

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 
 	"github.com/libp2p/go-libp2p/core/network"
 )
@@ -47,6 +48,32 @@ const frameReadBuffer = 256
 
 func newFrameConn(rw io.ReadWriter, scope memScope) *frameConn {
 	return &frameConn{r: bufio.NewReaderSize(rw, frameReadBuffer), w: rw, scope: scope}
+}
+
+// framePool holds the frame connections of eval exchanges that have
+// ended, with their read buffers: a warm call would otherwise allocate
+// both on each side. The collector empties it.
+var framePool = sync.Pool{New: func() any {
+	return &frameConn{r: bufio.NewReaderSize(nil, frameReadBuffer)}
+}}
+
+// pooledFrameConn is newFrameConn from framePool. The exchange gives it
+// back with free once nothing reads or writes it any more.
+func pooledFrameConn(rw io.ReadWriter, scope memScope) *frameConn {
+	c := framePool.Get().(*frameConn)
+	c.r.Reset(rw)
+	c.w, c.scope = rw, scope
+	return c
+}
+
+// free gives a connection from pooledFrameConn back to framePool, its
+// stream and buffered bytes dropped (a later user reads nothing of this
+// exchange). Every goroutine that used c must have finished with it.
+func (c *frameConn) free() {
+	r := c.r
+	r.Reset(nil)
+	*c = frameConn{r: r}
+	framePool.Put(c)
 }
 
 // readFrame reads one message of at most limit bytes. The returned

@@ -74,7 +74,7 @@ type Node struct {
 	closed bool
 	wg     sync.WaitGroup // handlers and outgoing calls in flight
 
-	jobs chan func() // to idle workers (workers.go)
+	jobs chan job // to idle workers (workers.go)
 
 	// admit shares streams and evaluation slots out fairly between the
 	// peers the node trusts and the others (admission.go).
@@ -381,7 +381,7 @@ func New(ctx context.Context, opts ...Option) (*Node, error) {
 		caps:    caps,
 		ctx:     nctx,
 		cancel:  cancel,
-		jobs:    make(chan func()),
+		jobs:    make(chan job),
 		key:     cfg.key,
 		now:     cfg.now,
 		grants:  capabilities.NewStore(cfg.ds),

@@ -187,7 +187,17 @@ func (n *Node) evalResult(ctx context.Context, v eval.Value, st Stats) EvalResul
 // that the callee's own "time budget exhausted" reaches the caller before
 // the caller gives up on the stream.
 func (b Budget) wire(ctx context.Context) *WireBudget {
-	w := &WireBudget{Fuel: b.Fuel, Memory: b.MaxMemory, Depth: int64(b.MaxDepth), Result: b.MaxResultBytes}
+	w := &WireBudget{}
+	if !b.wireInto(ctx, w) {
+		return nil
+	}
+	return w
+}
+
+// wireInto is wire writing into w; it reports whether w says anything
+// (false: the request carries no budget).
+func (b Budget) wireInto(ctx context.Context, w *WireBudget) bool {
+	*w = WireBudget{Fuel: b.Fuel, Memory: b.MaxMemory, Depth: int64(b.MaxDepth), Result: b.MaxResultBytes}
 	if d, ok := ctx.Deadline(); ok {
 		left := time.Until(d)
 		left -= min(left/10, time.Second)
@@ -195,10 +205,7 @@ func (b Budget) wire(ctx context.Context) *WireBudget {
 	} else if b.Timeout > 0 {
 		w.TimeoutMs = b.Timeout.Milliseconds()
 	}
-	if *w == (WireBudget{}) {
-		return nil
-	}
-	return w
+	return *w != (WireBudget{})
 }
 
 // callResult is the outcome of a successful remote call.

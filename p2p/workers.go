@@ -10,41 +10,49 @@ import "time"
 
 const workerIdle = 30 * time.Second
 
+// A job is work for a worker: a func (jobFunc), or a value with state
+// of its own (an evalStream), which goes to the worker without a closure
+// made to carry it.
+type job interface{ run() }
+
+// jobFunc is a func as a job.
+type jobFunc func()
+
+func (f jobFunc) run() { f() }
+
 // onWorker runs f on an idle worker, starting one if none is idle, and
 // waits for it to finish.
 func (n *Node) onWorker(f func()) {
 	done := make(chan struct{})
-	job := func() {
+	n.goJob(jobFunc(func() {
 		defer close(done)
 		f()
-	}
-	select {
-	case n.jobs <- job:
-	default:
-		go n.worker(job)
-	}
+	}))
 	<-done
 }
 
 // goWorker runs f on an idle worker, starting one if none is idle, and
 // returns at once: a stream handler that hands its stream over this way
 // ends without waiting, so finishing a call wakes no second goroutine.
-func (n *Node) goWorker(f func()) {
+func (n *Node) goWorker(f func()) { n.goJob(jobFunc(f)) }
+
+// goJob is goWorker for any job.
+func (n *Node) goJob(j job) {
 	select {
-	case n.jobs <- f:
+	case n.jobs <- j:
 	default:
-		go n.worker(f)
+		go n.worker(j)
 	}
 }
 
-func (n *Node) worker(job func()) {
+func (n *Node) worker(j job) {
 	idle := time.NewTimer(workerIdle)
 	defer idle.Stop()
 	for {
-		job()
+		j.run()
 		idle.Reset(workerIdle)
 		select {
-		case job = <-n.jobs:
+		case j = <-n.jobs:
 		case <-idle.C:
 			return
 		case <-n.ctx.Done():
