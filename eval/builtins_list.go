@@ -798,20 +798,25 @@ func (s *scope) reverseAppend(ts []dag.Term, at *site, nest int) code {
 			}
 			return opAppend(th, r, yv)
 		}
-		ys := yl.Elems()[yi:yj]
-		n := len(a) + len(ys)
-		if len(ys) > 0 {
-			th.charge(int64(n) / 8)
-		}
-		th.checkCount(int64(n), sizeSlot)
-		r, out := th.makeList(n)
-		for i, x := range a {
-			th.poll()
-			out[len(a)-1-i] = x
-		}
-		copy(out[len(a):], ys)
-		return r
+		return reversedThen(th, a, yl.Elems()[yi:yj])
 	}
+}
+
+// reversedThen builds a reversed followed by ys in one new list, charged
+// as List.reverse a ++ ys is (reverseAppend, ownedFlip's copying path).
+func reversedThen(th *Thread, a, ys []Value) *List {
+	n := len(a) + len(ys)
+	if len(ys) > 0 {
+		th.charge(int64(n) / 8)
+	}
+	th.checkCount(int64(n), sizeSlot)
+	r, out := th.makeList(n)
+	for i, x := range a {
+		th.poll()
+		out[len(a)-1-i] = x
+	}
+	copy(out[len(a):], ys)
+	return r
 }
 
 // partCode evaluates a list operand: the list l and the part

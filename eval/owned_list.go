@@ -242,17 +242,7 @@ func (s *scope) ownedFlip(app *dag.App, slot, nest int) code {
 			// q itself), not a new list; it is not marked.
 			return opAppend(th, emptyList, th.partView(yl, yi, yj))
 		}
-		ys := yl.Elems()[yi:yj]
-		if len(ys) > 0 {
-			th.charge(int64(n) / 8)
-		}
-		th.checkCount(int64(n), sizeSlot)
-		r, out := th.makeList(n)
-		for i, x := range a {
-			th.poll()
-			out[len(a)-1-i] = x
-		}
-		copy(out[len(a):], ys)
+		r := reversedThen(th, a, yl.Elems()[yi:yj])
 		th.owned = r
 		return r
 	}
