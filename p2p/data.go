@@ -1,6 +1,7 @@
 package p2p
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -160,31 +161,76 @@ func (c *Codebase) DataGetLimit(ctx context.Context, key string, limit int64) (v
 	if err := CheckDataKey(key); err != nil {
 		return nil, false, err
 	}
-	data, err := c.ds().Get(ctx, dataKey(key))
-	if errors.Is(err, datastore.ErrNotFound) {
-		return nil, false, nil
-	}
-	if err != nil {
-		return nil, false, fmt.Errorf("reading %s: %w", key, err)
-	}
-	w, err := dag.DecodeValue(data)
-	if err != nil {
-		return nil, false, fmt.Errorf("reading %s: %w", key, err)
-	}
-	if dag.HasChunkRefs(data) {
-		r := c.store.ChunkReader(limit)
-		if d := dag.DeclaredChunkBytes(w); d > r.Limit && r.Limit > 0 {
-			return nil, false, fmt.Errorf("reading %s: %w", key, &dag.ChunkBudgetError{Need: d, Limit: r.Limit})
+	for attempt := 1; ; attempt++ {
+		w, ok, retry, err := c.dataGetOnce(ctx, key, limit, attempt < dataReadAttempts)
+		if retry {
+			continue
 		}
-		if w, err = r.Value(ctx, w); err != nil {
+		if err != nil || !ok {
+			return nil, false, err
+		}
+		v, err = eval.FromWire(w)
+		if err != nil {
 			return nil, false, fmt.Errorf("reading %s: %w", key, err)
 		}
+		return v, true, nil
 	}
-	v, err = eval.FromWire(w)
+}
+
+// dataReadAttempts bounds how often DataGetLimit reads a key again when
+// the key changed between its read and the lease over its chunks: each
+// retry means an overwrite or a delete landed in that moment, so a few
+// suffice unless the key is rewritten without pause, when the last
+// attempt reads the chunks it found (and fails if a collection took
+// them).
+const dataReadAttempts = 4
+
+// dataGetOnce reads the value under key once. A chunked value's chunks
+// are read under a lease on its roots, taken once the key has been read,
+// and the key is read again to check that it still holds the value:
+// otherwise an overwrite or delete of the key and a collection (`repo
+// gc`, or one making room for a sync) between the read of the key and of
+// its chunks would take the chunks, and the read fail with a chunk
+// missing. retry says the key changed meanwhile (only when mayRetry):
+// read it again.
+func (c *Codebase) dataGetOnce(ctx context.Context, key string, limit int64, mayRetry bool) (w dag.Value, ok, retry bool, err error) {
+	data, err := c.ds().Get(ctx, dataKey(key))
+	if errors.Is(err, datastore.ErrNotFound) {
+		return nil, false, false, nil
+	}
 	if err != nil {
-		return nil, false, fmt.Errorf("reading %s: %w", key, err)
+		return nil, false, false, fmt.Errorf("reading %s: %w", key, err)
 	}
-	return v, true, nil
+	w, err = dag.DecodeValue(data)
+	if err != nil {
+		return nil, false, false, fmt.Errorf("reading %s: %w", key, err)
+	}
+	if !dag.HasChunkRefs(data) {
+		return w, true, false, nil
+	}
+	r := c.store.ChunkReader(limit)
+	if d := dag.DeclaredChunkBytes(w); d > r.Limit && r.Limit > 0 {
+		return nil, false, false, fmt.Errorf("reading %s: %w", key, &dag.ChunkBudgetError{Need: d, Limit: r.Limit})
+	}
+	if rt := c.retainer(); !rt.shared {
+		// (Nothing is evicted from a shared store.) A collection that
+		// starts after protect marks the roots; one that ran before it
+		// found them named by the key if the key still holds them now.
+		l := rt.newLease()
+		l.protect(chunkRootsOf(w)...)
+		defer l.release()
+		now, err := c.ds().Get(ctx, dataKey(key))
+		if err != nil && !errors.Is(err, datastore.ErrNotFound) {
+			return nil, false, false, fmt.Errorf("reading %s: %w", key, err)
+		}
+		if (err != nil || !bytes.Equal(now, data)) && mayRetry {
+			return nil, false, true, nil
+		}
+	}
+	if w, err = r.Value(ctx, w); err != nil {
+		return nil, false, false, fmt.Errorf("reading %s: %w", key, err)
+	}
+	return w, true, false, nil
 }
 
 // dataGetFor is DataGet for an evaluation: the chunks of the value may

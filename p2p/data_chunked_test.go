@@ -1,9 +1,11 @@
 package p2p
 
 import (
+	"context"
 	"crypto/rand"
 	"errors"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/ipfs/go-cid"
@@ -22,6 +24,9 @@ import (
 const dataBigTextExpr = `(Text.repeat 898779 "abcdefg")`
 
 var dataBigText = strings.Repeat("abcdefg", 898779)
+
+// dataOtherText is another 6 MiB text, sharing no chunk with dataBigText.
+var dataOtherText = strings.Repeat("hijklmn", 898779)
 
 // dataChunkRoots returns the chunk roots the stored value under key
 // names.
@@ -243,5 +248,84 @@ func TestDataPutChunkedRefusedForForeign(t *testing.T) {
 	// The owner's own programs store it.
 	if _, err := owner.EvalAt(ctx, at, `Data.put "notes/big" `+dataBigTextExpr, Budget{}); err != nil {
 		t.Fatalf("the owner's 6 MiB value: %v", err)
+	}
+}
+
+// readRaceDS is a datastore on which the first read of one key runs
+// during (once) after the read and before it returns: what another
+// goroutine of the node could do between that read and the next.
+type readRaceDS struct {
+	datastore.Batching
+	key    datastore.Key
+	during atomic.Pointer[func()]
+}
+
+func (d *readRaceDS) Get(ctx context.Context, k datastore.Key) ([]byte, error) {
+	v, err := d.Batching.Get(ctx, k)
+	if k == d.key {
+		if f := d.during.Swap(nil); f != nil {
+			(*f)()
+		}
+	}
+	return v, err
+}
+
+// A read of a chunked value that an overwrite (or a delete) and a
+// collection overtake, between its read of the key and its read of the
+// chunks, returns the value the key holds then (or none), not an error
+// about missing chunks: the collection took the chunks of the value the
+// read had found. Before the fix DataGet failed with the chunk missing.
+func TestDataGetChunkedRacesOverwrite(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		after func(t *testing.T, n *Node)
+		want  string // "" for none
+	}{
+		{"overwrite", func(t *testing.T, n *Node) {
+			if err := n.cb.DataPut(testCtx(t), "big", eval.Text(dataOtherText)); err != nil {
+				t.Error(err)
+			}
+		}, dataOtherText},
+		{"delete", func(t *testing.T, n *Node) {
+			if err := n.cb.DataDelete(testCtx(t), "big"); err != nil {
+				t.Error(err)
+			}
+		}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := testCtx(t)
+			d := &readRaceDS{Batching: memDatastore(), key: dataKey("big")}
+			n := newTestNode(t, WithDatastore(d))
+			if err := n.cb.DataPut(ctx, "big", eval.Text(dataBigText)); err != nil {
+				t.Fatal(err)
+			}
+			first := dataChunkRoots(t, n, "big")
+			collected := false
+			race := func() {
+				tc.after(t, n)
+				gc, err := n.cb.CollectGarbage(ctx)
+				if err != nil {
+					t.Error(err)
+				}
+				collected = gc.Blocks > 0
+			}
+			d.during.Store(&race)
+			v, ok, err := n.cb.DataGet(ctx, "big")
+			if !collected {
+				t.Fatal("the collection during the read evicted nothing: the race was not run")
+			}
+			for _, r := range first {
+				if has, _ := n.store.Has(ctx, r); has {
+					t.Fatalf("chunk root %s of the value the read found survived the collection: the race was not run", r)
+				}
+			}
+			if err != nil {
+				t.Fatalf("DataGet overtaken by a %s and a collection: %v", tc.name, err)
+			}
+			if s, _ := v.(eval.Text); ok != (tc.want != "") || string(s) != tc.want {
+				t.Fatalf("DataGet overtaken by a %s: %v, %d bytes; want the %d bytes the key holds now", tc.name, ok, len(s), len(tc.want))
+			}
+			checkInvariant(t, n)
+		})
 	}
 }
