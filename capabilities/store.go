@@ -38,10 +38,6 @@ type Store struct {
 	// time.Now. Tests inject one.
 	Now func() time.Time
 
-	mu     sync.Mutex
-	lastNS int64
-	seq    uint64
-
 	// The audit log is written behind the evaluations it records, in
 	// batches: Audit queues the entry (its key, and so its place in the
 	// log, fixed at once) and a writer goroutine, started when there is
@@ -53,7 +49,10 @@ type Store struct {
 	// commit everything queued before they return, so nothing appended
 	// is lost on a clean shutdown (the node calls FlushAudit from Close).
 	amu      sync.Mutex // guards the fields below
+	lastNS   int64      // the time and sequence number of the last key
+	seq      uint64
 	pending  []auditPut
+	spare    []auditPut    // a committed batch's array, emptied, for pending
 	waiters  []chan error  // woken with the result of the commit of pending
 	urgent   bool          // someone waits: commit pending without delay
 	kick     chan struct{} // wakes the writer out of its window (buffered 1)
@@ -61,8 +60,11 @@ type Store struct {
 	writeErr error         // the first failed background write, not yet reported
 }
 
+// An auditPut is a queued entry and its key's parts (auditKey), fixed
+// when it is queued and formatted by the writer.
 type auditPut struct {
-	key   datastore.Key
+	ns    int64
+	seq   uint64
 	entry AuditEntry
 }
 
@@ -357,7 +359,11 @@ func (s *Store) queueAudit(e AuditEntry, done chan error) (full bool, err error)
 	}
 	e.Time = e.Time.UTC()
 	ns := max(e.Time.UnixNano(), 0)
-	s.mu.Lock()
+	// One lock for the key and the queue, held only to fix the key and
+	// append: every foreign evaluation queues its entry here, so what
+	// it costs is kept out (the key's text is made by the writer, the
+	// queue's array comes from the last commit).
+	s.amu.Lock()
 	if ns <= s.lastNS {
 		ns = s.lastNS // keep keys in the order entries were appended
 	}
@@ -367,11 +373,12 @@ func (s *Store) queueAudit(e AuditEntry, done chan error) (full bool, err error)
 		s.seq = 0
 	}
 	s.lastNS = ns
-	key := auditKey(ns, s.seq)
-	// Queued under mu, so the queue is in key order.
-	s.amu.Lock()
-	s.mu.Unlock()
-	s.pending = append(s.pending, auditPut{key: datastore.RawKey(key), entry: e})
+	// Queued with its key fixed under the same lock, so the queue is in
+	// key order.
+	if s.pending == nil {
+		s.pending, s.spare = s.spare, nil
+	}
+	s.pending = append(s.pending, auditPut{ns: ns, seq: s.seq, entry: e})
 	if done != nil {
 		s.waiters = append(s.waiters, done)
 	}
@@ -467,13 +474,15 @@ func (s *Store) auditWriter() {
 		for _, w := range waiters {
 			w <- err
 		}
-		if err != nil && len(waiters) == 0 {
-			s.amu.Lock()
-			if s.writeErr == nil {
-				s.writeErr = err
-			}
-			s.amu.Unlock()
+		clear(batch) // the entries are written (or their failure kept)
+		s.amu.Lock()
+		if err != nil && len(waiters) == 0 && s.writeErr == nil {
+			s.writeErr = err
 		}
+		if s.spare == nil && cap(batch) <= 2*MaxPendingAudit {
+			s.spare = batch[:0]
+		}
+		s.amu.Unlock()
 		window.Reset(AuditWindow)
 	}
 }
@@ -501,7 +510,7 @@ func (s *Store) commitAudit(batch []auditPut) error {
 		if err != nil {
 			return err
 		}
-		if err := put(ctx, p.key, v); err != nil {
+		if err := put(ctx, datastore.RawKey(auditKey(p.ns, p.seq)), v); err != nil {
 			return err
 		}
 	}

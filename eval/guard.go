@@ -69,19 +69,34 @@ func (th *Thread) checkBuiltin(d *builtinDesc) {
 	th.builtinOK[d.id] = true
 }
 
-// checkUnit asks CheckBuiltin about every builtin of a unit.
+// checkUnit asks CheckBuiltin about every builtin of a unit. Each
+// builtin's answer is remembered in builtinOK, so a unit of a few
+// builtins is checked again by as many slice reads, cheaper than a map
+// lookup: only units of more are remembered in unitOK (a warm call's
+// thread then makes no map for its units).
 func (th *Thread) checkUnit(u *codeUnit) {
-	if u == nil || th.CheckBuiltin == nil || th.unitOK[u] {
+	if u == nil || th.CheckBuiltin == nil || len(u.builtins) == 0 {
+		return
+	}
+	small := len(u.builtins) <= unitMemoBuiltins
+	if !small && th.unitOK[u] {
 		return
 	}
 	for _, d := range u.builtins {
 		th.checkBuiltin(d)
+	}
+	if small {
+		return
 	}
 	if th.unitOK == nil {
 		th.unitOK = map[*codeUnit]bool{}
 	}
 	th.unitOK[u] = true
 }
+
+// unitMemoBuiltins is the most builtins a unit may name and still be
+// checked again builtin by builtin rather than remembered (checkUnit).
+const unitMemoBuiltins = 8
 
 // guardDef asks CheckDef about a definition used by reference, and
 // CheckBuiltin about the builtins its code names.
@@ -115,6 +130,13 @@ func (th *Thread) checkDef(dc *defCode) {
 // parts, however much the value shares; it polls for cancellation.
 func (th *Thread) admit(v Value) {
 	if !th.guarded() || !holdsCode(v) {
+		return
+	}
+	if c, ok := v.(*Closure); ok && !envHoldsCode(c) {
+		// A closure over scalars alone (a warm call's thunk): the walk
+		// would visit it alone, so its unit is checked without one.
+		th.poll()
+		th.checkUnit(c.fc.unit)
 		return
 	}
 	w := codeWalk{th: th}
@@ -196,6 +218,20 @@ func (w *codeWalk) walk(v Value, visit func(Value)) {
 	}
 }
 
+// envHoldsCode reports whether c's environment has a part that may
+// hold code, as codeWalk would push it (the closure itself left out).
+func envHoldsCode(c *Closure) bool {
+	for k, e := range c.env {
+		if c.fc.rec && k == 0 {
+			continue
+		}
+		if holdsCode(e) {
+			return true
+		}
+	}
+	return false
+}
+
 // holdsCode reports whether v may hold code (scalars, nodes and channels
 // cannot).
 func holdsCode(v Value) bool {
@@ -212,6 +248,9 @@ func holdsCode(v Value) bool {
 // closures decoded from the wire have no owner, so neither is listed.
 // The p2p node uses it to keep private code from leaving in values.
 func CodeOwners(v Value) []dag.DefRef {
+	if !holdsCode(v) {
+		return nil // a scalar result: nothing to walk
+	}
 	var out []dag.DefRef
 	seen := map[dag.DefRef]bool{}
 	var w codeWalk

@@ -26,13 +26,15 @@ import (
 //
 // Each map has its own lock: a callee serving many calls at once takes
 // two of them per call (the thunk's decoding, the result's encoding), a
-// caller two others, and none waits behind a lookup of another map.
+// caller two others, and none waits behind a lookup of another map. The
+// locks are read locks for lookups, which are nearly all of them on a
+// warm path: concurrent calls of the same thunk do not queue on a hit.
 type decodeCache struct {
-	mu      sync.Mutex // entries
+	mu      sync.RWMutex // entries
 	entries map[string]*decoded
-	emu     sync.Mutex // encoded
+	emu     sync.RWMutex // encoded
 	encoded map[encodeKey]*encodedValue
-	rmu     sync.Mutex                   // results
+	rmu     sync.RWMutex                 // results
 	results map[string]*dag.EncodedValue // encodeResult
 }
 
@@ -91,9 +93,9 @@ func newDecodeCache() *decodeCache {
 func (c *decodeCache) decode(data []byte) (*decoded, error) {
 	small := len(data) <= decodeCacheMaxLen
 	if small {
-		c.mu.Lock()
+		c.mu.RLock()
 		d, ok := c.entries[string(data)]
-		c.mu.Unlock()
+		c.mu.RUnlock()
 		if ok {
 			return d, nil
 		}
@@ -181,9 +183,9 @@ func encodeKeyOf(v dag.Value) (encodeKey, bool) {
 func (c *decodeCache) encode(v dag.Value, enc func() ([]byte, []cid.Cid, error)) ([]byte, []cid.Cid, error) {
 	k, ok := encodeKeyOf(v)
 	if ok {
-		c.emu.Lock()
+		c.emu.RLock()
 		e, hit := c.encoded[k]
-		c.emu.Unlock()
+		c.emu.RUnlock()
 		if hit {
 			return e.data, e.links, nil
 		}
@@ -234,9 +236,9 @@ func resultKey(w dag.Value) (string, bool) {
 func (c *decodeCache) encodeResult(w dag.Value) (*dag.EncodedValue, error) {
 	k, ok := resultKey(w)
 	if ok {
-		c.rmu.Lock()
+		c.rmu.RLock()
 		e, hit := c.results[k]
-		c.rmu.Unlock()
+		c.rmu.RUnlock()
 		if hit {
 			return e, nil
 		}

@@ -59,7 +59,7 @@ func (n *Node) callThunk(ctx context.Context, p peer.ID, addrs []ma.Multiaddr, t
 	// is cached as the callee caches its decoding (decodecache.go).
 	if o.onBehalfOf != "" && leaseFrom(ctx) == nil {
 		// The thunk's chunks are the peer's (encodeSent): kept for the call.
-		l := n.cb.retainer().newLease()
+		l := n.retainer().newLease()
 		defer l.release()
 		ctx = withLease(ctx, l)
 	}
@@ -352,7 +352,7 @@ func (n *Node) callOnce(ctx context.Context, p peer.ID, rec *peerRecord, thunk [
 				if leaseFrom(ctx) == nil {
 					// The value's chunks, held or received, are kept
 					// until they are read (acceptPinned).
-					use := n.cb.retainer().newLease()
+					use := n.retainer().newLease()
 					defer use.release()
 					ctx = withLease(ctx, use)
 				}
@@ -518,14 +518,20 @@ type evalStream struct {
 	fc     *frameConn   // from framePool, freed once served
 	scope  unknownScope // the frames' scope, for an unknown caller
 
-	// The watcher (watch): mu guards stopped; running is done once the
-	// watcher's timer function has returned.
-	mu       sync.Mutex
-	stopped  bool
-	running  sync.WaitGroup
-	timer    *time.Timer
-	deadline time.Time
-	cancel   context.CancelFunc
+	// The watcher (watch): mu guards stopped and timer; running is done
+	// once the watcher's timer function has returned.
+	mu        sync.Mutex
+	stopped   bool
+	running   sync.WaitGroup
+	timer     *watchTimer // from watchTimers, once armed
+	armed     atomic.Bool // timer is set
+	watchFrom time.Time   // when the evaluation started
+	deadline  time.Time
+	cancel    *budgetCtx // the evaluation's: its stop cancels it
+
+	// ctx is the evaluation's context (serveEval), allocated with the
+	// stream's state.
+	ctx budgetCtx
 }
 
 // run serves the stream, on a worker (a job).
@@ -551,19 +557,43 @@ func (es *evalStream) run() {
 	}
 }
 
-// watch is called when all input is in and the evaluation starts;
-// cancel stops it. Nothing more is due from the caller: a read that
-// returns is a reset (or a protocol violation) and stops the work. A
-// clean EOF is a caller that half-closed and still waits; the deadline
-// is the evaluation's own business. Watching starts only once the
-// evaluation has run for watchDelay: most finish sooner, and need no
-// watcher goroutine. The watcher peeks, consuming nothing, and
-// stopWatching waits for it: a chunked result's need, which the caller
-// sends once it has the reply, is read by serveResultChunks alone.
-func (es *evalStream) watch(deadline time.Time, cancel context.CancelFunc) {
-	es.deadline, es.cancel = deadline, cancel
+// watch is called when all input is in and the evaluation starts
+// under ctx (whose stop cancels it). Nothing more is due from the
+// caller: a read that returns is a reset (or a protocol violation) and
+// stops the work. A clean EOF is a caller that half-closed and still
+// waits; the deadline is the evaluation's own business. Watching starts
+// only once the evaluation has run for watchDelay: most finish sooner,
+// and need no watcher goroutine. The watcher peeks, consuming nothing,
+// and stopWatching waits for it: a chunked result's need, which the
+// caller sends once it has the reply, is read by serveResultChunks
+// alone.
+//
+// Nor do most need a timer: the evaluation's context arms the watcher
+// (arm) when the thread's periodic check finds it has run for
+// watchDelay, or when anything waits on the context (an effect that
+// blocks, a call it makes), for what is left of watchDelay then. Until
+// one of these, the evaluation is computing, and it reaches its next
+// check within checkInterval steps, none of which waits.
+func (es *evalStream) watch(ctx *budgetCtx) {
+	es.deadline, es.cancel = ctx.deadline, ctx
+	es.watchFrom = time.Now()
+	ctx.watcher.Store(es)
+	if ctx.inner.Load() != nil {
+		es.arm() // something waits on the context already
+	}
+}
+
+// arm starts the watcher's timer for what is left of watchDelay: once,
+// and not once stopWatching has begun.
+func (es *evalStream) arm() {
+	es.mu.Lock()
+	defer es.mu.Unlock()
+	if es.stopped || es.timer != nil {
+		return
+	}
 	es.running.Add(1)
-	es.timer = time.AfterFunc(watchDelay, es.watcher)
+	es.timer = startWatchTimer(es, watchDelay-time.Since(es.watchFrom))
+	es.armed.Store(true)
 }
 
 func (es *evalStream) watcher() {
@@ -579,7 +609,7 @@ func (es *evalStream) watcher() {
 	es.mu.Lock()
 	defer es.mu.Unlock()
 	if !es.stopped && !errors.Is(err, io.EOF) && !isTimeout(err) {
-		es.cancel()
+		es.cancel.stop()
 	}
 }
 
@@ -589,16 +619,19 @@ func (es *evalStream) stopWatching() {
 	es.mu.Lock()
 	was := es.stopped
 	es.stopped = true
+	wt := es.timer
 	es.mu.Unlock()
-	if was || es.timer == nil {
+	if was || wt == nil {
 		return
 	}
-	if es.timer.Stop() {
+	if wt.t.Stop() {
+		wt.free()
 		es.running.Done() // the watcher never ran
 		return
 	}
 	es.s.SetReadDeadline(time.Now()) // wake the watcher
 	es.running.Wait()
+	wt.free() // its function has returned
 	es.rw.setReadDeadline(time.Now().Add(RequestReadTimeout))
 }
 
@@ -608,12 +641,22 @@ type serveHooks struct {
 	es *evalStream
 }
 
-// evaluating is called when all input is in and the evaluation starts;
-// cancel stops it. stopWatching is called when the evaluation has ended.
-func (h serveHooks) evaluating(deadline time.Time, cancel context.CancelFunc) {
+// evaluating is called when all input is in and the evaluation starts
+// under ctx, whose stop cancels it. stopWatching is called when the
+// evaluation has ended.
+func (h serveHooks) evaluating(ctx *budgetCtx) {
 	if h.es != nil {
-		h.es.watch(deadline, cancel)
+		h.es.watch(ctx)
 	}
+}
+
+// budgetCtx is the context for the evaluation's time budget: the
+// stream's, or a new one.
+func (h serveHooks) budgetCtx() *budgetCtx {
+	if h.es != nil {
+		return &h.es.ctx
+	}
+	return new(budgetCtx)
 }
 
 func (h serveHooks) stopWatching() {
@@ -737,8 +780,13 @@ func (n *Node) serveEval(ctx context.Context, remote peer.ID, fc *frameConn, hoo
 	}
 	sb := acc.chk.Sandbox()
 	g := n.budget(sb.Budget, req.Budget)
-	ctx, cancel := context.WithTimeout(ctx, g.Timeout)
-	defer cancel()
+	// The time budget: a context.WithTimeout that arms no timer unless
+	// something waits on it (warm_ctx.go); on the stream's state when
+	// there is one, so it costs no allocation either.
+	bc := hooks.budgetCtx()
+	bc.init(ctx, time.Now().Add(g.Timeout))
+	ctx = bc
+	defer bc.stop()
 	if chunked {
 		// What the chunks declare must fit the memory budget before
 		// one is asked for.
@@ -751,7 +799,7 @@ func (n *Node) serveEval(ctx context.Context, remote peer.ID, fc *frameConn, hoo
 	// What the evaluation uses (its roots, what its sync lists and
 	// brings, what calls it makes return) is in use until it ends: no
 	// collection takes it (retain.go).
-	use := n.cb.retainer().newLease()
+	use := n.retainer().newLease()
 	defer use.release()
 	use.protect(roots...)
 	ctx = withLease(ctx, use)
@@ -864,8 +912,7 @@ func (n *Node) serveEval(ctx context.Context, remote peer.ID, fc *frameConn, hoo
 		return fail(ce)
 	}
 	defer slot.release()
-	d, _ := ctx.Deadline()
-	hooks.evaluating(d, cancel)
+	hooks.evaluating(bc)
 	defer hooks.stopWatching()
 	if h := n.evalHook.Load(); h != nil {
 		(*h)()
@@ -931,7 +978,7 @@ func (n *Node) serveEval(ctx context.Context, remote peer.ID, fc *frameConn, hoo
 		return fail(&CallError{Code: CodeMsg, Msg: "the result cannot be sent: " + err.Error()})
 	}
 	var blocks [][]byte
-	if !same {
+	if !same && !linkless(rw) {
 		bs, err := resultBlocks(ctx, n.store, dag.ValueLinks(rw), roots, deps, MaxReplySize-len(enc)-4096,
 			func(c cid.Cid) (bool, error) { return n.cb.shareable(ctx, c, remote) })
 		if err != nil {
@@ -985,6 +1032,17 @@ func (n *Node) serveEval(ctx context.Context, remote peer.ID, fc *frameConn, hoo
 	return true, nil
 }
 
+// linkless reports whether w is a scalar, which refers to no block
+// (dag.ValueLinks of it is empty): a small result needs no look for
+// blocks to send with it.
+func linkless(w dag.Value) bool {
+	switch w.(type) {
+	case *dag.VInt, *dag.VFloat, *dag.VText, *dag.VBool, *dag.VBytes, *dag.VUnit:
+		return true
+	}
+	return false
+}
+
 // sent reports a block sent to a peer to the test hook.
 func (n *Node) sent(to peer.ID, c cid.Cid) {
 	if h := n.sentHook.Load(); h != nil {
@@ -1012,7 +1070,7 @@ func (n *Node) acceptResultBlocks(ctx context.Context, from peer.ID, links []cid
 	}
 	l := leaseFrom(ctx)
 	if l == nil {
-		l = n.cb.retainer().newLease()
+		l = n.retainer().newLease()
 		defer l.release()
 	}
 	l.protect(links...)

@@ -401,7 +401,7 @@ func (r *fastReader) evalRequest(x *EvalRequest) {
 		case 1:
 			x.Thunk, thunk = r.bytes(), true
 		case 2:
-			x.Store = r.text()
+			x.Store = r.storeText()
 		case 3:
 			w := &WireBudget{}
 			m := r.mapLen(5)
@@ -457,7 +457,7 @@ func (r *fastReader) resultReply(x *ResultReply) {
 		case 2:
 			x.Blocks = r.bytesList(MaxSyncBlocks)
 		case 3:
-			x.Store = r.text()
+			x.Store = r.storeText()
 		case 4:
 			x.Fuel = r.int()
 		case 5:

@@ -56,15 +56,21 @@ func tokensFor(toks []*capabilities.Token, p peer.ID) [][]byte {
 }
 
 func newNetHost(n *Node, acc *syncAccumulator) *netHost {
-	id := n.selfID
-	if id == "" {
-		id = n.id.String()
+	// The node's own eval.Node is shared by its hosts (a foreign
+	// evaluation makes one): nothing modifies an eval.Node once made.
+	self := n.selfNode
+	if self == nil {
+		id := n.selfID
+		if id == "" {
+			id = n.id.String()
+		}
+		self = &eval.Node{ID: id}
 	}
-	h := &netHost{n: n, self: &eval.Node{ID: id}, acc: acc}
+	h := &netHost{n: n, self: self, acc: acc}
 	if n.net != nil {
 		h.LocalHost = n.net.LocalHost // one node, one set of channels and data
 	} else {
-		h.LocalHost = eval.NewLocalHost(id)
+		h.LocalHost = eval.NewLocalHost(self.ID)
 	}
 	return h
 }

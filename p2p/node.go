@@ -94,8 +94,13 @@ type Node struct {
 	links  *linkCache  // what linking foreign code found, per root
 	access accessCache // the sandboxes of tokenless calls (caps.go)
 	selfID string      // id.String()
+	// selfNode is this node as an eval.Node (ID selfID), shared by its
+	// hosts (newNetHost).
+	selfNode *eval.Node
 	// decoded caches the decoding of small thunks and results.
 	decoded *decodeCache
+	// ret is cb.retainer(), once looked up (retainer).
+	ret atomic.Pointer[retainer]
 	// storeSecret checks peers' proofs that they share the store, and
 	// storeProof is this node's (peers.go, provenStore).
 	storeSecret *dag.StoreSecret
@@ -400,6 +405,7 @@ func New(ctx context.Context, opts ...Option) (*Node, error) {
 		return nil, err
 	}
 	n.selfID = h.ID().String()
+	n.selfNode = &eval.Node{ID: n.selfID}
 	n.storeSecret, n.storeProof = storeSecret, storeSecret.Prove([]byte(h.ID()))
 	n.policy.Store(cfg.policy)
 	lim := defaultAdmissionLimits()
