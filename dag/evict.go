@@ -132,12 +132,11 @@ func (x *prefixIndex) remove(c cid.Cid) {
 func (bc *blockCache) remove(c cid.Cid) {
 	bc.mu.Lock()
 	defer bc.mu.Unlock()
-	el, ok := bc.byCID[c]
+	e, ok := bc.byCID[c]
 	if !ok {
 		return
 	}
-	e := el.Value.(*cacheEntry)
-	bc.order.Remove(el)
+	bc.order.remove(e)
 	delete(bc.byCID, c)
 	bc.size -= e.size
 }

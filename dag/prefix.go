@@ -51,17 +51,31 @@ func digestPrefix(c cid.Cid) (uint64, bool) {
 }
 
 func (x *prefixIndex) add(c cid.Cid) {
+	x.mu.Lock()
+	x.addLocked(c)
+	x.mu.Unlock()
+}
+
+// addEntries is add of every entry's block, the lock taken once (a sync
+// adds its blocks a message at a time).
+func (x *prefixIndex) addEntries(entries []addEntry) {
+	x.mu.Lock()
+	for i := range entries {
+		x.addLocked(entries[i].r.b.CID)
+	}
+	x.mu.Unlock()
+}
+
+func (x *prefixIndex) addLocked(c cid.Cid) {
 	p, ok := digestPrefix(c)
 	if !ok {
 		return
 	}
-	x.mu.Lock()
 	if old, seen := x.m[p]; !seen {
 		x.m[p] = c
 	} else if old.Defined() && !old.Equals(c) {
 		x.m[p] = cid.Undef
 	}
-	x.mu.Unlock()
 }
 
 // indexAdded records blocks just written, once the index is in use.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"math"
+	"slices"
 	"strconv"
 	"sync/atomic"
 	"unicode/utf8"
@@ -255,6 +256,10 @@ type fastReader struct {
 	depth int
 	links []cid.Cid
 	bad   bool
+	// names collects, when collect is set, the builtins the block's
+	// terms name, read as they are decoded (fastBlockScan).
+	names   builtinWalker
+	collect bool
 
 	// Nodes come from small arrays, a few allocations for the block
 	// rather than one per node: a block's terms live and die together
@@ -306,6 +311,10 @@ type fastArena struct {
 	arms     [4]Arm
 	block    TermBlock
 	members  [1]Term
+	// links is the first room of the block's links (a definition calls
+	// one or two others), kept with it as the block's scan is: within
+	// the arena's size class (2 KB), no allocation of their own.
+	links [2]cid.Cid
 }
 
 // fastArenaMinBlock is the size from which a block is decoded into a
@@ -352,6 +361,7 @@ func (r *fastReader) useSmallArena(a *fastArenaSmall) {
 // useArena makes a the first room of r's slabs and buffers.
 func (r *fastReader) useArena(a *fastArena) {
 	r.arenaBlock, r.arenaMembers = &a.block, a.members[:]
+	r.links = a.links[:0]
 	r.vars.use(a.vars[:])
 	r.refs.use(a.refs[:])
 	r.builtins.use(a.builtins[:])
@@ -410,6 +420,31 @@ func (r *fastReader) fail() { r.bad = true }
 // head reads an item's initial byte and argument in their shortest form
 // (not major type 7). It returns major 8 on failure.
 func (r *fastReader) head() (byte, uint64) {
+	if ib, ok := r.short(); ok {
+		return ib >> 5, uint64(ib & 31)
+	}
+	return r.headLong()
+}
+
+// short reads an item whose argument is in its initial byte (below 24,
+// not major type 7): most of a block's items (tags, indices, small ints,
+// short strings and arrays). It returns the initial byte and true, or
+// reads nothing and returns false, for the caller to read the item with
+// headLong. Small enough to be inlined, so that those items cost no
+// call.
+func (r *fastReader) short() (byte, bool) {
+	if r.off < len(r.data) && !r.bad {
+		if ib := r.data[r.off]; ib&31 < 24 && ib < 7<<5 {
+			r.off++
+			return ib, true
+		}
+	}
+	return 0, false
+}
+
+// headLong is head without short's case first: every form, and
+// failures.
+func (r *fastReader) headLong() (byte, uint64) {
 	if r.bad || r.off >= len(r.data) {
 		r.fail()
 		return 8, 0
@@ -447,7 +482,14 @@ func (r *fastReader) head() (byte, uint64) {
 
 // count reads a non-negative int (an index, an arity, a member).
 func (r *fastReader) count() int {
-	major, v := r.head()
+	if ib, ok := r.short(); ok {
+		if ib >= 24 { // not major type 0
+			r.fail()
+			return 0
+		}
+		return int(ib)
+	}
+	major, v := r.headLong()
 	if major != 0 || v > math.MaxInt64 || v > math.MaxInt {
 		r.fail()
 		return 0
@@ -468,16 +510,28 @@ func (r *fastReader) int64v() int64 {
 	return int64(v)
 }
 
-// str reads a text (major 3) or byte string (major 2) and returns its
-// bytes, which alias the input.
-func (r *fastReader) str(major byte) []byte {
-	m, n := r.head()
+// strBytes reads a string of major type major (2 or 3) and returns its
+// bytes, which alias the input, without checking a text's encoding.
+func (r *fastReader) strBytes(major byte) []byte {
+	m, n := byte(8), uint64(0)
+	if ib, ok := r.short(); ok {
+		m, n = ib>>5, uint64(ib&31)
+	} else {
+		m, n = r.headLong()
+	}
 	if m != major || n > uint64(len(r.data)-r.off) {
 		r.fail()
 		return nil
 	}
 	s := r.data[r.off : r.off+int(n)]
 	r.off += int(n)
+	return s
+}
+
+// str reads a text (major 3) or byte string (major 2) and returns its
+// bytes, which alias the input.
+func (r *fastReader) str(major byte) []byte {
+	s := r.strBytes(major)
 	if major == 3 && !utf8.Valid(s) {
 		r.fail()
 		return nil
@@ -489,8 +543,19 @@ func (r *fastReader) str(major byte) []byte {
 func (r *fastReader) text() string { return string(r.str(3)) }
 
 // name reads a builtin's name (of a term or a type), interned
-// (builtinNames).
-func (r *fastReader) name() string { return internName(r.str(3)) }
+// (builtinNames). A name the table holds is valid UTF-8 (it was checked
+// before it went in): only one it does not hold is checked.
+func (r *fastReader) name() string {
+	b := r.strBytes(3)
+	if s, ok := lookupName(b); ok {
+		return s
+	}
+	if !utf8.Valid(b) {
+		r.fail()
+		return ""
+	}
+	return internName(b)
+}
 
 // builtinNames holds names of builtins the one-pass decoder has read: a
 // block names a dozen builtins, the same few dozen across a codebase,
@@ -504,15 +569,13 @@ var builtinNames [512]atomic.Pointer[string]
 // are short, and a long one is a string of its own.
 const maxInternedName = 48
 
+// internName returns b as a string, interned when it is short enough.
+// b must be valid UTF-8 (every name in the table is: see name).
 func internName(b []byte) string {
 	if len(b) > maxInternedName {
 		return string(b)
 	}
-	h := uint32(2166136261) // FNV-1a
-	for _, x := range b {
-		h = (h ^ uint32(x)) * 16777619
-	}
-	slot := &builtinNames[h%uint32(len(builtinNames))]
+	slot := nameSlot(b)
 	if p := slot.Load(); p != nil && *p == string(b) {
 		return *p
 	}
@@ -521,9 +584,30 @@ func internName(b []byte) string {
 	return s
 }
 
+// lookupName returns the interned name b, if the table holds it.
+func lookupName(b []byte) (string, bool) {
+	if len(b) > maxInternedName {
+		return "", false
+	}
+	if p := nameSlot(b).Load(); p != nil && *p == string(b) {
+		return *p, true
+	}
+	return "", false
+}
+
+// nameSlot is b's slot in builtinNames (FNV-1a of its bytes).
+func nameSlot(b []byte) *atomic.Pointer[string] {
+	h := uint32(2166136261)
+	for _, x := range b {
+		h = (h ^ uint32(x)) * 16777619
+	}
+	return &builtinNames[h%uint32(len(builtinNames))]
+}
+
 // key reads a map key and requires it to be k.
 func (r *fastReader) key(k string) {
-	if s := r.str(3); string(s) != k {
+	// Bytes equal to k are valid UTF-8 (k is); others fail anyway.
+	if s := r.strBytes(3); string(s) != k {
 		r.fail()
 	}
 }
@@ -540,7 +624,12 @@ func (r *fastReader) mapOf(n int) {
 }
 
 func (r *fastReader) container(major byte) int {
-	m, n := r.head()
+	m, n := byte(8), uint64(0)
+	if ib, ok := r.short(); ok {
+		m, n = ib>>5, uint64(ib&31)
+	} else {
+		m, n = r.headLong()
+	}
 	// Every element takes at least a byte (a map's pairs two).
 	if m != major || n > MaxArrayLen || n > uint64(len(r.data)-r.off) {
 		r.fail()
@@ -693,6 +782,9 @@ func (r *fastReader) term() Term {
 		name := r.name()
 		if name == "" {
 			r.fail()
+		}
+		if r.collect {
+			r.names.add(name)
 		}
 		v := r.builtins.new()
 		v.Name = name
@@ -984,5 +1076,24 @@ func fastBlock(data []byte) (_ any, links []cid.Cid, ok bool) {
 	if b == nil {
 		return nil, nil, false
 	}
-	return b, sortedUnique(r.links), true
+	// Clipped: the links may share the arena, and an append must not
+	// write into it.
+	return b, slices.Clip(sortedUnique(r.links)), true
+}
+
+// fastBlockScan is fastBlock, with the builtins a term block's terms
+// name collected on the way (sorted, each once, not nil; nil for a type
+// block), as StoredScan.Builtins lists them: ScanStored need not walk
+// the decoded block for them.
+func fastBlockScan(data []byte) (_ any, links []cid.Cid, builtins []string, ok bool) {
+	r := fastReader{data: data, names: builtinWalker{names: make([]string, 0, 8)}, collect: true}
+	b := r.block()
+	if b == nil {
+		return nil, nil, nil, false
+	}
+	if _, term := b.(*TermBlock); term {
+		builtins = r.names.names
+		slices.Sort(builtins)
+	}
+	return b, slices.Clip(sortedUnique(r.links)), builtins, true
 }

@@ -79,7 +79,7 @@ func checkReceivedScan(t *testing.T, data []byte) {
 	if err := s.AddReceived(ctx, []*Received{r}); err != nil {
 		t.Fatalf("%x: AddReceived: %v", data, err)
 	}
-	_, _, _, cached := s.cache.scanned(r.CID())
+	_, cached := s.cache.scanned(r.CID())
 	if _, _, fast := fastBlock(data); cached != fast {
 		t.Fatalf("%x: kept for ScanStored: %v; decoded by the one pass: %v", data, cached, fast)
 	}
@@ -218,7 +218,7 @@ func TestScanStoredSeesCollection(t *testing.T) {
 	if err := ds.Delete(ctx, blockKey(r.CID())); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, _, ok := s.cache.scanned(r.CID()); !ok {
+	if _, ok := s.cache.scanned(r.CID()); !ok {
 		t.Fatal("the cache entry went: the test does not test the presence check")
 	}
 	if _, err := s.ScanStored(ctx, r.CID()); !errors.Is(err, ErrNotFound) {

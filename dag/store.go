@@ -2,7 +2,6 @@ package dag
 
 import (
 	"bytes"
-	"container/list"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -225,8 +224,12 @@ func (s *Store) MarkComplete(ctx context.Context, c cid.Cid) error {
 	return s.putComplete(ctx, c)
 }
 
+// completeValue is the value of every complete marker: one for all
+// (datastores take values as read-only), not one allocation each.
+var completeValue = []byte{1}
+
 func (s *Store) putComplete(ctx context.Context, c cid.Cid) error {
-	if err := s.ds.Put(ctx, completeKey(c), []byte{1}); err != nil {
+	if err := s.ds.Put(ctx, completeKey(c), completeValue); err != nil {
 		return fmt.Errorf("marking %s complete: %w", c, err)
 	}
 	return nil
@@ -240,6 +243,9 @@ func (s *Store) putComplete(ctx context.Context, c cid.Cid) error {
 // but incomplete; it is not an error (see MissingFrom).
 func (s *Store) AddBlocks(ctx context.Context, blocks []Block) error {
 	entries := make([]addEntry, 0, len(blocks))
+	// The checked blocks, in one array (never grown: entries point
+	// into it). Their links are the needed ones only: not scanned.
+	checked := make([]Received, 0, len(blocks))
 	index := make(map[cid.Cid]int, len(blocks))
 	for _, b := range blocks {
 		if _, dup := index[b.CID]; dup {
@@ -250,7 +256,8 @@ func (s *Store) AddBlocks(ctx context.Context, blocks []Block) error {
 			return err
 		}
 		index[b.CID] = len(entries)
-		entries = append(entries, addEntry{c: b.CID, data: b.Data, links: links, decoded: x})
+		checked = append(checked, Received{b: b, needed: links, decoded: x, checked: true})
+		entries = append(entries, addEntry{r: &checked[len(checked)-1]})
 	}
 	return s.addEntries(ctx, entries, index)
 }
@@ -261,16 +268,30 @@ func (s *Store) AddBlocks(ctx context.Context, blocks []Block) error {
 // unode writes it; and AddReceived stores checked blocks without hashing
 // or decoding them again.
 type Received struct {
-	b       Block
-	links   []cid.Cid // every link (Links), once checked
-	needed  []cid.Cid // the links a holder needs (NeededLinks)
-	decoded any       // *TermBlock or *TypeBlock, when the one pass built it
-	checked bool
+	b      Block
+	links  []cid.Cid // every link (Links), once checked
+	needed []cid.Cid // the links a holder needs (NeededLinks)
+	// builtins are what a term block the one pass decoded names (its
+	// StoredScan's), read in that pass: ScanStored of the block need not
+	// walk its terms.
+	builtins []string
+	decoded  any // *TermBlock or *TypeBlock, when the one pass built it
+	checked  bool
 }
 
 // Receive hashes data (NewBlock). It does not check anything else.
 func Receive(data []byte) *Received {
 	return &Received{b: Block{CID: receivedCID(data), Data: data}}
+}
+
+// ReceiveAll is Receive of each of datas, in one array (a message of
+// blocks: one allocation for all of them rather than one each).
+func ReceiveAll(datas [][]byte) []Received {
+	rs := make([]Received, len(datas))
+	for i, data := range datas {
+		rs[i].b = Block{CID: receivedCID(data), Data: data}
+	}
+	return rs
 }
 
 // receivedCID is SumCID(data) with one allocation (the CID's string)
@@ -311,8 +332,8 @@ func (r *Received) Check() error {
 	if len(data) > MaxBlockSize {
 		return fmt.Errorf("block %s is %d bytes, limit %d: %w", c, len(data), MaxBlockSize, ErrTooLarge)
 	}
-	if b, links, ok := fastBlock(data); ok {
-		r.decoded, r.links, r.needed = b, links, links
+	if b, links, builtins, ok := fastBlockScan(data); ok {
+		r.decoded, r.links, r.needed, r.builtins = b, links, links, builtins
 		if len(links) > 0 && bytes.Contains(data, fixedNodeMarker) {
 			needed, err := NeededLinks(data)
 			if err != nil {
@@ -353,27 +374,31 @@ func (s *Store) AddReceived(ctx context.Context, rs []*Received) error {
 			return err
 		}
 		index[r.b.CID] = len(entries)
-		entries = append(entries, addEntry{c: r.b.CID, data: r.b.Data, links: r.needed, all: r.links, scanned: r.decoded != nil, decoded: r.decoded})
+		entries = append(entries, addEntry{r: r, scanned: r.decoded != nil})
 	}
 	return s.addEntries(ctx, entries, index)
 }
 
-// addEntry is a checked block being added, with what AddBlocks works out
-// about it.
+// addEntry is a checked block being added (r: its bytes, needed links
+// and decoding), with what AddBlocks works out about it.
 type addEntry struct {
-	c     cid.Cid
-	data  []byte
-	links []cid.Cid // needed links
-	// all is every link (Links), when known: with decoded, what
-	// ScanStored reads of the block without decoding it again.
-	all     []cid.Cid
-	scanned bool // all is known
-	decoded any
-	pending int   // links not yet complete
-	users   []int // entries that link to this one
+	r *Received
+	// scanned: r's links (every one, Links), with its decoding and
+	// builtins, are what ScanStored reads of the block without decoding
+	// it again.
+	scanned bool
 	done    bool  // complete already
 	stored  bool  // stored already
+	pending int32 // links not yet complete
+	// firstUser is the first of the entries that link to this one, an
+	// index in addEntries' users (-1: none): the users of every entry in
+	// one array rather than a slice each.
+	firstUser int32
 }
+
+// addUser is an entry that links to another (addEntry.firstUser), and
+// the next such of the same entry (-1: none).
+type addUser struct{ user, next int32 }
 
 // addEntries stores checked entries (index: CID to entry) and marks
 // complete those whose closure is present.
@@ -390,14 +415,15 @@ func (s *Store) addEntries(ctx context.Context, entries []addEntry, index map[ci
 	var kb []byte // key buffer: one key string per key, not three
 	for i := range entries {
 		e := &entries[i]
-		kb = appendMhKey(append(kb[:0], prefixBlocks...), e.c)
+		e.firstUser = -1
+		kb = appendMhKey(append(kb[:0], prefixBlocks...), e.r.b.CID)
 		bk := datastore.RawKey(string(kb))
 		if e.stored, err = s.ds.Has(ctx, bk); err != nil {
-			return fmt.Errorf("checking block %s: %w", e.c, err)
+			return fmt.Errorf("checking block %s: %w", e.r.b.CID, err)
 		}
 		if !e.stored {
-			if err := batch.Put(ctx, bk, e.data); err != nil {
-				return fmt.Errorf("storing block %s: %w", e.c, err)
+			if err := batch.Put(ctx, bk, e.r.b.Data); err != nil {
+				return fmt.Errorf("storing block %s: %w", e.r.b.CID, err)
 			}
 			// Not stored, so not complete (a marker is written after its
 			// block): no second lookup for each block new here. Should a
@@ -405,25 +431,24 @@ func (s *Store) addEntries(ctx context.Context, entries []addEntry, index map[ci
 			// written again below is the same.
 			continue
 		}
-		kb = appendMhKey(append(kb[:0], prefixComplete...), e.c)
+		kb = appendMhKey(append(kb[:0], prefixComplete...), e.r.b.CID)
 		if e.done, err = s.ds.Has(ctx, datastore.RawKey(string(kb))); err != nil {
-			return fmt.Errorf("checking completeness of %s: %w", e.c, err)
+			return fmt.Errorf("checking completeness of %s: %w", e.r.b.CID, err)
 		}
 	}
 	if err := batch.Commit(ctx); err != nil {
 		return fmt.Errorf("adding blocks: %w", err)
 	}
-	indexed := s.prefixes.active.Load()
+	if s.prefixes.active.Load() {
+		s.prefixes.addEntries(entries)
+	}
 	for i := range entries {
 		e := &entries[i]
-		if indexed {
-			s.prefixes.add(e.c)
-		}
-		if e.decoded != nil && !e.stored {
+		if r := e.r; r.decoded != nil && !e.stored {
 			if e.scanned {
-				s.cache.addScanned(e.c, e.decoded, len(e.data), e.all, e.links)
+				s.cache.addScanned(r.b.CID, r.decoded, len(r.b.Data), StoredScan{Builtins: r.builtins, Links: r.links, Needed: r.needed})
 			} else {
-				s.cache.add(e.c, e.decoded, len(e.data))
+				s.cache.add(r.b.CID, r.decoded, len(r.b.Data))
 			}
 		}
 	}
@@ -431,17 +456,19 @@ func (s *Store) addEntries(ctx context.Context, entries []addEntry, index map[ci
 	// Kahn's algorithm over the links inside the batch; links outside it
 	// must already be complete.
 	var ready []int
+	var users []addUser
 	for i := range entries {
 		e := &entries[i]
 		if e.done {
 			continue
 		}
 		stuck := false
-		for _, l := range e.links {
+		for _, l := range e.r.needed {
 			if j, ok := index[l]; ok {
-				if !entries[j].done {
+				if je := &entries[j]; !je.done {
 					e.pending++
-					entries[j].users = append(entries[j].users, i)
+					users = append(users, addUser{user: int32(i), next: je.firstUser})
+					je.firstUser = int32(len(users) - 1)
 				}
 				continue
 			}
@@ -466,9 +493,10 @@ func (s *Store) addEntries(ctx context.Context, entries []addEntry, index map[ci
 		}
 		e := &entries[ready[0]]
 		ready = ready[1:]
-		marks = append(marks, e.c)
+		marks = append(marks, e.r.b.CID)
 		e.done = true
-		for _, u := range e.users {
+		for k := e.firstUser; k >= 0; k = users[k].next {
+			u := int(users[k].user)
 			ue := &entries[u]
 			if ue.pending > 0 {
 				ue.pending--
@@ -495,7 +523,7 @@ func (s *Store) putCompletes(ctx context.Context, cs []cid.Cid) error {
 		return fmt.Errorf("marking blocks complete: %w", err)
 	}
 	for _, c := range cs {
-		if err := batch.Put(ctx, completeKey(c), []byte{1}); err != nil {
+		if err := batch.Put(ctx, completeKey(c), completeValue); err != nil {
 			return fmt.Errorf("marking %s complete: %w", c, err)
 		}
 	}
@@ -886,8 +914,8 @@ type blockCache struct {
 	mu                 sync.Mutex
 	maxBlocks, maxSize int
 	size               int
-	order              *list.List // front = most recent; values are *cacheEntry
-	byCID              map[cid.Cid]*list.Element
+	order              cacheList // front = most recent
+	byCID              map[cid.Cid]*cacheEntry
 }
 
 type cacheEntry struct {
@@ -895,25 +923,74 @@ type cacheEntry struct {
 	v    any
 	size int
 	// For a block decoded by the one pass as it was received
-	// (AddReceived): its links and needed links, so that ScanStored need
-	// not decode it again. scanned tells them apart from no links.
-	links, needed []cid.Cid
-	scanned       bool
+	// (AddReceived): what ScanStored reads of it, so that it need not
+	// decode or walk it again. scanned tells it apart from no links.
+	scan    StoredScan
+	scanned bool
+	// prev and next link the entries in recency order (cacheList): the
+	// entry is its own list element, one allocation for each block
+	// cached rather than two.
+	prev, next *cacheEntry
+}
+
+// cacheList is a doubly linked list of cache entries, most recent
+// first, through a sentinel (root): container/list without its element
+// allocations.
+type cacheList struct {
+	root cacheEntry
+	n    int
+}
+
+func (l *cacheList) init() {
+	l.root.prev, l.root.next = &l.root, &l.root
+}
+
+// Len is the number of entries in the list.
+func (l *cacheList) Len() int { return l.n }
+
+func (l *cacheList) pushFront(e *cacheEntry) {
+	e.prev, e.next = &l.root, l.root.next
+	e.prev.next, e.next.prev = e, e
+	l.n++
+}
+
+func (l *cacheList) remove(e *cacheEntry) {
+	e.prev.next, e.next.prev = e.next, e.prev
+	e.prev, e.next = nil, nil
+	l.n--
+}
+
+func (l *cacheList) moveToFront(e *cacheEntry) {
+	if l.root.next == e {
+		return
+	}
+	l.remove(e)
+	l.pushFront(e)
+}
+
+// back is the least recent entry; nil when the list is empty.
+func (l *cacheList) back() *cacheEntry {
+	if l.n == 0 {
+		return nil
+	}
+	return l.root.prev
 }
 
 func newBlockCache(maxBlocks, maxSize int) *blockCache {
-	return &blockCache{maxBlocks: maxBlocks, maxSize: maxSize, order: list.New(), byCID: map[cid.Cid]*list.Element{}}
+	bc := &blockCache{maxBlocks: maxBlocks, maxSize: maxSize, byCID: map[cid.Cid]*cacheEntry{}}
+	bc.order.init()
+	return bc
 }
 
 func (bc *blockCache) get(c cid.Cid) (any, bool) {
 	bc.mu.Lock()
 	defer bc.mu.Unlock()
-	el, ok := bc.byCID[c]
+	e, ok := bc.byCID[c]
 	if !ok {
 		return nil, false
 	}
-	bc.order.MoveToFront(el)
-	return el.Value.(*cacheEntry).v, true
+	bc.order.moveToFront(e)
+	return e.v, true
 }
 
 func (bc *blockCache) add(c cid.Cid, v any, size int) {
@@ -921,14 +998,28 @@ func (bc *blockCache) add(c cid.Cid, v any, size int) {
 }
 
 // addScanned is add for a block decoded by the one pass (fastBlock),
-// with its links and needed links (ScanStored). Their memory counts in
-// the entry's size.
-func (bc *blockCache) addScanned(c cid.Cid, v any, size int, links, needed []cid.Cid) {
-	size += linksBytes(links)
-	if len(needed) > 0 && &needed[0] != &links[0] {
-		size += linksBytes(needed)
+// with its scan (ScanStored: its builtins, links and needed links).
+// Their memory counts in the entry's size.
+func (bc *blockCache) addScanned(c cid.Cid, v any, size int, sc StoredScan) {
+	size += linksBytes(sc.Links) + namesBytes(sc.Builtins)
+	if len(sc.Needed) > 0 && &sc.Needed[0] != &sc.Links[0] {
+		size += linksBytes(sc.Needed)
 	}
-	bc.put(&cacheEntry{c: c, v: v, size: size, links: links, needed: needed, scanned: true})
+	bc.put(&cacheEntry{c: c, v: v, size: size, scan: sc, scanned: true})
+}
+
+// namesBytes estimates the memory of a slice of names: its header and
+// per name a string header, and the bytes of those not interned
+// (internName).
+func namesBytes(names []string) int {
+	n := 24
+	for _, s := range names {
+		n += 16
+		if len(s) > maxInternedName {
+			n += len(s)
+		}
+	}
+	return n
 }
 
 // linksBytes estimates the memory of a slice of CIDs: its header, and
@@ -941,20 +1032,17 @@ func linksBytes(cs []cid.Cid) int {
 	return n
 }
 
-// scanned returns what addScanned kept of c.
-func (bc *blockCache) scanned(c cid.Cid) (v any, links, needed []cid.Cid, ok bool) {
+// scanned returns the scan addScanned kept of c (shared: not to be
+// modified).
+func (bc *blockCache) scanned(c cid.Cid) (*StoredScan, bool) {
 	bc.mu.Lock()
 	defer bc.mu.Unlock()
-	el, ok := bc.byCID[c]
-	if !ok {
-		return nil, nil, nil, false
+	e, ok := bc.byCID[c]
+	if !ok || !e.scanned {
+		return nil, false
 	}
-	e := el.Value.(*cacheEntry)
-	if !e.scanned {
-		return nil, nil, nil, false
-	}
-	bc.order.MoveToFront(el)
-	return e.v, e.links, e.needed, true
+	bc.order.moveToFront(e)
+	return &e.scan, true
 }
 
 func (bc *blockCache) put(e *cacheEntry) {
@@ -964,12 +1052,12 @@ func (bc *blockCache) put(e *cacheEntry) {
 	if _, ok := bc.byCID[c]; ok || size > bc.maxSize {
 		return
 	}
-	bc.byCID[c] = bc.order.PushFront(e)
+	bc.order.pushFront(e)
+	bc.byCID[c] = e
 	bc.size += size
 	for bc.order.Len() > bc.maxBlocks || bc.size > bc.maxSize {
-		el := bc.order.Back()
-		e := el.Value.(*cacheEntry)
-		bc.order.Remove(el)
+		e := bc.order.back()
+		bc.order.remove(e)
 		delete(bc.byCID, e.c)
 		bc.size -= e.size
 	}

@@ -41,43 +41,23 @@ type StoredScan struct {
 // by the general path. TestScanStoredFastMatchesGeneral and
 // FuzzScanStoredBlock check that both read the same.
 func ScanStoredBlock(data []byte) (*StoredScan, error) {
-	if b, links, ok := fastBlock(data); ok {
+	if b, links, builtins, ok := fastBlockScan(data); ok {
 		needed := links
 		if len(links) > 0 && bytes.Contains(data, fixedNodeMarker) {
 			needed = neededOfDecoded(b, links)
 		}
-		return scanDecoded(b, links, needed), nil
+		return &StoredScan{Builtins: builtins, Links: links, Needed: needed}, nil
 	}
 	return scanStoredGeneral(data)
 }
 
-// scanDecoded is the StoredScan of a block decoded by the one pass
-// (*TermBlock or *TypeBlock, which hold no chunked literal and so name
-// exactly what their bytes do), given its links and needed links.
-func scanDecoded(b any, links, needed []cid.Cid) *StoredScan {
-	sc := &StoredScan{Links: links, Needed: needed}
-	tb, ok := b.(*TermBlock)
-	if !ok {
-		return sc // a type block names no builtin
-	}
-	w := builtinWalker{names: make([]string, 0, 8)}
-	for _, t := range tb.Members {
-		w.term(t)
-	}
-	sc.Builtins = w.names
-	if sc.Builtins == nil {
-		sc.Builtins = []string{}
-	}
-	slices.Sort(sc.Builtins)
-	return sc
-}
-
-// builtinWalker collects the builtins terms name, each once, walking
-// them as Refs.AddTerm does (inside thunks sent to fixed nodes too) but
-// keeping nothing else: a block names a handful of builtins, so a slice
-// searched in full is cheaper than Refs' maps. Past builtinWalkerSlice
-// names (a block made to name many) a set takes over, so the walk stays
-// linear in the block.
+// builtinWalker collects the builtins a block's terms name, each once,
+// as the one-pass decoder reads them (fastBlockScan): every Builtin term,
+// inside thunks sent to fixed nodes too, as Refs.AddTerm finds them. A
+// block names a handful of builtins, so a slice searched in full is
+// cheaper than Refs' maps. Past builtinWalkerSlice names (a block made
+// to name many) a set takes over, so the work stays linear in the
+// block.
 type builtinWalker struct {
 	names []string
 	set   map[string]struct{}
@@ -102,47 +82,6 @@ func (w *builtinWalker) add(name string) {
 		for _, n := range w.names {
 			w.set[n] = struct{}{}
 		}
-	}
-}
-
-func (w *builtinWalker) terms(ts []Term) {
-	for _, t := range ts {
-		w.term(t)
-	}
-}
-
-func (w *builtinWalker) term(t Term) {
-	switch x := t.(type) {
-	case *Builtin:
-		w.add(x.Name)
-	case *Lam:
-		w.term(x.Body)
-	case *App:
-		w.term(x.Fn)
-		w.terms(x.Args)
-	case *Let:
-		w.term(x.Value)
-		w.term(x.Body)
-	case *LetRec:
-		w.term(x.Value)
-		w.term(x.Body)
-	case *If:
-		w.term(x.Cond)
-		w.term(x.Then)
-		w.term(x.Else)
-	case *Match:
-		w.term(x.Scrutinee)
-		for _, a := range x.Arms {
-			w.term(a.Body) // patterns name no builtin
-		}
-	case *Tuple:
-		w.terms(x.Elems)
-	case *List:
-		w.terms(x.Elems)
-	case *Delay:
-		w.term(x.Body)
-	case *Force:
-		w.term(x.X)
 	}
 }
 
@@ -244,7 +183,7 @@ func scanStoredGeneral(data []byte) (*StoredScan, error) {
 // block, to know it is still there. The scan's lists may be shared with
 // the cache: callers must not modify them.
 func (s *Store) ScanStored(ctx context.Context, c cid.Cid) (*StoredScan, error) {
-	if v, links, needed, ok := s.cache.scanned(c); ok {
+	if sc, ok := s.cache.scanned(c); ok {
 		has, err := s.Has(ctx, c)
 		if err != nil {
 			return nil, err
@@ -253,7 +192,7 @@ func (s *Store) ScanStored(ctx context.Context, c cid.Cid) (*StoredScan, error) 
 			// Collected (by a Store sharing the datastore) since.
 			return nil, fmt.Errorf("block %s: %w", c, ErrNotFound)
 		}
-		return scanDecoded(v, links, needed), nil
+		return sc, nil
 	}
 	data, err := s.Get(ctx, c)
 	if err != nil {

@@ -330,6 +330,13 @@ func (l *linked) has(c cid.Cid) bool {
 func (l *linked) add(s *linkSummary) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.addLocked(s, 0)
+}
+
+// addLocked is add; room is how many blocks the merged set is to have
+// room for, if this makes it (addAll's sum, so that it is not rehashed
+// as it fills).
+func (l *linked) addLocked(s *linkSummary, room int) {
 	if slices.Contains(l.sums, s) {
 		return
 	}
@@ -338,10 +345,27 @@ func (l *linked) add(s *linkSummary) {
 		return
 	}
 	if l.merged == nil {
-		l.merged = map[cid.Cid]struct{}{}
+		l.merged = make(map[cid.Cid]struct{}, max(room, len(s.blocks)))
 	}
 	for c := range s.blocks {
 		l.merged[c] = struct{}{}
+	}
+}
+
+// addAll is add of each of sums, in order.
+func (l *linked) addAll(sums []*linkSummary) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	room := 0
+	if len(sums) > linkedShared {
+		// What the merged set may take (overlaps counted twice): the
+		// summaries past the first linkedShared, held in memory already.
+		for _, s := range sums[linkedShared:] {
+			room += len(s.blocks)
+		}
+	}
+	for _, s := range sums {
+		l.addLocked(s, room)
 	}
 }
 
@@ -372,7 +396,6 @@ func (n *Node) link(ctx context.Context, chk *capabilities.Checker, builtins []s
 		if err != nil {
 			return nil, err
 		}
-		l.add(s)
 		sums = append(sums, s)
 		if s.allowedBy.Load() == chk {
 			continue
@@ -383,6 +406,7 @@ func (n *Node) link(ctx context.Context, chk *capabilities.Checker, builtins []s
 		}
 		allowed = false
 	}
+	l.addAll(sums)
 	if allowed {
 		// The thunk's own builtins and defs: serveEval checked them.
 		if err := chk.CheckLink(builtins, defs); err != nil {
@@ -521,8 +545,17 @@ func (n *Node) summarize(ctx context.Context, root cid.Cid) (*linkSummary, error
 			stack = append(stack, item{l, it.needed && isNeeded})
 		}
 	}
-	s.builtins = slices.Sorted(maps.Keys(builtins))
-	s.defs = slices.SortedFunc(maps.Keys(defs), compareCIDs)
+	// Sized at once (slices.Sorted of the keys grows its slice).
+	s.builtins = make([]string, 0, len(builtins))
+	for b := range builtins {
+		s.builtins = append(s.builtins, b)
+	}
+	slices.Sort(s.builtins)
+	s.defs = make([]cid.Cid, 0, len(defs))
+	for d := range defs {
+		s.defs = append(s.defs, d)
+	}
+	slices.SortFunc(s.defs, compareCIDs)
 	if !partial {
 		n.links.put(root, s)
 	}

@@ -40,9 +40,10 @@ func (n *Node) receiveBlocks(ctx context.Context, from peer.ID, fc *frameConn, d
 // EvalReply, chanproto.go's ChanReply), and is not called when none is.
 func (n *Node) receiveBlocksAsking(ctx context.Context, from peer.ID, fc *frameConn, deps []cid.Cid, prefixes []uint64, nroots int, use *lease, absent map[cid.Cid]bool, ask func(bits []byte) error) (_ []int, ce *CallError) {
 	roots := slices.Clone(deps[len(deps)-nroots:])
-	// received holds the links of every block received, stored the ones
-	// that were new here.
-	received := map[cid.Cid][]cid.Cid{}
+	// received holds the links of every block received (by its
+	// digest, as unlinked walks them), stored the ones that were new
+	// here.
+	received := map[digest][]cid.Cid{}
 	var stored []cid.Cid
 	defer func() {
 		if ce != nil {
@@ -51,6 +52,10 @@ func (n *Node) receiveBlocksAsking(ctx context.Context, from peer.ID, fc *frameC
 			n.cb.dropUnlinked(ctx, use, roots, stored, received)
 		}
 	}()
+	// The entries listed by prefix are protected as they come
+	// (chargeForeign): room for all of them at once. The callers hold
+	// deps within MaxSyncBlocks.
+	use.reserve(len(deps))
 	use.protect(deps...)
 	idx, err := n.neededFor(ctx, from, deps, len(deps)-nroots)
 	if err != nil {
@@ -69,7 +74,7 @@ func (n *Node) receiveBlocksAsking(ctx context.Context, from peer.ID, fc *frameC
 	if err := ask(bitmapFor(len(deps), idx)); err != nil {
 		return nil, &CallError{Code: CodeMsg, Msg: "sending the need reply: " + err.Error()}
 	}
-	received = make(map[cid.Cid][]cid.Cid, len(idx)) // no rehashing as blocks come
+	received = make(map[digest][]cid.Cid, len(idx)) // no rehashing as blocks come
 	got, total := 0, 0
 	for got < len(idx) {
 		msg, release, err := fc.readFrame(MaxBlocksMessageSize)
@@ -98,11 +103,11 @@ func (n *Node) receiveBlocksAsking(ctx context.Context, from peer.ID, fc *frameC
 		// links, and AddReceived stores it without doing either again.
 		batch := make([]dag.Block, len(bm.Blocks))
 		links := make([][]cid.Cid, len(bm.Blocks))
-		recv := make(map[cid.Cid]*dag.Received, len(bm.Blocks))
+		recv := dag.ReceiveAll(bm.Blocks)
 		for j, data := range bm.Blocks {
 			i := idx[got+j]
 			c := deps[i]
-			rb := dag.Receive(data)
+			rb := &recv[j]
 			h := rb.CID()
 			if i < len(prefixes) {
 				// Listed by prefix: its bytes name it, and must match.
@@ -127,27 +132,28 @@ func (n *Node) receiveBlocksAsking(ctx context.Context, from peer.ID, fc *frameC
 			ls := rb.Links()
 			batch[j] = rb.Block()
 			links[j] = ls
-			received[c] = ls
-			recv[c] = rb
+			// c hashes as its bytes do: a supported CID, whose digest
+			// names it.
+			d, _ := digestOf(c)
+			received[d] = ls
 			total += len(data)
 		}
 		if total > MaxSyncBytes {
 			release()
 			return nil, invalid("more than %d bytes of blocks", MaxSyncBytes)
 		}
-		store, fresh, err := n.cb.chargeForeign(ctx, use, from, batch, links)
+		// The new blocks' unpinned and received records (markReceived's)
+		// are written in one batch, before the blocks.
+		store, fresh, err := n.cb.chargeForeignAt(ctx, use, from, batch, links, from)
 		if err == nil {
 			rs := make([]*dag.Received, len(store))
-			for k, b := range store {
-				rs[k] = recv[b.CID]
+			for k, j := range store {
+				rs[k] = &recv[j]
 			}
 			err = n.store.AddReceived(ctx, rs)
 		}
 		release()
 		stored = append(stored, fresh...)
-		if err == nil {
-			err = n.cb.markReceived(ctx, fresh, from)
-		}
 		if err != nil {
 			var hm *dag.HashMismatchError
 			var dq *DiskQuotaError

@@ -220,6 +220,23 @@ type heldBlock struct {
 	peer  *peerUsage
 	size  int64
 	links []digest
+	// one holds the link of a block of one (most definitions call one
+	// other, or a few): links is then one[:], in the same allocation.
+	one [1]digest
+}
+
+// newHeldBlock is the heldBlock of a block of size bytes and links.
+func newHeldBlock(size int64, links []cid.Cid) *heldBlock {
+	b := &heldBlock{size: size}
+	if len(links) == 1 {
+		if d, ok := digestOf(links[0]); ok {
+			b.one[0] = d
+			b.links = b.one[:]
+			return b
+		}
+	}
+	b.links = digestsOfCIDs(links)
+	return b
 }
 
 func (b *heldBlock) usage() DiskUsage {
@@ -468,11 +485,36 @@ func (r *retainer) newLease() *lease { return &lease{r: r} }
 func (l *lease) protect(cs ...cid.Cid) {
 	l.r.mu.Lock()
 	defer l.r.mu.Unlock()
+	if l.protected == nil && !l.released && len(cs) > 1 {
+		// Sized at once: no rehashing as it fills. cs is what the
+		// caller holds already.
+		l.protected = make(map[digest]struct{}, len(cs))
+		l.r.leases[l] = struct{}{}
+	}
 	for _, c := range cs {
 		if d, ok := digestOf(c); ok {
 			l.protectLocked(d)
 		}
 	}
+}
+
+// reserve makes room in the lease for n more blocks (a sync's list,
+// before it protects them one by one as they come): its set is not
+// rehashed as it fills. n is the length of a list the caller holds.
+func (l *lease) reserve(n int) {
+	l.r.mu.Lock()
+	defer l.r.mu.Unlock()
+	if l.released || n <= len(l.protected) {
+		return // growing by doubling costs no more than a copy now
+	}
+	m := make(map[digest]struct{}, len(l.protected)+n)
+	for d := range l.protected {
+		m[d] = struct{}{}
+	}
+	if l.protected == nil {
+		l.r.leases[l] = struct{}{}
+	}
+	l.protected = m
 }
 
 func (l *lease) protectLocked(d digest) {
@@ -526,6 +568,28 @@ func leaseFrom(ctx context.Context) *lease {
 // them. The records are written before the caller stores the blocks, so
 // that no crash leaves a foreign block without one.
 func (c *Codebase) chargeForeign(ctx context.Context, l *lease, charged peer.ID, blocks []dag.Block, links [][]cid.Cid) (store []dag.Block, fresh []cid.Cid, err error) {
+	idx, fresh, err := c.chargeForeignAt(ctx, l, charged, blocks, links, "")
+	if err != nil {
+		return nil, nil, err
+	}
+	store = make([]dag.Block, len(idx))
+	for k, i := range idx {
+		store[k] = blocks[i]
+	}
+	return store, fresh, nil
+}
+
+// chargeForeignAt is chargeForeign with the blocks to store given by
+// their indices in blocks (the receiving side keeps each block's checked
+// form beside it, dag.Received, and finds it so). With from set, the
+// fresh blocks' received records (markReceived's, from) go in the batch
+// of their unpinned records: one write for both, before the blocks, as
+// the unpinned records are. A record whose block a crash or a failure
+// then leaves unstored is what an unpinned record in that case is: the
+// next collection (or dropUnlinked) deletes both with the block's keys,
+// and until then it only lets from be sent a block this node does not
+// hold (shareable), which finds it absent.
+func (c *Codebase) chargeForeignAt(ctx context.Context, l *lease, charged peer.ID, blocks []dag.Block, links [][]cid.Cid, from peer.ID) (store []int, fresh []cid.Cid, err error) {
 	if links == nil {
 		links = make([][]cid.Cid, len(blocks))
 		for i, b := range blocks {
@@ -549,11 +613,11 @@ func (c *Codebase) chargeForeign(ctx context.Context, l *lease, charged peer.ID,
 	// Sized for the message at once: these grow by one per block.
 	pend := make([]pending, 0, len(blocks))
 	seen := make(map[digest]bool, len(blocks))
-	store = make([]dag.Block, 0, len(blocks))
+	store = make([]int, 0, len(blocks))
 	for i, b := range blocks {
 		d, ok := digestOf(b.CID)
 		if !ok {
-			store = append(store, b) // AddBlocks refuses it
+			store = append(store, i) // AddBlocks refuses it
 			continue
 		}
 		if seen[d] {
@@ -565,7 +629,7 @@ func (c *Codebase) chargeForeign(ctx context.Context, l *lease, charged peer.ID,
 			continue // held, unpinned
 		}
 		if r.pinning[d] > 0 {
-			store = append(store, b) // an owner write stores it too: pinned
+			store = append(store, i) // an owner write stores it too: pinned
 			continue
 		}
 		held, err := c.store.Has(ctx, b.CID)
@@ -575,7 +639,7 @@ func (c *Codebase) chargeForeign(ctx context.Context, l *lease, charged peer.ID,
 		if held {
 			continue // pinned
 		}
-		hb := &heldBlock{size: int64(len(b.Data)), links: digestsOfCIDs(links[i])}
+		hb := newHeldBlock(int64(len(b.Data)), links[i])
 		pend = append(pend, pending{d, i, hb})
 		add = add.plus(hb.usage())
 	}
@@ -595,10 +659,16 @@ func (c *Codebase) chargeForeign(ctx context.Context, l *lease, charged peer.ID,
 	if err != nil {
 		return nil, nil, err
 	}
+	fromValue := []byte(from) // one value for all: datastores take it as read-only
 	for _, p := range pend {
 		p.b.peer = pu
 		if err := batch.Put(ctx, markKey(prefixUnpinned, blocks[p.i].CID), encodeRecord(p.b)); err != nil {
 			return nil, nil, err
+		}
+		if from != "" {
+			if err := batch.Put(ctx, markKey(prefixReceived, blocks[p.i].CID), fromValue); err != nil {
+				return nil, nil, err
+			}
 		}
 	}
 	if err := batch.Commit(ctx); err != nil {
@@ -607,7 +677,7 @@ func (c *Codebase) chargeForeign(ctx context.Context, l *lease, charged peer.ID,
 	fresh = make([]cid.Cid, 0, len(pend))
 	for _, p := range pend {
 		r.addLocked(p.d, p.b)
-		store = append(store, blocks[p.i])
+		store = append(store, p.i)
 		fresh = append(fresh, blocks[p.i].CID)
 	}
 	return store, fresh, nil
@@ -666,7 +736,7 @@ func (c *Codebase) retainRoots(p peer.ID, roots []cid.Cid) {
 // that its roots do not reach (see unlinked) and nothing else needs (no
 // other lease, no retained root): they came on the caller's word alone.
 // What the roots reach stays, unretained, for a retry.
-func (c *Codebase) dropUnlinked(ctx context.Context, l *lease, roots, stored []cid.Cid, received map[cid.Cid][]cid.Cid) error {
+func (c *Codebase) dropUnlinked(ctx context.Context, l *lease, roots, stored []cid.Cid, received map[digest][]cid.Cid) error {
 	if len(stored) == 0 {
 		return nil
 	}
@@ -693,14 +763,14 @@ func (c *Codebase) dropUnlinked(ctx context.Context, l *lease, roots, stored []c
 
 // unlinked returns the first of order (blocks a sync stored, new here)
 // that roots do not reach through the links of the blocks received
-// (received: every block of the sync, with its links) and of unpinned
-// blocks. A pinned block not received links to no new block (it is
+// (received: every block of the sync by its digest, with its links) and
+// of unpinned blocks. A pinned block not received links to no new block (it is
 // complete, or its owner's write announced what it needs), so the walk
 // ends there. When some block is unreached and the walk met a block the
 // node does not hold at all (a hole: a block the caller left out,
 // thinking the node held it), hole names it: the unreached blocks may
 // hang below it.
-func (c *Codebase) unlinked(ctx context.Context, roots, order []cid.Cid, received map[cid.Cid][]cid.Cid) (first, hole cid.Cid, err error) {
+func (c *Codebase) unlinked(ctx context.Context, roots, order []cid.Cid, received map[digest][]cid.Cid) (first, hole cid.Cid, err error) {
 	if len(received) == 0 {
 		return cid.Undef, cid.Undef, nil
 	}
@@ -731,16 +801,12 @@ func (c *Codebase) unlinked(ctx context.Context, roots, order []cid.Cid, receive
 
 // reachedLocked is what roots reach through the links of received and
 // unpinned blocks, and where the walk stopped (pinned or absent blocks).
-func (r *retainer) reachedLocked(roots []cid.Cid, received map[cid.Cid][]cid.Cid) (reached map[digest]bool, stops []digest) {
+func (r *retainer) reachedLocked(roots []cid.Cid, received map[digest][]cid.Cid) (reached map[digest]bool, stops []digest) {
 	// The received blocks' links stay CIDs (what the one-pass decoding
 	// collected), turned into digests, in place, as the walk pushes
-	// them: no per-block copy of them.
-	byDigest := make(map[digest][]cid.Cid, len(received))
-	for c, ls := range received {
-		if d, ok := digestOf(c); ok {
-			byDigest[d] = ls
-		}
-	}
+	// them: no per-block copy of them. received is by digest already
+	// (receiveBlocksAsking builds it so): no second map of it here.
+	byDigest := received
 	reached = make(map[digest]bool, len(received))
 	stopped := map[digest]bool{}
 	stack := digestsOfCIDs(roots)
