@@ -559,9 +559,14 @@ func (s *scope) raw(t dag.Term, nest int) rawCode {
 		}
 		k := -loc - 1
 		return func(_ *Thread, fr *frame) (float64, Value) { return unraw(fr.env[k]) }
+	case *dag.If:
+		return s.rawIf(t, nest)
 	case *dag.App:
 		b, ok := t.Fn.(*dag.Builtin)
 		if !ok {
+			if r := s.rawCall(t, nest); r != nil {
+				return r
+			}
 			break
 		}
 		switch {

@@ -391,6 +391,9 @@ func (s *scope) exprNode(t dag.Term, tail bool, nest int) code {
 	case *dag.Delay:
 		return s.lambda(0, t.Body, t, false)
 	case *dag.App:
+		if tail && rawish(t) && floatish(t) {
+			return s.rawTail(t, nest)
+		}
 		return s.app(t, tail, nest)
 	case *dag.Let:
 		if c := s.rawLets(t, tail, nest); c != nil {
@@ -850,6 +853,9 @@ func (s *scope) match(t *dag.Match, tail bool, nest int) code {
 	if c := s.matchCall(t, tail, nest); c != nil {
 		return c
 	}
+	if c := s.matchList(t, tail, nest); c != nil {
+		return c
+	}
 	scrut := s.expr(t.Scrutinee, false, nest+1)
 	at := s.site(t)
 	arms := make([]armCode, len(t.Arms))
@@ -1031,7 +1037,10 @@ func (s *scope) matchCall(t *dag.Match, tail bool, nest int) code {
 		var vs []Value
 		_, handed := v.(*tupleRetMarker)
 		if handed {
-			buf, th.ret = th.ret, [maxTupleRet]Value{}
+			// Only the first k were filled; clearing them drops the
+			// thread's references without touching the others.
+			copy(buf[:k], th.ret[:k])
+			clear(th.ret[:k])
 			vs = buf[:k]
 		} else if x, ok := v.(*Tuple); ok && len(x.Elems) == k {
 			vs = x.Elems

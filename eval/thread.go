@@ -160,6 +160,11 @@ type Thread struct {
 	// tail position to the match that called it (tupleRet, compile.go).
 	retFp, retK int
 	ret         [maxTupleRet]Value
+	// rawFp, rawF and rawIsInt hand a number from a function's tail
+	// position to the arithmetic that called it (raw_return.go).
+	rawFp    int
+	rawF     float64
+	rawIsInt bool
 	// foldK and foldF carry the key and the combining function from the
 	// code of a fused fold's lambda to the fold (foldInsert).
 	foldK, foldF Value
@@ -273,7 +278,7 @@ func (th *Thread) exec(ctx context.Context, f func() Value) (v Value, err error)
 		th.start(ctx)
 	}
 	sp, fp, depth, at := th.sp, th.fp, th.depth, th.at
-	retFp, retK := th.retFp, th.retK
+	retFp, retK, rawFp := th.retFp, th.retK, th.rawFp
 	th.running++
 	defer func() {
 		th.running--
@@ -283,7 +288,7 @@ func (th *Thread) exec(ctx context.Context, f func() Value) (v Value, err error)
 		}
 		// Discard anything a failed or finished evaluation left behind.
 		th.sp, th.fp, th.depth, th.tcFn, th.at = sp, fp, depth, nil, at
-		th.retFp, th.retK = retFp, retK
+		th.retFp, th.retK, th.rawFp = retFp, retK, rawFp
 		th.owned = nil
 		if outer {
 			// Release what the evaluation registered with its host and
@@ -822,6 +827,25 @@ func (th *Thread) overApply(fn *Value, base int, n *int, a int) Value {
 
 func (th *Thread) partial(fn Value, args []Value) Value {
 	th.alloc(sizePartial + int64(len(args))*sizeSlot)
+	switch len(args) {
+	case 1:
+		// One object for the partial and its argument (List.map (f x)).
+		x := &struct {
+			p Partial
+			a [1]Value
+		}{}
+		x.a[0] = args[0]
+		x.p.Fn, x.p.Args = fn, x.a[:]
+		return &x.p
+	case 2:
+		x := &struct {
+			p Partial
+			a [2]Value
+		}{}
+		x.a[0], x.a[1] = args[0], args[1]
+		x.p.Fn, x.p.Args = fn, x.a[:]
+		return &x.p
+	}
 	return &Partial{Fn: fn, Args: append([]Value(nil), args...)}
 }
 
@@ -887,7 +911,7 @@ func (th *Thread) call3(fn, a, b, c Value) Value {
 // errors; budget exhaustion and cancellation keep unwinding.
 func (th *Thread) callCatch(fn Value, args ...Value) (v Value, err error) {
 	sp, fp, depth, at := th.sp, th.fp, th.depth, th.at
-	retFp, retK := th.retFp, th.retK
+	retFp, retK, rawFp := th.retFp, th.retK, th.rawFp
 	defer func() {
 		if r := recover(); r != nil {
 			switch e := r.(type) {
@@ -902,7 +926,7 @@ func (th *Thread) callCatch(fn Value, args ...Value) (v Value, err error) {
 				panic(r)
 			}
 			th.sp, th.fp, th.depth, th.tcFn, th.at = sp, fp, depth, nil, at
-			th.retFp, th.retK = retFp, retK
+			th.retFp, th.retK, th.rawFp = retFp, retK, rawFp
 			th.owned = nil
 		}
 	}()
