@@ -282,9 +282,10 @@ func TestOwnedClusterRefusesImpostors(t *testing.T) {
 			t.Fatalf("provisioned %s, which holds no valid membership (picks %v)", p, counts)
 		}
 	}
-	if len(counts) != 2 {
-		t.Fatalf("provisions over the two members: %v", counts)
-	}
+	// Which of the two valid members is picked depends on their ping
+	// times and loads (chooseMember, tested in choose_test.go): on a
+	// loaded machine one of them can be faster for all 40 picks, so only
+	// the validity of every pick is this test's to check.
 
 	// The stranger's own cluster of the same name is another cluster:
 	// no member of the owner's shows up.
