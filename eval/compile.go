@@ -993,29 +993,11 @@ func (s *scope) matchCall(t *dag.Match, tail bool, nest int) code {
 	if !s.tupleArms0(t, k) {
 		return nil
 	}
-	var fn code
-	switch f := app.Fn.(type) {
+	switch app.Fn.(type) {
 	case *dag.Builtin, *dag.Ctor:
 		return nil
-	case *dag.Ref:
-		dc := defFor(f.Def)
-		fn = func(th *Thread, _ *frame) Value {
-			th.guardDef(dc)
-			return th.defValue(dc)
-		}
-	case *dag.Self:
-		dc := s.selfDef(f)
-		if f.Member != s.c.owner.Member {
-			fn = func(th *Thread, _ *frame) Value {
-				th.guardDef(dc)
-				return th.defValue(dc)
-			}
-		} else {
-			fn = func(th *Thread, _ *frame) Value { return th.defValue(dc) }
-		}
-	default:
-		fn = s.expr(app.Fn, false, nest+2)
 	}
+	fn := s.expr(app.Fn, false, nest+2)
 	args := s.exprs(app.Args, nest+2)
 	callAt := s.site(app)
 	w := 2 + nest

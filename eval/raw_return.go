@@ -77,27 +77,12 @@ func (s *scope) rawTail(t *dag.App, nest int) code {
 // for any other application. It is the nested call app compiles, with
 // rawFp set around it.
 func (s *scope) rawCall(t *dag.App, nest int) rawCode {
-	var fn code
-	switch f := t.Fn.(type) {
-	case *dag.Ref:
-		dc := defFor(f.Def)
-		fn = func(th *Thread, _ *frame) Value {
-			th.guardDef(dc)
-			return th.defValue(dc)
-		}
-	case *dag.Self:
-		dc := s.selfDef(f)
-		if f.Member != s.c.owner.Member {
-			fn = func(th *Thread, _ *frame) Value {
-				th.guardDef(dc)
-				return th.defValue(dc)
-			}
-		} else {
-			fn = func(th *Thread, _ *frame) Value { return th.defValue(dc) }
-		}
+	switch t.Fn.(type) {
+	case *dag.Ref, *dag.Self:
 	default:
 		return nil
 	}
+	fn := s.expr(t.Fn, false, nest+1) // a checked reference, as everywhere
 	args := s.exprs(t.Args, nest+1)
 	at := s.site(t)
 	n := len(args)
