@@ -15,7 +15,6 @@ import (
 
 	"github.com/ipfs/go-cid"
 	"github.com/ipfs/go-datastore"
-	dssync "github.com/ipfs/go-datastore/sync"
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
@@ -34,6 +33,7 @@ import (
 	"github.com/unode-dev/unode/dag"
 	"github.com/unode-dev/unode/eval"
 	"github.com/unode-dev/unode/p2p/discovery"
+	"github.com/unode-dev/unode/p2p/repo/memds"
 )
 
 // Protocol IDs and resource-manager service names.
@@ -287,7 +287,7 @@ func New(ctx context.Context, opts ...Option) (*Node, error) {
 		cfg.key = k
 	}
 	if cfg.ds == nil {
-		cfg.ds = dssync.MutexWrap(datastore.NewMapDatastore())
+		cfg.ds = memds.New()
 	}
 	if cfg.log == nil {
 		cfg.log = slog.New(slog.DiscardHandler)

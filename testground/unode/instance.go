@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/ipfs/go-datastore"
-	dssync "github.com/ipfs/go-datastore/sync"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/peerstore"
@@ -25,6 +24,7 @@ import (
 
 	"github.com/unode-dev/unode/capabilities"
 	"github.com/unode-dev/unode/p2p"
+	"github.com/unode-dev/unode/p2p/repo/memds"
 )
 
 // The harness (testground/harness) puts a proxy in front of each
@@ -109,7 +109,7 @@ func setup(env *runtime.RunEnv, ic *run.InitContext) (*instance, error) {
 		seq:     ic.GlobalSeq,
 		group:   env.TestGroupID,
 		hostile: env.TestGroupID == groupHostile,
-		ds:      dssync.MutexWrap(datastore.NewMapDatastore()),
+		ds:      memds.New(),
 		rng:     rand.New(rand.NewPCG(uint64(ic.GlobalSeq), uint64(time.Now().UnixNano()))),
 	}
 	in.link = linkShape{
