@@ -407,7 +407,7 @@ func BenchmarkColdSync(b *testing.B) {
 			// The same call to a callee in a process of its own: its CPU
 			// alone (coldsync_callee_test.go).
 			proc := startCalleeProc(b)
-			var calleeCPU, calleeIdle time.Duration
+			var calleeCPU, calleeIdle, calleeWarm time.Duration
 			var calleeBlocks int64
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
@@ -446,6 +446,18 @@ func BenchmarkColdSync(b *testing.B) {
 				calleeCPU += i2 - i1 - (i1 - i0)
 				calleeIdle += i1 - i0
 				calleeBlocks += int64(res.sync.Blocks)
+				// The same call again, now warm (nothing to sync, the
+				// code decoded and linked): what the cold call cost
+				// beyond it is the sync's.
+				warm, err := a.callThunk(ctx, info.ID, nil, thunk, Budget{})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if warm.sync.Blocks != 0 {
+					b.Fatalf("the second call synced %d blocks", warm.sync.Blocks)
+				}
+				time.Sleep(calleeSettle)
+				calleeWarm += proc.cpu(b) - i2 - (i1 - i0)
 				b.StartTimer()
 			}
 			b.StopTimer()
@@ -467,6 +479,11 @@ func BenchmarkColdSync(b *testing.B) {
 			// uses idle over as long (reported beside it).
 			b.ReportMetric(float64(calleeCPU.Microseconds())/float64(calleeBlocks), "callee-cpu-us/block")
 			b.ReportMetric(float64(calleeIdle.Microseconds())/float64(calleeBlocks), "callee-idle-us/block")
+			// The warm call's CPU over the same blocks (the evaluation
+			// itself and a call's fixed work), and the cold call's less
+			// it: receiving, checking, storing and linking the code.
+			b.ReportMetric(float64(calleeWarm.Microseconds())/float64(calleeBlocks), "callee-warm-us/block")
+			b.ReportMetric(float64((calleeCPU-calleeWarm).Microseconds())/float64(calleeBlocks), "callee-sync-us/block")
 		})
 	}
 }

@@ -34,6 +34,8 @@ const (
 	// calleeProfileEnv, if set, names a file for the callee process's
 	// CPU profile (absolute: the test runs in the package directory).
 	calleeProfileEnv = "UNODE_COLDSYNC_CALLEE_CPUPROFILE"
+	// calleeMemProfileEnv, likewise, for its allocation profile.
+	calleeMemProfileEnv = "UNODE_COLDSYNC_CALLEE_MEMPROFILE"
 	// calleeSettle is how long the callee is left to finish what a call
 	// leaves it to do after the reply (the audit log's writer works
 	// within capabilities.AuditWindow, 100 ms) before its CPU is read.
@@ -54,6 +56,9 @@ func startCalleeProc(b *testing.B) *calleeProc {
 		// The callee's own profile (each process started overwrites it:
 		// filter the benchmark down to one case).
 		args = append(args, "-test.cpuprofile="+f)
+	}
+	if f := os.Getenv(calleeMemProfileEnv); f != "" {
+		args = append(args, "-test.memprofile="+f, "-test.memprofilerate=4096")
 	}
 	cmd := exec.Command(os.Args[0], args...)
 	cmd.Env = append(os.Environ(), coldSyncCalleeEnv+"=1")
