@@ -492,9 +492,14 @@ func (n *Node) summarize(ctx context.Context, root cid.Cid) (*linkSummary, error
 	// not here; missing keeps those, so they are looked up once.
 	s.blocks[root] = struct{}{}
 	var missing map[cid.Cid]bool
-	for len(stack) > 0 {
-		if err := ctx.Err(); err != nil {
-			return nil, err
+	for walked := 0; len(stack) > 0; walked++ {
+		// Every summarizeCheckEvery blocks, the first included: a
+		// budget context's Err reads the clock, a fair part of what
+		// looking at a block the store has cached costs.
+		if walked%summarizeCheckEvery == 0 {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
 		}
 		it := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
@@ -561,6 +566,11 @@ func (n *Node) summarize(ctx context.Context, root cid.Cid) (*linkSummary, error
 	}
 	return s, nil
 }
+
+// summarizeCheckEvery is how many blocks summarize looks at between two
+// looks at its context: tens of microseconds of a walk of cached
+// blocks, a few milliseconds of one that reads a database store.
+const summarizeCheckEvery = 64
 
 func compareCIDBytes(a, b cid.Cid) int { return strings.Compare(a.KeyString(), b.KeyString()) }
 

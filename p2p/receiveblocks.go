@@ -43,7 +43,7 @@ func (n *Node) receiveBlocksAsking(ctx context.Context, from peer.ID, fc *frameC
 	// received holds the links of every block received (by its
 	// digest, as unlinked walks them), stored the ones that were new
 	// here.
-	received := map[digest][]cid.Cid{}
+	var received *receivedBlocks
 	var stored []cid.Cid
 	defer func() {
 		if ce != nil {
@@ -74,10 +74,10 @@ func (n *Node) receiveBlocksAsking(ctx context.Context, from peer.ID, fc *frameC
 	if err := ask(bitmapFor(len(deps), idx)); err != nil {
 		return nil, &CallError{Code: CodeMsg, Msg: "sending the need reply: " + err.Error()}
 	}
-	received = make(map[digest][]cid.Cid, len(idx)) // no rehashing as blocks come
+	received = newReceivedBlocks(len(idx)) // no rehashing as blocks come
 	got, total := 0, 0
 	for got < len(idx) {
-		msg, release, err := fc.readFrame(MaxBlocksMessageSize)
+		msg, release, err := fc.readBlocksFrame(MaxBlocksMessageSize)
 		if err != nil {
 			if errors.Is(err, io.EOF) {
 				// The caller ended its side without sending them all: it
@@ -89,7 +89,7 @@ func (n *Node) receiveBlocksAsking(ctx context.Context, from peer.ID, fc *frameC
 			}
 			return nil, &CallError{Code: CodeMsg, Msg: "reading blocks: " + err.Error()}
 		}
-		bm, err := DecodeBlocksMessage(msg)
+		bm, err := decodeReceivedBlocks(msg) // copies: msg is free for the next frame after release
 		if err != nil {
 			release()
 			return nil, invalid("%v", err)
@@ -102,8 +102,12 @@ func (n *Node) receiveBlocksAsking(ctx context.Context, from peer.ID, fc *frameC
 		// that one pass checks its encoding and schema and gives its
 		// links, and AddReceived stores it without doing either again.
 		batch := make([]dag.Block, len(bm.Blocks))
-		links := make([][]cid.Cid, len(bm.Blocks))
 		recv := dag.ReceiveAll(bm.Blocks)
+		// distinct: no block of the message is one received before
+		// (in it or an earlier one), which received.add tells:
+		// chargeForeignMsg then keeps no set of them.
+		distinct := true
+		first := len(received.links) // the message's links are received.links[first:]
 		for j, data := range bm.Blocks {
 			i := idx[got+j]
 			c := deps[i]
@@ -129,13 +133,11 @@ func (n *Node) receiveBlocksAsking(ctx context.Context, from peer.ID, fc *frameC
 				release()
 				return nil, invalid("%v", err)
 			}
-			ls := rb.Links()
 			batch[j] = rb.Block()
-			links[j] = ls
 			// c hashes as its bytes do: a supported CID, whose digest
 			// names it.
 			d, _ := digestOf(c)
-			received[d] = ls
+			distinct = received.add(d, rb.Links()) && distinct
 			total += len(data)
 		}
 		if total > MaxSyncBytes {
@@ -144,7 +146,7 @@ func (n *Node) receiveBlocksAsking(ctx context.Context, from peer.ID, fc *frameC
 		}
 		// The new blocks' unpinned and received records (markReceived's)
 		// are written in one batch, before the blocks.
-		store, fresh, err := n.cb.chargeForeignAt(ctx, use, from, batch, links, from)
+		store, fresh, err := n.cb.chargeForeignMsg(ctx, use, from, batch, received.links[first:], from, distinct)
 		if err == nil {
 			rs := make([]*dag.Received, len(store))
 			for k, j := range store {
@@ -153,7 +155,11 @@ func (n *Node) receiveBlocksAsking(ctx context.Context, from peer.ID, fc *frameC
 			err = n.store.AddReceived(ctx, rs)
 		}
 		release()
-		stored = append(stored, fresh...)
+		if stored == nil {
+			stored = fresh // a sync's first message: no copy of it
+		} else {
+			stored = append(stored, fresh...)
+		}
 		if err != nil {
 			var hm *dag.HashMismatchError
 			var dq *DiskQuotaError

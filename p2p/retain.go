@@ -590,6 +590,13 @@ func (c *Codebase) chargeForeign(ctx context.Context, l *lease, charged peer.ID,
 // and until then it only lets from be sent a block this node does not
 // hold (shareable), which finds it absent.
 func (c *Codebase) chargeForeignAt(ctx context.Context, l *lease, charged peer.ID, blocks []dag.Block, links [][]cid.Cid, from peer.ID) (store []int, fresh []cid.Cid, err error) {
+	return c.chargeForeignMsg(ctx, l, charged, blocks, links, from, false)
+}
+
+// chargeForeignMsg is chargeForeignAt; distinct says no two of blocks
+// have the same CID (receiveBlocksAsking knows it from its map of the
+// blocks received), and saves the set that finds the second of two.
+func (c *Codebase) chargeForeignMsg(ctx context.Context, l *lease, charged peer.ID, blocks []dag.Block, links [][]cid.Cid, from peer.ID, distinct bool) (store []int, fresh []cid.Cid, err error) {
 	if links == nil {
 		links = make([][]cid.Cid, len(blocks))
 		for i, b := range blocks {
@@ -604,15 +611,19 @@ func (c *Codebase) chargeForeignAt(ctx context.Context, l *lease, charged peer.I
 	if err := r.ensureLocked(ctx, c.ds()); err != nil {
 		return nil, nil, err
 	}
+	// A new block: its index in blocks (whose CID gives its digest
+	// again when it is added) and its books.
 	type pending struct {
-		d digest
 		i int
 		b *heldBlock
 	}
 	var add DiskUsage
 	// Sized for the message at once: these grow by one per block.
 	pend := make([]pending, 0, len(blocks))
-	seen := make(map[digest]bool, len(blocks))
+	var seen map[digest]bool
+	if !distinct {
+		seen = make(map[digest]bool, len(blocks))
+	}
 	store = make([]int, 0, len(blocks))
 	for i, b := range blocks {
 		d, ok := digestOf(b.CID)
@@ -620,10 +631,12 @@ func (c *Codebase) chargeForeignAt(ctx context.Context, l *lease, charged peer.I
 			store = append(store, i) // AddBlocks refuses it
 			continue
 		}
-		if seen[d] {
-			continue
+		if seen != nil {
+			if seen[d] {
+				continue
+			}
+			seen[d] = true
 		}
-		seen[d] = true
 		l.protectLocked(d)
 		if r.blocks[d] != nil {
 			continue // held, unpinned
@@ -640,7 +653,7 @@ func (c *Codebase) chargeForeignAt(ctx context.Context, l *lease, charged peer.I
 			continue // pinned
 		}
 		hb := newHeldBlock(int64(len(b.Data)), links[i])
-		pend = append(pend, pending{d, i, hb})
+		pend = append(pend, pending{i, hb})
 		add = add.plus(hb.usage())
 	}
 	if len(pend) == 0 {
@@ -660,13 +673,25 @@ func (c *Codebase) chargeForeignAt(ctx context.Context, l *lease, charged peer.I
 		return nil, nil, err
 	}
 	fromValue := []byte(from) // one value for all: datastores take it as read-only
+	var kb [2 * 96]byte
 	for _, p := range pend {
 		p.b.peer = pu
-		if err := batch.Put(ctx, markKey(prefixUnpinned, blocks[p.i].CID), encodeRecord(p.b)); err != nil {
+		// A block's two keys in one string (one allocation, not two):
+		// they go together, when the block is evicted; pinning drops
+		// only the unpinned one, which then leaves its bytes in the
+		// received key's string, a key's length at most.
+		k := appendMarkKey(kb[:0], prefixUnpinned, blocks[p.i].CID)
+		nk := len(k)
+		if from != "" {
+			// The same encoded multihash after the other prefix.
+			k = append(append(k, prefixReceived...), k[len(prefixUnpinned):nk]...)
+		}
+		keys := string(k)
+		if err := batch.Put(ctx, datastore.RawKey(keys[:nk]), encodeRecord(p.b)); err != nil {
 			return nil, nil, err
 		}
 		if from != "" {
-			if err := batch.Put(ctx, markKey(prefixReceived, blocks[p.i].CID), fromValue); err != nil {
+			if err := batch.Put(ctx, datastore.RawKey(keys[nk:]), fromValue); err != nil {
 				return nil, nil, err
 			}
 		}
@@ -674,9 +699,20 @@ func (c *Codebase) chargeForeignAt(ctx context.Context, l *lease, charged peer.I
 	if err := batch.Commit(ctx); err != nil {
 		return nil, nil, fmt.Errorf("recording unpinned blocks: %w", err)
 	}
+	if len(pend) > len(r.blocks) {
+		// Grown once to what it is about to hold (a first sync, or one
+		// bigger than everything held), not by doubling as it fills:
+		// the copy costs what the doublings' last one would.
+		m := make(map[digest]*heldBlock, len(r.blocks)+len(pend))
+		for d, b := range r.blocks {
+			m[d] = b
+		}
+		r.blocks = m
+	}
 	fresh = make([]cid.Cid, 0, len(pend))
 	for _, p := range pend {
-		r.addLocked(p.d, p.b)
+		d, _ := digestOf(blocks[p.i].CID) // one it took above
+		r.addLocked(d, p.b)
 		store = append(store, p.i)
 		fresh = append(fresh, blocks[p.i].CID)
 	}
@@ -732,11 +768,54 @@ func (c *Codebase) retainRoots(p peer.ID, roots []cid.Cid) {
 	}
 }
 
+// receivedBlocks is every block a sync has received, by digest, with
+// its links: the graph unlinked walks. A block's place in links is its
+// index; the walk marks what it reaches in an array by those indices,
+// not in a second map of the blocks.
+type receivedBlocks struct {
+	index map[digest]int32
+	links [][]cid.Cid
+}
+
+// newReceivedBlocks has room for n blocks (a sync's list, which the
+// caller holds within MaxSyncBlocks).
+func newReceivedBlocks(n int) *receivedBlocks {
+	return &receivedBlocks{index: make(map[digest]int32, n), links: make([][]cid.Cid, 0, n)}
+}
+
+// add records a block received, with its links, and reports whether it
+// is new to the sync. Every block takes the next place in links, a
+// block received again too (the index then names its later place, with
+// the same links): the caller's j-th block of a message is at the place
+// len(links) was before the message.
+func (rb *receivedBlocks) add(d digest, links []cid.Cid) bool {
+	n := len(rb.index)
+	rb.index[d] = int32(len(rb.links))
+	rb.links = append(rb.links, links)
+	return len(rb.index) > n
+}
+
+// count is how many different blocks were received (none before the
+// need reply, when there is no set yet).
+func (rb *receivedBlocks) count() int {
+	if rb == nil {
+		return 0
+	}
+	return len(rb.index)
+}
+
+// reached reports whether d is a received block the walk whose marks
+// are reached got to.
+func (rb *receivedBlocks) reached(reached []bool, d digest) bool {
+	j, ok := rb.index[d]
+	return ok && reached[j]
+}
+
 // dropUnlinked evicts at once those of the blocks a failed sync stored
 // that its roots do not reach (see unlinked) and nothing else needs (no
 // other lease, no retained root): they came on the caller's word alone.
 // What the roots reach stays, unretained, for a retry.
-func (c *Codebase) dropUnlinked(ctx context.Context, l *lease, roots, stored []cid.Cid, received map[digest][]cid.Cid) error {
+func (c *Codebase) dropUnlinked(ctx context.Context, l *lease, roots, stored []cid.Cid, received *receivedBlocks) error {
 	if len(stored) == 0 {
 		return nil
 	}
@@ -746,7 +825,7 @@ func (c *Codebase) dropUnlinked(ctx context.Context, l *lease, roots, stored []c
 	reached, _ := r.reachedLocked(roots, received)
 	only := map[digest]bool{}
 	for _, x := range stored {
-		if d, ok := digestOf(x); ok && !reached[d] {
+		if d, ok := digestOf(x); ok && !received.reached(reached, d) {
 			only[d] = true
 		}
 	}
@@ -761,17 +840,16 @@ func (c *Codebase) dropUnlinked(ctx context.Context, l *lease, roots, stored []c
 	return err
 }
 
-// unlinked returns the first of order (blocks a sync stored, new here)
-// that roots do not reach through the links of the blocks received
-// (received: every block of the sync by its digest, with its links) and
-// of unpinned blocks. A pinned block not received links to no new block (it is
-// complete, or its owner's write announced what it needs), so the walk
-// ends there. When some block is unreached and the walk met a block the
-// node does not hold at all (a hole: a block the caller left out,
-// thinking the node held it), hole names it: the unreached blocks may
-// hang below it.
-func (c *Codebase) unlinked(ctx context.Context, roots, order []cid.Cid, received map[digest][]cid.Cid) (first, hole cid.Cid, err error) {
-	if len(received) == 0 {
+// unlinked returns the first of order (blocks a sync stored, new here,
+// all of them received) that roots do not reach through the links of
+// the blocks received and of unpinned blocks. A pinned block not
+// received links to no new block (it is complete, or its owner's write
+// announced what it needs), so the walk ends there. When some block is
+// unreached and the walk met a block the node does not hold at all (a
+// hole: a block the caller left out, thinking the node held it), hole
+// names it: the unreached blocks may hang below it.
+func (c *Codebase) unlinked(ctx context.Context, roots, order []cid.Cid, received *receivedBlocks) (first, hole cid.Cid, err error) {
+	if received.count() == 0 {
 		return cid.Undef, cid.Undef, nil
 	}
 	r := c.retainer()
@@ -779,7 +857,7 @@ func (c *Codebase) unlinked(ctx context.Context, roots, order []cid.Cid, receive
 	reached, stops := r.reachedLocked(roots, received)
 	r.mu.Unlock()
 	for _, x := range order {
-		if d, ok := digestOf(x); ok && !reached[d] {
+		if d, ok := digestOf(x); ok && !received.reached(reached, d) {
 			first = x
 			break
 		}
@@ -800,34 +878,46 @@ func (c *Codebase) unlinked(ctx context.Context, roots, order []cid.Cid, receive
 }
 
 // reachedLocked is what roots reach through the links of received and
-// unpinned blocks, and where the walk stopped (pinned or absent blocks).
-func (r *retainer) reachedLocked(roots []cid.Cid, received map[digest][]cid.Cid) (reached map[digest]bool, stops []digest) {
+// unpinned blocks (reached: by the received blocks' places, see
+// receivedBlocks.reached), and where the walk stopped (pinned or absent
+// blocks).
+func (r *retainer) reachedLocked(roots []cid.Cid, received *receivedBlocks) (reached []bool, stops []digest) {
 	// The received blocks' links stay CIDs (what the one-pass decoding
 	// collected), turned into digests, in place, as the walk pushes
-	// them: no per-block copy of them. received is by digest already
-	// (receiveBlocksAsking builds it so): no second map of it here.
-	byDigest := received
-	reached = make(map[digest]bool, len(received))
-	stopped := map[digest]bool{}
+	// them: no per-block copy of them.
+	if received == nil {
+		received = &receivedBlocks{}
+	}
+	reached = make([]bool, len(received.links))
+	// The blocks not received that the walk met (unpinned ones, or
+	// where it stopped): few, and none on a first sync.
+	var met map[digest]bool
 	stack := digestsOfCIDs(roots)
 	for len(stack) > 0 {
 		d := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
-		if reached[d] || stopped[d] {
-			continue
-		}
-		if ls, ok := byDigest[d]; ok {
-			reached[d] = true
-			for _, l := range ls {
+		if j, ok := received.index[d]; ok {
+			if reached[j] {
+				continue
+			}
+			reached[j] = true
+			for _, l := range received.links[j] {
 				if ld, ok := digestOf(l); ok {
 					stack = append(stack, ld)
 				}
 			}
-		} else if b := r.blocks[d]; b != nil {
-			reached[d] = true
+			continue
+		}
+		if met[d] {
+			continue
+		}
+		if met == nil {
+			met = map[digest]bool{}
+		}
+		met[d] = true
+		if b := r.blocks[d]; b != nil {
 			stack = append(stack, b.links...)
 		} else {
-			stopped[d] = true
 			stops = append(stops, d)
 		}
 	}
