@@ -2,10 +2,14 @@ package dag
 
 import (
 	"bytes"
+	"encoding/hex"
 	"math/rand/v2"
 	"reflect"
 	"slices"
+	"strconv"
+	"sync/atomic"
 	"testing"
+	"unsafe"
 
 	"github.com/ipfs/go-cid"
 )
@@ -23,6 +27,7 @@ func fastSeeds(t testing.TB) [][]byte {
 		}
 		out = append(out, data)
 	}
+	out = append(out, coldSyncTypical(t))
 	for _, ts := range [][]Term{all, {benchTerm()}} {
 		data, err := EncodeTermBlock(&TermBlock{Members: ts})
 		if err != nil {
@@ -172,18 +177,46 @@ func FuzzFastBlock(f *testing.F) {
 	})
 }
 
-// BenchmarkFastBlock: a typical definition block decoded in one pass,
-// beside the general path's decoding and schema check, in one run.
+// coldSyncTypicalBlock is a block of BenchmarkColdSync's typical
+// closure (p2p), as the compiler writes it: a definition of three local
+// bindings, a text literal, a match, two ifs, a dozen calls of builtins
+// and a call of the definition below it (one link), 315 bytes. It is
+// the block the callee of a cold sync decodes a thousand of.
+const coldSyncTypicalBlock = "a3646b696e64647465726d65756e6f646501676d656d6265727381a1647465726d830b01830d840c8203664f702e616464840c8203664f702e6d756c820000820503820502830d840f840c8203654f702e677482000082051864840c8203664f702e73756282000082051864840c8203664f702e616464820000820507830d82076f6c6576656c20312c206974656d20328610830c8301d82a5825000171122025d461721b7b74a014930f937bf0d13de078302ceb6d11a1e91db19df3c17d5000840c8203664f702e6d6f6482000182051903e88202820500830c82036b546578742e6c656e6774688200008100840f840c8203654f702e677482000082051901f4840c8203664f702e737562820000820501830c8203684c6973742e73756d8412820000830c82036b546578742e6c656e677468820001820502"
+
+func coldSyncTypical(t testing.TB) []byte {
+	data, err := hex.DecodeString(coldSyncTypicalBlock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+// BenchmarkFastBlock: a definition block decoded in one pass, beside the
+// general path's decoding and schema check, in one run; and the block
+// of a cold sync's typical closure decoded as the callee decodes it
+// (fastBlockScan, builtins collected).
 func BenchmarkFastBlock(b *testing.B) {
 	data, err := EncodeTermBlock(&TermBlock{Members: []Term{benchTerm()}})
 	if err != nil {
 		b.Fatal(err)
 	}
+	typical := coldSyncTypical(b)
+	b.Run("coldsync", func(b *testing.B) {
+		b.SetBytes(int64(len(typical)))
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, _, _, ok := fastBlockScan(typical); !ok {
+				b.Fatal("left to the general path")
+			}
+		}
+	})
 	for _, bc := range []struct {
 		name string
 		f    func([]byte) error
 	}{
 		{"fastBlock", func(d []byte) error { _, _, ok := fastBlock(d); return boolErr(ok) }},
+		{"fastBlockScan", func(d []byte) error { _, _, _, ok := fastBlockScan(d); return boolErr(ok) }},
 		{"DecodeTermBlock", func(d []byte) error { _, err := DecodeTermBlock(d); return err }},
 		{"ValidatedLinks", func(d []byte) error { _, err := ValidatedLinks(d); return err }},
 		{"general/DecodeTermBlock", func(d []byte) error { _, err := decodeTermBlockGeneral(d); return err }},
@@ -239,5 +272,132 @@ func TestKeysInPlace(t *testing.T) {
 		if got, want := mhKey(c), mhKeyEncoding.EncodeToString(c.Hash()); got != want {
 			t.Errorf("mhKey(%s) = %s, want %s", c, got, want)
 		}
+	}
+}
+
+// canonicalCID makes the CID cid.Cast makes of the same bytes: equal,
+// with the same binary form, version, codec and hash.
+func TestCanonicalCID(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	for range 200 {
+		b := append([]byte{}, canonicalLinkHead[5:]...)
+		for range 32 {
+			b = append(b, byte(r.UintN(256)))
+		}
+		want, err := cid.Cast(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := canonicalCID(slices.Clone(b))
+		if !got.Equals(want) || got.KeyString() != want.KeyString() || got.String() != want.String() ||
+			got.Prefix() != want.Prefix() || !bytes.Equal(got.Hash(), want.Hash()) || !supportedCID(got) {
+			t.Fatalf("canonicalCID(%x) = %s, cid.Cast %s", b, got, want)
+		}
+	}
+}
+
+// fastNames sorts as slices.Sort does, names sharing their first 8
+// bytes, prefixes of others and NUL bytes included, and keeps each once,
+// past its room too.
+func TestFastNamesSorted(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	parts := []string{"", "\x00", "a", "Op.", "Op.add", "Text.len", "Text.length", "Text.lengths", "\xff", "List.sum"}
+	for round := range 500 {
+		var c fastNames
+		var want []string
+		for range r.IntN(40) {
+			name := parts[r.IntN(len(parts))] + parts[r.IntN(len(parts))]
+			if round%2 == 0 {
+				name += strconv.Itoa(r.IntN(30))
+			}
+			c.add(name)
+			if !slices.Contains(want, name) {
+				want = append(want, name)
+			}
+		}
+		slices.Sort(want)
+		if want == nil {
+			want = []string{}
+		}
+		if got := c.sorted(); got == nil || !slices.Equal(got, want) {
+			t.Fatalf("sorted %q, want %q", got, want)
+		}
+	}
+}
+
+// Two names of one hash both stay interned: reading them in turn, each
+// comes back as the string it was first.
+func TestInternNameSharedSlots(t *testing.T) {
+	byIndex := map[*[2]atomic.Pointer[string]]string{}
+	var a, b string
+	for i := 0; b == ""; i++ {
+		name := "shared." + strconv.Itoa(i)
+		set, _ := nameSlots([]byte(name))
+		if other, ok := byIndex[set]; ok {
+			a, b = other, name
+		}
+		byIndex[set] = name
+	}
+	sa, sb := internName([]byte(a)), internName([]byte(b))
+	for range 3 {
+		if got := internName([]byte(a)); unsafe.StringData(got) != unsafe.StringData(sa) {
+			t.Fatalf("%q was interned again", a)
+		}
+		if got, ok := lookupName([]byte(b)); !ok || unsafe.StringData(got) != unsafe.StringData(sb) {
+			t.Fatalf("%q was not kept", b)
+		}
+	}
+}
+
+// Each arena is within the size class its comment gives, with the
+// allocator's 8-byte header for objects of more than 512 bytes: a field
+// more would cost the next class's bytes for every block.
+func TestFastArenaSizes(t *testing.T) {
+	const header = 8
+	for _, a := range []struct {
+		name       string
+		size, room uintptr
+	}{
+		{"fastArena", unsafe.Sizeof(fastArena{}), 2048},
+		{"fastArenaMid", unsafe.Sizeof(fastArenaMid{}), 1792},
+		{"fastArenaSmall", unsafe.Sizeof(fastArenaSmall{}), 1024},
+	} {
+		if a.size+header > a.room {
+			t.Errorf("%s is %d bytes, more than its %d-byte size class holds", a.name, a.size, a.room)
+		}
+	}
+}
+
+// Blocks of each arena's sizes decode into it alike: the cold sync's
+// typical block (fastArenaMid), the benchmark's (fastArena).
+func TestFastArenaMidAgrees(t *testing.T) {
+	typical := coldSyncTypical(t)
+	if len(typical) < fastMidArenaMinBlock || len(typical) >= fastArenaMinBlock {
+		t.Fatalf("the typical block is %d bytes, not in fastArenaMid's range", len(typical))
+	}
+	if !checkFastAgrees(t, typical) {
+		t.Error("the one pass did not take the typical block")
+	}
+	// One past each of the mid arena's rooms: the slabs go on from it.
+	var many Term = &List{Elems: []Term{&Float{V: 1}, &Float{V: 2}, &Float{V: 3}, &Text{V: "a"}, &Text{V: "b"}}}
+	tried := 0
+	for k := 0; ; k++ {
+		many = &Let{Value: many, Body: &If{Cond: &Var{Index: k % 3}, Then: &Int{V: int64(k)}, Else: &Builtin{Name: "Op.add"}}}
+		data, err := EncodeTermBlock(&TermBlock{Members: []Term{many}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(data) >= fastArenaMinBlock {
+			break
+		}
+		if len(data) >= fastMidArenaMinBlock {
+			tried++
+			if !checkFastAgrees(t, data) {
+				t.Errorf("%d bytes: the one pass did not take it", len(data))
+			}
+		}
+	}
+	if tried < 5 {
+		t.Errorf("%d blocks in fastArenaMid's range", tried)
 	}
 }

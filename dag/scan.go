@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"sync/atomic"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/ipfs/go-cid"
 )
@@ -255,10 +256,12 @@ type fastReader struct {
 	off   int
 	depth int
 	links []cid.Cid
-	bad   bool
+	// cidRoom is where link puts the bytes of the CIDs it makes.
+	cidRoom []byte
+	bad     bool
 	// names collects, when collect is set, the builtins the block's
 	// terms name, read as they are decoded (fastBlockScan).
-	names   builtinWalker
+	names   fastNames
 	collect bool
 
 	// Nodes come from small arrays, a few allocations for the block
@@ -268,6 +271,7 @@ type fastReader struct {
 	refs     slab[Ref]
 	builtins slab[Builtin]
 	ints     slab[Int]
+	floats   slab[Float]
 	texts    slab[Text]
 	lams     slab[Lam]
 	apps     slab[App]
@@ -277,9 +281,10 @@ type fastReader struct {
 	ctors    slab[Ctor]
 	pctors   slab[PCtor]
 	plits    slab[PLit]
-	termBuf  []Term
-	armBuf   []Arm
-	patBuf   []Pattern
+	lists    slab[List]
+	termBuf  buf[Term]
+	armBuf   buf[Arm]
+	patBuf   buf[Pattern]
 	// arenaBlock and arenaMembers, from an arena, are where a block of
 	// one definition goes; nil for a block without one.
 	arenaBlock   *TermBlock
@@ -288,27 +293,33 @@ type fastReader struct {
 
 // fastArena is the first room of a block's slabs and buffers, in one
 // allocation instead of one each: about what a definition of a few
-// lines (a let or two, an if, a match, a dozen calls of builtins) takes,
-// 2 KB. Its nodes live and die with the block, as the slabs' do: the
-// arena belongs to one block (a message's blocks do not share one, so a
-// cached definition keeps only its own). Blocks smaller than
-// fastArenaMinBlock do without it, so that a one-line definition does
-// not take a room it cannot fill; what a larger block needs beyond it
-// comes from the slabs' own arrays, as before.
+// lines (local bindings, an if or two, a match on an int or on a
+// constructor, a dozen calls of builtins, a few Float literals) takes,
+// within the 2 KB size class (TestFastArenaSizes). Its nodes live and
+// die with the block, as the slabs' do: the arena belongs to one block
+// (a message's blocks do not share one, so a cached definition keeps
+// only its own). Smaller blocks take a smaller arena (fastArenaMid,
+// fastArenaSmall), and the smallest none, so that a one-line
+// definition does not take a room it cannot fill; what a block needs
+// beyond its arena comes from the slabs' own arrays.
 type fastArena struct {
-	vars     [12]Var
+	vars     [10]Var
 	refs     [2]Ref
 	builtins [12]Builtin
-	ints     [12]Int
-	texts    [2]Text
+	ints     [10]Int
+	floats   [4]Float
+	texts    [1]Text
 	lams     [2]Lam
 	apps     [12]App
-	lets     [4]Let
+	lets     [3]Let
 	ifs      [2]If
 	matches  [1]Match
-	plits    [2]PLit
-	terms    [32]Term
+	plits    [1]PLit
+	pctors   [2]PCtor
+	lists    [1]List
+	terms    [24]Term
 	arms     [4]Arm
+	pats     [4]Pattern
 	block    TermBlock
 	members  [1]Term
 	// links is the first room of the block's links (a definition calls
@@ -318,11 +329,64 @@ type fastArena struct {
 }
 
 // fastArenaMinBlock is the size from which a block is decoded into a
-// fastArena: the room it holds takes about 300 bytes of block to use.
-const fastArenaMinBlock = 256
+// fastArena: the room it holds takes about 400 bytes of block to use.
+const fastArenaMinBlock = 384
+
+// fastArenaMid is fastArena for a block of fastMidArenaMinBlock to
+// fastArenaMinBlock bytes: what a definition of about 300 bytes takes
+// (three local bindings, two ifs, a match on ints, a dozen calls of
+// builtins, a text, a list, a call of another definition: the cold
+// sync's typical one), within the 1792-byte size class.
+type fastArenaMid struct {
+	vars     [10]Var
+	refs     [1]Ref
+	builtins [11]Builtin
+	ints     [10]Int
+	floats   [2]Float
+	texts    [1]Text
+	lams     [1]Lam
+	apps     [12]App
+	lets     [3]Let
+	ifs      [2]If
+	matches  [1]Match
+	plits    [1]PLit
+	pctors   [1]PCtor
+	lists    [1]List
+	terms    [24]Term
+	arms     [2]Arm
+	pats     [2]Pattern
+	block    TermBlock
+	members  [1]Term
+	links    [1]cid.Cid
+}
+
+const fastMidArenaMinBlock = 256
+
+// useMidArena is useArena for a fastArenaMid.
+func (r *fastReader) useMidArena(a *fastArenaMid) {
+	r.arenaBlock, r.arenaMembers = &a.block, a.members[:]
+	r.links = a.links[:0]
+	r.vars.use(a.vars[:])
+	r.refs.use(a.refs[:])
+	r.builtins.use(a.builtins[:])
+	r.ints.use(a.ints[:])
+	r.floats.use(a.floats[:])
+	r.texts.use(a.texts[:])
+	r.lams.use(a.lams[:])
+	r.apps.use(a.apps[:])
+	r.lets.use(a.lets[:])
+	r.ifs.use(a.ifs[:])
+	r.matches.use(a.matches[:])
+	r.plits.use(a.plits[:])
+	r.pctors.use(a.pctors[:])
+	r.lists.use(a.lists[:])
+	r.termBuf.room = a.terms[:]
+	r.armBuf.room = a.arms[:]
+	r.patBuf.room = a.pats[:]
+}
 
 // fastArenaSmall is fastArena for a block of fastSmallArenaMinBlock to
-// fastArenaMinBlock bytes (a one- or two-line definition: an if, a
+// fastMidArenaMinBlock bytes (a one- or two-line definition: an if, a
 // match, a few calls), about 900 bytes.
 type fastArenaSmall struct {
 	vars     [6]Var
@@ -338,6 +402,7 @@ type fastArenaSmall struct {
 	arms     [2]Arm
 	block    TermBlock
 	members  [1]Term
+	links    [1]cid.Cid
 }
 
 const fastSmallArenaMinBlock = 128
@@ -353,9 +418,10 @@ func (r *fastReader) useSmallArena(a *fastArenaSmall) {
 	r.ifs.use(a.ifs[:])
 	r.matches.use(a.matches[:])
 	r.plits.use(a.plits[:])
-	r.termBuf = a.terms[:0]
-	r.armBuf = a.arms[:0]
+	r.termBuf.room = a.terms[:]
+	r.armBuf.room = a.arms[:]
 	r.arenaBlock, r.arenaMembers = &a.block, a.members[:]
+	r.links = a.links[:0]
 }
 
 // useArena makes a the first room of r's slabs and buffers.
@@ -366,6 +432,7 @@ func (r *fastReader) useArena(a *fastArena) {
 	r.refs.use(a.refs[:])
 	r.builtins.use(a.builtins[:])
 	r.ints.use(a.ints[:])
+	r.floats.use(a.floats[:])
 	r.texts.use(a.texts[:])
 	r.lams.use(a.lams[:])
 	r.apps.use(a.apps[:])
@@ -373,45 +440,55 @@ func (r *fastReader) useArena(a *fastArena) {
 	r.ifs.use(a.ifs[:])
 	r.matches.use(a.matches[:])
 	r.plits.use(a.plits[:])
-	r.termBuf = a.terms[:0]
-	r.armBuf = a.arms[:0]
+	r.pctors.use(a.pctors[:])
+	r.lists.use(a.lists[:])
+	r.termBuf.room = a.terms[:]
+	r.armBuf.room = a.arms[:]
+	r.patBuf.room = a.pats[:]
 }
 
 // slab hands out pointers into arrays it allocates, each twice the last
-// (up to 64 values).
+// (up to 64 values). It counts what it has handed out of its array
+// rather than moving a slice along it: a node then costs no pointer
+// written (and no write barrier while the collector runs).
 type slab[T any] struct {
-	free []T
-	n    int
+	room []T
+	used int
 }
 
 // use makes room the slab's first array.
-func (s *slab[T]) use(room []T) { s.free, s.n = room, len(room) }
+func (s *slab[T]) use(room []T) { s.room, s.used = room, 0 }
 
 func (s *slab[T]) new() *T {
-	if len(s.free) == 0 {
-		s.n = min(max(2*s.n, 4), 64)
-		s.free = make([]T, s.n)
+	if s.used == len(s.room) {
+		s.room, s.used = make([]T, min(max(2*len(s.room), 4), 64)), 0
 	}
-	p := &s.free[0]
-	s.free = s.free[1:]
+	p := &s.room[s.used]
+	s.used++
 	return p
 }
 
-// take returns a slice of n (its capacity n: appending copies) from
-// *buf, refilled with room for at least n and, like a slab, twice the
-// last room (4 at first, up to 32): a typical block has one or two
-// match expressions and a dozen arguments, and what is allocated lives
-// as long as the block is cached.
-func take[T any](buf *[]T, n int) []T {
+// buf is where take cuts slices from: room, of which used is taken.
+type buf[T any] struct {
+	room []T
+	used int
+}
+
+// take returns a slice of n (its capacity n: appending copies) from b,
+// refilled with room for at least n and, like a slab, twice the last
+// room (4 at first, up to 32): a typical block has one or two match
+// expressions and a dozen arguments, and what is allocated lives as
+// long as the block is cached.
+func take[T any](b *buf[T], n int) []T {
 	if n == 0 {
 		return []T{} // empty, not nil, as the general path decodes it
 	}
-	if cap(*buf)-len(*buf) < n {
-		*buf = make([]T, 0, max(n, min(max(2*cap(*buf), 4), 32)))
+	if len(b.room)-b.used < n {
+		b.room, b.used = make([]T, max(n, min(max(2*len(b.room), 4), 32))), 0
 	}
-	l := len(*buf)
-	*buf = (*buf)[:l+n]
-	return (*buf)[l : l+n : l+n]
+	l := b.used
+	b.used += n
+	return b.room[l : l+n : l+n]
 }
 
 // fail marks the block as one for the general path.
@@ -480,8 +557,20 @@ func (r *fastReader) headLong() (byte, uint64) {
 	return 8, 0
 }
 
-// count reads a non-negative int (an index, an arity, a member).
+// count reads a non-negative int (an index, an arity, a member). Small
+// enough to be inlined: most are below 24, one byte.
 func (r *fastReader) count() int {
+	if r.off < len(r.data) && !r.bad {
+		if ib := r.data[r.off]; ib < 24 {
+			r.off++
+			return int(ib)
+		}
+	}
+	return r.countLong()
+}
+
+// countLong is count without its first case.
+func (r *fastReader) countLong() int {
 	if ib, ok := r.short(); ok {
 		if ib >= 24 { // not major type 0
 			r.fail()
@@ -559,11 +648,13 @@ func (r *fastReader) name() string {
 
 // builtinNames holds names of builtins the one-pass decoder has read: a
 // block names a dozen builtins, the same few dozen across a codebase,
-// and each would otherwise be a string of its own. It is a fixed table
-// (a slot per hash of the name, a name replacing whatever held its
-// slot), so a peer sending many names costs only misses, and the table
-// never grows.
-var builtinNames [512]atomic.Pointer[string]
+// and each would otherwise be a string of its own. It is a fixed table,
+// two slots for each hash of a name (two names of one hash both stay;
+// a third replaces one of them), so a peer sending many names costs
+// only misses, and the table never grows.
+var builtinNames [1 << builtinNamesBits][2]atomic.Pointer[string]
+
+const builtinNamesBits = 8
 
 // maxInternedName bounds the names builtinNames keeps: builtins' names
 // are short, and a long one is a string of its own.
@@ -575,12 +666,22 @@ func internName(b []byte) string {
 	if len(b) > maxInternedName {
 		return string(b)
 	}
-	slot := nameSlot(b)
-	if p := slot.Load(); p != nil && *p == string(b) {
-		return *p
+	set, h := nameSlots(b)
+	var free *atomic.Pointer[string]
+	for i := range set {
+		p := set[i].Load()
+		if p != nil && *p == string(b) {
+			return *p
+		}
+		if p == nil && free == nil {
+			free = &set[i]
+		}
+	}
+	if free == nil {
+		free = &set[h>>(63-builtinNamesBits)&1] // a bit the set's index does not use
 	}
 	s := string(b)
-	slot.Store(&s)
+	free.Store(&s)
 	return s
 }
 
@@ -589,19 +690,30 @@ func lookupName(b []byte) (string, bool) {
 	if len(b) > maxInternedName {
 		return "", false
 	}
-	if p := nameSlot(b).Load(); p != nil && *p == string(b) {
-		return *p, true
+	set, _ := nameSlots(b)
+	for i := range set {
+		if p := set[i].Load(); p != nil && *p == string(b) {
+			return *p, true
+		}
 	}
 	return "", false
 }
 
-// nameSlot is b's slot in builtinNames (FNV-1a of its bytes).
-func nameSlot(b []byte) *atomic.Pointer[string] {
-	h := uint32(2166136261)
-	for _, x := range b {
-		h = (h ^ uint32(x)) * 16777619
+// nameSlots is b's slots in builtinNames, and its hash: of its length
+// and its first and last 8 bytes (two loads, not a step a byte: a
+// block's dozen names each take it).
+func nameSlots(b []byte) (*[2]atomic.Pointer[string], uint64) {
+	const mul = 0x9e3779b97f4a7c15
+	var h uint64
+	if len(b) >= 8 {
+		h = binary.LittleEndian.Uint64(b) ^ binary.LittleEndian.Uint64(b[len(b)-8:])*mul
+	} else {
+		for _, x := range b {
+			h = h<<8 | uint64(x)
+		}
 	}
-	return &builtinNames[h%uint32(len(builtinNames))]
+	h = (h ^ uint64(len(b))) * mul
+	return &builtinNames[h>>(64-builtinNamesBits)], h
 }
 
 // key reads a map key and requires it to be k.
@@ -650,6 +762,14 @@ func (r *fastReader) leave() { r.depth-- }
 // 32 bytes.
 var canonicalLinkHead = []byte{0xd8, linkTag, 0x58, 37, 0x00, 0x01, 0x71, 0x12, 0x20}
 
+// fastLinkRepeats is how many of a block's links link compares a new
+// one with: a definition's links repeat (a type named in each of a
+// match's patterns), and a repeated one then costs neither a CID nor a
+// place in the links; past that many distinct ones (a block made to link
+// many) the rest are kept as they come, so the work stays linear, and
+// sortedUnique leaves out their repeats.
+const fastLinkRepeats = 8
+
 // link reads a link to a supported CID.
 func (r *fastReader) link() cid.Cid {
 	const n = 9 + 32
@@ -657,15 +777,47 @@ func (r *fastReader) link() cid.Cid {
 		r.fail()
 		return cid.Undef
 	}
-	c, err := cid.Cast(r.data[r.off+5 : r.off+n])
-	if err != nil {
-		r.fail()
-		return cid.Undef
+	b := r.data[r.off+5 : r.off+n]
+	for _, c := range r.links[:min(len(r.links), fastLinkRepeats)] {
+		if c.KeyString() == string(b) {
+			r.off += n
+			return c
+		}
 	}
+	if len(r.cidRoom) < len(b) {
+		// Room for the links still to come, up to fastCIDRoom: one
+		// allocation for a definition's few, and a CID kept after its
+		// block is dropped keeps at most that room with it. Every link
+		// to come starts with a 0xd8 (this one counted): counting those
+		// bytes is quick and never too few.
+		k := min(bytes.Count(r.data[r.off:], canonicalLinkHead[:1]), fastCIDRoom)
+		r.cidRoom = make([]byte, k*len(b))
+	}
+	room := r.cidRoom[:len(b):len(b)]
+	r.cidRoom = r.cidRoom[len(b):]
+	copy(room, b)
 	r.off += n
+	c := canonicalCID(room)
 	r.links = append(r.links, c)
 	return c
 }
+
+// fastCIDRoom is how many CIDs link keeps in one array.
+const fastCIDRoom = 4
+
+// canonicalCID is cid.Cast of b, a CIDv1 dag-cbor sha2-256 of 32 bytes
+// (canonicalLinkHead's last four bytes and the digest), without its
+// parsing: any 32 bytes after that prefix are a valid CID, and a Cid is
+// its binary form (KeyString), so b as a string is the CID. b becomes
+// the CID's: it must not change after. The compile-time check below
+// and TestCanonicalCID hold go-cid to that form.
+func canonicalCID(b []byte) cid.Cid {
+	s := unsafe.String(unsafe.SliceData(b), len(b))
+	return *(*cid.Cid)(unsafe.Pointer(&s))
+}
+
+// A Cid is exactly a string (its binary form): canonicalCID's cast.
+var _ [unsafe.Sizeof(cid.Cid{})]byte = [unsafe.Sizeof("")]byte{}
 
 // float reads a Float literal's value.
 func (r *fastReader) float() float64 {
@@ -755,116 +907,175 @@ func (r *fastReader) terms(n int) []Term {
 	return ts
 }
 
+// tagged reads the head of a term's, a pattern's or a type term's array
+// and its tag: the array's length (not 0) and the tag. Most are an array
+// of fewer than 24 elements and a tag below 24, two bytes read here at
+// once, with the checks container and count make; the rest go the long
+// way. The caller leaves the array's level (r.leave) and checks r.bad.
+func (r *fastReader) tagged() (n, tag int) {
+	if off := r.off; len(r.data)-off >= 2 && !r.bad {
+		if h, t := r.data[off], r.data[off+1]; h > 0x80 && h < 0x98 && t < 24 &&
+			int(h-0x80) < len(r.data)-off && r.depth < fastMaxDepth {
+			r.off = off + 2
+			r.depth++
+			return int(h - 0x80), int(t)
+		}
+	}
+	if n = r.array(); n == 0 {
+		r.fail()
+		return 0, 0
+	}
+	return n, r.count()
+}
+
 // term reads one term; nil when the block is for the general path.
 func (r *fastReader) term() Term {
-	n := r.array()
-	if n == 0 {
-		r.fail()
-		return nil
-	}
-	tag := r.count()
+	n, tag := r.tagged()
 	if r.bad {
 		return nil
 	}
 	var t Term
-	switch {
-	case tag == tagVar && n == 2:
-		v := r.vars.new()
-		v.Index = r.count()
-		t = v
-	case tag == tagRef && n == 3:
-		v := r.refs.new()
-		v.Def = r.defRef()
-		t = v
-	case tag == tagSelf && n == 2:
-		t = &Self{Member: r.count()}
-	case tag == tagBuiltin && n == 2:
-		name := r.name()
-		if name == "" {
-			r.fail()
+	switch tag {
+	case tagVar:
+		if n == 2 {
+			v := r.vars.new()
+			v.Index = r.count()
+			t = v
 		}
-		if r.collect {
-			r.names.add(name)
+	case tagRef:
+		if n == 3 {
+			v := r.refs.new()
+			v.Def = r.defRef()
+			t = v
 		}
-		v := r.builtins.new()
-		v.Name = name
-		t = v
-	case tag == tagCtor && n == 4:
-		v := r.ctors.new()
-		v.Type = r.typeRef()
-		v.Index = r.count()
-		v.Arity = r.count()
-		t = v
-	case tag == tagInt && n == 2:
-		v := r.ints.new()
-		v.V = r.int64v()
-		t = v
-	case tag == tagFloat && n == 2:
-		t = &Float{V: r.float()}
-	case tag == tagText && n == 2:
-		v := r.texts.new()
-		v.V = r.text()
-		t = v
-	case tag == tagBool && n == 2:
-		t = &Bool{V: r.boolean()}
-	case tag == tagBytes && n == 2:
-		t = &Bytes{V: append([]byte{}, r.str(2)...)}
-	case tag == tagUnit && n == 1:
-		t = &Unit{}
-	case tag == tagLam && n == 3:
-		arity := r.count()
-		if arity < 1 {
-			r.fail()
+	case tagSelf:
+		if n == 2 {
+			t = &Self{Member: r.count()}
 		}
-		v := r.lams.new()
-		v.Arity = arity
-		v.Body = r.term()
-		t = v
-	case tag == tagApp && n >= 3:
-		v := r.apps.new()
-		v.Fn = r.term()
-		v.Args = r.terms(n - 2)
-		t = v
-	case tag == tagLet && n == 3:
-		v := r.lets.new()
-		v.Value = r.term()
-		v.Body = r.term()
-		t = v
-	case tag == tagLetRec && n == 3:
-		v := r.term()
-		if _, ok := v.(*Lam); !ok {
-			r.fail()
+	case tagBuiltin:
+		if n == 2 {
+			name := r.name()
+			if name == "" {
+				r.fail()
+			}
+			if r.collect {
+				r.names.add(name)
+			}
+			v := r.builtins.new()
+			v.Name = name
+			t = v
 		}
-		t = &LetRec{Value: v, Body: r.term()}
-	case tag == tagIf && n == 4:
-		v := r.ifs.new()
-		v.Cond = r.term()
-		v.Then = r.term()
-		v.Else = r.term()
-		t = v
-	case tag == tagMatch && n >= 2 && n%2 == 0:
-		m := r.matches.new()
-		m.Scrutinee = r.term()
-		m.Arms = take(&r.armBuf, (n-2)/2)[:0]
-		for i := 2; i < n && !r.bad; i += 2 {
-			p := r.pattern()
-			m.Arms = append(m.Arms, Arm{Pat: p, Body: r.term()})
+	case tagCtor:
+		if n == 4 {
+			v := r.ctors.new()
+			v.Type = r.typeRef()
+			v.Index = r.count()
+			v.Arity = r.count()
+			t = v
 		}
-		t = m
-	case tag == tagTuple && n >= 3:
-		t = &Tuple{Elems: r.terms(n - 1)}
-	case tag == tagList:
-		t = &List{Elems: r.terms(n - 1)}
-	case tag == tagDelay && n == 2:
-		t = &Delay{Body: r.term()}
-	case tag == tagForce && n == 2:
-		t = &Force{X: r.term()}
-	default:
-		// Chunked literals, and anything malformed.
-		r.fail()
+	case tagInt:
+		if n == 2 {
+			v := r.ints.new()
+			v.V = r.int64v()
+			t = v
+		}
+	case tagFloat:
+		if n == 2 {
+			v := r.floats.new()
+			v.V = r.float()
+			t = v
+		}
+	case tagText:
+		if n == 2 {
+			v := r.texts.new()
+			v.V = r.text()
+			t = v
+		}
+	case tagBool:
+		if n == 2 {
+			t = &Bool{V: r.boolean()}
+		}
+	case tagBytes:
+		if n == 2 {
+			t = &Bytes{V: append([]byte{}, r.str(2)...)}
+		}
+	case tagUnit:
+		if n == 1 {
+			t = &Unit{}
+		}
+	case tagLam:
+		if n == 3 {
+			arity := r.count()
+			if arity < 1 {
+				r.fail()
+			}
+			v := r.lams.new()
+			v.Arity = arity
+			v.Body = r.term()
+			t = v
+		}
+	case tagApp:
+		if n >= 3 {
+			v := r.apps.new()
+			v.Fn = r.term()
+			v.Args = r.terms(n - 2)
+			t = v
+		}
+	case tagLet:
+		if n == 3 {
+			v := r.lets.new()
+			v.Value = r.term()
+			v.Body = r.term()
+			t = v
+		}
+	case tagLetRec:
+		if n == 3 {
+			v := r.term()
+			if _, ok := v.(*Lam); !ok {
+				r.fail()
+			}
+			t = &LetRec{Value: v, Body: r.term()}
+		}
+	case tagIf:
+		if n == 4 {
+			v := r.ifs.new()
+			v.Cond = r.term()
+			v.Then = r.term()
+			v.Else = r.term()
+			t = v
+		}
+	case tagMatch:
+		if n >= 2 && n%2 == 0 {
+			m := r.matches.new()
+			m.Scrutinee = r.term()
+			m.Arms = take(&r.armBuf, (n-2)/2)[:0]
+			for i := 2; i < n && !r.bad; i += 2 {
+				p := r.pattern()
+				m.Arms = append(m.Arms, Arm{Pat: p, Body: r.term()})
+			}
+			t = m
+		}
+	case tagTuple:
+		if n >= 3 {
+			t = &Tuple{Elems: r.terms(n - 1)}
+		}
+	case tagList:
+		v := r.lists.new()
+		v.Elems = r.terms(n - 1)
+		t = v
+	case tagDelay:
+		if n == 2 {
+			t = &Delay{Body: r.term()}
+		}
+	case tagForce:
+		if n == 2 {
+			t = &Force{X: r.term()}
+		}
 	}
+	// t is nil for chunked literals, and anything malformed.
 	r.leave()
-	if r.bad {
+	if r.bad || t == nil {
+		r.fail()
 		return nil
 	}
 	return t
@@ -882,12 +1093,7 @@ func (r *fastReader) patterns(n int) []Pattern {
 }
 
 func (r *fastReader) pattern() Pattern {
-	n := r.array()
-	if n == 0 {
-		r.fail()
-		return nil
-	}
-	tag := r.count()
+	n, tag := r.tagged()
 	if r.bad {
 		return nil
 	}
@@ -940,12 +1146,7 @@ func (r *fastReader) typeTerms(n int) []TypeTerm {
 }
 
 func (r *fastReader) typeTerm() TypeTerm {
-	n := r.array()
-	if n == 0 {
-		r.fail()
-		return nil
-	}
-	tag := r.count()
+	n, tag := r.tagged()
 	if r.bad {
 		return nil
 	}
@@ -1009,6 +1210,8 @@ func (r *fastReader) block() any {
 		switch {
 		case len(r.data) >= fastArenaMinBlock:
 			r.useArena(new(fastArena))
+		case len(r.data) >= fastMidArenaMinBlock:
+			r.useMidArena(new(fastArenaMid))
 		case len(r.data) >= fastSmallArenaMinBlock:
 			r.useSmallArena(new(fastArenaSmall))
 		}
@@ -1086,14 +1289,13 @@ func fastBlock(data []byte) (_ any, links []cid.Cid, ok bool) {
 // block), as StoredScan.Builtins lists them: ScanStored need not walk
 // the decoded block for them.
 func fastBlockScan(data []byte) (_ any, links []cid.Cid, builtins []string, ok bool) {
-	r := fastReader{data: data, names: builtinWalker{names: make([]string, 0, 8)}, collect: true}
+	r := fastReader{data: data, collect: true}
 	b := r.block()
 	if b == nil {
 		return nil, nil, nil, false
 	}
 	if _, term := b.(*TermBlock); term {
-		builtins = r.names.names
-		slices.Sort(builtins)
+		builtins = r.names.sorted()
 	}
 	return b, slices.Clip(sortedUnique(r.links)), builtins, true
 }
