@@ -66,6 +66,9 @@ type defCode struct {
 	ref  dag.DefRef
 	mu   sync.Mutex
 	body atomic.Pointer[defBody]
+	// checked is the guardID of the last thread whose checks of the
+	// definition passed (guard.go, checkDef).
+	checked atomic.Uint64
 }
 
 type defBody struct {
@@ -160,9 +163,17 @@ func (th *Thread) refName(ref dag.DefRef) string {
 type compiler struct {
 	owner *dag.DefRef
 	unit  *codeUnit
-	// node numbers the term's nodes as dag.Preorder does, so that code
-	// that can fail records where it is (see site).
-	node map[dag.Term]int32
+	// nodes numbers the compiled term's nodes as dag.Preorder does, so
+	// that code that can fail records where it is (see site). Sites
+	// number themselves only when an error asks (nodeIndex); the
+	// functions, whose numbers remote errors read, are numbered when
+	// compilation ends (number).
+	nodes *nodeIndex
+	pend  []*funcCode
+	sites []site // a slab the sites are cut from
+	src   *siteSrc
+	// nest counts the functions being compiled (function).
+	nest int
 	// sent is set for code from the wire (remote_errors.go).
 	sent *sentCode
 	// defLam is the definition's own lambda, when it is a function.
@@ -170,15 +181,53 @@ type compiler struct {
 }
 
 func newCompiler(owner *dag.DefRef, t dag.Term) *compiler {
-	c := &compiler{owner: owner, unit: &codeUnit{owner: owner}, node: map[dag.Term]int32{}}
-	var n int32
-	dag.Preorder(t, func(x dag.Term) {
-		if _, dup := c.node[x]; !dup {
-			c.node[x] = n
-		}
-		n++
-	})
+	c := &compiler{owner: owner, unit: &codeUnit{owner: owner}}
+	if t != nil {
+		c.nodes = &nodeIndex{root: t}
+	}
 	return c
+}
+
+// nodeIndex numbers the nodes of a term as dag.Preorder does (a node
+// reached twice, shared, has its first number). It is made on first
+// use: a map of every node costs more than the rest of a small
+// definition's compilation, and only a runtime error's position needs
+// the numbers of sites.
+type nodeIndex struct {
+	root dag.Term
+	once sync.Once
+	num  map[dag.Term]int32
+}
+
+// of is t's number, or -1 if t is not a node of the term.
+func (x *nodeIndex) of(t dag.Term) int32 {
+	if t == x.root {
+		return 0 // Preorder visits the root first
+	}
+	x.once.Do(func() {
+		x.num = map[dag.Term]int32{}
+		var n int32
+		dag.Preorder(x.root, func(t dag.Term) {
+			if _, dup := x.num[t]; !dup {
+				x.num[t] = n
+			}
+			n++
+		})
+	})
+	if n, ok := x.num[t]; ok {
+		return n
+	}
+	return -1
+}
+
+// number gives the functions compiled their terms' numbers. A
+// definition's own lambda is its root, number 0, so most definitions
+// need no index of their nodes.
+func (c *compiler) number() {
+	for _, fc := range c.pend {
+		fc.node = c.nodes.of(fc.term)
+	}
+	c.pend = nil
 }
 
 // site is a place in compiled code that can fail: the definition it is
@@ -190,12 +239,34 @@ func newCompiler(owner *dag.DefRef, t dag.Term) *compiler {
 // positions through the thread's Names (DefPositioner), so positions
 // never enter the code or its hash.
 type site struct {
+	*siteSrc
+	term dag.Term // the node
+}
+
+// siteSrc is what the sites of one compilation share.
+type siteSrc struct {
 	owner *dag.DefRef
-	node  int32
+	// nodes numbers the code's nodes, on first use (nil for code from
+	// the wire).
+	nodes *nodeIndex
 	// Code from the wire (sent) numbers its nodes only when an error
-	// needs it: term is the node (remote_errors.go).
+	// needs it too (remote_errors.go).
 	sent *sentCode
-	term dag.Term
+}
+
+// placed reports whether the site is a node of its code: a site made
+// for a term the compiler made up has no position, as if it were nil.
+func (s *site) placed() bool {
+	return s != nil && (s.nodes == nil || s.nodes.of(s.term) >= 0)
+}
+
+// number is the site's node number (-1 for code from the wire: see
+// sentCode.node).
+func (s *site) number() int32 {
+	if s.nodes != nil {
+		return s.nodes.of(s.term)
+	}
+	return -1
 }
 
 // scope is a function being compiled.
@@ -270,18 +341,37 @@ func checkArity(l *dag.Lam) {
 // holds; rec means env[0] is the function itself.
 func (c *compiler) function(arity int, body, term dag.Term, caps []int, rec bool) *funcCode {
 	fc := &funcCode{arity: arity, nslots: arity, term: term, caps: caps, rec: rec, owner: c.owner, unit: c.unit, node: -1}
-	if n, ok := c.node[term]; ok && term != nil {
-		fc.node = n
+	if term != nil && c.nodes != nil {
+		c.pend = append(c.pend, fc)
 	}
-	s := &scope{c: c, fc: fc, nbind: arity, capOf: make(map[int]int, len(caps))}
-	for k, j := range caps {
-		s.capOf[j] = k
-	}
+	// The outermost function numbers what its compilation left pending,
+	// before any of its code can run.
+	c.nest++
+	defer func() {
+		if c.nest--; c.nest == 0 {
+			c.number()
+		}
+	}()
+	s := &scope{c: c, fc: fc, nbind: arity, capOf: capsOf(caps)}
 	if lam, ok := term.(*dag.Lam); ok && c.owner != nil && c.defLam == lam {
 		s.own = ownedParams(lam, c.owner.Member)
 	}
 	fc.body = s.expr(body, true, 0)
 	return fc
+}
+
+// capsOf maps the outer indices a function's env holds to their env
+// index; nil (no map made) for a function that captures nothing, as a
+// top-level definition does.
+func capsOf(caps []int) map[int]int {
+	if len(caps) == 0 {
+		return nil
+	}
+	m := make(map[int]int, len(caps))
+	for k, j := range caps {
+		m[j] = k
+	}
+	return m
 }
 
 func (s *scope) bind(n int) {
@@ -319,14 +409,25 @@ func (s *scope) expr(t dag.Term, tail bool, nest int) code {
 
 // site is where t is, or nil when its position cannot be known.
 func (s *scope) site(t dag.Term) *site {
-	n, ok := s.c.node[t]
-	if !ok {
-		if s.c.sent != nil {
-			return &site{node: -1, sent: s.c.sent, term: t}
+	c := s.c
+	if c.nodes == nil || t == nil {
+		if c.sent != nil {
+			return &site{siteSrc: c.siteSrc(), term: t}
 		}
 		return nil
 	}
-	return &site{owner: s.c.owner, node: n}
+	if len(c.sites) == cap(c.sites) {
+		c.sites = make([]site, 0, 16)
+	}
+	c.sites = append(c.sites, site{siteSrc: c.siteSrc(), term: t})
+	return &c.sites[len(c.sites)-1]
+}
+
+func (c *compiler) siteSrc() *siteSrc {
+	if c.src == nil {
+		c.src = &siteSrc{owner: c.owner, nodes: c.nodes, sent: c.sent}
+	}
+	return c.src
 }
 
 func (s *scope) exprNode(t dag.Term, tail bool, nest int) code {
@@ -590,10 +691,7 @@ func (s *scope) lambdaWith(arity int, body, term dag.Term, mk func(ls *scope) co
 	}
 	c := s.c
 	fc := &funcCode{arity: arity, nslots: arity, term: term, caps: caps, owner: c.owner, unit: c.unit}
-	ls := &scope{c: c, fc: fc, nbind: arity, capOf: make(map[int]int, len(caps))}
-	for k, j := range caps {
-		ls.capOf[j] = k
-	}
+	ls := &scope{c: c, fc: fc, nbind: arity, capOf: capsOf(caps)}
 	fc.body = mk(ls)
 	return s.closureCode(fc, srcs, false)
 }

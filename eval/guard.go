@@ -1,6 +1,10 @@
 package eval
 
-import "github.com/unode-dev/unode/dag"
+import (
+	"sync/atomic"
+
+	"github.com/unode-dev/unode/dag"
+)
 
 // Run-time capability checks. A node running code that another node sent
 // sets Thread.CheckBuiltin and Thread.CheckDef from the sandbox it grants.
@@ -35,10 +39,24 @@ type codeUnit struct {
 func (s *scope) builtin(name string) *builtinDesc {
 	d := lookupBuiltin(name)
 	u := s.c.unit
-	if !u.seen[d] {
-		if u.seen == nil {
-			u.seen = map[*builtinDesc]bool{}
+	if u.seen == nil {
+		// A few builtins, as most units name: found by a scan, with no
+		// map until there are more.
+		for _, e := range u.builtins {
+			if e == d {
+				return d
+			}
 		}
+		if len(u.builtins) < unitMemoBuiltins {
+			u.builtins = append(u.builtins, d)
+			return d
+		}
+		u.seen = make(map[*builtinDesc]bool, 2*unitMemoBuiltins)
+		for _, e := range u.builtins {
+			u.seen[e] = true
+		}
+	}
+	if !u.seen[d] {
 		u.seen[d] = true
 		u.builtins = append(u.builtins, d)
 	}
@@ -106,8 +124,23 @@ func (th *Thread) guardDef(dc *defCode) {
 	}
 }
 
+// checkDef runs a definition's checks, once per thread while nothing
+// else uses the definition. The answer is remembered in the definition
+// itself (defCode.checked: the id of the last thread that passed them),
+// a load and a compare with no map for a thread that uses a thousand
+// definitions once each, as a freshly sent closure does. Another
+// thread's checks take the slot over, and a thread whose slot was
+// taken checks again: more asking, never less. So that threads taking
+// turns on the same definitions do not check on every use, a thread
+// that has checked more than defChecksUnlisted times remembers what
+// passed in defOK as well.
 func (th *Thread) checkDef(dc *defCode) {
-	if th.defOK[dc] {
+	id := th.guardID
+	if id == 0 {
+		id = guardIDs.Add(1)
+		th.guardID = id
+	}
+	if dc.checked.Load() == id || th.defOK[dc] {
 		return
 	}
 	if th.CheckDef != nil {
@@ -116,11 +149,19 @@ func (th *Thread) checkDef(dc *defCode) {
 		}
 	}
 	th.checkUnit(th.defBody(dc).unit)
-	if th.defOK == nil {
-		th.defOK = map[*defCode]bool{}
+	dc.checked.Store(id)
+	if th.defChecks++; th.defChecks > defChecksUnlisted {
+		if th.defOK == nil {
+			th.defOK = map[*defCode]bool{}
+		}
+		th.defOK[dc] = true
 	}
-	th.defOK[dc] = true
 }
+
+// guardIDs numbers the threads that check definitions (Thread.guardID),
+// never twice in a process, so a definition's checked slot names one
+// thread only.
+var guardIDs atomic.Uint64
 
 // admit checks the code a value brings into the thread: the units of its
 // closures and the builtins it holds as values. Definitions it holds by

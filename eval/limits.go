@@ -68,6 +68,14 @@ const (
 	maxIdleStack  = 1 << 9
 	maxIdleFrames = 1 << 7
 
+	// defChecksUnlisted is how many definition checks a thread runs
+	// before it also lists what passed in a map of its own (guard.go,
+	// checkDef): below it, the definitions remember their last checker,
+	// and a thread whose slot another took checks again. It bounds those
+	// repeated checks per thread, while a sent closure of a few thousand
+	// definitions (checked once each) makes no map.
+	defChecksUnlisted = 1 << 12
+
 	// maxArity bounds the number of parameters of a lambda or fields of
 	// a constructor in code the interpreter accepts; real code uses a
 	// handful, and the bound keeps per-call slot counts small.

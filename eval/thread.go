@@ -144,6 +144,10 @@ type Thread struct {
 	builtinOK []bool
 	defOK     map[*defCode]bool
 	unitOK    map[*codeUnit]bool
+	// guardID names the thread in defCode.checked (0: not yet named);
+	// defChecks counts the definitions' checks it ran (checkDef).
+	guardID   uint64
+	defChecks int
 
 	// scratch: a thread that accounts nothing (FromWire, NewMap);
 	// comparisons on it are bounded by maxCompareWork instead.
@@ -429,13 +433,13 @@ func (th *Thread) locate(e *RuntimeError) *RuntimeError {
 	for i := th.fp; i >= 1 && i < len(th.frames) && len(e.Frames) < maxBacktrace; i-- {
 		fc := th.frames[i].fc
 		f := Frame{Name: th.defName(fc), Calls: 1, Node: -1}
-		if fc != nil && at != nil && (fc.owner == nil && fc.name != "" || sameOwner(at, fc.owner) && at.sent == unitSent(fc)) {
+		if fc != nil && at.placed() && (fc.owner == nil && fc.name != "" || sameOwner(at, fc.owner) && at.sent == unitSent(fc)) {
 			// A builtin's frame is where it was called. Otherwise a
 			// site left by code that has returned (sites are set
 			// before calls and failures, not restored after) belongs
 			// to another definition: no position rather than a wrong one.
 			f.Pos = th.sitePos(at)
-			f.Def, f.Node = at.owner, int(at.node)
+			f.Def, f.Node = at.owner, int(at.number())
 			if at.sent != nil {
 				f.Code, f.Node = at.sent.sum(), at.sent.node(at.term)
 			}
@@ -479,8 +483,8 @@ func (th *Thread) sitePos(s *site) syntax.Pos {
 	} else if dp, ok := th.Names.(DefPositioner); ok {
 		table = dp.DefPositions(*s.owner)
 	}
-	if int(s.node) < len(table) {
-		return table[s.node]
+	if n := s.number(); n >= 0 && int(n) < len(table) {
+		return table[n]
 	}
 	return syntax.Pos{}
 }
