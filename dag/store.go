@@ -394,6 +394,8 @@ type addEntry struct {
 	// index in addEntries' users (-1: none): the users of every entry in
 	// one array rather than a slice each.
 	firstUser int32
+	// keys holds the block's key and its marker's (setEntryKeys).
+	keys string
 }
 
 // addUser is an entry that links to another (addEntry.firstUser), and
@@ -412,12 +414,13 @@ func (s *Store) addEntries(ctx context.Context, entries []addEntry, index map[ci
 	if err != nil {
 		return fmt.Errorf("adding blocks: %w", err)
 	}
-	var kb []byte // key buffer: one key string per key, not three
+	setEntryKeys(entries)
+	nUsers := 0 // at most this many in-batch links (users, below)
 	for i := range entries {
 		e := &entries[i]
 		e.firstUser = -1
-		kb = appendMhKey(append(kb[:0], prefixBlocks...), e.r.b.CID)
-		bk := datastore.RawKey(string(kb))
+		nUsers += len(e.r.needed)
+		bk := e.blockKey()
 		if e.stored, err = s.ds.Has(ctx, bk); err != nil {
 			return fmt.Errorf("checking block %s: %w", e.r.b.CID, err)
 		}
@@ -431,8 +434,7 @@ func (s *Store) addEntries(ctx context.Context, entries []addEntry, index map[ci
 			// written again below is the same.
 			continue
 		}
-		kb = appendMhKey(append(kb[:0], prefixComplete...), e.r.b.CID)
-		if e.done, err = s.ds.Has(ctx, datastore.RawKey(string(kb))); err != nil {
+		if e.done, err = s.ds.Has(ctx, e.completeKey()); err != nil {
 			return fmt.Errorf("checking completeness of %s: %w", e.r.b.CID, err)
 		}
 	}
@@ -442,21 +444,15 @@ func (s *Store) addEntries(ctx context.Context, entries []addEntry, index map[ci
 	if s.prefixes.active.Load() {
 		s.prefixes.addEntries(entries)
 	}
-	for i := range entries {
-		e := &entries[i]
-		if r := e.r; r.decoded != nil && !e.stored {
-			if e.scanned {
-				s.cache.addScanned(r.b.CID, r.decoded, len(r.b.Data), StoredScan{Builtins: r.builtins, Links: r.links, Needed: r.needed})
-			} else {
-				s.cache.add(r.b.CID, r.decoded, len(r.b.Data))
-			}
-		}
-	}
+	s.cache.addEntries(entries)
 
 	// Kahn's algorithm over the links inside the batch; links outside it
-	// must already be complete.
-	var ready []int
-	var users []addUser
+	// must already be complete. queue holds the entries found ready, in
+	// the order found; those before head are done, and are the markers
+	// to write, in that order (dependencies first). Each entry is queued
+	// at most once, so one array of len(entries) holds them all.
+	queue := make([]int32, 0, len(entries))
+	users := make([]addUser, 0, nUsers)
 	for i := range entries {
 		e := &entries[i]
 		if e.done {
@@ -483,30 +479,64 @@ func (s *Store) addEntries(ctx context.Context, entries []addEntry, index map[ci
 		if stuck {
 			e.pending = -1 // never becomes ready
 		} else if e.pending == 0 {
-			ready = append(ready, i)
+			queue = append(queue, int32(i))
 		}
 	}
-	var marks []cid.Cid
-	for len(ready) > 0 {
-		if err := ctx.Err(); err != nil {
-			return err
+	for head := 0; head < len(queue); head++ {
+		// Cancellation is checked every few blocks, not for each: a
+		// block's step is a few links' worth of work.
+		if head%addCtxEvery == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
 		}
-		e := &entries[ready[0]]
-		ready = ready[1:]
-		marks = append(marks, e.r.b.CID)
+		e := &entries[queue[head]]
 		e.done = true
 		for k := e.firstUser; k >= 0; k = users[k].next {
-			u := int(users[k].user)
+			u := users[k].user
 			ue := &entries[u]
 			if ue.pending > 0 {
 				ue.pending--
 				if ue.pending == 0 {
-					ready = append(ready, u)
+					queue = append(queue, u)
 				}
 			}
 		}
 	}
-	return s.putCompletes(ctx, marks)
+	return s.putEntryCompletes(ctx, entries, queue)
+}
+
+// addCtxEvery is how many blocks addEntries marks between two checks of
+// its context.
+const addCtxEvery = 64
+
+// putEntryCompletes is putCompletes of the entries of marks (indexes
+// into entries), with the keys they have (setEntryKeys).
+func (s *Store) putEntryCompletes(ctx context.Context, entries []addEntry, marks []int32) error {
+	if len(marks) == 0 {
+		return nil
+	}
+	if len(marks) == 1 {
+		e := &entries[marks[0]]
+		if err := s.ds.Put(ctx, e.completeKey(), completeValue); err != nil {
+			return fmt.Errorf("marking %s complete: %w", e.r.b.CID, err)
+		}
+		return nil
+	}
+	batch, err := s.ds.Batch(ctx)
+	if err != nil {
+		return fmt.Errorf("marking blocks complete: %w", err)
+	}
+	for _, m := range marks {
+		e := &entries[m]
+		if err := batch.Put(ctx, e.completeKey(), completeValue); err != nil {
+			return fmt.Errorf("marking %s complete: %w", e.r.b.CID, err)
+		}
+	}
+	if err := batch.Commit(ctx); err != nil {
+		return fmt.Errorf("marking %d blocks complete: %w", len(marks), err)
+	}
+	return nil
 }
 
 // putCompletes writes the markers of cs in one batch (one atomic write).
@@ -916,6 +946,7 @@ type blockCache struct {
 	size               int
 	order              cacheList // front = most recent
 	byCID              map[cid.Cid]*cacheEntry
+	sized              int // byCID was made for this many (reserve)
 }
 
 type cacheEntry struct {
@@ -1001,11 +1032,16 @@ func (bc *blockCache) add(c cid.Cid, v any, size int) {
 // with its scan (ScanStored: its builtins, links and needed links).
 // Their memory counts in the entry's size.
 func (bc *blockCache) addScanned(c cid.Cid, v any, size int, sc StoredScan) {
+	bc.put(scannedEntry(c, v, size, sc))
+}
+
+// scannedEntry is the entry addScanned adds.
+func scannedEntry(c cid.Cid, v any, size int, sc StoredScan) *cacheEntry {
 	size += linksBytes(sc.Links) + namesBytes(sc.Builtins)
 	if len(sc.Needed) > 0 && &sc.Needed[0] != &sc.Links[0] {
 		size += linksBytes(sc.Needed)
 	}
-	bc.put(&cacheEntry{c: c, v: v, size: size, scan: sc, scanned: true})
+	return &cacheEntry{c: c, v: v, size: size, scan: sc, scanned: true}
 }
 
 // namesBytes estimates the memory of a slice of names: its header and
@@ -1045,9 +1081,64 @@ func (bc *blockCache) scanned(c cid.Cid) (*StoredScan, bool) {
 	return &e.scan, true
 }
 
+// addEntries is add (or addScanned) of the blocks of entries that were
+// decoded and are new to the store, under one lock.
+func (bc *blockCache) addEntries(entries []addEntry) {
+	n := 0
+	for i := range entries {
+		if entries[i].r.decoded != nil && !entries[i].stored {
+			n++
+		}
+	}
+	if n == 0 {
+		return
+	}
+	bc.mu.Lock()
+	defer bc.mu.Unlock()
+	bc.reserve(n)
+	for i := range entries {
+		e := &entries[i]
+		r := e.r
+		if r.decoded == nil || e.stored {
+			continue
+		}
+		if e.scanned {
+			bc.putLocked(scannedEntry(r.b.CID, r.decoded, len(r.b.Data), StoredScan{Builtins: r.builtins, Links: r.links, Needed: r.needed}))
+		} else {
+			bc.putLocked(&cacheEntry{c: r.b.CID, v: r.decoded, size: len(r.b.Data)})
+		}
+	}
+}
+
+// reserve makes room in byCID for n more entries at once when it is
+// smaller than that (the first sync into a fresh store): one map made for
+// the size it is about to reach, bounded by the cache's own bound, rather
+// than a map grown an entry at a time, which allocates about as much
+// again on the way. Copying the entries it has costs fewer steps than
+// adding the n. Called with bc.mu held.
+func (bc *blockCache) reserve(n int) {
+	have := len(bc.byCID)
+	if n < cacheReserveMin || have >= n || have+n <= bc.sized {
+		return
+	}
+	size := min(have+n, bc.maxBlocks+1) // +1: put evicts after adding
+	m := make(map[cid.Cid]*cacheEntry, size)
+	for c, e := range bc.byCID {
+		m[c] = e
+	}
+	bc.byCID, bc.sized = m, size
+}
+
+// cacheReserveMin is the fewest entries reserve makes room for.
+const cacheReserveMin = 64
+
 func (bc *blockCache) put(e *cacheEntry) {
 	bc.mu.Lock()
 	defer bc.mu.Unlock()
+	bc.putLocked(e)
+}
+
+func (bc *blockCache) putLocked(e *cacheEntry) {
 	c, size := e.c, e.size
 	if _, ok := bc.byCID[c]; ok || size > bc.maxSize {
 		return

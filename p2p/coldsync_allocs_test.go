@@ -146,13 +146,15 @@ func TestColdSyncReceiveAllocs(t *testing.T) {
 
 // coldSyncAllocBounds are TestColdSyncReceiveAllocs's bounds, small and
 // typical closures. Measured when they were set (2026-12-03, issue 12,
-// the books' fifth pass: a block's two record keys in one string, no
-// set of the message's blocks when they are distinct): books 4.1 for
-// both (before: 5.1). The pass before: small
+// the fifth passes: the decoder's, the books' — a block's two record keys
+// in one string, no set of the message's blocks when they are distinct —
+// and the store's, its keys made once a block): small 5.8 / 4.1 / 2.1,
+// typical 6.7 / 4.1 / 2.1 (before: books 5.1, store 3.1, decode small
+// 6.7, typical 7.6). The pass before: small
 // 6.7 / 5.1 / 3.1, typical 7.6 / 5.1 / 3.1 (before: small
 // 6.7 / 6.1 / 6.0, typical 8.5 / 6.1 / 6.0; before the first pass: small
 // 26.2 / 29.5 / 8.0, typical 38.8 / 29.5 / 8.0).
 var coldSyncAllocBounds = map[bool]struct{ decode, books, store float64 }{
-	false: {decode: 9, books: 5, store: 5},
-	true:  {decode: 10, books: 5, store: 5},
+	false: {decode: 7, books: 5, store: 3},
+	true:  {decode: 8, books: 5, store: 3},
 }
