@@ -1,6 +1,12 @@
 package dag
 
-import "slices"
+import (
+	"encoding/binary"
+	"math"
+	"slices"
+	"sync/atomic"
+	"unicode/utf8"
+)
 
 // fastNamesRoom is how many distinct builtins fastNames holds in place:
 // a definition names a handful (a typical one of the cold sync's, seven
@@ -24,18 +30,32 @@ type fastNames struct {
 }
 
 func (c *fastNames) add(name string) {
+	k := builtinKey(name)
+	if _, ok := c.find(name, k); !ok {
+		c.addNew(name, k)
+	}
+}
+
+// find returns the name in the room equal to b, of key k (builtinKey).
+// Keys first: a number compared rules most names out without a call.
+// The room holds the block's first fastNamesRoom names also after more
+// took over (more holds them too), so a name found is one collected.
+func find[T string | []byte](c *fastNames, b T, k uint64) (string, bool) {
+	for i, s := range c.room[:c.n] {
+		if c.keys[i] == k && s == string(b) {
+			return s, true
+		}
+	}
+	return "", false
+}
+
+func (c *fastNames) find(name string, k uint64) (string, bool) { return find(c, name, k) }
+
+// addNew adds name, of key k, which find did not find.
+func (c *fastNames) addNew(name string, k uint64) {
 	if c.more != nil {
 		c.more.add(name)
 		return
-	}
-	// Keys first: a number compared rules most names out without a
-	// call, and names are interned (internName), so equal ones are
-	// mostly one string and their comparison stops at the pointers.
-	k := builtinKey(name)
-	for i, s := range c.room[:c.n] {
-		if c.keys[i] == k && s == name {
-			return
-		}
 	}
 	if c.n == len(c.room) {
 		c.more = &builtinWalker{names: make([]string, 0, 2*len(c.room))}
@@ -55,7 +75,7 @@ func (c *fastNames) add(name string) {
 // they differ in, either both names have that byte or the shorter one
 // (a prefix of the other, so first) has the padding's 0, below the
 // other's byte or equal to it (then the keys are equal).
-func builtinKey(name string) uint64 {
+func builtinKey[T string | []byte](name T) uint64 {
 	if len(name) >= 8 {
 		return uint64(name[0])<<56 | uint64(name[1])<<48 | uint64(name[2])<<40 | uint64(name[3])<<32 |
 			uint64(name[4])<<24 | uint64(name[5])<<16 | uint64(name[6])<<8 | uint64(name[7])
@@ -95,4 +115,83 @@ func (c *fastNames) sorted() []string {
 		out[i] = c.room[order[i]]
 	}
 	return out
+}
+
+// builtinName reads a Builtin term's name (name), and collects it when
+// r.collect is set. A block names the same few builtins again and
+// again (a typical definition, seven in a dozen calls): the names read
+// so far, in r.names' room, are looked at first, and a name found there
+// costs neither builtinNames' hash and lookup nor a second search to
+// collect it. Names in the room were checked (valid UTF-8, not empty)
+// before they went in. Without r.collect the room is only that cache,
+// and stops taking names when full.
+func (r *fastReader) builtinName() string {
+	b := r.strBytes(3)
+	if r.bad {
+		return ""
+	}
+	k := builtinKeyBytes(b)
+	if s, ok := find(&r.names, b, k); ok {
+		return s
+	}
+	name, ok := lookupNameKey(b, k)
+	if !ok {
+		// As name: only a name the table does not hold is checked.
+		if !utf8.Valid(b) {
+			r.fail()
+			return ""
+		}
+		name = internName(b)
+	}
+	if name == "" {
+		r.fail()
+		return ""
+	}
+	if r.collect {
+		r.names.addNew(name, k)
+	} else if r.names.n < len(r.names.room) {
+		r.names.room[r.names.n] = name
+		r.names.keys[r.names.n] = k
+		r.names.n++
+	}
+	return name
+}
+
+// builtinKeyBytes is builtinKey of b, a name read from a block: when b's
+// array goes on for 8 bytes (a name is followed by more of its block),
+// one load, masked to b's own bytes, rather than a step a byte.
+func builtinKeyBytes(b []byte) uint64 {
+	if cap(b) < 8 {
+		return builtinKey(b)
+	}
+	k := binary.BigEndian.Uint64(b[:8])
+	if len(b) < 8 {
+		k &^= math.MaxUint64 >> (8 * len(b)) // len 0: all of it
+	}
+	return k
+}
+
+// nameSlotsKey is nameSlots of b, whose builtinKey is k: a name shorter
+// than 8 bytes hashes its bytes as a big-endian number, k's top bytes,
+// so its loop is not needed again.
+func nameSlotsKey(b []byte, k uint64) (*[2]atomic.Pointer[string], uint64) {
+	if len(b) == 0 || len(b) >= 8 {
+		return nameSlots(b)
+	}
+	h := (k>>(64-8*len(b)) ^ uint64(len(b))) * nameHashMul
+	return &builtinNames[h>>(64-builtinNamesBits)], h
+}
+
+// lookupNameKey is lookupName of b, whose builtinKey is k.
+func lookupNameKey(b []byte, k uint64) (string, bool) {
+	if len(b) > maxInternedName {
+		return "", false
+	}
+	set, _ := nameSlotsKey(b, k)
+	for i := range set {
+		if p := set[i].Load(); p != nil && *p == string(b) {
+			return *p, true
+		}
+	}
+	return "", false
 }

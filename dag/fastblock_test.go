@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"sync/atomic"
 	"testing"
+	"time"
 	"unsafe"
 
 	"github.com/ipfs/go-cid"
@@ -399,5 +400,123 @@ func TestFastArenaMidAgrees(t *testing.T) {
 	}
 	if tried < 5 {
 		t.Errorf("%d blocks in fastArenaMid's range", tried)
+	}
+}
+
+// A block naming builtins again and again, past fastNamesRoom distinct
+// ones, names interned or not yet, empty and invalid ones among the
+// mutations: the one pass (its names read through the room, collected
+// or not) decodes it as the general path does, and fastBlockScan
+// collects each name once, sorted.
+func TestFastBuiltinNamesRepeat(t *testing.T) {
+	for _, distinct := range []int{1, 3, fastNamesRoom - 1, fastNamesRoom, fastNamesRoom + 1, 3 * fastNamesRoom} {
+		var args []Term
+		var want []string
+		for i := range 3 * distinct {
+			name := "Repeat." + strconv.Itoa(distinct) + "." + strconv.Itoa((i*7)%distinct)
+			args = append(args, &Builtin{Name: name})
+			if !slices.Contains(want, name) {
+				want = append(want, name)
+			}
+		}
+		want = append(want, "Op.add")
+		slices.Sort(want)
+		data, err := EncodeTermBlock(&TermBlock{Members: []Term{&App{Fn: &Builtin{Name: "Op.add"}, Args: args}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !checkFastAgrees(t, data) {
+			t.Fatalf("%d names: the one pass did not take it", distinct)
+		}
+		_, _, got, ok := fastBlockScan(data)
+		if !ok || !slices.Equal(got, want) {
+			t.Fatalf("%d names: fastBlockScan's builtins %q (%v), want %q", distinct, got, ok, want)
+		}
+	}
+}
+
+// BenchmarkFastNames: the typical block's builtin names resolved and
+// collected as the one pass does (the room looked at first, then
+// builtinNames: "room"), beside the way it did before (builtinNames for
+// every name, then a search of the room to collect it: "lookup"),
+// interleaved in one loop; each reports its ns per block.
+func BenchmarkFastNames(b *testing.B) {
+	data := coldSyncTypical(b)
+	var names [][]byte
+	for i := 0; i+3 < len(data); i++ {
+		if data[i] == 0x82 && data[i+1] == tagBuiltin && data[i+2]>>5 == 3 && data[i+2]&31 < 24 {
+			n := int(data[i+2] & 31)
+			names = append(names, data[i+3:i+3+n])
+		}
+	}
+	if len(names) < 10 {
+		b.Fatalf("%d names found in the typical block", len(names))
+	}
+	var sink string
+	const rounds = 64
+	var tRoom, tLookup time.Duration
+	for b.Loop() {
+		t0 := time.Now()
+		for range rounds {
+			var c fastNames
+			for _, n := range names {
+				k := builtinKeyBytes(n)
+				s, ok := find(&c, n, k)
+				if !ok {
+					s, ok = lookupNameKey(n, k)
+					if !ok {
+						s = internName(n)
+					}
+					c.addNew(s, k)
+				}
+				sink = s
+			}
+		}
+		t1 := time.Now()
+		for range rounds {
+			var c fastNames
+			for _, n := range names {
+				s, ok := lookupName(n)
+				if !ok {
+					s = internName(n)
+				}
+				c.add(s)
+				sink = s
+			}
+		}
+		tLookup += time.Since(t1)
+		tRoom += t1.Sub(t0)
+	}
+	_ = sink
+	blocks := float64(b.N * rounds)
+	b.ReportMetric(float64(tRoom.Nanoseconds())/blocks, "room-ns/block")
+	b.ReportMetric(float64(tLookup.Nanoseconds())/blocks, "lookup-ns/block")
+	b.ReportMetric(float64(tRoom)/float64(tLookup), "room/lookup")
+}
+
+// builtinKeyBytes and nameSlotsKey give what builtinKey and nameSlots
+// give, for names of every length, at the end of their array or not.
+func TestNameKeyBytes(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	for range 2000 {
+		b := make([]byte, r.IntN(20))
+		for i := range b {
+			b[i] = byte(r.UintN(256))
+		}
+		tail := append(slices.Clone(b), make([]byte, r.IntN(10))...)
+		for i := len(b); i < len(tail); i++ {
+			tail[i] = byte(r.UintN(256))
+		}
+		for _, n := range [][]byte{b, tail[:len(b)]} {
+			k := builtinKeyBytes(n)
+			if want := builtinKey(string(n)); k != want {
+				t.Fatalf("builtinKeyBytes(%x) = %x, want %x", n, k, want)
+			}
+			gs, gh := nameSlotsKey(n, k)
+			ws, wh := nameSlots(n)
+			if gs != ws || gh != wh {
+				t.Fatalf("nameSlotsKey(%x) = %p %x, nameSlots %p %x", n, gs, gh, ws, wh)
+			}
+		}
 	}
 }

@@ -703,7 +703,7 @@ func lookupName(b []byte) (string, bool) {
 // and its first and last 8 bytes (two loads, not a step a byte: a
 // block's dozen names each take it).
 func nameSlots(b []byte) (*[2]atomic.Pointer[string], uint64) {
-	const mul = 0x9e3779b97f4a7c15
+	const mul = nameHashMul
 	var h uint64
 	if len(b) >= 8 {
 		h = binary.LittleEndian.Uint64(b) ^ binary.LittleEndian.Uint64(b[len(b)-8:])*mul
@@ -715,6 +715,9 @@ func nameSlots(b []byte) (*[2]atomic.Pointer[string], uint64) {
 	h = (h ^ uint64(len(b))) * mul
 	return &builtinNames[h>>(64-builtinNamesBits)], h
 }
+
+// nameHashMul is nameSlots' multiplier (nameSlotsKey's too).
+const nameHashMul = 0x9e3779b97f4a7c15
 
 // key reads a map key and requires it to be k.
 func (r *fastReader) key(k string) {
@@ -954,13 +957,7 @@ func (r *fastReader) term() Term {
 		}
 	case tagBuiltin:
 		if n == 2 {
-			name := r.name()
-			if name == "" {
-				r.fail()
-			}
-			if r.collect {
-				r.names.add(name)
-			}
+			name := r.builtinName()
 			v := r.builtins.new()
 			v.Name = name
 			t = v
