@@ -306,10 +306,24 @@ func (n *Node) budget(sb capabilities.Budget, w *WireBudget) Budget {
 // size of its closure. Past linkedShared summaries (code that reaches
 // many definitions dynamically) the rest are merged into one set, so
 // that has stays cheap.
+//
+// Looking a block up in the shared summaries one by one costs a map
+// probe per summary missed. Once those misses have cost as many probes
+// as copying the shared summaries' blocks would (ski rental: at most
+// twice the better of the two), has folds them into the merged set
+// too, and from then on a lookup is one probe. A call that looks
+// little up keeps the cheap link; one that looks up much (a thread's
+// check of each definition it reaches) pays the copy once. The merged
+// set holds only blocks of linked summaries, so it is bounded by what
+// is linked, as before.
 type linked struct {
 	mu     sync.Mutex
 	sums   []*linkSummary
 	merged map[cid.Cid]struct{}
+	// folded is set once every block of sums is in merged too.
+	folded bool
+	// wasted counts the probes of sums that missed, until folded.
+	wasted int
 }
 
 // linkedShared is how many summaries linked consults one by one.
@@ -318,13 +332,45 @@ const linkedShared = 8
 func (l *linked) has(c cid.Cid) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	for _, s := range l.sums {
-		if _, ok := s.blocks[c]; ok {
-			return true
+	if !l.folded {
+		for i, s := range l.sums {
+			if _, ok := s.blocks[c]; ok {
+				l.waste(i)
+				return true
+			}
 		}
+		l.waste(len(l.sums))
 	}
 	_, ok := l.merged[c]
 	return ok
+}
+
+// waste counts probes of the shared summaries that missed, and folds
+// them into the merged set once the misses have cost what the fold
+// does. With one summary there is nothing to gain: a lookup is one
+// probe already (merged, when there is one, is probed as well either
+// way).
+func (l *linked) waste(probes int) {
+	if probes == 0 || len(l.sums) < 2 {
+		return
+	}
+	l.wasted += probes
+	cost := 0
+	for _, s := range l.sums {
+		cost += len(s.blocks)
+	}
+	if l.wasted < cost {
+		return
+	}
+	if l.merged == nil {
+		l.merged = make(map[cid.Cid]struct{}, cost)
+	}
+	for _, s := range l.sums {
+		for c := range s.blocks {
+			l.merged[c] = struct{}{}
+		}
+	}
+	l.folded = true
 }
 
 func (l *linked) add(s *linkSummary) {
@@ -340,7 +386,7 @@ func (l *linked) addLocked(s *linkSummary, room int) {
 	if slices.Contains(l.sums, s) {
 		return
 	}
-	if len(l.sums) < linkedShared {
+	if len(l.sums) < linkedShared && !l.folded {
 		l.sums = append(l.sums, s)
 		return
 	}
