@@ -104,3 +104,26 @@ func TestReadBlocksFrameReusesBuffers(t *testing.T) {
 		t.Errorf("a frame over the limit: %v", err)
 	}
 }
+
+// FuzzDecodeReceivedBlocks: on any input, the one-pass decoding of a
+// blocks message agrees with DecodeBlocksMessage: both refuse it, or both
+// give the same blocks.
+func FuzzDecodeReceivedBlocks(f *testing.F) {
+	_, _, blk, _ := realMessages(f)
+	for _, s := range blk {
+		f.Add(s)
+	}
+	for _, s := range [][]byte{{}, {0xa0}, {0xa1, 0x01, 0x80}, {0xa1, 0x01, 0x81, 0x40}, {0xa1, 0x01, 0x98, 0x01, 0x42, 'a', 'b'}} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		fast, ferr := decodeReceivedBlocks(data)
+		general, gerr := DecodeBlocksMessage(data)
+		if (ferr == nil) != (gerr == nil) {
+			t.Fatalf("one pass: %v; general: %v", ferr, gerr)
+		}
+		if ferr == nil && !reflect.DeepEqual(fast.Blocks, general.Blocks) {
+			t.Fatalf("one pass gives %d blocks, general %d (or different bytes)", len(fast.Blocks), len(general.Blocks))
+		}
+	})
+}
