@@ -81,25 +81,12 @@ func (c *frameConn) free() {
 // bytes are no longer needed. A stream that ends before the first byte
 // returns io.EOF; one that ends inside a frame io.ErrUnexpectedEOF.
 func (c *frameConn) readFrame(limit int) ([]byte, func(), error) {
-	start := c.read
-	n, err := binary.ReadUvarint(byteCounter{c})
+	n, err := c.frameHead(limit)
 	if err != nil {
-		if errors.Is(err, io.EOF) && c.read > start {
-			err = io.ErrUnexpectedEOF
-		}
 		return nil, func() {}, err
-	}
-	if n > uint64(limit) {
-		return nil, func() {}, &FrameTooLargeError{Size: n, Limit: uint64(limit)}
-	}
-	if n == 0 {
-		return nil, func() {}, badMessage("empty message")
 	}
 	release := func() {}
 	if c.scope != nil {
-		if err := c.scope.ReserveMemory(int(n), network.ReservationPriorityHigh); err != nil {
-			return nil, release, &CallError{Code: CodeDenied, Msg: fmt.Sprintf("cannot reserve %d bytes for a message: %v", n, err)}
-		}
 		var once bool
 		release = func() {
 			if !once {
@@ -108,7 +95,38 @@ func (c *frameConn) readFrame(limit int) ([]byte, func(), error) {
 			}
 		}
 	}
-	buf := make([]byte, n)
+	return c.frameBody(make([]byte, n), release)
+}
+
+// frameHead reads a frame's length, at most limit and not zero, and
+// reserves that much memory in the stream's scope (readFrame and
+// readBlocksFrame release it).
+func (c *frameConn) frameHead(limit int) (uint64, error) {
+	start := c.read
+	n, err := binary.ReadUvarint(byteCounter{c})
+	if err != nil {
+		if errors.Is(err, io.EOF) && c.read > start {
+			err = io.ErrUnexpectedEOF
+		}
+		return 0, err
+	}
+	if n > uint64(limit) {
+		return 0, &FrameTooLargeError{Size: n, Limit: uint64(limit)}
+	}
+	if n == 0 {
+		return 0, badMessage("empty message")
+	}
+	if c.scope != nil {
+		if err := c.scope.ReserveMemory(int(n), network.ReservationPriorityHigh); err != nil {
+			return 0, &CallError{Code: CodeDenied, Msg: fmt.Sprintf("cannot reserve %d bytes for a message: %v", n, err)}
+		}
+	}
+	return n, nil
+}
+
+// frameBody fills buf, the frame frameHead announced, from the stream;
+// if the stream ends or fails first, it calls release.
+func (c *frameConn) frameBody(buf []byte, release func()) ([]byte, func(), error) {
 	k, err := io.ReadFull(c.r, buf)
 	c.read += int64(k)
 	if err != nil {

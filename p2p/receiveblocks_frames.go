@@ -1,14 +1,6 @@
 package p2p
 
-import (
-	"encoding/binary"
-	"errors"
-	"fmt"
-	"io"
-	"sync"
-
-	"github.com/libp2p/go-libp2p/core/network"
-)
+import "sync"
 
 // The frames of the blocks a sync receives (receiveBlocksAsking): read
 // into buffers used again, and decoded in one pass. The decoding copies
@@ -27,24 +19,9 @@ var blockFrames sync.Pool
 // the frame may be used after release, so decode it with
 // decodeReceivedBlocks, which copies what it keeps.
 func (c *frameConn) readBlocksFrame(limit int) ([]byte, func(), error) {
-	start := c.read
-	n, err := binary.ReadUvarint(byteCounter{c})
+	n, err := c.frameHead(limit)
 	if err != nil {
-		if errors.Is(err, io.EOF) && c.read > start {
-			err = io.ErrUnexpectedEOF
-		}
 		return nil, func() {}, err
-	}
-	if n > uint64(limit) {
-		return nil, func() {}, &FrameTooLargeError{Size: n, Limit: uint64(limit)}
-	}
-	if n == 0 {
-		return nil, func() {}, badMessage("empty message")
-	}
-	if c.scope != nil {
-		if err := c.scope.ReserveMemory(int(n), network.ReservationPriorityHigh); err != nil {
-			return nil, func() {}, &CallError{Code: CodeDenied, Msg: fmt.Sprintf("cannot reserve %d bytes for a message: %v", n, err)}
-		}
 	}
 	var bp *[]byte
 	if x, ok := blockFrames.Get().(*[]byte); ok && uint64(cap(*x)) >= n {
@@ -66,16 +43,7 @@ func (c *frameConn) readBlocksFrame(limit int) ([]byte, func(), error) {
 		*bp = buf[:0]
 		blockFrames.Put(bp)
 	}
-	k, err := io.ReadFull(c.r, buf)
-	c.read += int64(k)
-	if err != nil {
-		release()
-		if errors.Is(err, io.EOF) {
-			err = io.ErrUnexpectedEOF
-		}
-		return nil, func() {}, err
-	}
-	return buf, release, nil
+	return c.frameBody(buf, release)
 }
 
 // decodeReceivedBlocks is DecodeBlocksMessage, the message in its
