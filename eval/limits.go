@@ -61,12 +61,29 @@ const (
 	maxValueDepth = 100_000
 
 	// maxIdleStack and maxIdleFrames are the largest value stack (in
-	// slots) and frame stack (in frames) kept for reuse between
-	// evaluations (thread.go, stackPool); a bigger one, left by deep
-	// recursion, is freed. Small, because whoever reuses a stack clears
-	// all of it when its evaluation ends: 8 KB each.
+	// slots) and frame stack (in frames) kept in stackPool between
+	// evaluations (thread.go): 8 KB each. The pool is emptied only by
+	// the garbage collector and holds as many pairs as evaluations ran
+	// at once, so what it may pin must stay small; bigger stacks go to
+	// deepStacks, which is bounded by count.
 	maxIdleStack  = 1 << 9
 	maxIdleFrames = 1 << 7
+
+	// maxDeepStacks, maxDeepStack and maxDeepFrames bound deepStacks
+	// (thread.go): the stacks that deep evaluations grew, kept for the
+	// next ones so that a 1,000-deep call chain evaluated per remote
+	// call does not regrow them by doubling each time. Nothing frees
+	// them, and strangers can make a burst of deep calls, so they are
+	// bounded by count and size: at most 8 value stacks of up to 32768
+	// slots (512 KiB) and 8 frame stacks of up to 8192 frames (512 KiB),
+	// 8 MiB in all at worst. That covers call chains some 8,000 deep
+	// (a frame per call, a few slots each), 8 of them at once; a deeper
+	// one, or more at once, grows its own stacks as all did before. An
+	// evaluation clears only what it used of an array (its high-water
+	// mark), so a big kept array costs a less deep one no more.
+	maxDeepStacks = 8
+	maxDeepStack  = 1 << 15
+	maxDeepFrames = 1 << 13
 
 	// defChecksUnlisted is how many definition checks a thread runs
 	// before it also lists what passed in a map of its own (guard.go,

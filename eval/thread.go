@@ -118,14 +118,21 @@ type Thread struct {
 	depth, maxDepth int
 	maxDepthSeen    int
 
+	// stack and frames are views of their arrays whose lengths are the
+	// high-water marks of the evaluation in them: growStack and
+	// growFrames lengthen them (within the array first), and every
+	// write goes through them or a slice cut from them, so that
+	// releaseStacks clears only what the evaluation used.
 	stack []Value
 	sp    int
 	// frames[fp] is the innermost active call.
 	frames []frame
 	fp     int
-	// stacks holds stack and frames while they are out of stackPool:
-	// an outer evaluation takes them in start and gives them back,
-	// cleared, when it ends (releaseStacks).
+	// stacks holds the pair taken from stackPool while it is out: an
+	// outer evaluation takes it in start and gives it back, cleared,
+	// when it ends (releaseStacks). Once the evaluation outgrows a
+	// small array for a deep one, the small array waits in it (with its
+	// high-water mark as its length) until then.
 	stacks *evalStacks
 
 	// A pending tail call: code in tail position leaves the callee and
@@ -338,9 +345,9 @@ func (th *Thread) start(ctx context.Context) {
 		th.maxDepth = DefaultMaxDepth
 	}
 	th.checkAt = th.steps // check at once: the thread may be canceled already
-	if th.stack == nil {
+	if th.stack == nil && th.frames == nil {
 		s := stackPool.Get().(*evalStacks)
-		th.stack, th.frames, th.stacks = s.stack, s.frames, s
+		th.stack, th.frames, th.stacks = s.stack[:0], s.frames[:0], s
 		s.stack, s.frames = nil, nil
 	}
 }
@@ -357,46 +364,191 @@ func (th *Thread) start(ctx context.Context) {
 // the pool while anything can use them. Nothing else keeps a slice of
 // them: closures, partial applications, tuples and data copy what they
 // take from the stack, and a builtin's argument slice is used only
-// until it returns. Every slot is cleared before a pair goes back, so
-// no value of one evaluation (another peer's) is visible from, or kept
-// alive by, the next.
+// until it returns. Every slot an evaluation used is cleared before its
+// arrays go back, so no value of one evaluation (another peer's) is
+// visible from, or kept alive by, the next. Arrays in stackPool and
+// deepStacks are all nil, and have length 0.
 type evalStacks struct {
 	stack  []Value
 	frames []frame
+	// While the pair is out, outStack and outFrames hold the arrays the
+	// evaluation took from deepStacks and then outgrew (with their
+	// high-water marks as lengths): its frames may use them until it
+	// ends, and then they are cleared and go back, so that evaluations
+	// deeper than what deepStacks holds do not use it up. tookStack and
+	// tookFrames say the arrays the evaluation runs on came from
+	// deepStacks. An evaluation takes at most one array of each kind.
+	// Nil and false in the pool.
+	outStack              []Value
+	outFrames             []frame
+	tookStack, tookFrames bool
 }
 
 // stackPool holds the stacks of evaluations that have ended. Small at
 // first: most evaluations (remote calls of small thunks above all)
-// never need more, and the stacks grow by doubling when one does. The
-// pool holds at most what the evaluations running at once used, and
-// the garbage collector empties it.
+// never need more, and the stacks grow when one does. Arrays past
+// maxIdleStack or maxIdleFrames never go in: the pool holds at most
+// what the evaluations running at once used of small stacks, and the
+// garbage collector empties it.
 var stackPool = sync.Pool{New: func() any {
-	return &evalStacks{stack: make([]Value, 128), frames: make([]frame, 16)}
+	return &evalStacks{stack: make([]Value, 0, 128), frames: make([]frame, 0, 16)}
 }}
 
-// stacksReleased, when set, sees each pair of stacks as it goes back to
-// the pool (tests check they come back cleared, and when).
-var stacksReleased func(th *Thread, s *evalStacks)
+// deepStacks holds the arrays that deep evaluations grew, for the next
+// ones: a node evaluating a 1,000-deep call chain per remote call would
+// otherwise grow both stacks anew by doubling every time (over 300 KB).
+// An evaluation takes (at most) one of each kind as it outgrows its
+// small arrays (growStack, growFrames), and as it ends gives back what
+// it took and the arrays it ends on if within the bounds, each cleared
+// up to its high-water mark. Unlike stackPool it is not emptied by the
+// collector, so it is bounded: at most maxDeepStacks arrays of each
+// kind, of at most maxDeepStack slots and maxDeepFrames frames
+// (limits.go).
+var deepStacks struct {
+	mu     sync.Mutex
+	stacks [][]Value
+	frames [][]frame
+}
 
-// releaseStacks gives the thread's stacks back to stackPool, cleared,
-// as the outermost evaluation ends. Stacks grown past maxIdleStack or
-// maxIdleFrames by deep recursion go to the garbage collector instead:
-// kept, every later evaluation would clear all of them when it ends.
+// stacksReleased, when set, sees the arrays an evaluation's end keeps
+// for reuse, as they go back: the pair for stackPool (deep false), and
+// the arrays for deepStacks (deep true; any may be nil). Tests check
+// they come back cleared, and when.
+var stacksReleased func(th *Thread, s *evalStacks, deep bool)
+
+// takeDeepStack returns the biggest cleared value stack of deepStacks
+// if it has room for need slots, or nil.
+func takeDeepStack(need int) []Value {
+	d := &deepStacks
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var s []Value
+	d.stacks, s = takeBiggest(d.stacks, need)
+	return s
+}
+
+// takeDeepFrames is takeDeepStack for frame stacks.
+func takeDeepFrames(need int) []frame {
+	d := &deepStacks
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var f []frame
+	d.frames, f = takeBiggest(d.frames, need)
+	return f
+}
+
+func takeBiggest[T any](kept [][]T, need int) ([][]T, []T) {
+	big := -1
+	for i := range kept {
+		if cap(kept[i]) >= need && (big < 0 || cap(kept[i]) > cap(kept[big])) {
+			big = i
+		}
+	}
+	if big < 0 {
+		return kept, nil
+	}
+	a := kept[big]
+	last := len(kept) - 1
+	kept[big] = kept[last]
+	kept[last] = nil
+	return kept[:last], a
+}
+
+// putDeep keeps the cleared arrays of s (any may be nil) in deepStacks.
+// When it is full, an array replaces the smallest kept one if bigger, so
+// that what is kept fits the deepest of the recent evaluations.
+func putDeep(s evalStacks) {
+	d := &deepStacks
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, a := range [...][]Value{s.stack, s.outStack} {
+		if a != nil {
+			d.stacks = keepDeep(d.stacks, a)
+		}
+	}
+	for _, a := range [...][]frame{s.frames, s.outFrames} {
+		if a != nil {
+			d.frames = keepDeep(d.frames, a)
+		}
+	}
+}
+
+func keepDeep[T any](kept [][]T, a []T) [][]T {
+	if len(kept) < maxDeepStacks {
+		if kept == nil {
+			kept = make([][]T, 0, maxDeepStacks)
+		}
+		return append(kept, a[:0])
+	}
+	small := 0
+	for i := range kept {
+		if cap(kept[i]) < cap(kept[small]) {
+			small = i
+		}
+	}
+	if cap(a) > cap(kept[small]) {
+		kept[small] = a[:0]
+	}
+	return kept
+}
+
+// releaseStacks gives the thread's stacks back as the outermost
+// evaluation ends. Each array it ends on, cleared up to its high-water
+// mark (the length of the thread's view of it), goes to stackPool if
+// small, to deepStacks if within its bounds, or else to the garbage
+// collector. The arrays it outgrew and parked in th.stacks (the pool's
+// small ones, the deep ones it took) are cleared up to their own
+// high-water marks and go back in the same way; other arrays it
+// outgrew (those it made itself) are garbage already.
 func (th *Thread) releaseStacks() {
 	s, stack, frames := th.stacks, th.stack, th.frames
 	th.stack, th.frames, th.stacks = nil, nil, nil
-	if stack == nil || len(stack) > maxIdleStack || len(frames) > maxIdleFrames {
+	if stack == nil && frames == nil && s == nil {
 		return
 	}
-	clear(stack[:cap(stack)])
-	clear(frames[:cap(frames)])
+	clear(stack)
+	clear(frames)
 	if s == nil {
 		// Stacks the thread grew outside an evaluation.
 		s = new(evalStacks)
 	}
-	s.stack, s.frames = stack, frames
+	var deep evalStacks
+	if cap(stack) <= maxIdleStack {
+		s.stack = stack[:0]
+	} else {
+		if cap(stack) <= maxDeepStack {
+			deep.stack = stack[:0]
+		}
+		clear(s.stack)
+		s.stack = s.stack[:0]
+	}
+	if cap(frames) <= maxIdleFrames {
+		s.frames = frames[:0]
+	} else {
+		if cap(frames) <= maxDeepFrames {
+			deep.frames = frames[:0]
+		}
+		clear(s.frames)
+		s.frames = s.frames[:0]
+	}
+	clear(s.outStack)
+	clear(s.outFrames)
+	deep.outStack, deep.outFrames = s.outStack[:0], s.outFrames[:0]
+	s.outStack, s.outFrames = nil, nil
+	s.tookStack, s.tookFrames = false, false
+	if deep.stack != nil || deep.frames != nil || deep.outStack != nil || deep.outFrames != nil {
+		if stacksReleased != nil {
+			kept := deep // deep itself stays off the heap
+			stacksReleased(th, &kept, true)
+		}
+		putDeep(deep)
+	}
+	if s.stack == nil || s.frames == nil {
+		// No small array to keep: the pool makes new ones.
+		return
+	}
 	if stacksReleased != nil {
-		stacksReleased(th, s)
+		stacksReleased(th, s, false)
 	}
 	stackPool.Put(s)
 }
@@ -663,19 +815,75 @@ func (th *Thread) push(v Value) {
 	th.sp++
 }
 
-// growStack moves the value stack to a bigger array. Active frames keep
-// slices of the old array for their own slots, which only they use; all
-// other stack accesses go through th.stack.
+// growStack makes room for need slots on the value stack. Within the
+// array's capacity it lengthens the view of it, which is the
+// evaluation's high-water mark, by an eighth (or to need), so that the
+// mark stays close to what the evaluation used; past it, it moves the
+// stack to a bigger array: a small one up to maxIdleStack, past that one
+// of deepStacks if one is free and big enough. Active frames keep slices
+// of the old array for their own slots, which only they use; all other
+// stack accesses go through th.stack.
 func (th *Thread) growStack(need int) {
-	n := max(2*len(th.stack), need+256)
-	s := make([]Value, n)
-	copy(s, th.stack[:th.sp])
+	old := th.stack
+	want := max(need+64, len(old)+len(old)/8)
+	if need <= cap(old) {
+		th.stack = old[:min(want, cap(old))]
+		return
+	}
+	var s []Value
+	if ps := th.stacks; ps != nil && need > maxIdleStack {
+		// Park the array left if it is to be kept (see evalStacks),
+		// and take a deep one when leaving the small ones.
+		switch {
+		case cap(old) <= maxIdleStack:
+			ps.stack = old
+			s = takeDeepStack(need)
+			ps.tookStack = s != nil
+		case ps.tookStack:
+			ps.outStack, ps.tookStack = old, false
+		}
+	}
+	if s == nil {
+		n := max(2*cap(old), need+256)
+		if need <= maxIdleStack {
+			n = min(n, maxIdleStack)
+		}
+		s = make([]Value, 0, n)
+	}
+	s = s[:min(want, cap(s))]
+	copy(s, old[:th.sp])
 	th.stack = s
 }
 
+// growFrames makes room for frame fp, like growStack.
 func (th *Thread) growFrames() {
-	f := make([]frame, 2*len(th.frames)+16)
-	copy(f, th.frames)
+	old := th.frames
+	need := th.fp + 1
+	want := max(need+16, len(old)+len(old)/8)
+	if need <= cap(old) {
+		th.frames = old[:min(want, cap(old))]
+		return
+	}
+	var f []frame
+	if ps := th.stacks; ps != nil && need > maxIdleFrames {
+		switch {
+		case cap(old) <= maxIdleFrames:
+			ps.frames = old
+			f = takeDeepFrames(need)
+			ps.tookFrames = f != nil
+		case ps.tookFrames:
+			ps.outFrames, ps.tookFrames = old, false
+		}
+	}
+	if f == nil {
+		n := max(2*cap(old), need+16)
+		if need <= maxIdleFrames {
+			n = min(n, maxIdleFrames)
+		}
+		f = make([]frame, 0, n)
+	}
+	f = f[:min(want, cap(f))]
+	copy(f, old)
 	th.frames = f
 }
 

@@ -12,48 +12,81 @@ import (
 
 // Evaluation threads share their value and frame stacks through
 // stackPool (thread.go): an evaluation takes a pair when it starts and
-// gives it back, cleared, when it ends. These tests check that no value
-// of one evaluation stays reachable through the pool, and that a
-// thread's stacks never go back while its evaluation can still use
-// them: nested Calls, at' here, waits on listeners, failures and
-// cancellation.
+// gives it back, cleared, when it ends; stacks grown by deep recursion
+// go to deepStacks, bounded, for the next deep evaluation. These tests
+// check that no value of one evaluation stays reachable through either,
+// and that a thread's stacks never go back while its evaluation can
+// still use them: nested Calls, at' here, waits on listeners, failures
+// and cancellation.
 
 const stacksProgram = `
 deep n s = if n == 0 then 0 else 1 + deep (n - 1) s
 sum3 a b c = a + b + c
 `
 
-// releases records every pair of stacks given back to the pool while it
-// is installed, checking each is cleared and that its thread's
-// evaluation has ended.
+// releases records every pair of stacks given back to the pool, and
+// every deep stack kept in deepStacks, while it is installed, checking
+// each is cleared (all of its array) and that its thread's evaluation
+// has ended.
 type releases struct {
 	t     *testing.T
 	mu    sync.Mutex
 	count map[*Thread]int
+	deep  map[*Thread][]keptStacks
+}
+
+// keptStacks is where the arrays an evaluation kept in deepStacks start
+// (0: not kept) and their sizes. It holds no pointer to them, so that
+// the test keeps no value alive through arrays that were dropped since.
+type keptStacks struct {
+	stack, frames       uintptr
+	stackCap, framesCap int
+	// The deep arrays the evaluation outgrew, kept too.
+	outStack, outFrames uintptr
 }
 
 func watchReleases(t *testing.T) *releases {
-	r := &releases{t: t, count: map[*Thread]int{}}
-	stacksReleased = func(th *Thread, s *evalStacks) {
+	r := &releases{t: t, count: map[*Thread]int{}, deep: map[*Thread][]keptStacks{}}
+	stacksReleased = func(th *Thread, s *evalStacks, deep bool) {
 		r.mu.Lock()
 		defer r.mu.Unlock()
-		r.count[th]++
+		if deep {
+			r.deep[th] = append(r.deep[th], keptStacks{
+				stack: addr(s.stack), stackCap: cap(s.stack),
+				frames: addr(s.frames), framesCap: cap(s.frames),
+				outStack: addr(s.outStack), outFrames: addr(s.outFrames)})
+		} else {
+			r.count[th]++
+		}
 		if th.running != 0 {
 			r.t.Errorf("stacks released while %d evaluations run on the thread", th.running)
 		}
 		if th.stack != nil || th.frames != nil {
 			r.t.Errorf("stacks released but still on the thread")
 		}
-		for i, v := range s.stack[:cap(s.stack)] {
-			if v != nil {
-				r.t.Errorf("released value stack keeps slot %d: %s", i, describe(v))
-				break
+		if !deep && (s.outStack != nil || s.outFrames != nil) {
+			r.t.Errorf("a pair for the pool holds deep arrays")
+		}
+		for _, stack := range [][]Value{s.stack, s.outStack} {
+			if len(stack) != 0 {
+				r.t.Errorf("released value stack of length %d", len(stack))
+			}
+			for i, v := range stack[:cap(stack)] {
+				if v != nil {
+					r.t.Errorf("released value stack keeps slot %d: %s", i, describe(v))
+					break
+				}
 			}
 		}
-		for i, f := range s.frames[:cap(s.frames)] {
-			if f.slots != nil || f.env != nil || f.fc != nil || f.site != nil {
-				r.t.Errorf("released frame stack keeps frame %d", i)
-				break
+		for _, frames := range [][]frame{s.frames, s.outFrames} {
+			if len(frames) != 0 {
+				r.t.Errorf("released frame stack of length %d", len(frames))
+			}
+			for i, f := range frames[:cap(frames)] {
+				if f.slots != nil || f.env != nil || f.fc != nil || f.site != nil {
+					r.t.Errorf("released frame stack keeps frame %d", i)
+					break
+				}
 			}
 		}
 	}
@@ -65,6 +98,14 @@ func (r *releases) of(th *Thread) int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.count[th]
+}
+
+// deepOf is what th's evaluations kept in deepStacks, one entry per
+// evaluation that kept any.
+func (r *releases) deepOf(th *Thread) []keptStacks {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.deep[th]
 }
 
 // churn runs n evaluations on fresh threads, each filling a stack with
@@ -203,21 +244,30 @@ spin n = 1 + spin (n + 1)
 			return errors.As(err, &be) && be.Which == which
 		}
 	}
+	// What each end keeps in deepStacks: nothing (""), the arrays it
+	// ended on ("ends"), or only the ones it took from deepStacks and
+	// outgrew ("took"); deepStacks starts empty.
+	emptyDeepStacks(t)
 	ends := []struct {
 		name, expr      string
 		fuel            int64
 		depth, releases int
+		deep            string
 		check           func(error) bool
 	}{
-		{"runtime error", "boom 30", 0, 0, 1, func(err error) bool { return errors.Is(err, ErrRuntime) }},
-		{"fuel", "deep 100000 1", 150, 0, 1, budget(BudgetFuel)},
-		{"depth", "spin 0", 0, 60, 1, budget(BudgetDepth)},
+		{"runtime error", "boom 30", 0, 0, 1, "", func(err error) bool { return errors.Is(err, ErrRuntime) }},
+		{"fuel", "deep 100000 1", 150, 0, 1, "", budget(BudgetFuel)},
+		{"depth", "spin 0", 0, 60, 1, "", budget(BudgetDepth)},
 		{"caught", `match await! (at' here '(boom 5)) with
   | Right v -> v
-  | Left e -> 7`, 0, 0, 1, func(err error) bool { return err == nil }},
-		// Stacks grown past maxIdleStack go to the collector instead.
-		{"grown", "deep 2000 1", 0, 0, 0, func(err error) bool { return err == nil }},
-		{"grown, depth", "spin 0", 0, 0, 0, budget(BudgetDepth)},
+  | Left e -> 7`, 0, 0, 1, "", func(err error) bool { return err == nil }},
+		// Stacks grown past maxIdleStack go to deepStacks, and the
+		// small pair still goes back to the pool.
+		{"grown", "deep 2000 1", 0, 0, 1, "ends", func(err error) bool { return err == nil }},
+		{"grown, fuel", "deep 100000 1", 2000, 0, 1, "ends", budget(BudgetFuel)},
+		// Past maxDeepStack and maxDeepFrames: the arrays it ends on go
+		// to the collector, the ones it took back to deepStacks.
+		{"grown, depth", "spin 0", 0, 0, 1, "took", budget(BudgetDepth)},
 	}
 	for _, e := range ends {
 		th := p.thread()
@@ -228,6 +278,19 @@ spin n = 1 + spin (n + 1)
 		}
 		if n := r.of(th); n != e.releases || th.stack != nil || th.frames != nil {
 			t.Errorf("%s: stacks released %d times (want %d), still on the thread: %v", e.name, n, e.releases, th.stack != nil)
+		}
+		kept := r.deepOf(th)
+		var ok bool
+		switch e.deep {
+		case "":
+			ok = len(kept) == 0
+		case "ends":
+			ok = len(kept) == 1 && kept[0].stack != 0 && kept[0].frames != 0
+		case "took":
+			ok = len(kept) == 1 && kept[0].stack == 0 && kept[0].frames == 0 && kept[0].outStack != 0 && kept[0].outFrames != 0
+		}
+		if !ok {
+			t.Errorf("%s: kept in deepStacks %+v, want %q", e.name, kept, e.deep)
 		}
 	}
 
