@@ -23,11 +23,12 @@ func TestReceivedCIDMatchesSumCID(t *testing.T) {
 	}
 }
 
-// Blocks of fastSmallArenaMinBlock bytes and more decode into an arena
-// (fastArenaSmall, and fastArena from fastArenaMinBlock):
-// one definition of many nodes (past the arena's room, so the slabs go
-// on from it), several definitions (members outside the arena), and the
-// one-pass decoding agrees with the general path's for each.
+// Blocks of fastTinyArenaMinBlock bytes and more decode into an arena
+// (fastArenaTiny, fastArenaSmall from fastSmallArenaMinBlock, and
+// fastArena from fastArenaMinBlock): one definition of many nodes (past
+// the arena's room, so the slabs go on from it), several definitions
+// (members outside the arena), and the one-pass decoding agrees with the
+// general path's for each.
 func TestFastArenaAgrees(t *testing.T) {
 	big := benchTerm()
 	for range 3 {
@@ -37,23 +38,38 @@ func TestFastArenaAgrees(t *testing.T) {
 	for _, tc := range codecTerms {
 		many = append(many, tc.t)
 	}
-	// One of fastArenaSmall's sizes: calls of builtins on a variable
-	// and ints, under an if, as many as make it 128 to 255 bytes.
+	// Each of fastArenaTiny's and fastArenaSmall's sizes: calls of
+	// builtins on a variable and ints, under an if, as many as make it
+	// 128 to 255 bytes, past both arenas' rooms of Ifs and Apps.
 	var small Term = &Var{Index: 0}
 	var smallData []byte
-	for k := 0; len(smallData) < fastSmallArenaMinBlock; k++ {
+	tiny, smalls := 0, 0
+	for k := 0; len(smallData) < fastMidArenaMinBlock; k++ {
 		small = &If{Cond: &App{Fn: &Builtin{Name: "<"}, Args: []Term{&Var{Index: 0}, &Int{V: int64(k)}}},
 			Then: small, Else: &App{Fn: &Builtin{Name: "+"}, Args: []Term{&Var{Index: 0}, &Int{V: -int64(k)}}}}
 		var err error
 		if smallData, err = EncodeTermBlock(&TermBlock{Members: []Term{&Lam{Arity: 1, Body: small}}}); err != nil {
 			t.Fatal(err)
 		}
+		if len(smallData) < fastTinyArenaMinBlock || len(smallData) >= fastMidArenaMinBlock {
+			continue
+		}
+		if len(smallData) < fastSmallArenaMinBlock {
+			tiny++
+		} else {
+			smalls++
+		}
+		if !checkFastAgrees(t, smallData) {
+			t.Errorf("%d bytes: the one pass did not take it", len(smallData))
+		}
 	}
-	if len(smallData) >= fastArenaMinBlock {
-		t.Fatalf("the small block is %d bytes", len(smallData))
+	if tiny == 0 || smalls == 0 {
+		t.Errorf("%d blocks of fastArenaTiny's sizes, %d of fastArenaSmall's", tiny, smalls)
 	}
-	if !checkFastAgrees(t, smallData) {
-		t.Errorf("%d bytes: the one pass did not take it", len(smallData))
+	for _, data := range [][]byte{coldSyncSmall(t), coldSyncTypical(t)} {
+		if !checkFastAgrees(t, data) {
+			t.Errorf("%d bytes: the one pass did not take the cold sync's block", len(data))
+		}
 	}
 	for _, ms := range [][]Term{{benchTerm()}, {big}, many, {big, benchTerm()}} {
 		data, err := EncodeTermBlock(&TermBlock{Members: ms})

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sync/atomic"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // fastNamesRoom is how many distinct builtins fastNames holds in place:
@@ -41,9 +42,13 @@ func (c *fastNames) add(name string) {
 // The room holds the block's first fastNamesRoom names also after more
 // took over (more holds them too), so a name found is one collected.
 func find[T string | []byte](c *fastNames, b T, k uint64) (string, bool) {
-	for i, s := range c.room[:c.n] {
-		if c.keys[i] == k && s == string(b) {
-			return s, true
+	for i := range c.n {
+		// Equal keys and lengths: a name of up to 8 bytes is equal
+		// (its key is its bytes); a longer one compares the rest.
+		if c.keys[i] == k {
+			if s := c.room[i]; len(s) == len(b) && (len(b) <= 8 || s[8:] == string(b[8:])) {
+				return s, true
+			}
 		}
 	}
 	return "", false
@@ -110,12 +115,61 @@ func (c *fastNames) sorted() []string {
 		}
 		order[j] = uint8(i)
 	}
-	out := make([]string, c.n)
-	for i := range out {
-		out[i] = c.room[order[i]]
+	if c.n == 0 {
+		return []string{}
 	}
-	return out
+	// A list already made for another block naming the same builtins
+	// (definitions of one codebase name the same few sets) is shared:
+	// the lists are read only, as a kept scan's are by every caller of
+	// ScanStored.
+	h, short := uint64(c.n), true
+	for _, p := range order[:c.n] {
+		s := c.room[p]
+		short = short && len(s) <= maxInternedName
+		h = (h ^ c.keys[p] ^ uint64(len(s))<<58) * nameHashMul
+	}
+	slot := &builtinLists[h>>(64-builtinListsBits)]
+	if p := slot.Load(); p != nil && len(*p) == c.n {
+		list := unsafe.Slice(p, c.n+1)[1:]
+		same := true
+		for i, s := range list {
+			if s != c.room[order[i]] {
+				same = false
+				break
+			}
+		}
+		if same {
+			return list
+		}
+	}
+	// The list's first string, before those it returns, is its length
+	// (listLens' first bytes): a list found in builtinLists says how
+	// long it is before any of it is compared.
+	out := make([]string, c.n+1)
+	out[0] = listLens[:c.n]
+	for i := range c.n {
+		out[i+1] = c.room[order[i]]
+	}
+	if short {
+		slot.Store(&out[0])
+	}
+	return out[1:]
 }
+
+// builtinLists holds lists of builtins sorted made, each by its first
+// string (listLens), for blocks naming the same set to share one: a
+// fixed table, one list for each hash of a set, so a peer sending many
+// sets costs only misses, and what it keeps is bounded (lists of at
+// most fastNamesRoom names, of at most maxInternedName bytes).
+var builtinLists [1 << builtinListsBits]atomic.Pointer[string]
+
+const builtinListsBits = 8
+
+// listLens' first n bytes are a list of n names' first string.
+const listLens = "................"
+
+// Every list sorted keeps has its length in listLens.
+var _ [len(listLens) - fastNamesRoom]struct{}
 
 // builtinName reads a Builtin term's name (name), and collects it when
 // r.collect is set. A block names the same few builtins again and
@@ -126,11 +180,25 @@ func (c *fastNames) sorted() []string {
 // before they went in. Without r.collect the room is only that cache,
 // and stops taking names when full.
 func (r *fastReader) builtinName() string {
-	b := r.strBytes(3)
-	if r.bad {
-		return ""
+	var b []byte
+	var k uint64
+	if off := r.off; len(r.data)-off > 8 && !r.bad {
+		// A name of fewer than 24 bytes (its head one byte) followed by
+		// at least 8 bytes more of the block (the name's key one load):
+		// strBytes' and builtinKeyBytes' common case, without their
+		// calls.
+		if n := int(r.data[off]) - 0x60; n >= 0 && n < 24 && n < len(r.data)-off {
+			b = r.data[off+1 : off+1+n]
+			r.off = off + 1 + n
+			k = binary.BigEndian.Uint64(r.data[off+1:]) &^ (math.MaxUint64 >> (8 * min(n, 8)))
+		}
 	}
-	k := builtinKeyBytes(b)
+	if b == nil {
+		if b = r.strBytes(3); r.bad {
+			return ""
+		}
+		k = builtinKeyBytes(b)
+	}
 	if s, ok := find(&r.names, b, k); ok {
 		return s
 	}

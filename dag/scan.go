@@ -299,7 +299,7 @@ type fastReader struct {
 // die with the block, as the slabs' do: the arena belongs to one block
 // (a message's blocks do not share one, so a cached definition keeps
 // only its own). Smaller blocks take a smaller arena (fastArenaMid,
-// fastArenaSmall), and the smallest none, so that a one-line
+// fastArenaSmall, fastArenaTiny), and the smallest none, so that a one-line
 // definition does not take a room it cannot fill; what a block needs
 // beyond its arena comes from the slabs' own arrays.
 type fastArena struct {
@@ -386,8 +386,8 @@ func (r *fastReader) useMidArena(a *fastArenaMid) {
 }
 
 // fastArenaSmall is fastArena for a block of fastSmallArenaMinBlock to
-// fastMidArenaMinBlock bytes (a one- or two-line definition: an if, a
-// match, a few calls), about 900 bytes.
+// fastMidArenaMinBlock bytes (a two-line definition: an if, a match, a
+// few calls), about 900 bytes.
 type fastArenaSmall struct {
 	vars     [6]Var
 	refs     [1]Ref
@@ -405,7 +405,49 @@ type fastArenaSmall struct {
 	links    [1]cid.Cid
 }
 
-const fastSmallArenaMinBlock = 128
+const fastSmallArenaMinBlock = 192
+
+// fastArenaTiny is fastArena for a block of fastTinyArenaMinBlock to
+// fastSmallArenaMinBlock bytes: what the cold sync's small definition
+// (an if, a match on a call of another definition, three calls of
+// builtins; about 170 bytes) takes, and no more, within the 768-byte
+// size class (TestFastArenaSizes): such a block in fastArenaSmall left
+// a quarter of it unused.
+type fastArenaTiny struct {
+	vars     [4]Var
+	refs     [1]Ref
+	builtins [4]Builtin
+	ints     [6]Int
+	lams     [1]Lam
+	apps     [5]App
+	ifs      [1]If
+	matches  [1]Match
+	plits    [1]PLit
+	terms    [9]Term
+	arms     [2]Arm
+	block    TermBlock
+	members  [1]Term
+	links    [1]cid.Cid
+}
+
+const fastTinyArenaMinBlock = 128
+
+// useTinyArena is useArena for a fastArenaTiny.
+func (r *fastReader) useTinyArena(a *fastArenaTiny) {
+	r.vars.use(a.vars[:])
+	r.refs.use(a.refs[:])
+	r.builtins.use(a.builtins[:])
+	r.ints.use(a.ints[:])
+	r.lams.use(a.lams[:])
+	r.apps.use(a.apps[:])
+	r.ifs.use(a.ifs[:])
+	r.matches.use(a.matches[:])
+	r.plits.use(a.plits[:])
+	r.termBuf.room = a.terms[:]
+	r.armBuf.room = a.arms[:]
+	r.arenaBlock, r.arenaMembers = &a.block, a.members[:]
+	r.links = a.links[:0]
+}
 
 // useSmallArena is useArena for a fastArenaSmall.
 func (r *fastReader) useSmallArena(a *fastArenaSmall) {
@@ -899,10 +941,19 @@ func (r *fastReader) typeRef() TypeRef {
 	return TypeRef{Def: d}
 }
 
-// terms reads n terms.
+// terms reads n terms. A Var, a call's most common argument, is read
+// here as term reads it, without a call of term.
 func (r *fastReader) terms(n int) []Term {
 	ts := take(&r.termBuf, n)
 	for i := range ts {
+		if off := r.off; len(r.data)-off >= 3 && r.data[off] == 0x82 && r.data[off+1] == tagVar && r.data[off+2] < 24 &&
+			!r.bad && r.depth < fastMaxDepth {
+			r.off = off + 3
+			v := r.vars.new()
+			v.Index = int(r.data[off+2])
+			ts[i] = v
+			continue
+		}
 		if ts[i] = r.term(); ts[i] == nil {
 			return nil
 		}
@@ -933,7 +984,47 @@ func (r *fastReader) tagged() (n, tag int) {
 
 // term reads one term; nil when the block is for the general path.
 func (r *fastReader) term() Term {
-	n, tag := r.tagged()
+	var n, tag int
+	if off := r.off; len(r.data)-off >= 3 && !r.bad && r.depth < fastMaxDepth {
+		h, x := r.data[off], r.data[off+2]
+		// Leaves first: a Var, an Int of one byte and a Builtin are two
+		// elements (0x82), their tag and a value in one byte (a name's
+		// head): half of a definition's nodes. They are read here
+		// without the switch below and the checks after it; what the
+		// long way would refuse (a longer form) is left to it.
+		switch t := r.data[off+1]; {
+		case h == 0x82 && t == tagVar && x < 24:
+			r.off = off + 3
+			v := r.vars.new()
+			v.Index = int(x)
+			return v
+		case h == 0x82 && t == tagInt && x < 0x40 && x&31 < 24: // major type 0 or 1, in its first byte
+			r.off = off + 3
+			v := r.ints.new()
+			if v.V = int64(x); x >= 0x20 {
+				v.V = -1 - int64(x&31)
+			}
+			return v
+		case h == 0x82 && t == tagBuiltin:
+			r.off = off + 2
+			name := r.builtinName()
+			if r.bad {
+				return nil
+			}
+			v := r.builtins.new()
+			v.Name = name
+			return v
+		case h > 0x80 && h < 0x98 && t < 24 && int(h-0x80) < len(r.data)-off:
+			// tagged's common case, here without a call.
+			r.off = off + 2
+			r.depth++
+			n, tag = int(h-0x80), int(t)
+		default:
+			n, tag = r.tagged()
+		}
+	} else {
+		n, tag = r.tagged()
+	}
 	if r.bad {
 		return nil
 	}
@@ -1014,7 +1105,17 @@ func (r *fastReader) term() Term {
 	case tagApp:
 		if n >= 3 {
 			v := r.apps.new()
-			v.Fn = r.term()
+			if off := r.off; len(r.data)-off >= 3 && r.data[off] == 0x82 && r.data[off+1] == tagBuiltin && r.depth < fastMaxDepth {
+				// A call of a builtin (most calls) read as term reads it,
+				// without a call of term.
+				r.off = off + 2
+				name := r.builtinName()
+				f := r.builtins.new()
+				f.Name = name
+				v.Fn = f
+			} else {
+				v.Fn = r.term()
+			}
 			v.Args = r.terms(n - 2)
 			t = v
 		}
@@ -1211,6 +1312,8 @@ func (r *fastReader) block() any {
 			r.useMidArena(new(fastArenaMid))
 		case len(r.data) >= fastSmallArenaMinBlock:
 			r.useSmallArena(new(fastArenaSmall))
+		case len(r.data) >= fastTinyArenaMinBlock:
+			r.useTinyArena(new(fastArenaTiny))
 		}
 		var b *TermBlock
 		if r.arenaBlock != nil && n <= len(r.arenaMembers) {
