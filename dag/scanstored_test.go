@@ -9,6 +9,10 @@ import (
 	"testing"
 
 	"github.com/ipfs/go-cid"
+	"github.com/ipfs/go-datastore"
+	dssync "github.com/ipfs/go-datastore/sync"
+
+	"github.com/unode-dev/unode/p2p/repo/memds"
 )
 
 // sameScan reports how two scans differ ("" if they read the same: nil
@@ -218,11 +222,48 @@ func TestScanStoredSeesCollection(t *testing.T) {
 	if err := ds.Delete(ctx, blockKey(r.CID())); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := s.cache.scanned(r.CID()); !ok {
-		t.Fatal("the cache entry went: the test does not test the presence check")
+	if _, key, ok := s.cache.scannedKey(r.CID()); !ok || key != blockKey(r.CID()).String() {
+		t.Fatalf("the cache entry went, or has not the block's key (%q): the test does not test the presence check", key)
 	}
 	if _, err := s.ScanStored(ctx, r.CID()); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("ScanStored of a collected block: %v, want ErrNotFound", err)
+	}
+}
+
+// A received block's keys are made once (storeKeys) and are the keys
+// Has and the writes use: MhKey is mhKey, HasReceived is Has, before and
+// after AddReceived, and the cache keeps the block key ScanStored's
+// presence check reads.
+func TestReceivedKeys(t *testing.T) {
+	ctx := context.Background()
+	for _, ds := range []datastore.Batching{memds.New(), dssync.MutexWrap(datastore.NewMapDatastore())} {
+		s := NewStore(ds)
+		r := Receive(termBlock(t, "keyed").Data)
+		if err := r.Check(); err != nil {
+			t.Fatal(err)
+		}
+		if got, want := r.MhKey(), mhKey(r.CID()); got != want {
+			t.Fatalf("MhKey %q, want %q", got, want)
+		}
+		for _, stored := range []bool{false, true} {
+			if stored {
+				if err := s.AddReceived(ctx, []*Received{r}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			has, err := s.HasReceived(ctx, r)
+			want, err2 := s.Has(ctx, r.CID())
+			if err != nil || err2 != nil || has != want || has != stored {
+				t.Fatalf("stored %v: HasReceived %v (%v), Has %v (%v)", stored, has, err, want, err2)
+			}
+		}
+		ok, err := ds.Has(ctx, completeKey(r.CID()))
+		if err != nil || !ok {
+			t.Fatalf("marker under %s: %v %v", completeKey(r.CID()), ok, err)
+		}
+		if _, key, ok := s.cache.scannedKey(r.CID()); !ok || key != blockKey(r.CID()).String() {
+			t.Fatalf("cached key %q, want %q", key, blockKey(r.CID()))
+		}
 	}
 }
 

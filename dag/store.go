@@ -277,6 +277,8 @@ type Received struct {
 	builtins []string
 	decoded  any // *TermBlock or *TypeBlock, when the one pass built it
 	checked  bool
+	// keys are the block's keys in the store (storeKeys), once made.
+	keys string
 }
 
 // Receive hashes data (NewBlock). It does not check anything else.
@@ -958,6 +960,12 @@ type cacheEntry struct {
 	// decode or walk it again. scanned tells it apart from no links.
 	scan    StoredScan
 	scanned bool
+	// key is the block's key in the datastore, when the entry was added
+	// with the block (addEntries): ScanStored checks the block is still
+	// there through it, not through a key made again for each lookup.
+	// It is a part of the string the datastore was given as the block's
+	// key, which one that keeps its keys (memds) holds anyway.
+	key string
 	// prev and next link the entries in recency order (cacheList): the
 	// entry is its own list element, one allocation for each block
 	// cached rather than two.
@@ -1071,14 +1079,21 @@ func linksBytes(cs []cid.Cid) int {
 // scanned returns the scan addScanned kept of c (shared: not to be
 // modified).
 func (bc *blockCache) scanned(c cid.Cid) (*StoredScan, bool) {
+	sc, _, ok := bc.scannedKey(c)
+	return sc, ok
+}
+
+// scannedKey is scanned with the block's datastore key when the entry
+// has it ("": make it).
+func (bc *blockCache) scannedKey(c cid.Cid) (*StoredScan, string, bool) {
 	bc.mu.Lock()
 	defer bc.mu.Unlock()
 	e, ok := bc.byCID[c]
 	if !ok || !e.scanned {
-		return nil, false
+		return nil, "", false
 	}
 	bc.order.moveToFront(e)
-	return &e.scan, true
+	return &e.scan, e.key, true
 }
 
 // addEntries is add (or addScanned) of the blocks of entries that were
@@ -1103,7 +1118,12 @@ func (bc *blockCache) addEntries(entries []addEntry) {
 			continue
 		}
 		if e.scanned {
-			bc.putLocked(scannedEntry(r.b.CID, r.decoded, len(r.b.Data), StoredScan{Builtins: r.builtins, Links: r.links, Needed: r.needed}))
+			ce := scannedEntry(r.b.CID, r.decoded, len(r.b.Data), StoredScan{Builtins: r.builtins, Links: r.links, Needed: r.needed})
+			// The keys' string (both keys: the block key is a part of it)
+			// counts in the entry's size, as a datastore that copies keys
+			// leaves the cache its only holder.
+			ce.key, ce.size = blockKeyOf(e.keys), ce.size+16+len(e.keys)
+			bc.putLocked(ce)
 		} else {
 			bc.putLocked(&cacheEntry{c: r.b.CID, v: r.decoded, size: len(r.b.Data)})
 		}

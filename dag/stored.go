@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/ipfs/go-cid"
+	"github.com/ipfs/go-datastore"
 )
 
 // StoredScan is what walking a closure reads from one of its blocks.
@@ -183,8 +184,16 @@ func scanStoredGeneral(data []byte) (*StoredScan, error) {
 // block, to know it is still there. The scan's lists may be shared with
 // the cache: callers must not modify them.
 func (s *Store) ScanStored(ctx context.Context, c cid.Cid) (*StoredScan, error) {
-	if sc, ok := s.cache.scanned(c); ok {
-		has, err := s.Has(ctx, c)
+	if sc, key, ok := s.cache.scannedKey(c); ok {
+		var has bool
+		var err error
+		if key != "" {
+			// The key the block was stored under: no key made for each
+			// block a walk looks at.
+			has, err = s.hasKey(ctx, datastore.RawKey(key), "checking block %s: %w", c)
+		} else {
+			has, err = s.Has(ctx, c)
+		}
 		if err != nil {
 			return nil, err
 		}

@@ -71,7 +71,7 @@ func BenchmarkColdSyncBooks(b *testing.B) {
 		use := c.retainer().newLease()
 		use.reserve(len(batch))
 		b.StartTimer()
-		_, fresh, err := c.chargeForeignMsg(ctx, use, from, batch, links, from, true)
+		_, fresh, err := c.chargeForeignMsg(ctx, use, from, batch, links, from, true, recv)
 		if err != nil {
 			b.Fatal(err)
 		}

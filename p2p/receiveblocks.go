@@ -146,7 +146,7 @@ func (n *Node) receiveBlocksAsking(ctx context.Context, from peer.ID, fc *frameC
 		}
 		// The new blocks' unpinned and received records (markReceived's)
 		// are written in one batch, before the blocks.
-		store, fresh, err := n.cb.chargeForeignMsg(ctx, use, from, batch, received.links[first:], from, distinct)
+		store, fresh, err := n.cb.chargeForeignMsg(ctx, use, from, batch, received.links[first:], from, distinct, recv)
 		if err == nil {
 			rs := make([]*dag.Received, len(store))
 			for k, j := range store {

@@ -220,22 +220,52 @@ type heldBlock struct {
 	peer  *peerUsage
 	size  int64
 	links []digest
-	// one holds the link of a block of one (most definitions call one
-	// other, or a few): links is then one[:], in the same allocation.
-	one [1]digest
 }
 
-// newHeldBlock is the heldBlock of a block of size bytes and links.
-func newHeldBlock(size int64, links []cid.Cid) *heldBlock {
-	b := &heldBlock{size: size}
-	if len(links) == 1 {
-		if d, ok := digestOf(links[0]); ok {
-			b.one[0] = d
-			b.links = b.one[:]
-			return b
+// heldSlab hands out the books of a message's new blocks (chargeForeignMsg):
+// their heldBlocks, and their links' digests, from arrays a few blocks
+// long rather than in two objects for each block. The arrays stay alive
+// while any block given from them is held, so they are short
+// (heldSlabBlocks, heldSlabDigests): what a block left alone in its
+// arrays (its neighbours pinned or evicted) keeps is under a kilobyte,
+// beside the block's own keys and bytes.
+type heldSlab struct {
+	blocks  []heldBlock
+	digests []digest
+}
+
+// The blocks of one array of a heldSlab, and the digests (about two
+// blocks' links each, a typical definition's).
+const (
+	heldSlabBlocks  = 8
+	heldSlabDigests = 16
+)
+
+// next is the heldBlock of a block of size bytes and links; left is how
+// many blocks, this one included, the caller still takes (an array is
+// never longer than that).
+func (s *heldSlab) next(size int64, links []cid.Cid, left int) *heldBlock {
+	if len(s.blocks) == cap(s.blocks) {
+		s.blocks = make([]heldBlock, 0, min(left, heldSlabBlocks))
+	}
+	s.blocks = s.blocks[:len(s.blocks)+1]
+	b := &s.blocks[len(s.blocks)-1]
+	b.size = size
+	if len(links) == 0 {
+		return b
+	}
+	if cap(s.digests)-len(s.digests) < len(links) {
+		s.digests = make([]digest, 0, max(len(links), min(heldSlabDigests, 2*left)))
+	}
+	start := len(s.digests)
+	for _, l := range links {
+		if d, ok := digestOf(l); ok {
+			s.digests = append(s.digests, d)
 		}
 	}
-	b.links = digestsOfCIDs(links)
+	// Capped: whatever appends to a block's links must not write into
+	// the next block's.
+	b.links = s.digests[start:len(s.digests):len(s.digests)]
 	return b
 }
 
@@ -345,15 +375,33 @@ const unpinnedRecordVersion = 1
 
 func encodeRecord(b *heldBlock) []byte {
 	// Sized at once: one allocation per record, not one per doubling.
-	out := make([]byte, 1, 1+2*binary.MaxVarintLen64+len(b.peer.id)+len(digest{})*len(b.links))
-	out[0] = unpinnedRecordVersion
-	out = binary.AppendUvarint(out, uint64(b.size))
-	out = binary.AppendUvarint(out, uint64(len(b.peer.id)))
-	out = append(out, b.peer.id...)
-	for _, l := range b.links {
-		out = append(out, l[:]...)
+	return appendRecord(make([]byte, 0, recordLen(b)), b)
+}
+
+// recordLen is the length of b's record (appendRecord), exactly.
+func recordLen(b *heldBlock) int {
+	return 1 + uvarintLen(uint64(b.size)) + uvarintLen(uint64(len(b.peer.id))) + len(b.peer.id) + len(digest{})*len(b.links)
+}
+
+func uvarintLen(x uint64) int {
+	n := 1
+	for x >= 0x80 {
+		x >>= 7
+		n++
 	}
-	return out
+	return n
+}
+
+// appendRecord appends b's record (encodeRecord) to dst.
+func appendRecord(dst []byte, b *heldBlock) []byte {
+	dst = append(dst, unpinnedRecordVersion)
+	dst = binary.AppendUvarint(dst, uint64(b.size))
+	dst = binary.AppendUvarint(dst, uint64(len(b.peer.id)))
+	dst = append(dst, b.peer.id...)
+	for _, l := range b.links {
+		dst = append(dst, l[:]...)
+	}
+	return dst
 }
 
 func decodeRecord(data []byte) (size int64, p peer.ID, links []digest, err error) {
@@ -590,13 +638,18 @@ func (c *Codebase) chargeForeign(ctx context.Context, l *lease, charged peer.ID,
 // and until then it only lets from be sent a block this node does not
 // hold (shareable), which finds it absent.
 func (c *Codebase) chargeForeignAt(ctx context.Context, l *lease, charged peer.ID, blocks []dag.Block, links [][]cid.Cid, from peer.ID) (store []int, fresh []cid.Cid, err error) {
-	return c.chargeForeignMsg(ctx, l, charged, blocks, links, from, false)
+	return c.chargeForeignMsg(ctx, l, charged, blocks, links, from, false, nil)
 }
 
 // chargeForeignMsg is chargeForeignAt; distinct says no two of blocks
 // have the same CID (receiveBlocksAsking knows it from its map of the
 // blocks received), and saves the set that finds the second of two.
-func (c *Codebase) chargeForeignMsg(ctx context.Context, l *lease, charged peer.ID, blocks []dag.Block, links [][]cid.Cid, from peer.ID, distinct bool) (store []int, fresh []cid.Cid, err error) {
+// recv, when not nil, is blocks as received (recv[i].Block() is
+// blocks[i]): the store's keys for each block are then made once, for
+// the presence check here and for AddReceived's writes after it, and
+// the records' keys take the multihash from them rather than encoding
+// it again.
+func (c *Codebase) chargeForeignMsg(ctx context.Context, l *lease, charged peer.ID, blocks []dag.Block, links [][]cid.Cid, from peer.ID, distinct bool, recv []dag.Received) (store []int, fresh []cid.Cid, err error) {
 	if links == nil {
 		links = make([][]cid.Cid, len(blocks))
 		for i, b := range blocks {
@@ -625,6 +678,7 @@ func (c *Codebase) chargeForeignMsg(ctx context.Context, l *lease, charged peer.
 		seen = make(map[digest]bool, len(blocks))
 	}
 	store = make([]int, 0, len(blocks))
+	var slab heldSlab
 	for i, b := range blocks {
 		d, ok := digestOf(b.CID)
 		if !ok {
@@ -645,14 +699,19 @@ func (c *Codebase) chargeForeignMsg(ctx context.Context, l *lease, charged peer.
 			store = append(store, i) // an owner write stores it too: pinned
 			continue
 		}
-		held, err := c.store.Has(ctx, b.CID)
+		var held bool
+		if recv != nil {
+			held, err = c.store.HasReceived(ctx, &recv[i])
+		} else {
+			held, err = c.store.Has(ctx, b.CID)
+		}
 		if err != nil {
 			return nil, nil, err
 		}
 		if held {
 			continue // pinned
 		}
-		hb := newHeldBlock(int64(len(b.Data)), links[i])
+		hb := slab.next(int64(len(b.Data)), links[i], len(blocks)-i)
 		pend = append(pend, pending{i, hb})
 		add = add.plus(hb.usage())
 	}
@@ -674,20 +733,46 @@ func (c *Codebase) chargeForeignMsg(ctx context.Context, l *lease, charged peer.
 	}
 	fromValue := []byte(from) // one value for all: datastores take it as read-only
 	var kb [2 * 96]byte
-	for _, p := range pend {
-		p.b.peer = pu
+	// The records, a few to an array (recordSlabBlocks), each sized
+	// exactly: a datastore that keeps the values it is given (memds)
+	// keeps an array while any of its records is stored, so the arrays
+	// are short; one that copies them drops them after the commit.
+	var recs []byte
+	for k, p := range pend {
+		if k%recordSlabBlocks == 0 {
+			// The next few blocks' books charged to pu (their records
+			// name it), and their records' array.
+			n := 0
+			for _, q := range pend[k:min(k+recordSlabBlocks, len(pend))] {
+				q.b.peer = pu
+				n += recordLen(q.b)
+			}
+			recs = make([]byte, 0, n)
+		}
+		start := len(recs)
+		recs = appendRecord(recs, p.b)
+		// Capped: the next record's bytes are not this value's.
+		rec := recs[start:len(recs):len(recs)]
 		// A block's two keys in one string (one allocation, not two):
 		// they go together, when the block is evicted; pinning drops
 		// only the unpinned one, which then leaves its bytes in the
 		// received key's string, a key's length at most.
-		k := appendMarkKey(kb[:0], prefixUnpinned, blocks[p.i].CID)
+		var k []byte
+		if recv != nil && supportedCID(blocks[p.i].CID) {
+			// The multihash as the store's keys spell it, made once for
+			// them (dag.Received.MhKey): appendMarkKey's encoding.
+			k = append(kb[:0], prefixUnpinned...)
+			k = append(k, recv[p.i].MhKey()...)
+		} else {
+			k = appendMarkKey(kb[:0], prefixUnpinned, blocks[p.i].CID)
+		}
 		nk := len(k)
 		if from != "" {
 			// The same encoded multihash after the other prefix.
 			k = append(append(k, prefixReceived...), k[len(prefixUnpinned):nk]...)
 		}
 		keys := string(k)
-		if err := batch.Put(ctx, datastore.RawKey(keys[:nk]), encodeRecord(p.b)); err != nil {
+		if err := batch.Put(ctx, datastore.RawKey(keys[:nk]), rec); err != nil {
 			return nil, nil, err
 		}
 		if from != "" {
@@ -718,6 +803,10 @@ func (c *Codebase) chargeForeignMsg(ctx context.Context, l *lease, charged peer.
 	}
 	return store, fresh, nil
 }
+
+// recordSlabBlocks is how many records chargeForeignMsg encodes into one
+// array.
+const recordSlabBlocks = 8
 
 // makeRoomLocked makes room for add charged to pu, collecting if the
 // peer's quota or the node's cap would be exceeded.
