@@ -3,6 +3,7 @@ package p2p
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -78,6 +79,30 @@ func startFetchNet(t *testing.T, size int, opts ...Option) []*Node {
 	return nodes
 }
 
+// waitFindable waits until from's DHT lookup of key lists provider.
+// waitProvided is not enough: a provide returns once its ADD_PROVIDERs
+// are sent, not once the peers have stored them, so a lookup right after
+// it may find no record yet. The lookup stores nothing at from (only
+// addresses in its peerstore), so the fetch that follows still finds
+// the provider through the DHT.
+func waitFindable(t testing.TB, from *Node, key cid.Cid, provider *Node) {
+	t.Helper()
+	waitUntil(t, func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		ps, err := from.Discovery().FindProviders(ctx, key, 0)
+		if err != nil {
+			return err
+		}
+		for _, p := range ps {
+			if p.ID == provider.ID() {
+				return nil
+			}
+		}
+		return fmt.Errorf("the DHT does not list %s as a provider of %s yet (%d listed)", provider.ID(), key, len(ps))
+	})
+}
+
 // Acceptance 1: a definition published on node 1 is fetched and
 // evaluated by node 15, whose only configured peer is node 2: the
 // provider is found through the DHT, and the fetch is one /unode/blocks
@@ -90,6 +115,9 @@ func TestAcceptanceFetchThroughDHT(t *testing.T) {
 	publish(t, pub, chainSource("deep", 30))
 	root := defCID(t, pub.cb, "deep29")
 	waitProvided(t, pub, root)
+	other := nodes[size-1]
+	waitFindable(t, asker, root, pub)
+	waitFindable(t, other, root, pub)
 	blocks, _ := closureBytes(t, pub, root)
 	requests := countBlocksRequests(nodes[1:]...)
 	// Whatever the DHT's own traffic did, node 15 starts the fetch
@@ -115,7 +143,6 @@ func TestAcceptanceFetchThroughDHT(t *testing.T) {
 	}
 
 	// The same through FetchClosure, on another node: its figures.
-	other := nodes[size-1]
 	st, err := other.FetchClosure(ctx, []cid.Cid{root}, FetchOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -142,19 +169,43 @@ func TestAcceptanceFetchSurvivesBadProviders(t *testing.T) {
 		root := defCID(t, dying.cb, "big11")
 		waitProvided(t, honest, root)
 		blocks, size := closureBytes(t, honest, root)
+		waitFindable(t, asker, root, honest)
+		// The asker's progress says when a batch from the dying provider
+		// is stored; fetched, when the fetch is over (the dying provider
+		// given up).
+		stored, fetched := make(chan struct{}), make(chan struct{})
+		var storedOnce sync.Once
+		progress := func(p FetchProgress) {
+			if p.Provider == dying.ID().String() && p.Blocks > 0 {
+				storedOnce.Do(func() { close(stored) })
+			}
+		}
 		n := 0
 		countSent(dying, func(cid.Cid) {
 			// Past the middle: the first batches have left (the 300 KiB
-			// literals go as chunks, several to a block batch).
+			// literals go as chunks, several to a block batch). Once the
+			// asker has stored one, the provider dies: Close closes its
+			// connections, then waits for the handler, which is this
+			// goroutine, so it runs in another; this one sends nothing
+			// more until the fetch is over, so that however the two are
+			// scheduled the dying provider cannot complete the fetch.
 			if n++; n == blocks/2+1 {
-				time.Sleep(200 * time.Millisecond)
+				select {
+				case <-stored:
+				case <-ctx.Done():
+				}
 				go dying.Close()
+				select {
+				case <-fetched:
+				case <-ctx.Done():
+				}
 			}
 		})
 		sentHonest := countSent(honest, nil)
 		// The dying provider is asked first (named, as a requester
 		// would be); the rest come from the DHT.
-		st, err := asker.FetchClosure(ctx, []cid.Cid{root}, FetchOptions{From: []string{addrOf(dying)}})
+		st, err := asker.FetchClosure(ctx, []cid.Cid{root}, FetchOptions{From: []string{addrOf(dying)}, Progress: progress})
+		close(fetched)
 		if err != nil {
 			t.Fatalf("%v (%+v)", err, st)
 		}
@@ -187,6 +238,7 @@ func TestAcceptanceFetchSurvivesBadProviders(t *testing.T) {
 		publish(t, honest, src)
 		root := defCID(t, liar.cb, "lie7")
 		waitProvided(t, honest, root)
+		waitFindable(t, asker, root, honest)
 		junk := scratchBlock(t, "junk x = x * 7\n", "junk")
 		// Wrong bytes for one CID.
 		lyingProvider(t, liar, func(l []cid.Cid) []cid.Cid { return l },
@@ -223,6 +275,9 @@ func TestAcceptanceCalleeFetches(t *testing.T) {
 	publish(t, pub, chainSource("lib", 12))
 	root := defCID(t, pub.cb, "lib11")
 	waitProvided(t, pub, root)
+	tight := nodes[size-2]
+	waitFindable(t, callee, root, pub)
+	waitFindable(t, tight, root, pub)
 	requests := countBlocksRequests(nodes[1:]...)
 	var callerSent atomic.Int64
 	hook := func(peer.ID, cid.Cid) { callerSent.Add(1) }
@@ -255,7 +310,6 @@ func TestAcceptanceCalleeFetches(t *testing.T) {
 	}
 
 	// Over the caller's disk quota at the callee: refused, as a budget.
-	tight := nodes[size-2]
 	q := DefaultDiskQuota()
 	q.PerPeer.Bytes = 200
 	if err := tight.cb.SetDiskQuota(q); err != nil {

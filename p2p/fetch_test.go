@@ -138,8 +138,10 @@ func TestFetchClosureIsOneRequest(t *testing.T) {
 
 // resumeCase stops the first provider in the middle of the transfer:
 // stop is called from its sending goroutine past the middle of the
-// closure (the first batches have left by then).
-func testFetchResumes(t *testing.T, stop func(a *Node, release <-chan struct{})) {
+// closure (the first batches have left by then); stored is closed once
+// the asker has stored a batch from it, release when the test ends. stall
+// is the fetch's StallTimeout (0: the default).
+func testFetchResumes(t *testing.T, stall time.Duration, stop func(a *Node, stored, release <-chan struct{})) {
 	ctx := testCtx(t)
 	src := bigChainSource(12, 300<<10) // 12 definitions of 300 KiB literals, which go as chunks
 	a, b, asker := newTestNode(t), newTestNode(t), newTestNode(t)
@@ -149,16 +151,24 @@ func testFetchResumes(t *testing.T, stop func(a *Node, release <-chan struct{}))
 	blocks, size := closureBytes(t, a, root)
 	release := make(chan struct{})
 	t.Cleanup(func() { close(release) }) // before the nodes close
+	// stored is closed once the asker has stored a batch from A.
+	stored := make(chan struct{})
+	var storedOnce sync.Once
+	progress := func(p FetchProgress) {
+		if p.Provider == a.ID().String() && p.Blocks > 0 {
+			storedOnce.Do(func() { close(stored) })
+		}
+	}
 	var once sync.Once
 	n := 0
 	countSent(a, func(cid.Cid) {
 		if n++; n == blocks/2+1 { // past the middle: the first batches have left
-			once.Do(func() { stop(a, release) })
+			once.Do(func() { stop(a, stored, release) })
 		}
 	})
 	sentB := countSent(b, nil)
 	st, err := asker.FetchClosure(ctx, []cid.Cid{root}, FetchOptions{From: []string{addrOf(a), addrOf(b)},
-		NoDiscovery: true, StallTimeout: 500 * time.Millisecond})
+		NoDiscovery: true, StallTimeout: stall, Progress: progress})
 	if err != nil {
 		t.Fatalf("%v (%+v)", err, st)
 	}
@@ -192,20 +202,31 @@ func testFetchResumes(t *testing.T, stop func(a *Node, release <-chan struct{}))
 // A provider that dies mid-transfer: the fetch goes on from the next,
 // which is asked only for what did not arrive.
 func TestFetchResumesWhenProviderDies(t *testing.T) {
-	testFetchResumes(t, func(a *Node, _ <-chan struct{}) {
-		// Two batches have left: give the asker a moment to take them
-		// in, then close A. Close waits for the handler, which is this
-		// goroutine: close from another, and let this one go on into a
-		// closed stream.
-		time.Sleep(200 * time.Millisecond)
+	// The default stall timeout: the connection closes under the fetch,
+	// which must not turn from A for being slow under load.
+	testFetchResumes(t, 0, func(a *Node, stored, release <-chan struct{}) {
+		// Batches have left: once the asker has stored one, close A.
+		// Close closes A's connections, then waits for the handler,
+		// which is this goroutine: close from another, and send nothing
+		// more until the test ends, so that A cannot complete the fetch
+		// however the two are scheduled.
+		select {
+		case <-stored:
+		case <-release:
+		}
 		go a.Close()
+		<-release
 	})
 }
 
 // A provider that stalls mid-transfer (alive, sending nothing): after
 // the stall deadline the fetch goes on from the next.
 func TestFetchResumesWhenProviderStalls(t *testing.T) {
-	testFetchResumes(t, func(_ *Node, release <-chan struct{}) { <-release })
+	// The stall timeout is what turns the fetch from A; short, but not so
+	// short that a provider merely slow on a loaded machine (A before it
+	// stalls, or B) looks stalled: with 500 ms, A was given up before
+	// its first batch left.
+	testFetchResumes(t, 3*time.Second, func(_ *Node, _, release <-chan struct{}) { <-release })
 }
 
 // lyingProvider replaces n's /unode/blocks handler with one that answers
