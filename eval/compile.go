@@ -69,22 +69,21 @@ type defCode struct {
 	// checked is the guardID of the last thread whose checks of the
 	// definition passed (guard.go, checkDef).
 	checked atomic.Uint64
+	// used, slot and weight are the registry's (defs.go): used since
+	// its hand last passed, the index in its ring (-1: not in it), the
+	// compiled code's weight charged to it.
+	used   atomic.Bool
+	slot   int
+	weight int64
 }
 
 type defBody struct {
 	fn    *Closure  // the definition is a function: its closure
 	thunk *funcCode // otherwise: code for its value, memoized per thread
 	unit  *codeUnit
-}
-
-var defs sync.Map // dag.DefRef -> *defCode
-
-func defFor(ref dag.DefRef) *defCode {
-	if d, ok := defs.Load(ref); ok {
-		return d.(*defCode)
-	}
-	d, _ := defs.LoadOrStore(ref, &defCode{ref: ref})
-	return d.(*defCode)
+	// weight is how many term nodes were compiled: what the registry
+	// (defs.go) bounds.
+	weight int64
 }
 
 func (th *Thread) defBody(dc *defCode) *defBody {
@@ -112,6 +111,7 @@ func (th *Thread) loadDef(dc *defCode) *defBody {
 		panic(err)
 	}
 	dc.body.Store(b)
+	defs.compiled(dc, b.weight)
 	return b
 }
 
@@ -317,7 +317,8 @@ func compileDef(ref dag.DefRef, t dag.Term) (b *defBody, err error) {
 	if t == nil {
 		malformed("nil term in %s", ref)
 	}
-	if fv := freeVars(t, 0); len(fv) > 0 {
+	fv, nodes := freeVarsCount(t, 0)
+	if len(fv) > 0 {
 		malformed("definition %s has a free variable (index %d)", ref, fv[0])
 	}
 	c := newCompiler(&ref, t)
@@ -326,9 +327,10 @@ func compileDef(ref dag.DefRef, t dag.Term) (b *defBody, err error) {
 		c.defLam = lam
 		fc := c.function(lam.Arity, lam.Body, lam, nil, false)
 		fc.isDef = true
-		return &defBody{fn: &Closure{fc: fc}, unit: c.unit}, nil
+		return &defBody{fn: &Closure{fc: fc}, unit: c.unit, weight: nodes}, nil
 	}
-	return &defBody{thunk: c.function(0, t, nil, nil, false), unit: c.unit}, nil
+	fc := c.function(0, t, nil, nil, false)
+	return &defBody{thunk: fc, unit: c.unit, weight: nodes}, nil
 }
 
 func checkArity(l *dag.Lam) {
@@ -1348,56 +1350,64 @@ func litPattern(lit dag.Term) patCode {
 // freeVars returns, sorted, the de Bruijn indices free in t when t sits
 // under depth binders, relative to the outside of those binders.
 func freeVars(t dag.Term, depth int) []int {
+	fv, _ := freeVarsCount(t, depth)
+	return fv
+}
+
+// freeVarsCount is freeVars, and how many term nodes t has.
+func freeVarsCount(t dag.Term, depth int) ([]int, int64) {
 	set := map[int]bool{}
-	collectFree(t, depth, set)
+	var n int64
+	collectFree(t, depth, set, &n)
 	out := make([]int, 0, len(set))
 	for j := range set {
 		out = append(out, j)
 	}
 	slices.Sort(out)
-	return out
+	return out, n
 }
 
-func collectFree(t dag.Term, d int, set map[int]bool) {
+func collectFree(t dag.Term, d int, set map[int]bool, n *int64) {
+	*n++
 	switch t := t.(type) {
 	case *dag.Var:
 		if t.Index >= d {
 			set[t.Index-d] = true
 		}
 	case *dag.Lam:
-		collectFree(t.Body, d+t.Arity, set)
+		collectFree(t.Body, d+t.Arity, set, n)
 	case *dag.Delay:
-		collectFree(t.Body, d, set)
+		collectFree(t.Body, d, set, n)
 	case *dag.App:
-		collectFree(t.Fn, d, set)
+		collectFree(t.Fn, d, set, n)
 		for _, a := range t.Args {
-			collectFree(a, d, set)
+			collectFree(a, d, set, n)
 		}
 	case *dag.Let:
-		collectFree(t.Value, d, set)
-		collectFree(t.Body, d+1, set)
+		collectFree(t.Value, d, set, n)
+		collectFree(t.Body, d+1, set, n)
 	case *dag.LetRec:
-		collectFree(t.Value, d+1, set)
-		collectFree(t.Body, d+1, set)
+		collectFree(t.Value, d+1, set, n)
+		collectFree(t.Body, d+1, set, n)
 	case *dag.If:
-		collectFree(t.Cond, d, set)
-		collectFree(t.Then, d, set)
-		collectFree(t.Else, d, set)
+		collectFree(t.Cond, d, set, n)
+		collectFree(t.Then, d, set, n)
+		collectFree(t.Else, d, set, n)
 	case *dag.Match:
-		collectFree(t.Scrutinee, d, set)
+		collectFree(t.Scrutinee, d, set, n)
 		for _, a := range t.Arms {
-			collectFree(a.Body, d+patVars(a.Pat), set)
+			collectFree(a.Body, d+patVars(a.Pat), set, n)
 		}
 	case *dag.Tuple:
 		for _, e := range t.Elems {
-			collectFree(e, d, set)
+			collectFree(e, d, set, n)
 		}
 	case *dag.List:
 		for _, e := range t.Elems {
-			collectFree(e, d, set)
+			collectFree(e, d, set, n)
 		}
 	case *dag.Force:
-		collectFree(t.X, d, set)
+		collectFree(t.X, d, set, n)
 	}
 }
 

@@ -89,7 +89,7 @@ func BenchmarkFirstUse(b *testing.B) {
 			b.StopTimer()
 			// The thunk's code holds the definitions it names: it is
 			// compiled again against the emptied cache.
-			defs.Clear()
+			defs.clear()
 			fn := compile(b)
 			b.StartTimer()
 			run(b, fn)

@@ -282,3 +282,22 @@ const (
 // 1 GiB): a tower of shared pairs encodes to a few bytes a leaf but
 // expands to a node per leaf, and was allocating 8 GiB before this bound.
 const MaxWireNodes = 1 << 23
+
+// The registry of compiled definitions (defs.go), one per process: what
+// a definition's first use compiles stays for the next use, by any
+// thread or node, until these bounds evict it. Definitions come from
+// peers, whose blocks the store evicts within their quotas; without a
+// bound their compiled code would stay for the life of the process.
+const (
+	// maxDefEntries: 65,536 definitions, at about 150 bytes an entry
+	// with nothing compiled (a reference named by code compiled so far),
+	// and the code of a few-line definition (30 to 40 nodes, a few KB)
+	// for those that ran: a warm closure of 10,000 definitions fits
+	// several times over.
+	maxDefEntries = 1 << 16
+
+	// maxDefWeight: 2^20 term nodes of compiled code, at 100 to 200
+	// bytes a node (code, sites and the decoded term it keeps for
+	// errors), 100-200 MB at most, whatever size the definitions are.
+	maxDefWeight = 1 << 20
+)
