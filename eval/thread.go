@@ -830,29 +830,11 @@ func (th *Thread) growStack(need int) {
 		th.stack = old[:min(want, cap(old))]
 		return
 	}
-	var s []Value
-	if ps := th.stacks; ps != nil && need > maxIdleStack {
-		// Park the array left if it is to be kept (see evalStacks),
-		// and take a deep one when leaving the small ones.
-		switch {
-		case cap(old) <= maxIdleStack:
-			ps.stack = old
-			s = takeDeepStack(need)
-			ps.tookStack = s != nil
-		case ps.tookStack:
-			ps.outStack, ps.tookStack = old, false
-		}
+	var pk parking[Value]
+	if ps := th.stacks; ps != nil {
+		pk = parking[Value]{&ps.stack, &ps.outStack, &ps.tookStack, takeDeepStack}
 	}
-	if s == nil {
-		n := max(2*cap(old), need+256)
-		if need <= maxIdleStack {
-			n = min(n, maxIdleStack)
-		}
-		s = make([]Value, 0, n)
-	}
-	s = s[:min(want, cap(s))]
-	copy(s, old[:th.sp])
-	th.stack = s
+	th.stack = grownArray(old, old[:th.sp], need, want, need+256, maxIdleStack, pk)
 }
 
 // growFrames makes room for frame fp, like growStack.
@@ -864,27 +846,50 @@ func (th *Thread) growFrames() {
 		th.frames = old[:min(want, cap(old))]
 		return
 	}
-	var f []frame
-	if ps := th.stacks; ps != nil && need > maxIdleFrames {
+	var pk parking[frame]
+	if ps := th.stacks; ps != nil {
+		pk = parking[frame]{&ps.frames, &ps.outFrames, &ps.tookFrames, takeDeepFrames}
+	}
+	th.frames = grownArray(old, old, need, want, need+16, maxIdleFrames, pk)
+}
+
+// parking is where grownArray parks a thread's arrays of one kind and
+// takes deep ones (the fields of its evalStacks, see there); the zero
+// parking, for a thread without evalStacks, parks nothing.
+type parking[T any] struct {
+	idle, out *[]T
+	took      *bool
+	take      func(need int) []T
+}
+
+// grownArray is growStack's and growFrames' array past old's capacity:
+// room for need elements, want of them in use, live (old's elements in
+// use) copied in. An array growing past maxIdle parks old if it is to
+// be kept and takes a deep one when it leaves the small ones; one that
+// has to be made doubles old's capacity, to floor at least, and stays
+// within maxIdle while need does.
+func grownArray[T any](old, live []T, need, want, floor, maxIdle int, pk parking[T]) []T {
+	var s []T
+	if pk.take != nil && need > maxIdle {
 		switch {
-		case cap(old) <= maxIdleFrames:
-			ps.frames = old
-			f = takeDeepFrames(need)
-			ps.tookFrames = f != nil
-		case ps.tookFrames:
-			ps.outFrames, ps.tookFrames = old, false
+		case cap(old) <= maxIdle:
+			*pk.idle = old
+			s = pk.take(need)
+			*pk.took = s != nil
+		case *pk.took:
+			*pk.out, *pk.took = old, false
 		}
 	}
-	if f == nil {
-		n := max(2*cap(old), need+16)
-		if need <= maxIdleFrames {
-			n = min(n, maxIdleFrames)
+	if s == nil {
+		n := max(2*cap(old), floor)
+		if need <= maxIdle {
+			n = min(n, maxIdle)
 		}
-		f = make([]frame, 0, n)
+		s = make([]T, 0, n)
 	}
-	f = f[:min(want, cap(f))]
-	copy(f, old)
-	th.frames = f
+	s = s[:min(want, cap(s))]
+	copy(s, live)
+	return s
 }
 
 // run applies fn to the n arguments at stack[base:base+n] and returns the
