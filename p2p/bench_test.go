@@ -331,7 +331,20 @@ func BenchmarkWarmAtClosureSize(b *testing.B) {
 // match (about 165 bytes as blocks); typical ones are a few lines with
 // local bindings and a text literal (about 400 bytes), like real code.
 func closureSource(defs, depth int, typical bool) (src string, top []string) {
+	return closureSourceRun(defs, depth, typical, 0)
+}
+
+// closureSourceRun is closureSource's closure made new for run: every
+// definition differs from every other run's in a constant (of the same
+// encoded width where the shape allows, so blocks keep their sizes
+// within a byte or two), so that no block or compiled code of another
+// run serves it. Run 0 is closureSource's.
+func closureSourceRun(defs, depth int, typical bool, run int) (src string, top []string) {
 	width := defs / depth
+	label := "level"
+	if run > 0 {
+		label = fmt.Sprintf("r%04d", run)
+	}
 	var b strings.Builder
 	for l := 0; l < depth; l++ {
 		for j := 0; j < width; j++ {
@@ -339,14 +352,14 @@ func closureSource(defs, depth int, typical bool) (src string, top []string) {
 			below := fmt.Sprintf("d%d_%d", l-1, (j+l)%width)
 			switch {
 			case l == 0:
-				fmt.Fprintf(&b, "%s x = if x < 0 then 0 - x else x * %d + %d\n", name, j+1, l)
+				fmt.Fprintf(&b, "%s x = if x < %d then 0 - x else x * %d + %d\n", name, -run, j+1, l)
 			case !typical:
-				fmt.Fprintf(&b, "%s x = if x > 1000000 then x\n  else match %s (x + %d) with\n    | 0 -> %d\n    | n -> n %% 1000 + %d\n", name, below, j, l, j)
+				fmt.Fprintf(&b, "%s x = if x > %d then x\n  else match %s (x + %d) with\n    | 0 -> %d\n    | n -> n %% 1000 + %d\n", name, 1000000+run, below, j, l, j)
 			default:
-				fmt.Fprintf(&b, "%s x = let a = x * 3 + %d; b = if a > 100 then a - 100 else a + 7; label = \"level %d, item %d\"\n"+
+				fmt.Fprintf(&b, "%s x = let a = x * 3 + %d; b = if a > 100 then a - 100 else a + 7; label = \"%s %d, item %d\"\n"+
 					"  in match %s (b %% 1000) with\n"+
 					"    | 0 -> Text.length label\n"+
-					"    | n -> if n > 500 then n - %d else List.sum [n, Text.length label, %d]\n", name, j, l, j, below, l, j)
+					"    | n -> if n > 500 then n - %d else List.sum [n, Text.length label, %d]\n", name, j, label, l, j, below, l, j)
 			}
 			if l == depth-1 {
 				top = append(top, name)
@@ -355,6 +368,9 @@ func closureSource(defs, depth int, typical bool) (src string, top []string) {
 	}
 	return b.String(), top
 }
+
+// coldSyncRuns numbers BenchmarkColdSync's closures (closureSourceRun).
+var coldSyncRuns atomic.Int64
 
 // Cold sync of a 1,000-definition closure at depth 10 and depth 1,000:
 // every byte on the stream (both directions, framing included) against
@@ -375,22 +391,35 @@ func BenchmarkColdSync(b *testing.B) {
 		b.Run(fmt.Sprintf("defs=1000/depth=%d/%s", bc.depth, size), func(b *testing.B) {
 			ctx := context.Background()
 			a := newTestNode(b)
-			src, top := closureSource(1000, bc.depth, bc.typical)
-			addSource(b, a, src)
-			var body strings.Builder
-			body.WriteString("List.sum [")
-			for i, name := range top {
-				if i > 0 {
-					body.WriteString(", ")
+			// thunkRun adds run's closure to a and returns the call of
+			// its top definitions: every call, measured or not, is of a
+			// closure that neither node nor process has seen (compiled
+			// code is shared by a process's nodes, eval's registry).
+			thunkRun := func(run int) *dag.VClosure {
+				src, top := closureSourceRun(1000, bc.depth, bc.typical, run)
+				addSource(b, a, src)
+				var body strings.Builder
+				body.WriteString("List.sum [")
+				for i, name := range top {
+					if i > 0 {
+						body.WriteString(", ")
+					}
+					body.WriteString(name + " 1")
 				}
-				body.WriteString(name + " 1")
+				body.WriteString("]")
+				t, err := compileExpr(ctx, a, body.String())
+				if err != nil {
+					b.Fatal(err)
+				}
+				return &dag.VClosure{Code: &dag.Delay{Body: t}}
 			}
-			body.WriteString("]")
-			t, err := compileExpr(ctx, a, body.String())
-			if err != nil {
-				b.Fatal(err)
+			// Runs are numbered across the process (coldSyncRuns): the
+			// rounds Go makes of a benchmark (b.N = 1, then more) and
+			// the other cases do not meet either.
+			nextThunk := func() *dag.VClosure {
+				return thunkRun(int(coldSyncRuns.Add(1)))
 			}
-			thunk := &dag.VClosure{Code: &dag.Delay{Body: t}}
+			thunk := nextThunk()
 			enc, _ := dag.EncodeValue(thunk)
 			roots, _ := dag.Links(enc)
 			deps, err := planDeps(ctx, a.store, roots, nil)
@@ -407,11 +436,62 @@ func BenchmarkColdSync(b *testing.B) {
 			// The same call to a callee in a process of its own: its CPU
 			// alone (coldsync_callee_test.go).
 			proc := startCalleeProc(b)
+			// measure makes the cold call once on a fresh node of the
+			// callee process, then the same call warm, and returns the
+			// callee's CPU for each and what it used idle over as long.
+			measure := func(thunk *dag.VClosure) (cold, warm, idle time.Duration, blocks int64) {
+				// What it uses while idle for as long (a libp2p host's
+				// timers) is taken off.
+				info, err := a.Connect(ctx, proc.fresh(b))
+				if err != nil {
+					b.Fatal(err)
+				}
+				i0 := proc.cpu(b)
+				time.Sleep(calleeSettle)
+				i1 := proc.cpu(b)
+				res, err := a.callThunk(ctx, info.ID, nil, thunk, Budget{})
+				if err != nil {
+					b.Fatal(err)
+				}
+				time.Sleep(calleeSettle)
+				i2 := proc.cpu(b)
+				// The same call again, now warm (nothing to sync, the
+				// code decoded and linked): what the cold call cost
+				// beyond it is the sync's.
+				again, err := a.callThunk(ctx, info.ID, nil, thunk, Budget{})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if again.sync.Blocks != 0 {
+					b.Fatalf("the second call synced %d blocks", again.sync.Blocks)
+				}
+				time.Sleep(calleeSettle)
+				idle = i1 - i0
+				return i2 - i1 - idle, proc.cpu(b) - i2 - idle, idle, int64(res.sync.Blocks)
+			}
+			// A daemon serving cold calls is a process that has run for a
+			// while: its heap grown, its pools and page tables filled.
+			// The callee process serves calleeWarmups cold calls, each to
+			// a fresh node of its own, before the measured ones (each to
+			// a fresh node too: nothing of the code is in it); the first
+			// of them, a fresh process's first cold call, is reported
+			// apart (callee-first-cpu-us/block).
+			var firstCPU time.Duration
+			var firstBlocks int64
+			for w := range calleeWarmups {
+				cold, _, _, nb := measure(nextThunk())
+				if w == 0 {
+					firstCPU, firstBlocks = cold, nb
+				}
+			}
 			var calleeCPU, calleeIdle, calleeWarm time.Duration
 			var calleeBlocks int64
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				b.StopTimer()
+				if i > 0 {
+					thunk = nextThunk() // the first is the one planned above
+				}
 				c := newTestNode(b)
 				connectAll(b, a, c)
 				b.StartTimer()
@@ -428,36 +508,12 @@ func BenchmarkColdSync(b *testing.B) {
 				blocks += int64(res.sync.Blocks)
 				c.Close()
 
-				// Untimed: the separate callee. What it uses while idle
-				// for as long (a libp2p host's timers) is taken off.
-				info, err := a.Connect(ctx, proc.fresh(b))
-				if err != nil {
-					b.Fatal(err)
-				}
-				i0 := proc.cpu(b)
-				time.Sleep(calleeSettle)
-				i1 := proc.cpu(b)
-				res, err = a.callThunk(ctx, info.ID, nil, thunk, Budget{})
-				if err != nil {
-					b.Fatal(err)
-				}
-				time.Sleep(calleeSettle)
-				i2 := proc.cpu(b)
-				calleeCPU += i2 - i1 - (i1 - i0)
-				calleeIdle += i1 - i0
-				calleeBlocks += int64(res.sync.Blocks)
-				// The same call again, now warm (nothing to sync, the
-				// code decoded and linked): what the cold call cost
-				// beyond it is the sync's.
-				warm, err := a.callThunk(ctx, info.ID, nil, thunk, Budget{})
-				if err != nil {
-					b.Fatal(err)
-				}
-				if warm.sync.Blocks != 0 {
-					b.Fatalf("the second call synced %d blocks", warm.sync.Blocks)
-				}
-				time.Sleep(calleeSettle)
-				calleeWarm += proc.cpu(b) - i2 - (i1 - i0)
+				// Untimed: the separate callee.
+				cold, warm, idle, nb := measure(thunk)
+				calleeCPU += cold
+				calleeWarm += warm
+				calleeIdle += idle
+				calleeBlocks += nb
 				b.StartTimer()
 			}
 			b.StopTimer()
@@ -479,6 +535,7 @@ func BenchmarkColdSync(b *testing.B) {
 			// uses idle over as long (reported beside it).
 			b.ReportMetric(float64(calleeCPU.Microseconds())/float64(calleeBlocks), "callee-cpu-us/block")
 			b.ReportMetric(float64(calleeIdle.Microseconds())/float64(calleeBlocks), "callee-idle-us/block")
+			b.ReportMetric(float64(firstCPU.Microseconds())/float64(firstBlocks), "callee-first-cpu-us/block")
 			// The warm call's CPU over the same blocks (the evaluation
 			// itself and a call's fixed work), and the cold call's less
 			// it: receiving, checking, storing and linking the code.

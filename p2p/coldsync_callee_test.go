@@ -40,6 +40,11 @@ const (
 	// leaves it to do after the reply (the audit log's writer works
 	// within capabilities.AuditWindow, 100 ms) before its CPU is read.
 	calleeSettle = 150 * time.Millisecond
+	// calleeWarmups is how many cold calls the callee process serves
+	// before the measured ones (BenchmarkColdSync): the first calls of
+	// a fresh process cost more than a running daemon's (its heap and
+	// pools grow, its pages are touched for the first time).
+	calleeWarmups = 4
 )
 
 // calleeProc is a callee process started by startCalleeProc.

@@ -183,8 +183,8 @@ func TestDataChunkedPostgres(t *testing.T) {
 		overExpr = `(Text.repeat 898779 "hijklmn")`
 		keepExpr = `(Text.repeat 700001 "opqrstu")`
 	)
-	bigText := dataBigText
-	overText := dataOtherText
+	bigText := dataBigText()
+	overText := dataOtherText()
 	keepText := strings.Repeat("opqrstu", 700001)
 	bigChunks, overChunks, keepChunks := chunkBlocksOf(t, bigText), chunkBlocksOf(t, overText), chunkBlocksOf(t, keepText)
 

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -23,10 +24,14 @@ import (
 // differ.
 const dataBigTextExpr = `(Text.repeat 898779 "abcdefg")`
 
-var dataBigText = strings.Repeat("abcdefg", 898779)
+var dataBigText = sync.OnceValue(func() string { return strings.Repeat("abcdefg", 898779) })
 
 // dataOtherText is another 6 MiB text, sharing no chunk with dataBigText.
-var dataOtherText = strings.Repeat("hijklmn", 898779)
+//
+// Both are made on first use, not at the package's start: the processes
+// this test binary starts (BenchmarkColdSync's callee) would carry them
+// in their heaps, which a daemon's does not.
+var dataOtherText = sync.OnceValue(func() string { return strings.Repeat("hijklmn", 898779) })
 
 // dataChunkRoots returns the chunk roots the stored value under key
 // names.
@@ -80,7 +85,7 @@ func TestDataPutChunkedText(t *testing.T) {
 	if err != nil || !ok {
 		t.Fatalf("DataGet: %v, %v", ok, err)
 	}
-	if s, _ := v.(eval.Text); string(s) != dataBigText {
+	if s, _ := v.(eval.Text); string(s) != dataBigText() {
 		t.Fatalf("DataGet: %T of %d bytes, want the 6 MiB text", v, len(s))
 	}
 	st, err := n.cb.DiskStat(ctx, -1)
@@ -211,7 +216,7 @@ func TestDataChunkedSurvivesRestart(t *testing.T) {
 	if err != nil || !ok {
 		t.Fatalf("DataGet: %v, %v", ok, err)
 	}
-	if s, _ := v.(eval.Text); string(s) != dataBigText {
+	if s, _ := v.(eval.Text); string(s) != dataBigText() {
 		t.Fatalf("DataGet after a restart: %d bytes", len(s))
 	}
 	checkInvariant(t, n2)
@@ -282,10 +287,10 @@ func TestDataGetChunkedRacesOverwrite(t *testing.T) {
 		want  string // "" for none
 	}{
 		{"overwrite", func(t *testing.T, n *Node) {
-			if err := n.cb.DataPut(testCtx(t), "big", eval.Text(dataOtherText)); err != nil {
+			if err := n.cb.DataPut(testCtx(t), "big", eval.Text(dataOtherText())); err != nil {
 				t.Error(err)
 			}
-		}, dataOtherText},
+		}, dataOtherText()},
 		{"delete", func(t *testing.T, n *Node) {
 			if err := n.cb.DataDelete(testCtx(t), "big"); err != nil {
 				t.Error(err)
@@ -296,7 +301,7 @@ func TestDataGetChunkedRacesOverwrite(t *testing.T) {
 			ctx := testCtx(t)
 			d := &readRaceDS{Batching: memDatastore(), key: dataKey("big")}
 			n := newTestNode(t, WithDatastore(d))
-			if err := n.cb.DataPut(ctx, "big", eval.Text(dataBigText)); err != nil {
+			if err := n.cb.DataPut(ctx, "big", eval.Text(dataBigText())); err != nil {
 				t.Fatal(err)
 			}
 			first := dataChunkRoots(t, n, "big")
